@@ -1,0 +1,138 @@
+/**
+ * Turning tensors into loop operands in a compute domain, as PyTorch's TensorIterator casts inputs to the
+ * common dtype before computing:
+ *   float  : doubles holding float32 values. float32 storage is used as is; other dtypes are converted
+ *            (rounded to float32, like a cast) over just the span of storage the view touches.
+ *   int    : the raw int8/uint8/int16/int32/bool arrays (promotion guarantees the compute type holds them).
+ *   bigint : int64 compute in BigInt64Array.
+ * A wrapped JS number is cast to the compute dtype first (fround, or stored into the int array type), so
+ * `int8 + 1000` wraps exactly as in PyTorch.
+ */
+import { allocStorage, isFloating, type DType } from '../../core/dtype.js';
+import { decodeHalf } from '../../core/half.js';
+import { broadcastStrides } from '../../core/shape.js';
+import type { Tensor } from '../../core/tensor.js';
+import type { LoopOperand } from './loops.js';
+
+export type Domain = 'float' | 'int' | 'bigint';
+
+export function domainOf(compute: DType): Domain {
+  if (isFloating(compute)) return 'float';
+  return compute === 'int64' ? 'bigint' : 'int';
+}
+
+/** [lo, hi] storage indices a view can touch. */
+export function spanOf(t: Tensor): [number, number] {
+  let lo = t.offset;
+  let hi = t.offset;
+  for (let i = 0; i < t.shape.length; i++) {
+    const ext = (t.shape[i]! - 1) * t.strides[i]!;
+    if (ext < 0) lo += ext;
+    else hi += ext;
+  }
+  return [lo, hi];
+}
+
+/** The view's storage span converted to float32 values; returns the array and the index shift. */
+export function floatSpan(t: Tensor): { data: Float32Array; shift: number } {
+  const d = t.storage.data;
+  if (t.dtype === 'float32') return { data: d as Float32Array, shift: 0 };
+  const [lo, hi] = spanOf(t);
+  const n = t.numel === 0 ? 0 : hi - lo + 1;
+  if (t.dtype === 'float16' || t.dtype === 'bfloat16') return { data: decodeHalf(d as Uint16Array, t.dtype, lo, n), shift: lo };
+  const out = new Float32Array(n);
+  if (t.dtype === 'int64') {
+    const src = d as BigInt64Array;
+    for (let i = 0; i < n; i++) out[i] = Number(src[lo + i]!);
+  } else {
+    const src = d as Exclude<typeof d, BigInt64Array>;
+    for (let i = 0; i < n; i++) out[i] = src[lo + i]!;
+  }
+  return { data: out, shift: lo };
+}
+
+function bigintSpan(t: Tensor): { data: BigInt64Array; shift: number } {
+  const d = t.storage.data;
+  if (t.dtype === 'int64') return { data: d as BigInt64Array, shift: 0 };
+  const [lo, hi] = spanOf(t);
+  const n = t.numel === 0 ? 0 : hi - lo + 1;
+  const out = new BigInt64Array(n);
+  const src = d as Exclude<typeof d, BigInt64Array>;
+  for (let i = 0; i < n; i++) out[i] = BigInt(src[lo + i]!);
+  return { data: out, shift: lo };
+}
+
+/** A loop operand for `t` in `domain`, broadcast to `shape`. `compute` is the dtype scalars are cast to. */
+export function operand(t: Tensor, shape: readonly number[], domain: Domain, compute: DType): LoopOperand {
+  if (t.wrappedValue !== undefined) {
+    const v = t.wrappedValue;
+    const num = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+    let data: LoopOperand['data'];
+    if (domain === 'float') data = Float32Array.of(num);
+    else if (domain === 'bigint') data = BigInt64Array.of(BigInt(Math.trunc(num)));
+    else {
+      const arr = allocStorage(compute, 1) as Exclude<ReturnType<typeof allocStorage>, BigInt64Array | Uint16Array>;
+      arr[0] = compute === 'bool' ? (num !== 0 ? 1 : 0) : Math.trunc(num);
+      data = arr;
+    }
+    return { data, offset: 0, strides: new Array<number>(shape.length).fill(0) };
+  }
+  const strides = broadcastStrides(t.shape, t.strides, shape);
+  if (domain === 'float') {
+    const { data, shift } = floatSpan(t);
+    return { data, offset: t.offset - shift, strides };
+  }
+  if (domain === 'bigint') {
+    const { data, shift } = bigintSpan(t);
+    return { data, offset: t.offset - shift, strides };
+  }
+  return { data: t.storage.data as LoopOperand['data'], offset: t.offset, strides };
+}
+
+/** A contiguous float copy (Float32Array) of the tensor's logical elements. Zero-copy when already so. */
+export function contiguousFloat(t: Tensor): Float32Array {
+  if (t.dtype === 'float32' && t.isContiguous()) {
+    const d = t.storage.data as Float32Array;
+    return t.offset === 0 && d.length === t.numel ? d : d.subarray(t.offset, t.offset + t.numel);
+  }
+  const out = new Float32Array(t.numel);
+  const { data, shift } = floatSpan(t);
+  copyStrided(out, data, t.offset - shift, t.shape, t.strides);
+  return out;
+}
+
+/** Gather a strided view into a contiguous array. */
+export function copyStrided(
+  out: { [i: number]: number },
+  src: ArrayLike<number>,
+  offset: number,
+  shape: readonly number[],
+  strides: readonly number[],
+): void {
+  const nd = shape.length;
+  let total = 1;
+  for (const s of shape) total *= s;
+  if (total === 0) return;
+  if (nd === 0) {
+    out[0] = src[offset]!;
+    return;
+  }
+  const inner = shape[nd - 1]!;
+  const is = strides[nd - 1]!;
+  const idx = new Array<number>(nd).fill(0);
+  let p = offset;
+  let o = 0;
+  for (;;) {
+    let q = p;
+    for (let j = 0; j < inner; j++, q += is) out[o++] = src[q]!;
+    let k = nd - 2;
+    for (; k >= 0; k--) {
+      idx[k]!++;
+      p += strides[k]!;
+      if (idx[k]! < shape[k]!) break;
+      p -= strides[k]! * shape[k]!;
+      idx[k] = 0;
+    }
+    if (k < 0) return;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Strided elementwise loops, generated once per (arity, expression) with `new Function` so each op gets its
+ * own monomorphic, inlinable loop instead of a closure call per element. Operands arrive with strides already
+ * broadcast to the output shape; `collapse` first drops size-1 dims and merges dims that are contiguous for
+ * every operand, so a contiguous same-shape op runs as one flat loop.
+ */
+import { toInt64 } from '../../core/convert.js';
+import { erf, erfc } from './math.js';
+
+export type AnyArray = ArrayLike<number> | ArrayLike<bigint>;
+export interface LoopOperand {
+  readonly data: AnyArray;
+  readonly offset: number;
+  readonly strides: readonly number[];
+}
+
+type LoopFn = (out: unknown, shape: readonly number[], ...operands: unknown[]) => void;
+
+/** Helpers callable from expressions as `lib.name(...)`. */
+const lib = {
+  erf,
+  erfc,
+  toInt64,
+  ipow(a: number, b: number): number {
+    // Integer power with 32-bit wraparound (results are stored into int arrays that wrap further).
+    if (b < 0) throw new RangeError('Integers to negative integer powers are not allowed');
+    let r = 1;
+    let base = a | 0;
+    let e = b;
+    while (e > 0) {
+      if (e & 1) r = Math.imul(r, base);
+      base = Math.imul(base, base);
+      e = Math.floor(e / 2);
+    }
+    return r;
+  },
+  bpow(a: bigint, b: bigint): bigint {
+    if (b < 0n) throw new RangeError('Integers to negative integer powers are not allowed');
+    let r = 1n;
+    let base = a;
+    let e = b;
+    while (e > 0n) {
+      if (e & 1n) r = BigInt.asIntN(64, r * base);
+      base = BigInt.asIntN(64, base * base);
+      e >>= 1n;
+    }
+    return r;
+  },
+};
+export type Lib = typeof lib;
+
+const cache = new Map<string, LoopFn>();
+const NAMES = ['a', 'b', 'c'];
+
+function compile(arity: number, expr: string): LoopFn {
+  const ops = NAMES.slice(0, arity);
+  const params = ops.flatMap((_, i) => [`d${i}`, `o${i}`, `s${i}`]);
+  const at = (pos: (i: number) => string) => ops.map((n, i) => `const ${n} = d${i}[${pos(i)}];`).join(' ');
+  const src = `
+    "use strict";
+    return function loop(out, shape, ${params.join(', ')}) {
+      const nd = shape.length;
+      if (nd === 0) { ${at((i) => `o${i}`)} out[0] = ${expr}; return; }
+      const inner = shape[nd - 1];
+      ${ops.map((_, i) => `const is${i} = s${i}[nd - 1];`).join(' ')}
+      if (nd === 1) {
+        ${ops.map((_, i) => `let q${i} = o${i};`).join(' ')}
+        for (let j = 0; j < inner; j++) {
+          ${at((i) => `q${i}`)}
+          out[j] = ${expr};
+          ${ops.map((_, i) => `q${i} += is${i};`).join(' ')}
+        }
+        return;
+      }
+      let outer = 1;
+      for (let k = 0; k < nd - 1; k++) outer *= shape[k];
+      const idx = new Array(nd - 1).fill(0);
+      ${ops.map((_, i) => `let p${i} = o${i};`).join(' ')}
+      let o = 0;
+      for (let r = 0; r < outer; r++) {
+        ${ops.map((_, i) => `let q${i} = p${i};`).join(' ')}
+        for (let j = 0; j < inner; j++) {
+          ${at((i) => `q${i}`)}
+          out[o++] = ${expr};
+          ${ops.map((_, i) => `q${i} += is${i};`).join(' ')}
+        }
+        for (let k = nd - 2; k >= 0; k--) {
+          idx[k]++;
+          ${ops.map((_, i) => `p${i} += s${i}[k];`).join(' ')}
+          if (idx[k] < shape[k]) break;
+          ${ops.map((_, i) => `p${i} -= s${i}[k] * shape[k];`).join(' ')}
+          idx[k] = 0;
+        }
+      }
+    };`;
+  return new Function('lib', src)(lib) as LoopFn;
+}
+
+export function getLoop(arity: number, expr: string): LoopFn {
+  const key = `${arity}|${expr}`;
+  let fn = cache.get(key);
+  if (!fn) cache.set(key, (fn = compile(arity, expr)));
+  return fn;
+}
+
+/** Drop size-1 dims and merge dims that are contiguous for every operand. Returns the new shape and strides. */
+export function collapse(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    const size = shape[d]!;
+    if (size === 1) continue;
+    const last = outShape.length - 1;
+    // Merge dim d into the previous kept dim when, for every operand, stepping the previous dim equals
+    // stepping d `size` times.
+    if (last >= 0 && strides.every((s, i) => outStrides[i]![last] === s[d]! * size)) {
+      outShape[last] = outShape[last]! * size;
+      strides.forEach((s, i) => (outStrides[i]![last] = s[d]!));
+      continue;
+    }
+    outShape.push(size);
+    strides.forEach((s, i) => outStrides[i]!.push(s[d]!));
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
+/** Run `expr` over operands into a contiguous `out` of `shape` (total elements > 0). */
+export function runLoop(expr: string, out: unknown, shape: readonly number[], operands: readonly LoopOperand[]): void {
+  let total = 1;
+  for (const s of shape) total *= s;
+  if (total === 0) return;
+  // Output is contiguous: include its strides so merging respects it.
+  const outStrides: number[] = [];
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    outStrides[i] = acc;
+    acc *= shape[i]!;
+  }
+  const c = collapse(shape, [outStrides, ...operands.map((o) => o.strides)]);
+  const fn = getLoop(operands.length, expr);
+  const args: unknown[] = [];
+  operands.forEach((o, i) => args.push(o.data, o.offset, c.strides[i + 1]));
+  fn(out, c.shape, ...args);
+}

@@ -1,0 +1,38 @@
+/** The explicit list of CPU kernels (no import side effects: registration happens when this is called). */
+import { registerKernel } from '../../core/registry.js';
+import type { Kernel, OpDef } from '../../core/op_def.js';
+import * as E from '../../ops/elementwise.js';
+import { Linear, MatMul } from '../../ops/linalg.js';
+import { Cat } from '../../ops/movement.js';
+import { Softmax } from '../../ops/nn.js';
+import { ArgMax, Max, Mean, Sum } from '../../ops/reduce.js';
+import { cpuBackend } from './backend.js';
+import { castKernel, copyKernel } from './kernels/cast.js';
+import { elementwiseKernels } from './kernels/elementwise.js';
+import { linearKernel, matmulKernel } from './kernels/linalg.js';
+import { catKernel } from './kernels/movement.js';
+import { argmaxKernel, maxKernel, meanKernel, softmaxKernel, sumKernel } from './kernels/reduce.js';
+
+type AnyPair = [OpDef<never, never>, Kernel<never, never>];
+const pair = <I extends object, A extends object>(op: OpDef<I & never, A & never>, k: Kernel<I & never, A & never>): AnyPair =>
+  [op, k] as unknown as AnyPair;
+
+export function cpuKernels(): AnyPair[] {
+  return [
+    ...elementwiseKernels,
+    pair(E.Cast, castKernel),
+    pair(E.Contiguous, copyKernel),
+    pair(Sum, sumKernel),
+    pair(Mean, meanKernel),
+    pair(Max, maxKernel),
+    pair(ArgMax, argmaxKernel),
+    pair(Softmax, softmaxKernel),
+    pair(MatMul, matmulKernel),
+    pair(Linear, linearKernel),
+    pair(Cat, catKernel),
+  ];
+}
+
+export function registerCpu(): void {
+  for (const [op, kernel] of cpuKernels()) registerKernel(op, cpuBackend.name, kernel);
+}

@@ -1,0 +1,15 @@
+/** Backend discovery: an explicit list, registered once. Unavailable backends are listed with their reason. */
+import { hasBackend, registerBackend } from '../core/registry.js';
+import { cpuBackend } from './cpu/backend.js';
+import { registerCpu } from './cpu/register.js';
+
+let done = false;
+
+export function registerDefaultBackends(): void {
+  if (done) return;
+  done = true;
+  if (!hasBackend(cpuBackend.name)) {
+    registerBackend(cpuBackend);
+    registerCpu();
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Error types. Every message names the op, the shapes or dtypes involved and the rule that was broken,
+ * e.g. `matmul: [2,3] @ [4,5]: inner dims 3 and 4 differ`.
+ */
+export class OpshiftError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A shape rule was broken (incompatible shapes, out-of-range dim, bad view). */
+export class ShapeError extends OpshiftError {}
+
+/** A dtype rule was broken (unsupported dtype for an op, mismatched dtypes). */
+export class DTypeError extends OpshiftError {}
+
+/** A backend was asked for explicitly but cannot run (missing native library or binding). */
+export class BackendUnavailableError extends OpshiftError {
+  constructor(
+    readonly backend: string,
+    readonly reason: string,
+  ) {
+    super(`backend '${backend}' is unavailable: ${reason}`);
+  }
+}
+
+export interface Refusal {
+  readonly backend: string;
+  readonly reason: string;
+}
+
+/** No candidate backend could run the op and it has no decomposition. */
+export class NoKernelError extends OpshiftError {
+  constructor(
+    readonly op: string,
+    readonly signature: string,
+    readonly refusals: readonly Refusal[],
+  ) {
+    const tried = refusals.length ? refusals.map((r) => `  ${r.backend}: ${r.reason}`).join('\n') : '  (no candidate backends)';
+    super(`${op}: no backend can run ${signature}; tried:\n${tried}`);
+  }
+}
+
+/** Bad argument that is neither a shape nor a dtype problem (unknown backend name, bad policy, ...). */
+export class ArgumentError extends OpshiftError {}

@@ -1,0 +1,184 @@
+/**
+ * Where an op runs. Candidates come, in order, from: the scoped override stack (innermost first:
+ * `withBackend`, `withPolicy`), the global per-op policy (`setPolicy`, which may be a rule on shapes), then the
+ * default priority order (`OPSHIFT_BACKENDS` or the backends' own priorities; cpu last). The special name
+ * `decompose` asks for an op's decomposition into primitives at that point of the list.
+ */
+import { ArgumentError } from './errors.js';
+import type { Candidate, OpAttrs, OpDef, OpInputs, TensorSpec } from './op_def.js';
+import { defaultOrder, getRegistryVersion, hasBackend } from './registry.js';
+
+export const DECOMPOSE = 'decompose';
+
+export type BackendChoice = string | readonly string[];
+
+/** What a policy rule sees: the op, its inputs and attributes, and the already-computed output specs. */
+export interface CallInfo {
+  readonly op: string;
+  readonly inputs: OpInputs;
+  readonly attrs: OpAttrs;
+  readonly outs: readonly TensorSpec[];
+}
+
+/** A fixed choice, or a function of the call (e.g. on shapes: prefill vs decode). `undefined` defers to the next level. */
+export type OpRule = BackendChoice | ((call: CallInfo) => BackendChoice | undefined);
+
+/** Op name (e.g. `MatMul`) or `*` (every op) -> rule. */
+export type Policy = Readonly<Record<string, OpRule>>;
+
+export interface BackendScopeOptions {
+  /** When false, ops the backend cannot run fail with NoKernelError instead of falling back. Default true. */
+  readonly fallback?: boolean;
+}
+
+type Frame =
+  | { readonly kind: 'backend'; readonly backends: readonly string[]; readonly fallback: boolean }
+  | { readonly kind: 'policy'; readonly policy: Policy };
+
+const stack: Frame[] = [];
+let globalPolicy: Policy = {};
+let priorityOverride: readonly string[] | undefined = parseEnvOrder(process.env.OPSHIFT_BACKENDS);
+let policyVersion = 0;
+
+function parseEnvOrder(v: string | undefined): string[] | undefined {
+  if (!v) return undefined;
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  return list.length ? list : undefined;
+}
+
+/** Changes whenever the stack, the global policy, the priority or the registry change. */
+export function policyVersionKey(): number {
+  return policyVersion * 100003 + getRegistryVersion();
+}
+
+function checkNames(where: string, names: readonly string[]): void {
+  for (const n of names) {
+    if (n !== DECOMPOSE && !hasBackend(n)) throw new ArgumentError(`${where}: unknown backend '${n}'`);
+  }
+}
+
+function toList(c: BackendChoice): readonly string[] {
+  return typeof c === 'string' ? [c] : c;
+}
+
+function checkPolicy(where: string, p: Policy): void {
+  for (const [op, rule] of Object.entries(p)) {
+    if (typeof rule === 'function') continue;
+    if (typeof rule !== 'string' && !Array.isArray(rule)) throw new ArgumentError(`${where}: rule for '${op}' must be a backend name, a list, or a function`);
+    checkNames(`${where}: ${op}`, toList(rule));
+  }
+}
+
+function scoped<T>(frame: Frame, fn: () => T): T {
+  stack.push(frame);
+  policyVersion++;
+  try {
+    return fn();
+  } finally {
+    // Unwinds on exceptions too; a frame is always popped by the scope that pushed it.
+    stack.pop();
+    policyVersion++;
+  }
+}
+
+/** Run `fn` with `backend` (or a list, in order) first for every op; others remain as fallbacks unless `fallback: false`. */
+export function withBackend<T>(backend: BackendChoice, fn: () => T, options: BackendScopeOptions = {}): T {
+  const backends = toList(backend);
+  checkNames('withBackend', backends);
+  return scoped({ kind: 'backend', backends, fallback: options.fallback ?? true }, fn);
+}
+
+/** Run `fn` with per-op rules that take precedence over the global policy. */
+export function withPolicy<T>(policy: Policy, fn: () => T): T {
+  checkPolicy('withPolicy', policy);
+  return scoped({ kind: 'policy', policy }, fn);
+}
+
+/** Replace the global per-op policy. */
+export function setPolicy(policy: Policy): void {
+  checkPolicy('setPolicy', policy);
+  globalPolicy = { ...policy };
+  policyVersion++;
+}
+
+export function getPolicy(): Policy {
+  return globalPolicy;
+}
+
+/** Replace the default order (like `OPSHIFT_BACKENDS=npu,ort,cpu`); `undefined` restores the backends' priorities. */
+export function setPriority(order: readonly string[] | undefined): void {
+  if (order) checkNames('setPriority', order);
+  priorityOverride = order ? [...order] : undefined;
+  policyVersion++;
+}
+
+/**
+ * Rule helper for prefill vs decode: `rows` is the number of rows of the first input (all dims but the last
+ * multiplied, i.e. M of a MatMul/Linear). `byRows(8, 'npu', 'ort')` sends M >= 8 to npu and smaller M to ort.
+ */
+export function byRows(threshold: number, large: BackendChoice, small: BackendChoice): (call: CallInfo) => BackendChoice {
+  return (call) => {
+    const first = Object.values(call.inputs).find((v) => v !== undefined && !Array.isArray(v));
+    const shape = (first as { shape: readonly number[] } | undefined)?.shape ?? [];
+    let rows = 1;
+    for (let i = 0; i < shape.length - 1; i++) rows *= shape[i]!;
+    return rows >= threshold ? large : small;
+  };
+}
+
+function ruleFor(policy: Policy, op: string): OpRule | undefined {
+  return policy[op] ?? policy['*'];
+}
+
+/**
+ * The ordered, de-duplicated candidate list for one call. Static parts are cached on the op per policy
+ * version; rules that are functions make the list dynamic (evaluated per call).
+ */
+export function candidates(op: OpDef, call: () => CallInfo): readonly Candidate[] {
+  const version = policyVersionKey();
+  const cached = op.cache;
+  if (cached && cached.version === version && !cached.dynamic) return cached.list;
+
+  let dynamic = false;
+  const out: Candidate[] = [];
+  const seen = new Set<string>();
+  const add = (names: readonly string[], cause: string) => {
+    for (const n of names) {
+      if (seen.has(n)) continue;
+      seen.add(n);
+      out.push({ backend: n, cause });
+    }
+  };
+  let info: CallInfo | undefined;
+  const evalRule = (rule: OpRule): readonly string[] => {
+    if (typeof rule !== 'function') return toList(rule);
+    dynamic = true;
+    info ??= call();
+    const r = rule(info);
+    if (r === undefined) return [];
+    const list = toList(r);
+    checkNames(`policy rule for ${op.name}`, list);
+    return list;
+  };
+
+  let closed = false;
+  for (let i = stack.length - 1; i >= 0 && !closed; i--) {
+    const f = stack[i]!;
+    if (f.kind === 'backend') {
+      add(f.backends, 'override');
+      if (!f.fallback) closed = true;
+    } else {
+      const rule = ruleFor(f.policy, op.name);
+      if (rule !== undefined) add(evalRule(rule), 'policy (scoped)');
+    }
+  }
+  if (!closed) {
+    const rule = ruleFor(globalPolicy, op.name);
+    if (rule !== undefined) add(evalRule(rule), 'policy');
+    add(priorityOverride ?? defaultOrder(), 'priority');
+    // An OPSHIFT_BACKENDS list that leaves backends out still falls back to them (cpu last), never to nothing.
+    add(defaultOrder(), 'priority');
+  }
+  op.cache = { version, list: out, dynamic };
+  return out;
+}

@@ -1,0 +1,194 @@
+/**
+ * Op records, written by the dispatcher (so every op is recorded without the ops knowing), and the views on
+ * them: `profile(fn)`, a key-averages `summary()` like torch.profiler's, and a Chrome/Perfetto trace.
+ * `OPSHIFT_DEBUG=1` prints every dispatch decision with its cause; `OPSHIFT_DEBUG=2` one line per op with
+ * timing (tinygrad's DEBUG=2 style).
+ */
+import type { DType } from './dtype.js';
+import { formatShape } from './shape.js';
+
+export interface OpRecord {
+  readonly op: string;
+  /** The backend that ran the kernel, or `decompose` for a composite that ran as primitives. */
+  readonly backend: string;
+  /** Why: `override`, `policy`, `policy (scoped)`, `priority`, `fallback: npu rejects float16`, ... */
+  readonly cause: string;
+  readonly inputShapes: readonly (readonly number[])[];
+  readonly inputDTypes: readonly DType[];
+  readonly outShapes: readonly (readonly number[])[];
+  readonly outDTypes: readonly DType[];
+  /** Start time in ms (performance.now() origin). */
+  readonly start: number;
+  /** Wall time of the kernel (or the whole decomposition). */
+  readonly ms: number;
+  readonly flops: number;
+  /** Bytes read and written by the op (inputs + outputs, logical sizes). */
+  readonly bytes: number;
+  /** 0 for ops called by user code, 1+ for primitives inside a decomposition. */
+  readonly depth: number;
+}
+
+const sinks: OpRecord[][] = [];
+
+function parseDebug(v: string | undefined): number {
+  const n = Number(v ?? 0);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** Shared with the dispatcher; `recording` is the one flag on the hot path. */
+export const profilerState = {
+  debug: parseDebug(process.env.OPSHIFT_DEBUG),
+  recording: false,
+  depth: 0,
+};
+profilerState.recording = profilerState.debug > 0;
+
+function refresh(): void {
+  profilerState.recording = sinks.length > 0 || profilerState.debug > 0;
+}
+
+/** Set the debug trace level at runtime (same as OPSHIFT_DEBUG). */
+export function setDebug(level: number): void {
+  profilerState.debug = level;
+  refresh();
+}
+
+export function sigOf(shapes: readonly (readonly number[])[], dtypes: readonly DType[]): string {
+  return shapes.map((s, i) => `${dtypes[i]}${formatShape(s)}`).join(', ');
+}
+
+/** Called by the dispatcher for each finished op while recording. */
+export function emitRecord(r: OpRecord): void {
+  for (const s of sinks) s.push(r);
+  const level = profilerState.debug;
+  if (level >= 2) {
+    const gflops = r.ms > 0 ? r.flops / (r.ms * 1e6) : 0;
+    process.stderr.write(
+      `[opshift] ${'  '.repeat(r.depth)}${r.op.padEnd(14)} ${r.backend.padEnd(9)} ${sigOf(r.inputShapes, r.inputDTypes)} -> ` +
+        `${sigOf(r.outShapes, r.outDTypes)}  ${r.ms.toFixed(4)} ms  ${gflops.toFixed(2)} GFLOP/s  (${r.cause})\n`,
+    );
+  } else if (level >= 1) {
+    process.stderr.write(`[opshift] ${'  '.repeat(r.depth)}${r.op} -> ${r.backend} (${r.cause})\n`);
+  }
+}
+
+export interface SummaryRow {
+  readonly op: string;
+  readonly backend: string;
+  readonly shapes: string;
+  readonly calls: number;
+  readonly totalMs: number;
+  readonly avgMs: number;
+  readonly flops: number;
+  readonly bytes: number;
+  readonly causes: readonly string[];
+}
+
+export type GroupKey = 'op' | 'backend' | 'shape';
+
+export class Profile<T> {
+  constructor(
+    readonly records: readonly OpRecord[],
+    readonly result: T,
+  ) {}
+
+  /** Total kernel time of top-level ops (primitives inside a decomposition are part of their composite). */
+  get totalMs(): number {
+    return this.records.filter((r) => r.depth === 0).reduce((a, r) => a + r.ms, 0);
+  }
+
+  /** Records grouped like torch.profiler's key_averages (default: by op, backend and input shapes). */
+  rows(groupBy: readonly GroupKey[] = ['op', 'backend', 'shape']): SummaryRow[] {
+    const groups = new Map<string, { op: string; backend: string; shapes: string; recs: OpRecord[] }>();
+    for (const r of this.records) {
+      const op = groupBy.includes('op') ? r.op : '*';
+      const backend = groupBy.includes('backend') ? r.backend : '*';
+      const shapes = groupBy.includes('shape') ? sigOf(r.inputShapes, r.inputDTypes) : '*';
+      const key = `${op}\u0000${backend}\u0000${shapes}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { op, backend, shapes, recs: [] }));
+      g.recs.push(r);
+    }
+    return [...groups.values()]
+      .map((g) => {
+        const totalMs = g.recs.reduce((a, r) => a + r.ms, 0);
+        return {
+          op: g.op,
+          backend: g.backend,
+          shapes: g.shapes,
+          calls: g.recs.length,
+          totalMs,
+          avgMs: totalMs / g.recs.length,
+          flops: g.recs.reduce((a, r) => a + r.flops, 0),
+          bytes: g.recs.reduce((a, r) => a + r.bytes, 0),
+          causes: [...new Set(g.recs.map((r) => r.cause))],
+        };
+      })
+      .sort((a, b) => b.totalMs - a.totalMs);
+  }
+
+  /** A printable table, sorted by total time. */
+  summary(groupBy: readonly GroupKey[] = ['op', 'backend', 'shape']): string {
+    const rows = this.rows(groupBy);
+    const total = this.totalMs || 1;
+    const header = ['op', 'backend', 'calls', 'total ms', 'avg µs', '% time', 'GFLOP/s', 'cause', 'inputs'];
+    const body = rows.map((r) => [
+      r.op,
+      r.backend,
+      String(r.calls),
+      r.totalMs.toFixed(3),
+      (r.avgMs * 1000).toFixed(1),
+      r.backend === 'decompose' ? '(incl.)' : ((100 * r.totalMs) / total).toFixed(1),
+      r.totalMs > 0 ? (r.flops / (r.totalMs * 1e6)).toFixed(2) : '-',
+      r.causes.join(' | '),
+      r.shapes,
+    ]);
+    return renderTable(header, body);
+  }
+
+  /** Chrome trace-event JSON (open in Perfetto or chrome://tracing); one lane per backend. */
+  toChromeTrace(): { traceEvents: object[]; displayTimeUnit: 'ms' } {
+    const lanes = [...new Set(this.records.map((r) => r.backend))];
+    const events: object[] = lanes.map((name, i) => ({ name: 'thread_name', ph: 'M', pid: 1, tid: i + 1, args: { name } }));
+    for (const r of this.records) {
+      events.push({
+        name: r.op,
+        cat: r.backend,
+        ph: 'X',
+        ts: r.start * 1000,
+        dur: r.ms * 1000,
+        pid: 1,
+        tid: lanes.indexOf(r.backend) + 1,
+        args: {
+          cause: r.cause,
+          inputs: sigOf(r.inputShapes, r.inputDTypes),
+          outputs: sigOf(r.outShapes, r.outDTypes),
+          flops: r.flops,
+          bytes: r.bytes,
+        },
+      });
+    }
+    return { traceEvents: events, displayTimeUnit: 'ms' };
+  }
+}
+
+/** Run `fn` and record every op it dispatches. Nested profiles each see the ops of their own scope. */
+export function profile<T>(fn: () => T): Profile<T> {
+  const sink: OpRecord[] = [];
+  sinks.push(sink);
+  refresh();
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    sinks.splice(sinks.indexOf(sink), 1);
+    refresh();
+  }
+  return new Profile(sink, result);
+}
+
+export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
