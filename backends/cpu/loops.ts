@@ -124,21 +124,56 @@ export function collapse(shape: readonly number[], strides: readonly (readonly n
   return { shape: outShape, strides: outStrides };
 }
 
-/** Run `expr` over operands into a contiguous `out` of `shape` (total elements > 0). */
+/** Run `expr` over operands into a contiguous `out` of `shape`. */
 export function runLoop(expr: string, out: unknown, shape: readonly number[], operands: readonly LoopOperand[]): void {
   let total = 1;
-  for (const s of shape) total *= s;
+  for (let i = 0; i < shape.length; i++) total *= shape[i]!;
   if (total === 0) return;
-  // Output is contiguous: include its strides so merging respects it.
-  const outStrides: number[] = [];
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    outStrides[i] = acc;
-    acc *= shape[i]!;
-  }
-  const c = collapse(shape, [outStrides, ...operands.map((o) => o.strides)]);
   const fn = getLoop(operands.length, expr);
-  const args: unknown[] = [];
-  operands.forEach((o, i) => args.push(o.data, o.offset, c.strides[i + 1]));
-  fn(out, c.shape, ...args);
+  let loopShape: readonly number[];
+  let strides: readonly (readonly number[])[];
+  if (operands.every((o) => isFlat(o.strides, shape))) {
+    // Fast path: every operand is contiguous in the output's order, or a broadcast scalar.
+    loopShape = [total];
+    strides = operands.map((o) => [o.strides.every((x) => x === 0) ? 0 : 1]);
+  } else {
+    const outStrides = new Array<number>(shape.length);
+    let acc = 1;
+    for (let i = shape.length - 1; i >= 0; i--) {
+      outStrides[i] = acc;
+      acc *= shape[i]!;
+    }
+    const c = collapse(shape, [outStrides, ...operands.map((o) => o.strides)]);
+    loopShape = c.shape;
+    strides = c.strides.slice(1);
+  }
+  // Explicit arities: calling the generated loop through spread or apply made it run ~2.5x slower in V8.
+  const [x, y, z] = operands;
+  switch (operands.length) {
+    case 1:
+      fn(out, loopShape, x!.data, x!.offset, strides[0]);
+      break;
+    case 2:
+      fn(out, loopShape, x!.data, x!.offset, strides[0], y!.data, y!.offset, strides[1]);
+      break;
+    case 3:
+      fn(out, loopShape, x!.data, x!.offset, strides[0], y!.data, y!.offset, strides[1], z!.data, z!.offset, strides[2]);
+      break;
+    default:
+      throw new Error(`runLoop: ${operands.length} operands are not supported`);
+  }
+}
+
+/** True when `strides` walk `shape` contiguously (row-major), or are all zero (a broadcast scalar). */
+function isFlat(strides: readonly number[], shape: readonly number[]): boolean {
+  let zero = true;
+  let expected = 1;
+  let contiguous = true;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const s = strides[i]!;
+    if (s !== 0) zero = false;
+    if (shape[i] !== 1 && s !== expected) contiguous = false;
+    expected *= shape[i]!;
+  }
+  return zero || contiguous;
 }

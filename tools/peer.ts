@@ -1,0 +1,41 @@
+/** Running peers (PyTorch) measured in the same benchmark run, failing soft with the reason when absent. */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Debian's python3-torch installs for /usr/bin/python3; a pyenv or venv python on PATH usually lacks torch. */
+export function pythonWithTorch(): string | undefined {
+  const candidates = [process.env.OPSHIFT_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p);
+  for (const py of candidates) {
+    if (py.startsWith('/') && !existsSync(py)) continue;
+    const r = spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8' });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+/** Where the peer scripts live, from both the TypeScript sources and the compiled dist/ tree. */
+export function peerScript(name: string): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const dir of [join(here, 'peers'), join(here, '..', '..', 'tools', 'peers')]) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  throw new Error(`peer script ${name} not found next to ${here}`);
+}
+
+export type PeerResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Run a Python peer script that prints one JSON object. */
+export function runPythonPeer<T>(script: string, args: string[] = []): PeerResult<T> {
+  const py = pythonWithTorch();
+  if (!py) return { ok: false, reason: 'PyTorch not found (apt-get install python3-torch, or set OPSHIFT_PYTHON)' };
+  const r = spawnSync(py, [peerScript(script), ...args], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) return { ok: false, reason: `${script} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
+  try {
+    return { ok: true, value: JSON.parse(r.stdout) as T };
+  } catch {
+    return { ok: false, reason: `${script} printed no JSON` };
+  }
+}
