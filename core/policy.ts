@@ -4,9 +4,9 @@
  * default priority order (`OPSHIFT_BACKENDS` or the backends' own priorities; cpu last). The special name
  * `decompose` asks for an op's decomposition into primitives at that point of the list.
  */
-import { ArgumentError } from './errors.js';
+import { ArgumentError, BackendUnavailableError } from './errors.js';
 import type { Candidate, OpAttrs, OpDef, OpInputs, TensorSpec } from './op_def.js';
-import { defaultOrder, getRegistryVersion, hasBackend } from './registry.js';
+import { backendStatus, defaultOrder, getRegistryVersion, hasBackend } from './registry.js';
 
 export const DECOMPOSE = 'decompose';
 
@@ -85,7 +85,17 @@ function scoped<T>(frame: Frame, fn: () => T): T {
 export function withBackend<T>(backend: BackendChoice, fn: () => T, options: BackendScopeOptions = {}): T {
   const backends = toList(backend);
   checkNames('withBackend', backends);
-  return scoped({ kind: 'backend', backends, fallback: options.fallback ?? true }, fn);
+  const fallback = options.fallback ?? true;
+  if (!fallback) {
+    // Asking for a backend with no fallback when none of them can run at all is an error up front, not per op.
+    const statuses = backends.filter((b) => b !== DECOMPOSE).map((b) => [b, backendStatus(b)!] as const);
+    const usable = statuses.some(([, s]) => s.available) || backends.includes(DECOMPOSE);
+    if (!usable && statuses.length) {
+      const [name, status] = statuses[0]!;
+      throw new BackendUnavailableError(name, status.available ? '' : status.reason);
+    }
+  }
+  return scoped({ kind: 'backend', backends, fallback }, fn);
 }
 
 /** Run `fn` with per-op rules that take precedence over the global policy. */

@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ArgumentError,
+  BackendUnavailableError,
   byRows,
   defineOp,
   dispatch,
@@ -142,6 +143,14 @@ describe('backend selection', () => {
     const i = tensor([1, 2], { dtype: 'int32' });
     expect(() => withBackend('fake', () => i.add(i), { fallback: false })).toThrow(NoKernelError);
     expect(() => withBackend('fake', () => i.add(i), { fallback: false })).toThrow(/Add: no backend can run int32\[2\], int32\[2\]; tried:\n {2}fake: rejects int32/);
+  });
+
+  it('asking for an unavailable backend without fallback is a BackendUnavailableError', () => {
+    expect(() => withBackend('gone', () => a.add(b), { fallback: false })).toThrow(BackendUnavailableError);
+    expect(() => withBackend('gone', () => a.add(b), { fallback: false })).toThrow("backend 'gone' is unavailable: libgone.so not found");
+    // With fallback (the default) the same scope runs on the next candidate and says why.
+    const p = profile(() => withBackend('gone', () => a.add(b)));
+    expect(p.records[0]!.cause).toBe('fallback: gone is unavailable (libgone.so not found) -> cpu');
   });
 
   it('rejects unknown backend names instead of silently ignoring a typo', () => {
