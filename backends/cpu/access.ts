@@ -12,7 +12,7 @@ import { allocStorage, isFloating, type DType } from '../../core/dtype.js';
 import { decodeHalf } from '../../core/half.js';
 import { broadcastStrides } from '../../core/shape.js';
 import type { Tensor } from '../../core/tensor.js';
-import type { LoopOperand } from './loops.js';
+import { runLoop, type LoopOperand } from './loops.js';
 
 export type Domain = 'float' | 'int' | 'bigint';
 
@@ -97,42 +97,6 @@ export function contiguousFloat(t: Tensor): Float32Array {
   }
   const out = new Float32Array(t.numel);
   const { data, shift } = floatSpan(t);
-  copyStrided(out, data, t.offset - shift, t.shape, t.strides);
+  runLoop('a', out, t.shape, [{ data, offset: t.offset - shift, strides: t.strides }]);
   return out;
-}
-
-/** Gather a strided view into a contiguous array. */
-export function copyStrided(
-  out: { [i: number]: number },
-  src: ArrayLike<number>,
-  offset: number,
-  shape: readonly number[],
-  strides: readonly number[],
-): void {
-  const nd = shape.length;
-  let total = 1;
-  for (const s of shape) total *= s;
-  if (total === 0) return;
-  if (nd === 0) {
-    out[0] = src[offset]!;
-    return;
-  }
-  const inner = shape[nd - 1]!;
-  const is = strides[nd - 1]!;
-  const idx = new Array<number>(nd).fill(0);
-  let p = offset;
-  let o = 0;
-  for (;;) {
-    let q = p;
-    for (let j = 0; j < inner; j++, q += is) out[o++] = src[q]!;
-    let k = nd - 2;
-    for (; k >= 0; k--) {
-      idx[k]!++;
-      p += strides[k]!;
-      if (idx[k]! < shape[k]!) break;
-      p -= strides[k]! * shape[k]!;
-      idx[k] = 0;
-    }
-    if (k < 0) return;
-  }
 }

@@ -9,7 +9,8 @@ import type { Tensor } from '../../../core/tensor.js';
 import type { UnaryInputs } from '../../../ops/elementwise.js';
 import type { SoftmaxAttrs } from '../../../ops/nn.js';
 import type { ReduceAttrs, ReduceDimAttrs } from '../../../ops/reduce.js';
-import { normalizeDim, normalizeDims } from '../../../core/shape.js';
+import { contiguousStrides, normalizeDim, normalizeDims } from '../../../core/shape.js';
+import { runLoop } from '../loops.js';
 import { gather, materialize } from './util.js';
 
 /** x with the reduced dims moved last, so each output element owns one contiguous row of `r` inputs. */
@@ -140,22 +141,11 @@ export const softmaxKernel: Kernel<UnaryInputs, SoftmaxAttrs> = {
     }
     if (d === last) writeFloat(out!, res);
     else {
-      // res is laid out as x.transpose(d, last): scatter it back through that view of out.
-      const permuted = out!.transpose(d, last);
+      // res is laid out as x.transpose(d, last) (contiguous); read it back through the swapped strides.
+      const strides = contiguousStrides(view.shape);
+      [strides[d], strides[last]] = [strides[last]!, strides[d]!];
       const tmp = new Float32Array(res.length);
-      const shape = permuted.shape;
-      const strides = permuted.strides;
-      const nd = shape.length;
-      const idx = new Array<number>(nd).fill(0);
-      for (let i = 0; i < res.length; i++) {
-        let p = 0;
-        for (let k = 0; k < nd; k++) p += idx[k]! * strides[k]!;
-        tmp[p] = res[i]!;
-        for (let k = nd - 1; k >= 0; k--) {
-          if (++idx[k]! < shape[k]!) break;
-          idx[k] = 0;
-        }
-      }
+      runLoop('a', tmp, x.shape, [{ data: res, offset: 0, strides }]);
       writeFloat(out!, tmp);
     }
   },
