@@ -10,6 +10,14 @@ export function toInt64(v: number): bigint {
   return BigInt(Math.trunc(v));
 }
 
+/**
+ * float -> int32 as x86 PyTorch does (cvttss2si): truncate; NaN and out-of-range give INT32_MIN. Casts to
+ * int8/uint8/int16 go through this too and then wrap (3e9 -> int16 is 0, not 3e9 mod 2^16).
+ */
+export function toInt32(v: number): number {
+  return v > -2147483649 && v < 2147483648 ? Math.trunc(v) : -2147483648;
+}
+
 /** Storage of `dtype` holding `values` (floats round to nearest even, ints truncate toward zero, bool is x != 0). */
 export function storageFromNumbers(values: ArrayLike<number>, dtype: DType): StorageArray {
   const n = values.length;

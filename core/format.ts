@@ -28,11 +28,49 @@ function shownIndices(size: number, summarize: boolean): (number | null)[] {
   return [...head, null, ...tail];
 }
 
+const f64 = new Float64Array(1);
+const u64 = new BigUint64Array(f64.buffer);
+
+/** |v| exactly as digits · 10^-scale (every finite double has a finite decimal expansion). */
+function exactDecimal(v: number): { digits: bigint; scale: number } {
+  f64[0] = Math.abs(v);
+  const bits = u64[0]!;
+  const exp = Number(bits >> 52n);
+  const frac = bits & ((1n << 52n) - 1n);
+  const mant = exp === 0 ? frac : frac | (1n << 52n);
+  const q = exp === 0 ? -1074 : exp - 1075; // |v| = mant · 2^q
+  return q >= 0 ? { digits: mant << BigInt(q), scale: 0 } : { digits: mant * 5n ** BigInt(-q), scale: -q };
+}
+
+/** round(|v| · 10^f), ties to even: Python's format rounds the exact binary value half-to-even, while JS's
+ * toFixed/toExponential round ties away from zero (0.03125 prints 0.0312 in PyTorch, 0.0313 with toFixed). */
+function scaledRound(v: number, f: number): bigint {
+  const { digits, scale } = exactDecimal(v);
+  if (scale <= f) return digits * 10n ** BigInt(f - scale);
+  const div = 10n ** BigInt(scale - f);
+  let q = digits / div;
+  const twice = 2n * (digits % div);
+  if (twice > div || (twice === div && (q & 1n) === 1n)) q++;
+  return q;
+}
+
+/** Python's '{:.4f}'. */
+function fixed(v: number): string {
+  const s = scaledRound(v, PRECISION).toString().padStart(PRECISION + 1, '0');
+  return `${v < 0 ? '-' : ''}${s.slice(0, -PRECISION)}.${s.slice(-PRECISION)}`;
+}
+
+/** Python's '{:.4e}'. */
 function sci(v: number): string {
-  const [m, e] = v.toExponential(PRECISION).split('e') as [string, string];
-  const sign = e.startsWith('-') ? '-' : '+';
-  const digits = e.replace(/^[+-]/, '').padStart(2, '0');
-  return `${m}e${sign}${digits}`;
+  let e = v === 0 ? 0 : Math.floor(Math.log10(Math.abs(v)));
+  let s = scaledRound(v, PRECISION - e).toString();
+  // log10 may be one off near powers of ten, and rounding may carry into a new digit (9.99995 -> 1.0000e+01).
+  if (s.length < PRECISION + 1 && v !== 0) s = scaledRound(v, PRECISION - --e).toString();
+  if (s.length > PRECISION + 1) s = scaledRound(v, PRECISION - ++e).toString();
+  if (s.length > PRECISION + 1) s = s.slice(0, PRECISION + 1); // carried again: 10000 -> exactly 1.0000
+  s = s.padEnd(PRECISION + 1, '0');
+  const exp = `${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+  return `${v < 0 ? '-' : ''}${s[0]}.${s.slice(1)}e${exp}`;
 }
 
 function nonFinite(v: number): string | undefined {
@@ -42,10 +80,15 @@ function nonFinite(v: number): string | undefined {
   return undefined;
 }
 
-/** Picks the number format from the values shown, as torch's _Formatter does. */
-function makeFormatter(values: number[], dtype: DType): (v: number) => string {
-  if (dtype === 'bool') return (v) => (v ? 'True' : 'False');
-  if (!isFloating(dtype)) return (v) => String(v);
+/**
+ * Picks the number format from the values shown, as torch's _Formatter does; `width` is the column width:
+ * for floats only nonzero finite values count (torch prints `tensor([nan, 0.])`, not `[nan,  0.]`).
+ */
+function makeFormatter(values: number[], dtype: DType): { fmt: (v: number) => string; width: number } {
+  if (!isFloating(dtype)) {
+    const fmt = dtype === 'bool' ? (v: number) => (v ? 'True' : 'False') : (v: number) => String(v);
+    return { fmt, width: Math.max(1, ...values.map((v) => fmt(v).length)) };
+  }
   const finite = values.filter((v) => Number.isFinite(v));
   const nonzero = finite.filter((v) => v !== 0).map(Math.abs);
   const intMode = finite.every((v) => Math.ceil(v) === v);
@@ -55,14 +98,16 @@ function makeFormatter(values: number[], dtype: DType): (v: number) => string {
   if (intMode) {
     fmt = nonzero.length && (max / min > 1000 || max > 1e8) ? sci : (v) => `${v.toFixed(0)}.`;
   } else {
-    fmt = nonzero.length && (max / min > 1000 || max > 1e8 || min < 1e-4) ? sci : (v) => v.toFixed(PRECISION);
+    fmt = nonzero.length && (max / min > 1000 || max > 1e8 || min < 1e-4) ? sci : fixed;
   }
-  return (v) => nonFinite(v) ?? (Object.is(v, -0) ? '-' + fmt(0) : fmt(v));
+  const width = Math.max(1, ...finite.filter((v) => v !== 0).map((v) => fmt(v).length));
+  return { fmt: (v) => nonFinite(v) ?? (Object.is(v, -0) ? '-' + fmt(0) : fmt(v)), width };
 }
 
 export function formatTensor(t: Viewish): string {
   const total = t.shape.reduce((a, b) => a * b, 1);
-  const defaultDType = t.dtype === 'float32' || t.dtype === 'int64' || t.dtype === 'bool';
+  // An empty tensor has no elements to show it is int64 or bool: torch names every dtype but float32 then.
+  const defaultDType = t.dtype === 'float32' || (total > 0 && (t.dtype === 'int64' || t.dtype === 'bool'));
   const suffix: string[] = [];
   if (total === 0 && !(t.shape.length === 1 && t.shape[0] === 0)) suffix.push(`size=(${t.shape.join(', ')})`);
   if (!defaultDType) suffix.push(`dtype=${torchName(t.dtype)}`);
@@ -79,8 +124,7 @@ export function formatTensor(t: Viewish): string {
     for (const i of shownIndices(t.shape[dim]!, summarize)) if (i !== null) collect(dim + 1, off + i * t.strides[dim]!);
   };
   collect(0, t.offset);
-  const fmt = makeFormatter(shown, t.dtype);
-  const width = Math.max(...shown.map((v) => fmt(v).length));
+  const { fmt, width } = makeFormatter(shown, t.dtype);
   const cell = (v: number) => fmt(v).padStart(width);
 
   const indent0 = 'tensor('.length;

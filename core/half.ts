@@ -66,8 +66,9 @@ export function f16DecodeTable(): Float32Array {
     const bits = new Uint32Array(f16Table.buffer);
     for (let h = 0; h < 65536; h++) {
       const exp = (h >>> 10) & 0x1f;
-      // Keep NaN payloads exactly as PyTorch's half->float does (mantissa shifted into place).
-      if (exp === 0x1f && (h & 0x3ff) !== 0) bits[h] = ((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13);
+      // NaN payloads as PyTorch's half->float gives them: mantissa shifted into place, and quieted (its
+      // fp16_ieee_to_fp32_value goes through a float multiply, which sets the quiet bit 0x400000).
+      if (exp === 0x1f && (h & 0x3ff) !== 0) bits[h] = ((h & 0x8000) << 16) | 0x7fc00000 | ((h & 0x3ff) << 13);
       else f16Table[h] = f16BitsToF32Value(h);
     }
   }

@@ -79,6 +79,8 @@ export function broadcastStrides(shape: Shape, strides: readonly number[], targe
 }
 
 export function isContiguous(shape: Shape, strides: readonly number[]): boolean {
+  // An empty tensor is contiguous whatever its strides (PyTorch's compute_contiguous).
+  if (shape.includes(0)) return true;
   let expected = 1;
   for (let i = shape.length - 1; i >= 0; i--) {
     const d = shape[i]!;

@@ -197,7 +197,8 @@ export class Tensor {
     const strides = [...this.strides];
     shape[d] = len;
     strides[d] = this.strides[d]! * step;
-    return this.withView(shape, strides, this.offset + (len > 0 ? s * this.strides[d]! : 0));
+    // The offset moves to the (clamped) start even when the slice is empty, as in PyTorch's slice().
+    return this.withView(shape, strides, this.offset + s * this.strides[d]!);
   }
 
   /** Broadcast to a larger shape without copying (stride 0 on expanded dims); -1 keeps a size. */

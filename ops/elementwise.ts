@@ -126,6 +126,13 @@ export const Gelu = defineOp<UnaryInputs, GeluAttrs>({
   flops: (_i, _a, outs) => 8 * outs[0]!.shape.reduce((p, d) => p * d, 1),
 });
 
+const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int16: [-32768, 32767],
+  int32: [-2147483648, 2147483647],
+};
+
 export type ClampAttrs = { readonly min: number | null; readonly max: number | null };
 
 export const Clamp = defineOp<UnaryInputs, ClampAttrs>({
@@ -134,7 +141,13 @@ export const Clamp = defineOp<UnaryInputs, ClampAttrs>({
     if (min === null && max === null) throw new DTypeError(`clamp: ${sig(x)}: at least one of min and max must be given`);
     if (x.dtype === 'bool') throw new DTypeError(`clamp: not supported for bool tensors (${sig(x)})`);
     const operands = [x, ...[min, max].filter((v): v is number => v !== null).map((v) => asTensor('clamp', v))];
-    return [{ shape: x.shape, dtype: resultType(operands) }];
+    const dtype = resultType(operands);
+    // PyTorch refuses bounds its integer result type cannot hold instead of wrapping them.
+    const range = INT_RANGE[dtype];
+    for (const [name, v] of [['min', min], ['max', max]] as const)
+      if (range && v !== null && (v < range[0] || v > range[1]))
+        throw new DTypeError(`clamp: ${name} ${v} is out of range for ${dtype} [${range[0]}, ${range[1]}] (input ${sig(x)})`);
+    return [{ shape: x.shape, dtype }];
   },
 });
 

@@ -115,6 +115,11 @@ describe('dtype errors', () => {
     expectError(() => ones([2]).matmul(undefined as never), DTypeError, "matmul: argument 'other' must be a Tensor, got undefined");
   });
 
+  it('clamp bounds the integer result type cannot hold', () => {
+    expectError(() => tensor([1, 2], { dtype: 'int8' }).clamp(-1000, 3), DTypeError, 'clamp: min -1000 is out of range for int8 [-128, 127] (input int8[2])');
+    expect(tensor([1, 200], { dtype: 'uint8' }).clamp(0, 100).tolist()).toEqual([1, 100]);
+  });
+
   it('reductions of empty tensors', () => {
     expectError(() => zeros([0]).max(), ShapeError, 'max: float32[0] is empty: specify a dim to reduce an empty tensor');
     expectError(() => zeros([2, 0]).argmax(1), ShapeError, 'argmax: cannot reduce over dim 1 of size 0 (shape [2,0])');

@@ -4,7 +4,7 @@
  * broadcast to the output shape; `collapse` first drops size-1 dims and merges dims that are contiguous for
  * every operand, so a contiguous same-shape op runs as one flat loop.
  */
-import { toInt64 } from '../../core/convert.js';
+import { toInt32, toInt64 } from '../../core/convert.js';
 import { erf, erfc } from './math.js';
 
 export type AnyArray = ArrayLike<number> | ArrayLike<bigint>;
@@ -20,7 +20,13 @@ type LoopFn = (out: unknown, shape: readonly number[], ...operands: unknown[]) =
 const lib = {
   erf,
   erfc,
+  toInt32,
   toInt64,
+  /** C's pow: 1 ** y and (-1) ** ±inf are 1 even for NaN y, where Math.pow gives NaN. */
+  fpow(a: number, b: number): number {
+    if (a === 1 || (a === -1 && (b === Infinity || b === -Infinity))) return 1;
+    return Math.pow(a, b);
+  },
   ipow(a: number, b: number): number {
     // Integer power with 32-bit wraparound (results are stored into int arrays that wrap further).
     if (b < 0) throw new RangeError('Integers to negative integer powers are not allowed');

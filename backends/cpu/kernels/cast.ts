@@ -11,7 +11,9 @@ import { runLoop } from '../loops.js';
 function castExpr(from: Domain, to: DType): string {
   if (to === 'bool') return from === 'bigint' ? 'a !== 0n ? 1 : 0' : 'a !== 0 ? 1 : 0';
   if (to === 'int64') return from === 'bigint' ? 'a' : from === 'float' ? 'lib.toInt64(a)' : 'BigInt(a)';
-  // Into float32/int8..int32 storage: typed-array stores truncate toward zero and wrap, as C casts do on x86.
+  // Into int8..int32 storage: floats convert as x86 does (truncate; NaN and out-of-range to INT32_MIN), then
+  // typed-array stores wrap to the narrower type, as PyTorch's casts do on x86.
+  if (from === 'float') return 'lib.toInt32(a)';
   return from === 'bigint' ? 'Number(BigInt.asIntN(32, a))' : 'a';
 }
 
@@ -22,6 +24,15 @@ export function castInto(x: Tensor, out: Tensor): void {
   // Float targets compute through float32 (int64 -> float16 rounds twice, exactly as PyTorch's c10 casts do).
   const domain: Domain = isFloating(to) ? 'float' : from;
   const src = operand(x, x.shape, domain, domain === 'float' ? 'float32' : x.dtype);
+  if (to === 'float32' && (x.dtype === 'float16' || x.dtype === 'bfloat16')) {
+    // Copy the decoded patterns as integers: PyTorch keeps bfloat16 signalling-NaN payloads, and a trip through
+    // JS numbers may quiet them (depending on how V8 compiled the loop).
+    const d = src.data as Float32Array;
+    const o = out.storage.data as Float32Array;
+    const srcBits = { ...src, data: new Uint32Array(d.buffer, d.byteOffset, d.length) };
+    runLoop('a', new Uint32Array(o.buffer, o.byteOffset, o.length), x.shape, [srcBits]);
+    return;
+  }
   if (to === 'float16' || to === 'bfloat16') {
     const tmp = new Float32Array(out.numel);
     runLoop('a', tmp, x.shape, [src]);

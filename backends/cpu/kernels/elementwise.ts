@@ -52,7 +52,7 @@ function unary(op: string, exprs: Exprs) {
   } satisfies Kernel<E.UnaryInputs, E.NoAttrs>;
 }
 
-const powKernel = binary('pow', { float: 'Math.pow(a, b)', int: 'lib.ipow(a, b)', bigint: 'lib.bpow(a, b)' });
+const powKernel = binary('pow', { float: 'lib.fpow(a, b)', int: 'lib.ipow(a, b)', bigint: 'lib.bpow(a, b)' });
 
 export const elementwiseKernels: [OpDef<never, never>, Kernel<never, never>][] = [
   [E.Add, binary('add', { ...same('a + b'), bool: 'a | b' })],
@@ -80,8 +80,8 @@ export const elementwiseKernels: [OpDef<never, never>, Kernel<never, never>][] =
   [E.Ge, binary('ge', cmp('>='), compareIn)],
   [E.Neg, unary('neg', same('-a'))],
   [E.Abs, unary('abs', { float: 'Math.abs(a)', int: 'Math.abs(a)', bigint: 'a < 0n ? -a : a' })],
-  // relu keeps NaN (PyTorch's clamp_min propagates it).
-  [E.Relu, unary('relu', { float: 'a > 0 ? a : (a === a ? 0 : a)', int: 'a > 0 ? a : 0', bigint: 'a > 0n ? a : 0n' })],
+  // relu keeps NaN (PyTorch's clamp_min propagates it) and -0, as PyTorch's `a < 0 ? 0 : a` does.
+  [E.Relu, unary('relu', { float: 'a < 0 ? 0 : a', int: 'a > 0 ? a : 0', bigint: 'a > 0n ? a : 0n' })],
   [E.Exp, unary('exp', { float: 'Math.exp(a)' })],
   [E.Log, unary('log', { float: 'Math.log(a)' })],
   [E.Sqrt, unary('sqrt', { float: 'Math.sqrt(a)' })],
