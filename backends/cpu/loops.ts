@@ -55,7 +55,8 @@ const lib = {
 };
 export type Lib = typeof lib;
 
-const cache = new Map<string, LoopFn>();
+/** One cache per arity, keyed by expression (no key-string building on the per-op path). */
+const caches = [new Map<string, LoopFn>(), new Map<string, LoopFn>(), new Map<string, LoopFn>(), new Map<string, LoopFn>()];
 const NAMES = ['a', 'b', 'c'];
 
 /**
@@ -128,9 +129,9 @@ function compile(arity: number, expr: string): LoopFn {
 }
 
 export function getLoop(arity: number, expr: string): LoopFn {
-  const key = `${arity}|${expr}`;
-  let fn = cache.get(key);
-  if (!fn) cache.set(key, (fn = compile(arity, expr)));
+  const cache = caches[arity]!;
+  let fn = cache.get(expr);
+  if (!fn) cache.set(expr, (fn = compile(arity, expr)));
   return fn;
 }
 
@@ -163,10 +164,12 @@ export function runLoop(expr: string, out: unknown, shape: readonly number[], op
   const fn = getLoop(operands.length, expr);
   let loopShape: readonly number[];
   let strides: readonly (readonly number[])[];
-  if (operands.every((o) => isFlat(o.strides, shape))) {
+  let flat = true;
+  for (let i = 0; i < operands.length && flat; i++) flat = isFlat(operands[i]!.strides, shape) !== undefined;
+  if (flat) {
     // Fast path: every operand is contiguous in the output's order, or a broadcast scalar.
     loopShape = [total];
-    strides = operands.map((o) => [o.strides.every((x) => x === 0) ? 0 : 1]);
+    strides = operands.map((o) => (isFlat(o.strides, shape) ? ONE : ZERO));
   } else {
     const outStrides = new Array<number>(shape.length);
     let acc = 1;
@@ -195,8 +198,14 @@ export function runLoop(expr: string, out: unknown, shape: readonly number[], op
   }
 }
 
-/** True when `strides` walk `shape` contiguously (row-major), or are all zero (a broadcast scalar). */
-function isFlat(strides: readonly number[], shape: readonly number[]): boolean {
+const ONE: readonly number[] = [1];
+const ZERO: readonly number[] = [0];
+
+/**
+ * How `strides` walk `shape`: true when contiguous (row-major), false when all zero (a broadcast scalar),
+ * undefined otherwise.
+ */
+function isFlat(strides: readonly number[], shape: readonly number[]): boolean | undefined {
   let zero = true;
   let expected = 1;
   let contiguous = true;
@@ -206,5 +215,5 @@ function isFlat(strides: readonly number[], shape: readonly number[]): boolean {
     if (shape[i] !== 1 && s !== expected) contiguous = false;
     expected *= shape[i]!;
   }
-  return zero || contiguous;
+  return contiguous ? true : zero ? false : undefined;
 }
