@@ -6,6 +6,7 @@ import { coverage, listBackends } from '../core/index.js';
 import { renderTable } from '../core/profiler.js';
 import { formatDispatchBench, runDispatchBench } from './bench_dispatch.js';
 import { runDemo } from './demo.js';
+import { catalogJson } from './op_cases.js';
 
 const program = new Command();
 program.name('opshift').description('Eager-mode tensor runtime with per-op backend dispatch (CPU, ONNX Runtime, NPU)').version('0.1.0');
@@ -36,7 +37,12 @@ program
   .command('ops')
   .description('op x backend coverage matrix')
   .option('--json', 'machine-readable output')
-  .action((opts: { json?: boolean }) => {
+  .option('--cases-json', 'print the op-case catalog as JSON (input to the PyTorch fixture script)')
+  .action((opts: { json?: boolean; casesJson?: boolean }) => {
+    if (opts.casesJson) {
+      console.log(catalogJson());
+      return;
+    }
     const rows = coverage();
     if (opts.json) {
       console.log(JSON.stringify(rows, null, 2));

@@ -1,0 +1,60 @@
+/**
+ * Public functions the op-case catalog can call, by name. The PyTorch fixture script has the same table
+ * (test/fixtures/make_op_cases.py, TORCH_CALLS), so a case means the same call on both sides.
+ */
+import * as o from '../../core/index.js';
+import type { DType, Tensor } from '../../core/index.js';
+import type { BuiltArg } from './spec.js';
+
+export type CallResult = Tensor | Tensor[] | { values: Tensor; indices: Tensor };
+type Call = (args: BuiltArg[]) => CallResult;
+
+const T = (a: BuiltArg): Tensor => a as Tensor;
+const TL = (a: BuiltArg): o.TensorLike => a as o.TensorLike;
+const N = (a: BuiltArg): number => a as number;
+const optN = (a: BuiltArg | undefined): number | undefined => (a === null || a === undefined ? undefined : (a as number));
+const dims = (a: BuiltArg | undefined): number | readonly number[] | undefined =>
+  a === null || a === undefined ? undefined : (a as number | readonly number[]);
+const B = (a: BuiltArg | undefined): boolean => a === true;
+
+const binary = (f: (a: o.TensorLike, b: o.TensorLike) => Tensor): Call => (a) => f(TL(a[0]!), TL(a[1]!));
+const unary = (f: (x: Tensor) => Tensor): Call => (a) => f(T(a[0]!));
+
+export const CALLS: Readonly<Record<string, Call>> = {
+  add: binary(o.add),
+  sub: binary(o.sub),
+  mul: binary(o.mul),
+  div: binary(o.div),
+  pow: binary(o.pow),
+  eq: binary(o.eq),
+  ne: binary(o.ne),
+  lt: binary(o.lt),
+  le: binary(o.le),
+  gt: binary(o.gt),
+  ge: binary(o.ge),
+  neg: unary(o.neg),
+  abs: unary(o.abs),
+  exp: unary(o.exp),
+  log: unary(o.log),
+  sqrt: unary(o.sqrt),
+  rsqrt: unary(o.rsqrt),
+  tanh: unary(o.tanh),
+  sigmoid: unary(o.sigmoid),
+  relu: unary(o.relu),
+  silu: unary(o.silu),
+  erf: unary(o.erf),
+  gelu: (a) => o.gelu(T(a[0]!), (a[1] as 'none' | 'tanh' | undefined) ?? 'none'),
+  clamp: (a) => o.clamp(T(a[0]!), optN(a[1]), optN(a[2])),
+  where: (a) => o.where(T(a[0]!), TL(a[1]!), TL(a[2]!)),
+  to: (a) => T(a[0]!).to(a[1] as DType),
+  contiguous: (a) => o.contiguous(T(a[0]!), true),
+  matmul: (a) => o.matmul(T(a[0]!), T(a[1]!)),
+  linear: (a) => o.linear(T(a[0]!), T(a[1]!), a[2] === null || a[2] === undefined ? undefined : T(a[2])),
+  sum: (a) => o.sum(T(a[0]!), dims(a[1]), B(a[2])),
+  mean: (a) => o.mean(T(a[0]!), dims(a[1]), B(a[2])),
+  max: (a) => (a[1] === null || a[1] === undefined ? o.max(T(a[0]!)) : o.max(T(a[0]!), N(a[1]), B(a[2]))),
+  argmax: (a) => o.argmax(T(a[0]!), optN(a[1]), B(a[2])),
+  softmax: (a) => o.softmax(T(a[0]!), N(a[1])),
+  cat: (a) => o.cat(a[0] as Tensor[], N(a[1])),
+  stack: (a) => o.stack(a[0] as Tensor[], N(a[1])),
+};
