@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { getOp, listBackends, profile, withBackend } from '../core/index.js';
 import { buildArgs, defaultTolerance, OP_CASES, runCase } from '../tools/op_cases.js';
-import { compareOutput } from './op_cases.test.js';
+import { compareOutput } from './compare.js';
 
 const others = listBackends().filter((b) => b.name !== 'cpu');
 
