@@ -349,6 +349,8 @@ export class Tensor {
   sqrt(): Tensor { return ops.sqrt(this); }
   rsqrt(): Tensor { return ops.rsqrt(this); }
   tanh(): Tensor { return ops.tanh(this); }
+  cos(): Tensor { return ops.cos(this); }
+  sin(): Tensor { return ops.sin(this); }
   sigmoid(): Tensor { return ops.sigmoid(this); }
   relu(): Tensor { return ops.relu(this); }
   silu(): Tensor { return ops.silu(this); }

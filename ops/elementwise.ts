@@ -91,6 +91,8 @@ export const Rsqrt = unary('Rsqrt', 'rsqrt', 'float', 2);
 export const Tanh = unary('Tanh', 'tanh', 'float');
 export const Sigmoid = unary('Sigmoid', 'sigmoid', 'float', 3);
 export const Erf = unary('Erf', 'erf', 'float');
+export const Cos = unary('Cos', 'cos', 'float');
+export const Sin = unary('Sin', 'sin', 'float');
 
 /** SiLU = x·sigmoid(x); composite with a fused CPU kernel. */
 export const Silu = defineOp<UnaryInputs, NoAttrs>({
@@ -214,6 +216,8 @@ export const rsqrt = un(Rsqrt, 'rsqrt');
 export const tanh = un(Tanh, 'tanh');
 export const sigmoid = un(Sigmoid, 'sigmoid');
 export const erf = un(Erf, 'erf');
+export const cos = un(Cos, 'cos');
+export const sin = un(Sin, 'sin');
 export const silu = un(Silu, 'silu');
 
 export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {

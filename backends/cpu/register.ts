@@ -4,13 +4,14 @@ import type { Kernel, OpDef } from '../../core/op_def.js';
 import * as E from '../../ops/elementwise.js';
 import { Linear, MatMul } from '../../ops/linalg.js';
 import { Cat } from '../../ops/movement.js';
-import { Softmax } from '../../ops/nn.js';
+import { Attention, LayerNorm, RmsNorm, Rope, Softmax } from '../../ops/nn.js';
 import { ArgMax, Max, Mean, Sum } from '../../ops/reduce.js';
 import { cpuBackend } from './backend.js';
 import { castKernel, copyKernel } from './kernels/cast.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import { linearKernel, matmulKernel } from './kernels/linalg.js';
 import { catKernel } from './kernels/movement.js';
+import { attentionKernel, layerNormKernel, rmsNormKernel, ropeKernel } from './kernels/nn.js';
 import { argmaxKernel, maxKernel, meanKernel, softmaxKernel, sumKernel } from './kernels/reduce.js';
 
 type AnyPair = [OpDef<never, never>, Kernel<never, never>];
@@ -27,6 +28,10 @@ export function cpuKernels(): AnyPair[] {
     pair(Max, maxKernel),
     pair(ArgMax, argmaxKernel),
     pair(Softmax, softmaxKernel),
+    pair(LayerNorm, layerNormKernel),
+    pair(RmsNorm, rmsNormKernel),
+    pair(Rope, ropeKernel),
+    pair(Attention, attentionKernel),
     pair(MatMul, matmulKernel),
     pair(Linear, linearKernel),
     pair(Cat, catKernel),

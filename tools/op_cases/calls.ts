@@ -16,6 +16,7 @@ const optN = (a: BuiltArg | undefined): number | undefined => (a === null || a =
 const dims = (a: BuiltArg | undefined): number | readonly number[] | undefined =>
   a === null || a === undefined ? undefined : (a as number | readonly number[]);
 const B = (a: BuiltArg | undefined): boolean => a === true;
+const optT = (a: BuiltArg | undefined): Tensor | undefined => (a === null || a === undefined ? undefined : (a as Tensor));
 
 const binary = (f: (a: o.TensorLike, b: o.TensorLike) => Tensor): Call => (a) => f(TL(a[0]!), TL(a[1]!));
 const unary = (f: (x: Tensor) => Tensor): Call => (a) => f(T(a[0]!));
@@ -55,6 +56,23 @@ export const CALLS: Readonly<Record<string, Call>> = {
   max: (a) => (a[1] === null || a[1] === undefined ? o.max(T(a[0]!)) : o.max(T(a[0]!), N(a[1]), B(a[2]))),
   argmax: (a) => o.argmax(T(a[0]!), optN(a[1]), B(a[2])),
   softmax: (a) => o.softmax(T(a[0]!), N(a[1])),
+  layer_norm: (a) => o.layerNorm(T(a[0]!), a[1] as readonly number[], optT(a[2]), optT(a[3]), optN(a[4])),
+  rms_norm: (a) => o.rmsNorm(T(a[0]!), optT(a[1]), optN(a[2])),
+  rope: (a) => o.rope(T(a[0]!), T(a[1]!), T(a[2]!)),
+  rope_tables: (a) => {
+    const { cos, sin } = o.ropeTables(N(a[0]!), N(a[1]!), { theta: N(a[2]!) });
+    return [cos, sin];
+  },
+  sdpa: (a) => {
+    const opts = (a[4] ?? {}) as unknown as Record<string, unknown>;
+    return o.scaledDotProductAttention(T(a[0]!), T(a[1]!), T(a[2]!), {
+      attnMask: optT(a[3]),
+      isCausal: opts.is_causal === true,
+      scale: typeof opts.scale === 'number' ? opts.scale : undefined,
+      causalAlign: opts.causal_align === 'bottom-right' ? 'bottom-right' : 'top-left',
+      enableGqa: opts.enable_gqa === true,
+    });
+  },
   cat: (a) => o.cat(a[0] as Tensor[], N(a[1])),
   stack: (a) => o.stack(a[0] as Tensor[], N(a[1])),
 };

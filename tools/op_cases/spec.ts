@@ -30,7 +30,10 @@ export type Arg =
   | { readonly input: InputSpec }
   | { readonly list: readonly InputSpec[] }
   | { readonly scalar: number | boolean }
-  | { readonly value: number | boolean | string | null | readonly number[] };
+  | { readonly value: PlainValue };
+
+/** Attributes passed as plain data (numbers, dims, names, option objects). */
+export type PlainValue = number | boolean | string | null | readonly number[] | Readonly<Record<string, number | boolean | string>>;
 
 export interface Tolerance {
   readonly rtol: number;
@@ -55,8 +58,8 @@ export interface OpCase {
 
 export const input = (shape: readonly number[], opts: Omit<InputSpec, 'shape'> = {}): Arg => ({ input: { shape, ...opts } });
 export const scalar = (v: number | boolean): Arg => ({ scalar: v });
-export const value = (v: number | boolean | string | null | readonly number[]): Arg => ({ value: v });
+export const value = (v: PlainValue): Arg => ({ value: v });
 export const list = (...specs: InputSpec[]): Arg => ({ list: specs });
 
 
-export type BuiltArg = Tensor | Tensor[] | number | boolean | string | null | readonly number[];
+export type BuiltArg = Tensor | Tensor[] | PlainValue;

@@ -89,6 +89,8 @@ export const elementwiseKernels: [OpDef<never, never>, Kernel<never, never>][] =
   [E.Tanh, unary('tanh', { float: 'Math.tanh(a)' })],
   [E.Sigmoid, unary('sigmoid', { float: '1 / (1 + Math.exp(-a))' })],
   [E.Erf, unary('erf', { float: 'lib.erf(a)' })],
+  [E.Cos, unary('cos', { float: 'Math.cos(a)' })],
+  [E.Sin, unary('sin', { float: 'Math.sin(a)' })],
   // Fused composites: one pass instead of the decomposition's several.
   [E.Silu, unary('silu', { float: 'a / (1 + Math.exp(-a))' })],
   [
