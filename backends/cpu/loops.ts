@@ -5,7 +5,7 @@
  * every operand, so a contiguous same-shape op runs as one flat loop.
  */
 import { toInt32, toInt64 } from '../../core/convert.js';
-import { erf, erfc } from './math.js';
+import { erf, erfc, fastExp } from './math.js';
 
 export type AnyArray = ArrayLike<number> | ArrayLike<bigint>;
 export interface LoopOperand {
@@ -20,6 +20,7 @@ type LoopFn = (out: unknown, shape: readonly number[], ...operands: unknown[]) =
 const lib = {
   erf,
   erfc,
+  exp: fastExp,
   toInt32,
   toInt64,
   /** C's pow: 1 ** y and (-1) ** ±inf are 1 even for NaN y, where Math.pow gives NaN. */

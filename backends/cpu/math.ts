@@ -53,3 +53,31 @@ export function erf(x: number): number {
   const r = 1 - erfc(ax);
   return x < 0 ? -r : r;
 }
+
+const SHIFT = 6755399441055744; // 1.5·2^52: adding and subtracting it rounds a double to an integer (ties to even)
+const INV_LN2_32 = 46.16624130844683; // 32 / ln 2
+const LN2_32_HI = 0.021660834550857544; // ln2/32 with the low 32 mantissa bits cleared: k·LN2_32_HI is exact
+const LN2_32_LO = 1.4841640746973977e-8; // ln2/32 − LN2_32_HI
+/** 2^(j/32), j = 0..31. */
+const EXP2_FRAC = Float64Array.from({ length: 32 }, (_, j) => 2 ** (j / 32));
+/** 2^m for m in [-1080, 1024], exact (subnormal powers included). */
+const POW2 = Float64Array.from({ length: 2105 }, (_, i) => 2 ** (i - 1080));
+
+/**
+ * e^x to ~1e-12 relative, several times faster than Math.exp in V8 loops: x = (32m + j)·ln2/32 + r with
+ * |r| ≤ ln2/64, e^x = 2^m · 2^(j/32) · p(r), p a degree-5 Taylor polynomial; rounding via the 1.5·2^52 trick
+ * (Math.round is slow in V8). Far more accurate than the float32 results it feeds need.
+ */
+export function fastExp(x: number): number {
+  if (!(x < 709.782712893384)) return x !== x ? x : Infinity;
+  if (x < -745.1332191019412) return 0;
+  const k = x * INV_LN2_32 + SHIFT - SHIFT;
+  const r = x - k * LN2_32_HI - k * LN2_32_LO;
+  const r2 = r * r;
+  // Estrin's scheme: shorter dependency chains than Horner.
+  const p = 1 + r + r2 * (0.5 + r * 0.16666666666666666) + r2 * r2 * (0.041666666666666664 + r * 0.008333333333333333);
+  const j = k & 31;
+  const m = (k - j) / 32;
+  // Split the power of two so it never overflows when the result itself does not.
+  return m > 1000 ? p * EXP2_FRAC[j]! * POW2[m - 24 + 1080]! * 16777216 : p * EXP2_FRAC[j]! * POW2[m + 1080]!;
+}

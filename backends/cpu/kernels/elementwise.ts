@@ -82,17 +82,17 @@ export const elementwiseKernels: [OpDef<never, never>, Kernel<never, never>][] =
   [E.Abs, unary('abs', { float: 'Math.abs(a)', int: 'Math.abs(a)', bigint: 'a < 0n ? -a : a' })],
   // relu keeps NaN (PyTorch's clamp_min propagates it) and -0, as PyTorch's `a < 0 ? 0 : a` does.
   [E.Relu, unary('relu', { float: 'a < 0 ? 0 : a', int: 'a > 0 ? a : 0', bigint: 'a > 0n ? a : 0n' })],
-  [E.Exp, unary('exp', { float: 'Math.exp(a)' })],
+  [E.Exp, unary('exp', { float: 'lib.exp(a)' })],
   [E.Log, unary('log', { float: 'Math.log(a)' })],
   [E.Sqrt, unary('sqrt', { float: 'Math.sqrt(a)' })],
   [E.Rsqrt, unary('rsqrt', { float: '1 / Math.sqrt(a)' })],
   [E.Tanh, unary('tanh', { float: 'Math.tanh(a)' })],
-  [E.Sigmoid, unary('sigmoid', { float: '1 / (1 + Math.exp(-a))' })],
+  [E.Sigmoid, unary('sigmoid', { float: '1 / (1 + lib.exp(-a))' })],
   [E.Erf, unary('erf', { float: 'lib.erf(a)' })],
   [E.Cos, unary('cos', { float: 'Math.cos(a)' })],
   [E.Sin, unary('sin', { float: 'Math.sin(a)' })],
   // Fused composites: one pass instead of the decomposition's several.
-  [E.Silu, unary('silu', { float: 'a / (1 + Math.exp(-a))' })],
+  [E.Silu, unary('silu', { float: 'a / (1 + lib.exp(-a))' })],
   [
     E.Gelu,
     {

@@ -16,9 +16,16 @@ import {
   type RopeInputs,
 } from '../../../ops/nn.js';
 import { contiguousFloat, floatSpan } from '../access.js';
+import { fastExp } from '../math.js';
 
-/** Write float32 values into `out` (float32 storage, or rounded to float16/bfloat16). */
+/** Where to put float32 results: the output itself when it is float32, else a scratch array for store(). */
+function target(out: Tensor): Float32Array {
+  return out.dtype === 'float32' ? (out.storage.data as Float32Array) : new Float32Array(out.numel);
+}
+
+/** Finish: round the scratch values into a float16/bfloat16 output (nothing to do for float32). */
 function store(out: Tensor, values: Float32Array): void {
+  if (values === out.storage.data) return;
   if (out.dtype === 'float32') (out.storage.data as Float32Array).set(values);
   else encodeHalf(values, out.storage.data as Uint16Array, out.dtype as 'float16' | 'bfloat16');
 }
@@ -55,7 +62,7 @@ export const layerNormKernel: Kernel<LayerNormInputs, LayerNormAttrs> = {
     const src = contiguousFloat(x);
     const w = weight ? contiguousFloat(weight) : undefined;
     const b = bias ? contiguousFloat(bias) : undefined;
-    const res = new Float32Array(src.length);
+    const res = target(out!);
     const rows = n === 0 ? 0 : src.length / n;
     for (let r = 0; r < rows; r++) {
       const base = r * n;
@@ -89,7 +96,7 @@ export const rmsNormKernel: Kernel<RmsNormInputs, RmsNormAttrs> = {
     const src = contiguousFloat(x);
     const w = weight ? contiguousFloat(weight) : undefined;
     const toInput = roundTo(x.dtype);
-    const res = new Float32Array(src.length);
+    const res = target(out!);
     const rows = n === 0 ? 0 : src.length / n;
     for (let r = 0; r < rows; r++) {
       const base = r * n;
@@ -116,7 +123,7 @@ export const ropeKernel: Kernel<RopeInputs, Record<string, never>> = {
     const xs = contiguousFloat(x);
     const cs = contiguousFloat(cos.expand(x.shape));
     const sn = contiguousFloat(sin.expand(x.shape));
-    const res = new Float32Array(xs.length);
+    const res = target(out!);
     const f = Math.fround;
     for (let base = 0; base < xs.length; base += d) {
       for (let j = 0; j < half; j++) {
@@ -208,7 +215,7 @@ export const attentionKernel: Kernel<AttentionInputs, AttentionAttrs> = {
         }
         let sum = 0;
         for (let j = 0; j < S; j++) {
-          const e = Math.exp(scores[j]! - max);
+          const e = fastExp(scores[j]! - max);
           scores[j] = e;
           sum += e;
         }

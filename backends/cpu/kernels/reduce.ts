@@ -11,6 +11,7 @@ import type { SoftmaxAttrs } from '../../../ops/nn.js';
 import type { ReduceAttrs, ReduceDimAttrs } from '../../../ops/reduce.js';
 import { contiguousStrides, normalizeDim, normalizeDims } from '../../../core/shape.js';
 import { runLoop } from '../loops.js';
+import { fastExp } from '../math.js';
 import { gather, materialize } from './util.js';
 
 /** x with the reduced dims moved last, so each output element owns one contiguous row of `r` inputs. */
@@ -127,7 +128,9 @@ export const softmaxKernel: Kernel<UnaryInputs, SoftmaxAttrs> = {
     const src = materialize(view, 'float32') as Float32Array;
     const n = x.ndim === 0 ? 1 : x.shape[d]!;
     const rows = src.length / n;
-    const res = new Float32Array(src.length);
+    // The common case (last dim, float32 out) writes straight into the output.
+    const res = d === last && out!.dtype === 'float32' ? (out!.storage.data as Float32Array) : new Float32Array(src.length);
+    const e = new Float64Array(n);
     for (let i = 0; i < rows; i++) {
       const base = i * n;
       let m = -Infinity;
@@ -136,9 +139,15 @@ export const softmaxKernel: Kernel<UnaryInputs, SoftmaxAttrs> = {
         if (v > m || v !== v) m = v;
       }
       let s = 0;
-      for (let k = 0; k < n; k++) s += Math.exp(src[base + k]! - m);
-      for (let k = 0; k < n; k++) res[base + k] = Math.exp(src[base + k]! - m) / s;
+      for (let k = 0; k < n; k++) {
+        const v = fastExp(src[base + k]! - m);
+        e[k] = v;
+        s += v;
+      }
+      const inv = 1 / s;
+      for (let k = 0; k < n; k++) res[base + k] = e[k]! * inv;
     }
+    if (res === out!.storage.data) return;
     if (d === last) writeFloat(out!, res);
     else {
       // res is laid out as x.transpose(d, last) (contiguous); read it back through the swapped strides.
