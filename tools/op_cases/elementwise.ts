@@ -81,4 +81,30 @@ const misc: OpCase[] = [
   { name: 'Contiguous/transposed', op: 'Contiguous', fn: 'contiguous', exact: true, args: [input([3, 5, 7], { layout: 'transposed' })] },
 ];
 
-export const elementwiseCases: readonly OpCase[] = [...binary, ...intCases, ...compare, ...unary, ...misc];
+const DTYPES = ['float32', 'float16', 'bfloat16', 'int8', 'uint8', 'int16', 'int32', 'int64', 'bool'] as const;
+
+/** to(dtype) between every pair of dtypes, bit-exact: floats truncate toward zero into ints, round to nearest
+ * even into float16/bfloat16; values stay inside every target's range (out-of-range float -> int is undefined
+ * behaviour in C and differs across CPUs). */
+const casts: OpCase[] = DTYPES.flatMap((from) =>
+  DTYPES.map((to) => ({
+    name: `Cast/${from}_to_${to}`,
+    op: 'Cast',
+    fn: 'to',
+    exact: true,
+    args: [
+      input([4, 6], {
+        dtype: from,
+        gen:
+          from === 'bool'
+            ? { kind: 'bool' as const }
+            : from.startsWith('float') || from === 'bfloat16'
+              ? { kind: 'rand' as const, low: to === 'uint8' ? 0 : -120, high: 120 }
+              : { kind: 'randint' as const, low: from === 'uint8' || to === 'uint8' ? 0 : -120, high: 120 },
+      }),
+      value(to),
+    ],
+  })),
+);
+
+export const elementwiseCases: readonly OpCase[] = [...binary, ...intCases, ...compare, ...unary, ...misc, ...casts];
