@@ -34,3 +34,21 @@ describe('opshift bench dispatch', () => {
     expect(text).toContain('peer: PyTorch peer skipped: disabled (--no-peer)');
   });
 });
+
+describe('opshift bench op', () => {
+  it('times catalog cases per backend with flops/bytes from the dispatcher and the cause', async () => {
+    const { runBenchOp, formatBenchOp, selectBenchCases } = await import('../tools/bench_op.js');
+    expect(selectBenchCases().map((c) => c.name)).toContain('Linear/gemv_1x4096x4096');
+    const r = runBenchOp({ cases: '^(Add/same_4x5|MatMul/2d_odd)$', timeMs: 20, peer: false, backends: ['cpu'] });
+    expect(r.rows.map((x) => [x.case, x.backend, x.ranOn])).toEqual([
+      ['Add/same_4x5', 'cpu', 'cpu'],
+      ['MatMul/2d_odd', 'cpu', 'cpu'],
+    ]);
+    const mm = r.rows[1]!;
+    expect(mm.medianMs).toBeGreaterThan(0);
+    // 7×13 @ 13×11: 2·7·11·13 flops.
+    expect(mm.gflops * mm.medianMs * 1e6).toBeCloseTo(2 * 7 * 11 * 13, 3);
+    expect(formatBenchOp(r)).toMatch(/^case\s+backend\s+median ms/);
+    expect(() => runBenchOp({ cases: '^nothing$', peer: false })).toThrow('bench op: no case matches /^nothing$/');
+  });
+});

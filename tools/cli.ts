@@ -6,6 +6,7 @@ import { coverage, listBackends } from '../core/index.js';
 import { renderTable } from '../core/profiler.js';
 import { formatDispatchBench, runDispatchBench } from './bench_dispatch.js';
 import { runDemo } from './demo.js';
+import { formatBenchOp, runBenchOp } from './bench_op.js';
 import { catalogJson } from './op_cases.js';
 
 const program = new Command();
@@ -88,6 +89,26 @@ bench
   .action((opts: { time: number; peer: boolean; json?: boolean }) => {
     const r = runDispatchBench({ timeMs: opts.time, peer: opts.peer });
     console.log(opts.json ? JSON.stringify(r, null, 2) : formatDispatchBench(r));
+  });
+
+bench
+  .command('op')
+  .description('time op cases per backend (median, p90, GFLOP/s, GB/s, cause) next to PyTorch on the same inputs')
+  .option('--cases <regex>', 'case names to run (default: the benchmark set)')
+  .option('--backends <list>', 'comma-separated backends (default: every available one with a kernel)')
+  .addOption(new Option('--time <ms>', 'time per case and backend').default(500).argParser((v) => parseInt(v, 10)))
+  .addOption(new Option('--threads <n>', 'PyTorch threads').default(1).argParser((v) => parseInt(v, 10)))
+  .option('--no-peer', 'skip the PyTorch peer')
+  .option('--json', 'machine-readable output')
+  .action((opts: { cases?: string; backends?: string; time: number; threads: number; peer: boolean; json?: boolean }) => {
+    const r = runBenchOp({
+      cases: opts.cases,
+      backends: opts.backends?.split(',').map((s) => s.trim()),
+      timeMs: opts.time,
+      threads: opts.threads,
+      peer: opts.peer,
+    });
+    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchOp(r));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

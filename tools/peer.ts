@@ -28,10 +28,10 @@ export function peerScript(name: string): string {
 export type PeerResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** Run a Python peer script that prints one JSON object. */
-export function runPythonPeer<T>(script: string, args: string[] = []): PeerResult<T> {
+export function runPythonPeer<T>(script: string, args: string[] = [], stdin?: string): PeerResult<T> {
   const py = pythonWithTorch();
   if (!py) return { ok: false, reason: 'PyTorch not found (apt-get install python3-torch, or set OPSHIFT_PYTHON)' };
-  const r = spawnSync(py, [peerScript(script), ...args], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(py, [peerScript(script), ...args], { encoding: 'utf8', timeout: 600_000, input: stdin, maxBuffer: 64 << 20 });
   if (r.status !== 0) return { ok: false, reason: `${script} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
   try {
     return { ok: true, value: JSON.parse(r.stdout) as T };
