@@ -67,6 +67,8 @@ const NAMES = ['a', 'b', 'c'];
  */
 function flatBranches(ops: string[], expr: string): string {
   const branches: string[] = [];
+  // Unrolling pays for cheap expressions; for calls (exp, erf) it only bloats the loop and blocks inlining.
+  const unroll = !expr.includes('(');
   for (let mask = 0; mask < 1 << ops.length; mask++) {
     const scalar = (i: number) => (mask >> i) & 1; // 1: stride 0
     const cond = ops.map((_, i) => `is${i} === ${scalar(i) ? 0 : 1}`).join(' && ');
@@ -76,7 +78,7 @@ function flatBranches(ops: string[], expr: string): string {
     branches.push(`if (${cond}) {
         ${hoist}
         let j = 0;
-        for (; j + 4 <= inner; j += 4) { ${body('j')} ${body('j + 1')} ${body('j + 2')} ${body('j + 3')} }
+        ${unroll ? `for (; j + 4 <= inner; j += 4) { ${body('j')} ${body('j + 1')} ${body('j + 2')} ${body('j + 3')} }` : ''}
         for (; j < inner; j++) ${body('j')}
         return;
       }`);
