@@ -44,3 +44,6 @@ export class NoKernelError extends OpshiftError {
 
 /** Bad argument that is neither a shape nor a dtype problem (unknown backend name, bad policy, ...). */
 export class ArgumentError extends OpshiftError {}
+
+/** An index value is out of range for the dim it indexes (gather, index_select, embedding), like PyTorch's IndexError. */
+export class IndexError extends OpshiftError {}

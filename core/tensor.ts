@@ -374,6 +374,26 @@ export class Tensor {
   }
   argmax(dim?: number, keepdim = false): Tensor { return ops.argmax(this, dim, keepdim); }
   softmax(dim: number): Tensor { return ops.softmax(this, dim); }
+  logSoftmax(dim: number): Tensor { return ops.logSoftmax(this, dim); }
+  min(): Tensor;
+  min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+  min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+    return dim === undefined ? ops.min(this) : ops.min(this, dim, keepdim);
+  }
+  amax(dim?: number | readonly number[], keepdim = false): Tensor { return ops.amax(this, dim, keepdim); }
+  amin(dim?: number | readonly number[], keepdim = false): Tensor { return ops.amin(this, dim, keepdim); }
+  argmin(dim?: number, keepdim = false): Tensor { return ops.argmin(this, dim, keepdim); }
+  var(dim?: number | readonly number[] | null, unbiased?: boolean | ops.VarOptions, keepdim = false): Tensor { return ops.variance(this, dim, unbiased, keepdim); }
+  cumsum(dim: number, options?: ops.CumSumOptions): Tensor { return ops.cumsum(this, dim, options); }
+  topk(k: number, dim = -1, largest = true, sorted = true): { values: Tensor; indices: Tensor } { return ops.topk(this, k, dim, largest, sorted); }
+  split(splitSize: number | readonly number[], dim = 0): Tensor[] { return ops.split(this, splitSize, dim); }
+  chunk(chunks: number, dim = 0): Tensor[] { return ops.chunk(this, chunks, dim); }
+  repeat(...repeats: number[] | [readonly number[]]): Tensor { return ops.repeat(this, flatArgs(repeats)); }
+  indexSelect(dim: number, index: Tensor): Tensor { return ops.indexSelect(this, dim, index); }
+  gather(dim: number, index: Tensor): Tensor { return ops.gather(this, dim, index); }
+  maskedFill(mask: Tensor, value: number | boolean | Tensor): Tensor { return ops.maskedFill(this, mask, value); }
+  tril(diagonal = 0): Tensor { return ops.tril(this, diagonal); }
+  triu(diagonal = 0): Tensor { return ops.triu(this, diagonal); }
 }
 
 function flatArgs(args: number[] | [readonly number[]]): number[] {

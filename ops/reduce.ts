@@ -109,10 +109,8 @@ export function max(x: Tensor, dim?: number, keepdim = false): Tensor | { values
   return { values, indices };
 }
 
-/** amax along dims with keepdim (values only), as used by softmax's decomposition. */
-export function amax(x: Tensor, dim: number, keepdim = false): Tensor {
-  return max(x, dim, keepdim).values;
-}
+// amax (its own op: one or several dims, NaN propagates) lives in reduce2.ts with min, amin, var, cumsum, topk.
+export { amax } from './reduce2.js';
 
 export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
   return dispatch(ArgMax, { x: requireTensor('argmax', 'input', x) }, { dim: dim ?? null, keepdim });

@@ -184,7 +184,7 @@ describe('composite ops and decomposition', () => {
     const decomposed = profile(() => withPolicy({ Softmax: 'decompose' }, () => x.softmax(1)));
     expect(fused.records.map((r) => r.backend)).toEqual(['cpu']);
     expect(decomposed.records.map((r) => [r.op, r.depth])).toEqual([
-      ['Max', 1],
+      ['AMax', 1],
       ['Sub', 1],
       ['Exp', 1],
       ['Sum', 1],

@@ -126,3 +126,13 @@ describe('dtype errors', () => {
     expect(zeros([2, 0]).sum(1).tolist()).toEqual([0, 0]);
   });
 });
+
+describe('0-dim reductions', () => {
+  it('reduce a 0-dim tensor over dim 0 / -1 like PyTorch', () => {
+    const s = tensor(3.5, { dtype: 'float32' });
+    expect(s.sum(0).item()).toBe(3.5);
+    expect(s.mean(-1).item()).toBe(3.5);
+    expect(s.softmax(0).item()).toBe(1);
+    expect(s.max(0).values.item()).toBe(3.5);
+  });
+});

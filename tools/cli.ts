@@ -7,7 +7,7 @@ import { renderTable } from '../core/profiler.js';
 import { formatDispatchBench, runDispatchBench } from './bench_dispatch.js';
 import { runDemo } from './demo.js';
 import { formatBenchOp, runBenchOp } from './bench_op.js';
-import { catalogJson } from './op_cases.js';
+import { caseCoverage, catalogJson } from './op_cases.js';
 
 const program = new Command();
 program.name('opshift').description('Eager-mode tensor runtime with per-op backend dispatch (CPU, ONNX Runtime, NPU)').version('0.1.0');
@@ -50,13 +50,23 @@ program
       return;
     }
     const names = listBackends().map((b) => b.name);
+    const available = listBackends().filter((b) => b.status.available).map((b) => b.name);
+    const cases = caseCoverage(available);
+    const cell = (op: string, b: string, has: boolean) => {
+      if (!has) return '-';
+      const c = cases[op]?.[b];
+      return c ? `yes ${c[0]}/${c[1]}` : available.includes(b) ? 'yes' : 'yes (unavailable)';
+    };
     console.log(
       renderTable(
         ['op', ...names, 'decompose'],
-        rows.map((r) => [r.op, ...names.map((n) => (r.backends[n] ? 'yes' : '-')), r.composite ? 'yes' : '-']),
+        rows.map((r) => [r.op, ...names.map((n) => cell(r.op, n, r.backends[n] === true)), r.composite ? 'yes' : '-']),
       ),
     );
-    console.log(`\n${rows.length} ops; 'decompose': composite op that can run as primitives when no backend has a fused kernel`);
+    console.log(
+      `\n${rows.length} ops. 'yes n/m': the backend has a kernel and ran n of the op's m catalog cases itself (supports() may refuse ` +
+        `some); 'decompose': a composite that can run as primitives when no backend has a fused kernel`,
+    );
   });
 
 program

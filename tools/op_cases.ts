@@ -8,7 +8,7 @@
  * torch.manual_seed exactly, then an affine map, a dtype cast and a layout (transposed / strided views).
  * Families live in tools/op_cases/*.ts; this file holds the types, the builders and the runner.
  */
-import { manualSeed, rand, randint, arange, tensor, Tensor, type DType } from '../core/index.js';
+import { arange, getOp, manualSeed, profile, rand, randint, tensor, Tensor, withBackend, type DType } from '../core/index.js';
 import { CALLS, type CallResult } from './op_cases/calls.js';
 import { elementwiseCases } from './op_cases/elementwise.js';
 import { linalgCases } from './op_cases/linalg.js';
@@ -101,4 +101,32 @@ export function findCases(pattern?: string | RegExp): OpCase[] {
 /** The catalog as JSON for the PyTorch fixture script (`opshift ops --cases-json`). */
 export function catalogJson(): string {
   return JSON.stringify(OP_CASES, null, 1);
+}
+
+export interface CaseCoverage {
+  /** op -> backend -> [cases the backend ran itself, cases of the op] */
+  readonly [op: string]: Readonly<Record<string, readonly [number, number]>>;
+}
+
+/**
+ * ggml's "support" mode: run every (non-benchmark) catalog case on every available backend with a kernel for
+ * the op, and count the cases the backend really ran (supports() may refuse some shapes or dtypes).
+ */
+export function caseCoverage(backends: readonly string[]): CaseCoverage {
+  const out: Record<string, Record<string, [number, number]>> = {};
+  for (const c of OP_CASES) {
+    if ((c.tags ?? []).includes('bench')) continue;
+    const op = getOp(c.op);
+    if (!op) continue;
+    const row = (out[c.op] ??= {});
+    const args = buildArgs(c);
+    for (const b of backends) {
+      const cell = (row[b] ??= [0, 0]);
+      cell[1]++;
+      if (!op.kernels.has(b)) continue;
+      const p = profile(() => withBackend(b, () => runCase(c, args)));
+      if (p.records.some((r) => r.op === c.op && r.backend === b)) cell[0]++;
+    }
+  }
+  return out;
 }

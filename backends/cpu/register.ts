@@ -4,6 +4,8 @@ import type { Kernel, OpDef } from '../../core/op_def.js';
 import * as E from '../../ops/elementwise.js';
 import { Linear, MatMul } from '../../ops/linalg.js';
 import { Cat } from '../../ops/movement.js';
+import { Embedding, Gather, IndexSelect, MaskedFill, Repeat, Tril, Triu } from '../../ops/indexing.js';
+import { AMax, AMin, ArgMin, CumSum, LogSoftmax, Min, TopK, Var } from '../../ops/reduce2.js';
 import { Attention, LayerNorm, RmsNorm, Rope, Softmax } from '../../ops/nn.js';
 import { ArgMax, Max, Mean, Sum } from '../../ops/reduce.js';
 import { cpuBackend } from './backend.js';
@@ -11,6 +13,16 @@ import { castKernel, copyKernel } from './kernels/cast.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import { linearKernel, matmulKernel } from './kernels/linalg.js';
 import { catKernel } from './kernels/movement.js';
+import {
+  embeddingKernel,
+  gatherKernel,
+  indexSelectKernel,
+  maskedFillKernel,
+  repeatKernel,
+  trilKernel,
+  triuKernel,
+} from './kernels/indexing.js';
+import { aminKernel, amaxKernel, argminKernel, cumsumKernel, logSoftmaxKernel, minKernel, topkKernel, varKernel } from './kernels/reduce2.js';
 import { attentionKernel, layerNormKernel, rmsNormKernel, ropeKernel } from './kernels/nn.js';
 import { argmaxKernel, maxKernel, meanKernel, softmaxKernel, sumKernel } from './kernels/reduce.js';
 
@@ -35,6 +47,21 @@ export function cpuKernels(): AnyPair[] {
     pair(MatMul, matmulKernel),
     pair(Linear, linearKernel),
     pair(Cat, catKernel),
+    pair(Repeat, repeatKernel),
+    pair(IndexSelect, indexSelectKernel),
+    pair(Gather, gatherKernel),
+    pair(Embedding, embeddingKernel),
+    pair(MaskedFill, maskedFillKernel),
+    pair(Tril, trilKernel),
+    pair(Triu, triuKernel),
+    pair(Min, minKernel),
+    pair(AMax, amaxKernel),
+    pair(AMin, aminKernel),
+    pair(ArgMin, argminKernel),
+    pair(Var, varKernel),
+    pair(CumSum, cumsumKernel),
+    pair(TopK, topkKernel),
+    pair(LogSoftmax, logSoftmaxKernel),
   ];
 }
 

@@ -5,6 +5,8 @@
 import * as o from '../../core/index.js';
 import type { DType, Tensor } from '../../core/index.js';
 import type { BuiltArg } from './spec.js';
+import { movementCalls } from './calls_movement.js';
+import { reduceCalls } from './calls_reduce.js';
 
 export type CallResult = Tensor | Tensor[] | { values: Tensor; indices: Tensor };
 type Call = (args: BuiltArg[]) => CallResult;
@@ -47,7 +49,7 @@ export const CALLS: Readonly<Record<string, Call>> = {
   gelu: (a) => o.gelu(T(a[0]!), (a[1] as 'none' | 'tanh' | undefined) ?? 'none'),
   clamp: (a) => o.clamp(T(a[0]!), optN(a[1]), optN(a[2])),
   where: (a) => o.where(T(a[0]!), TL(a[1]!), TL(a[2]!)),
-  to: (a) => T(a[0]!).to(a[1] as DType),
+  to: (a) => o.cast(T(a[0]!), a[1] as DType), // always dispatches (x.to(sameDtype) returns x itself)
   contiguous: (a) => o.contiguous(T(a[0]!), true),
   matmul: (a) => o.matmul(T(a[0]!), T(a[1]!)),
   linear: (a) => o.linear(T(a[0]!), T(a[1]!), a[2] === null || a[2] === undefined ? undefined : T(a[2])),
@@ -75,4 +77,6 @@ export const CALLS: Readonly<Record<string, Call>> = {
   },
   cat: (a) => o.cat(a[0] as Tensor[], N(a[1])),
   stack: (a) => o.stack(a[0] as Tensor[], N(a[1])),
+  ...movementCalls,
+  ...reduceCalls,
 };

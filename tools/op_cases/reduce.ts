@@ -1,5 +1,6 @@
 /** Reduction cases: any dim, several dims, keepdim, non-contiguous inputs, ints, half types, stability. */
 import { input, value, type OpCase } from './spec.js';
+import { reduce2Cases } from './reduce2.js';
 
 export const reduceCases: readonly OpCase[] = [
   { name: 'Sum/all', op: 'Sum', fn: 'sum', args: [input([4, 5, 6]), value(null), value(false)] },
@@ -15,4 +16,5 @@ export const reduceCases: readonly OpCase[] = [
   { name: 'Max/dim0_keepdim_int', op: 'Max', fn: 'max', exact: true, args: [input([4, 3], { dtype: 'int32', gen: { kind: 'randint', low: -50, high: 50 } }), value(0), value(true)] },
   { name: 'ArgMax/all', op: 'ArgMax', fn: 'argmax', exact: true, args: [input([3, 7]), value(null), value(false)] },
   { name: 'ArgMax/dim0', op: 'ArgMax', fn: 'argmax', exact: true, args: [input([6, 4], { layout: 'transposed' }), value(0), value(false)] },
+  ...reduce2Cases,
 ];

@@ -16,6 +16,8 @@ import { gather, materialize } from './util.js';
 
 /** x with the reduced dims moved last, so each output element owns one contiguous row of `r` inputs. */
 function rowsView(x: Tensor, dims: readonly number[]): { view: Tensor; r: number } {
+  // A 0-dim tensor reduced over "dim 0" is one row of one element (its dims list names no real dim).
+  if (x.ndim === 0) return { view: x, r: 1 };
   const kept = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
   let r = 1;
   for (const d of dims) r *= x.shape[d]!;
