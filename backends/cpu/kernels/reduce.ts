@@ -3,32 +3,14 @@
  * view in the common last-dim case); floats accumulate in double, integers sum exactly into int64.
  */
 import { isFloating } from '../../../core/dtype.js';
-import { encodeHalf } from '../../../core/half.js';
 import type { Kernel } from '../../../core/op_def.js';
 import type { Tensor } from '../../../core/tensor.js';
 import type { UnaryInputs } from '../../../ops/elementwise.js';
 import type { SoftmaxAttrs } from '../../../ops/nn.js';
 import type { ReduceAttrs, ReduceDimAttrs } from '../../../ops/reduce.js';
-import { contiguousStrides, normalizeDim, normalizeDims } from '../../../core/shape.js';
-import { runLoop } from '../loops.js';
+import { normalizeDim, normalizeDims } from '../../../core/shape.js';
 import { fastExp } from '../math.js';
-import { gather, materialize } from './util.js';
-
-/** x with the reduced dims moved last, so each output element owns one contiguous row of `r` inputs. */
-function rowsView(x: Tensor, dims: readonly number[]): { view: Tensor; r: number } {
-  // A 0-dim tensor reduced over "dim 0" is one row of one element (its dims list names no real dim).
-  if (x.ndim === 0) return { view: x, r: 1 };
-  const kept = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
-  let r = 1;
-  for (const d of dims) r *= x.shape[d]!;
-  return { view: x.ndim === 0 ? x : x.permute([...kept, ...dims]), r };
-}
-
-/** Write float results (double accumulators) into out, rounding to its dtype. */
-function writeFloat(out: Tensor, values: Float32Array): void {
-  if (out.dtype === 'float32') (out.storage.data as Float32Array).set(values);
-  else encodeHalf(values, out.storage.data as Uint16Array, out.dtype as 'float16' | 'bfloat16');
-}
+import { gather, mapRowsAlong, materialize, rowsView, writeFloat } from './util.js';
 
 function sumRows(x: Tensor, dims: readonly number[], out: Tensor, divide: boolean): void {
   const { view, r } = rowsView(x, dims);
@@ -122,19 +104,9 @@ export const argmaxKernel: Kernel<UnaryInputs, ReduceDimAttrs> = {
 /** Stable softmax per row along `dim`, in double, rounded once to the output dtype. */
 export const softmaxKernel: Kernel<UnaryInputs, SoftmaxAttrs> = {
   run({ x }, { dim }, [out]) {
-    if (x.numel === 0) return;
-    const d = normalizeDim('softmax', dim, x.ndim, x.shape);
-    const last = x.ndim === 0 ? 0 : x.ndim - 1;
-    // Move the softmax dim last, compute contiguous rows, then write back in the original layout.
-    const view = x.ndim === 0 ? x : x.transpose(d, last);
-    const src = materialize(view, 'float32') as Float32Array;
-    const n = x.ndim === 0 ? 1 : x.shape[d]!;
-    const rows = src.length / n;
-    // The common case (last dim, float32 out) writes straight into the output.
-    const res = d === last && out!.dtype === 'float32' ? (out!.storage.data as Float32Array) : new Float32Array(src.length);
-    const e = new Float64Array(n);
-    for (let i = 0; i < rows; i++) {
-      const base = i * n;
+    let e = new Float64Array(0);
+    mapRowsAlong('softmax', x, dim, out!, (src, base, n, res) => {
+      if (e.length < n) e = new Float64Array(n);
       let m = -Infinity;
       for (let k = 0; k < n; k++) {
         const v = src[base + k]!;
@@ -148,16 +120,6 @@ export const softmaxKernel: Kernel<UnaryInputs, SoftmaxAttrs> = {
       }
       const inv = 1 / s;
       for (let k = 0; k < n; k++) res[base + k] = e[k]! * inv;
-    }
-    if (res === out!.storage.data) return;
-    if (d === last) writeFloat(out!, res);
-    else {
-      // res is laid out as x.transpose(d, last) (contiguous); read it back through the swapped strides.
-      const strides = contiguousStrides(view.shape);
-      [strides[d], strides[last]] = [strides[last]!, strides[d]!];
-      const tmp = new Float32Array(res.length);
-      runLoop('a', tmp, x.shape, [{ data: res, offset: 0, strides }]);
-      writeFloat(out!, tmp);
-    }
+    });
   },
 };

@@ -14,7 +14,7 @@ import type { ReduceAttrs, ReduceDimAttrs } from '../../../ops/reduce.js';
 import { reduceDimsOf, type CumSumAttrs, type LogSoftmaxAttrs, type TopKAttrs, type VarAttrs } from '../../../ops/reduce2.js';
 import { runLoop } from '../loops.js';
 import { fastExp } from '../math.js';
-import { around, gather, materialize } from './util.js';
+import { around, gather, mapRowsAlong, materialize, rowsView, writeFloat } from './util.js';
 
 /** Values compared by min/max/topk: numbers, or BigInts for int64 (compared exactly). */
 type Keys = ArrayLike<number | bigint>;
@@ -24,25 +24,10 @@ const raw = (a: StorageArray): Raw => a as unknown as Raw;
 
 const isHalf = (d: DType): d is 'float16' | 'bfloat16' => d === 'float16' || d === 'bfloat16';
 
-/** x with the reduced dims moved last, so each output element owns one contiguous row of `r` inputs. */
-function rowsView(x: Tensor, dims: readonly number[]): { view: Tensor; r: number } {
-  if (x.ndim === 0) return { view: x, r: 1 }; // dim 0 (or -1) of a 0-dim tensor is its one element
-  const kept = x.shape.map((_, i) => i).filter((i) => !dims.includes(i));
-  let r = 1;
-  for (const d of dims) r *= x.shape[d]!;
-  return { view: x.permute([...kept, ...dims]), r };
-}
-
 /** The rows as stored (for copying values) and as comparable keys (half types decoded to float32). */
 function rowsOf(view: Tensor): { stored: StorageArray; keys: Keys } {
   const stored = gather(view);
   return { stored, keys: isHalf(view.dtype) ? decodeHalf(stored as Uint16Array, view.dtype) : stored };
-}
-
-/** Write float results into out, rounding to its dtype. */
-function writeFloat(out: Tensor, values: Float32Array): void {
-  if (out.dtype === 'float32') (out.storage.data as Float32Array).set(values);
-  else encodeHalf(values, out.storage.data as Uint16Array, out.dtype as 'float16' | 'bfloat16');
 }
 
 /** Per row of `r` keys, the index of the first maximum (or minimum); a NaN wins at once, as in PyTorch. */
@@ -337,17 +322,7 @@ export const topkKernel: Kernel<UnaryInputs, TopKAttrs> = {
 /** Stable log_softmax per row in double: (x - max) - log(sum(exp(x - max))), rounded once to the output dtype. */
 export const logSoftmaxKernel: Kernel<UnaryInputs, LogSoftmaxAttrs> = {
   run({ x }, { dim }, [out]) {
-    if (x.numel === 0) return;
-    const d = normalizeDim('log_softmax', dim, x.ndim, x.shape);
-    const last = x.ndim === 0 ? 0 : x.ndim - 1;
-    const view = x.ndim === 0 ? x : x.transpose(d, last);
-    const src = materialize(view, 'float32') as Float32Array;
-    const n = x.ndim === 0 ? 1 : x.shape[d]!;
-    const rows = src.length / n;
-    // The common case (last dim, float32 out) writes straight into the output.
-    const res = d === last && out!.dtype === 'float32' ? (out!.storage.data as Float32Array) : new Float32Array(src.length);
-    for (let i = 0; i < rows; i++) {
-      const base = i * n;
+    mapRowsAlong('log_softmax', x, dim, out!, (src, base, n, res) => {
       let m = -Infinity;
       for (let k = 0; k < n; k++) {
         const v = src[base + k]!;
@@ -357,16 +332,6 @@ export const logSoftmaxKernel: Kernel<UnaryInputs, LogSoftmaxAttrs> = {
       for (let k = 0; k < n; k++) s += fastExp(src[base + k]! - m);
       const ls = Math.log(s);
       for (let k = 0; k < n; k++) res[base + k] = src[base + k]! - m - ls;
-    }
-    if (res === out!.storage.data) return;
-    if (d === last) writeFloat(out!, res);
-    else {
-      // res is laid out as x.transpose(d, last) (contiguous); read it back through the swapped strides.
-      const strides = contiguousStrides(view.shape);
-      [strides[d], strides[last]] = [strides[last]!, strides[d]!];
-      const tmp = new Float32Array(res.length);
-      runLoop('a', tmp, x.shape, [{ data: res, offset: 0, strides }]);
-      writeFloat(out!, tmp);
-    }
+    });
   },
 };
