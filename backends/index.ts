@@ -2,6 +2,7 @@
 import { hasBackend, registerBackend } from '../core/registry.js';
 import { cpuBackend } from './cpu/backend.js';
 import { registerCpu } from './cpu/register.js';
+import { registerOrt } from './ort/register.js';
 
 let done = false;
 
@@ -12,4 +13,5 @@ export function registerDefaultBackends(): void {
     registerBackend(cpuBackend);
     registerCpu();
   }
+  if (!hasBackend('ort')) registerOrt();
 }

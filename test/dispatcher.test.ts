@@ -222,7 +222,7 @@ describe('composite ops and decomposition', () => {
     }
     expect(err).toBeInstanceOf(NoKernelError);
     expect((err as Error).message).toBe(
-      'TestLonely: no backend can run float32[3]; tried:\n  cpu: has no TestLonely kernel\n  fake: has no TestLonely kernel',
+      'TestLonely: no backend can run float32[3]; tried:\n  cpu: has no TestLonely kernel\n  fake: has no TestLonely kernel\n  ort: has no TestLonely kernel',
     );
   });
 });

@@ -82,7 +82,8 @@ export const reduce2Cases: readonly OpCase[] = [
     ['size1_dim', [input([1, 5]), value(0)]],
     ['0dim', [input([]), value(0)]],
     ['empty', [input([0, 3]), value(0)]],
-    ['large_4096x64', [input([4096, 64]), value(-1)], { tags: ['bench'] }],
+    // A running sum over 64 elements: float32 (ORT) and double (cpu) accumulation part by ~64·ε absolute.
+    ['large_4096x64', [input([4096, 64]), value(-1)], { tags: ['bench'], tol: { rtol: 1e-4, atol: 1e-5 } }],
   ]),
   ...cases('TopK', 'topk', true, [
     ['last_k3', [input([4, 10]), value(3), value(-1), value(true), value(true)]],

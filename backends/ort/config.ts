@@ -1,0 +1,67 @@
+/**
+ * ORT backend settings, from `configureOrt()` or the environment:
+ *   OPSHIFT_ORT_THREADS     intra-op threads (default 1: eager ops are small and the caller owns parallelism)
+ *   OPSHIFT_ORT_PROVIDERS   execution providers in order, e.g. `dml,cpu` or `cuda,cpu` (default `cpu`)
+ *   OPSHIFT_ORT_OPT_LEVEL   graph optimization: disabled | basic | extended | all (default all)
+ *   OPSHIFT_ORT_CACHE       max cached sessions (default 256); the least recently used is disposed
+ */
+import { ArgumentError } from '../../core/errors.js';
+import type { NativeSessionOptions } from './binding.js';
+
+export interface OrtConfig {
+  readonly threads: number;
+  readonly providers: readonly string[];
+  readonly optimizationLevel: NonNullable<NativeSessionOptions['graphOptimizationLevel']>;
+  readonly maxSessions: number;
+}
+
+const LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
+
+function fromEnv(env: NodeJS.ProcessEnv): OrtConfig {
+  const threads = env.OPSHIFT_ORT_THREADS ? Number(env.OPSHIFT_ORT_THREADS) : 1;
+  const level = (env.OPSHIFT_ORT_OPT_LEVEL ?? 'all') as OrtConfig['optimizationLevel'];
+  return validate({
+    threads,
+    providers: (env.OPSHIFT_ORT_PROVIDERS ?? 'cpu').split(',').map((s) => s.trim()).filter(Boolean),
+    optimizationLevel: level,
+    maxSessions: env.OPSHIFT_ORT_CACHE ? Number(env.OPSHIFT_ORT_CACHE) : 256,
+  });
+}
+
+function validate(c: OrtConfig): OrtConfig {
+  if (!Number.isInteger(c.threads) || c.threads < 0) throw new ArgumentError(`ort: threads must be a non-negative integer, got ${c.threads}`);
+  if (!LEVELS.includes(c.optimizationLevel)) throw new ArgumentError(`ort: optimization level must be one of ${LEVELS.join(', ')}, got '${c.optimizationLevel}'`);
+  if (!Number.isInteger(c.maxSessions) || c.maxSessions < 1) throw new ArgumentError(`ort: session cache size must be >= 1, got ${c.maxSessions}`);
+  if (c.providers.length === 0) throw new ArgumentError('ort: at least one execution provider is needed');
+  return c;
+}
+
+let current: OrtConfig | undefined;
+const listeners: (() => void)[] = [];
+
+export function ortConfig(): OrtConfig {
+  current ??= fromEnv(process.env);
+  return current;
+}
+
+/** Change settings; sessions built with the old ones are disposed. */
+export function configureOrt(patch: Partial<OrtConfig>): OrtConfig {
+  current = validate({ ...ortConfig(), ...patch });
+  for (const l of listeners) l();
+  return current;
+}
+
+export function onConfigChange(fn: () => void): void {
+  listeners.push(fn);
+}
+
+export function sessionOptions(c: OrtConfig): NativeSessionOptions {
+  return {
+    intraOpNumThreads: c.threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: c.optimizationLevel,
+    executionProviders: c.providers,
+    logSeverityLevel: 3,
+  };
+}

@@ -1,0 +1,284 @@
+/**
+ * The ORT kernel table: each opshift op as a small ONNX graph (the tfjs-node `executeSingleOutput` pattern).
+ * Operands of another dtype than the op computes in get a Cast node, JS-number scalars are fed as 0-d inputs
+ * (one session serves every value), constant tensors (weights) are baked as initializers.
+ *
+ * supports() builds (and caches) the session for the call's signature: if ORT has no kernel for it (ORT's CPU
+ * provider lacks float16 for many ops) the refusal carries ORT's own message and the dispatcher falls back.
+ */
+import { resultType, type DType } from '../../core/dtype.js';
+import type { Kernel, OpAttrs, OpDef, OpInputs, TensorSpec } from '../../core/op_def.js';
+import { normalizeDim, normalizeDims } from '../../core/shape.js';
+import { Tensor } from '../../core/tensor.js';
+import * as E from '../../ops/elementwise.js';
+import * as I from '../../ops/indexing.js';
+import * as L from '../../ops/linalg.js';
+import { Cat, type CatAttrs, type CatInputs } from '../../ops/movement.js';
+import * as N from '../../ops/nn.js';
+import * as R from '../../ops/reduce.js';
+import * as R2 from '../../ops/reduce2.js';
+import { full, ones } from '../../ops/creation.js';
+import { loadOrt } from './binding.js';
+import { ortConfig, sessionOptions } from './config.js';
+import { ONNX_TYPE, buildModel, type AttrValue, type GraphSpec, type InitializerSpec, type NodeSpec } from './onnx_model.js';
+import { cache, contiguousData, runGraph, sessionKey, type Feed, type OpGraph } from './run.js';
+
+/** Builds the graph for one call; feeds are named by the builder. */
+class GraphBuilder {
+  readonly feeds: Feed[] = [];
+  readonly nodes: NodeSpec[] = [];
+  readonly initializers: InitializerSpec[] = [];
+  private n = 0;
+
+  /** A graph input for `t` converted to `dtype` (wrapped scalars become 0-d feeds of that dtype). */
+  input(t: Tensor, dtype: DType = t.dtype, bake = t.isConstant): string {
+    const name = `in${this.feeds.length}`;
+    if (t.wrappedValue !== undefined) {
+      this.feeds.push({ name, tensor: full([], t.wrappedValue, { dtype }) });
+      return name;
+    }
+    this.feeds.push({ name, tensor: t, bake });
+    return t.dtype === dtype ? name : this.node('Cast', [name], { to: { i: ONNX_TYPE[dtype] } });
+  }
+
+  /** A node with one output; returns the output's name. */
+  node(op: string, inputs: readonly string[], attrs?: Record<string, AttrValue>, domain?: string): string {
+    const out = `t${this.n++}`;
+    this.nodes.push({ op, inputs, outputs: [out], attrs, domain });
+    return out;
+  }
+
+  /** A node with several outputs. */
+  nodeN(op: string, inputs: readonly string[], count: number, attrs?: Record<string, AttrValue>): string[] {
+    const outs = Array.from({ length: count }, () => `t${this.n++}`);
+    this.nodes.push({ op, inputs, outputs: outs, attrs });
+    return outs;
+  }
+
+  /** An int64 constant (axes, k, repeats) baked into the model. */
+  ints(values: readonly number[], shape: readonly number[] = [values.length]): string {
+    const name = `k${this.initializers.length}`;
+    this.initializers.push({ name, dtype: 'int64', shape, data: BigInt64Array.from(values.map(BigInt)) });
+    return name;
+  }
+
+  /** A float constant of `dtype` (e.g. a LayerNorm scale of ones when the op has no weight). */
+  constant(t: Tensor): string {
+    const name = `k${this.initializers.length}`;
+    this.initializers.push({ name, dtype: t.dtype, shape: t.shape, data: contiguousData(t) });
+    return name;
+  }
+
+  /** Cast an intermediate to `dtype` when it differs. */
+  cast(name: string, from: DType, to: DType): string {
+    return from === to ? name : this.node('Cast', [name], { to: { i: ONNX_TYPE[to] } });
+  }
+
+  finish(key: string, outputs: readonly string[], outs: readonly TensorSpec[]): OpGraph {
+    const { feeds, nodes, initializers } = this;
+    const build = (): GraphSpec => ({
+      nodes,
+      inputs: feeds.filter((f) => !f.bake).map((f) => ({ name: f.name, dtype: f.tensor.dtype, rank: f.tensor.ndim })),
+      initializers: [
+        ...initializers,
+        ...feeds.filter((f) => f.bake).map((f) => ({ name: f.name, dtype: f.tensor.dtype, shape: f.tensor.shape, data: contiguousData(f.tensor) })),
+      ],
+      outputs: outputs.map((name, i) => ({ name, dtype: outs[i]!.dtype, rank: outs[i]!.shape.length })),
+    });
+    return { key, feeds, outputs, build };
+  }
+}
+
+type GraphFn<I extends OpInputs, A extends OpAttrs> = (g: GraphBuilder, inputs: I, attrs: A, outs: readonly TensorSpec[]) => string | string[];
+
+interface Spec<I extends OpInputs, A extends OpAttrs> {
+  /** A reason this call cannot be expressed for ORT at all (checked before building a session). */
+  readonly refuse?: (inputs: I, attrs: A, outs: readonly TensorSpec[]) => string | undefined;
+  readonly graph: GraphFn<I, A>;
+}
+
+function tensorsOf(inputs: OpInputs): Tensor[] {
+  return Object.values(inputs).flatMap((v) => (v === undefined ? [] : v instanceof Tensor ? [v] : [...v]));
+}
+
+/** Sessions that failed to build, by signature: refused from then on without retrying. */
+const failed = new Map<string, string>();
+
+function graphOf<I extends OpInputs, A extends OpAttrs>(spec: Spec<I, A>, inputs: I, attrs: A, outs: readonly TensorSpec[]): OpGraph {
+  const g = new GraphBuilder();
+  const o = spec.graph(g, inputs, attrs, outs);
+  return g.finish(`${JSON.stringify(attrs)}`, typeof o === 'string' ? [o] : o, outs);
+}
+
+function ortKernel<I extends OpInputs, A extends OpAttrs>(op: string, spec: Spec<I, A>): Kernel<I, A> {
+  return {
+    supports(inputs, attrs, outs) {
+      const all = [...tensorsOf(inputs).map((t) => t.dtype), ...outs.map((o) => o.dtype)];
+      if (all.includes('bfloat16')) return 'rejects bfloat16 (onnxruntime-node has no bfloat16 tensors)';
+      if (tensorsOf(inputs).some((t) => t.numel === 0 && !t.isWrappedNumber) || outs.some((o) => o.shape.includes(0)))
+        return 'rejects empty tensors';
+      const why = spec.refuse?.(inputs, attrs, outs);
+      if (why) return why;
+      // Compile now (cached), so an op/dtype ORT's CPU provider lacks is refused with ORT's reason.
+      const g = graphOf(spec, inputs, attrs, outs);
+      const key = sessionKey(op, g, outs);
+      const prior = failed.get(key);
+      if (prior) return prior;
+      try {
+        const loaded = loadOrt();
+        if (!loaded.ok) return `is unavailable (${loaded.reason})`;
+        cache.get(key, () => loaded.runtime.createSession(buildModel(g.build()), sessionOptions(ortConfig())));
+        return true;
+      } catch (e) {
+        const reason = `has no kernel for this call (${(e as Error).message.split('\n')[0]!.replace(/^\[ONNXRuntimeError\] : \d+ : \w+ : /, '').slice(0, 160)})`;
+        failed.set(key, reason);
+        return reason;
+      }
+    },
+    run(inputs, attrs, outs) {
+      runGraph(op, graphOf(spec, inputs, attrs, outs), outs);
+    },
+  };
+}
+
+
+const float = (d: DType) => d === 'float32' || d === 'float16';
+// ArgMax/ArgMin are not mapped: ONNX Runtime's NaN handling differs from PyTorch's (NaN is the maximum).
+
+// ---- elementwise ----
+
+function binary(onnxOp: string, opts: { compare?: boolean; floatOnly?: boolean; negate?: boolean } = {}): Spec<E.BinaryInputs, E.NoAttrs> {
+  return {
+    refuse: ({ a, b }, _x, outs) => {
+      const c = opts.compare ? resultType([a, b]) : outs[0]!.dtype;
+      if (c === 'bool' && !opts.compare) return 'rejects bool arithmetic (ONNX has no bool Add/Mul)';
+      if (opts.floatOnly && !float(c)) return `rejects ${c} (float only: ONNX ${onnxOp} on integers differs from PyTorch)`;
+      return undefined;
+    },
+    graph: (g, { a, b }, _x, outs) => {
+      const c = opts.compare ? resultType([a, b]) : outs[0]!.dtype;
+      const y = g.node(onnxOp, [g.input(a, c), g.input(b, c)]);
+      return opts.negate ? g.node('Not', [y]) : y;
+    },
+  };
+}
+
+function unary(build: (g: GraphBuilder, x: string) => string, opts: { floatCompute?: boolean } = {}): Spec<E.UnaryInputs, E.NoAttrs> {
+  return {
+    graph: (g, { x }, _a, outs) => build(g, g.input(x, opts.floatCompute ? outs[0]!.dtype : x.dtype)),
+  };
+}
+
+const simple = (op: string, floatCompute = false) => unary((g, x) => g.node(op, [x]), { floatCompute });
+
+// ---- registration table ----
+
+type AnyPair = [OpDef<never, never>, Kernel<never, never>];
+const entry = <I extends OpInputs, A extends OpAttrs>(op: OpDef<I, A>, spec: Spec<I, A>): AnyPair =>
+  [op, ortKernel(op.name, spec)] as unknown as AnyPair;
+
+function reduceAxes(g: GraphBuilder, x: Tensor, dims: readonly number[] | null, op: string): string[] {
+  const axes = normalizeDims(op, dims ?? undefined, x.shape);
+  return axes.length === x.ndim && dims === null ? [] : [g.ints(axes)];
+}
+
+export function ortKernels(): AnyPair[] {
+  return [
+    entry(E.Add, binary('Add')),
+    entry(E.Sub, binary('Sub')),
+    entry(E.Mul, binary('Mul')),
+    entry(E.Div, binary('Div', { floatOnly: true })),
+    entry(E.Pow, binary('Pow', { floatOnly: true })),
+    entry(E.Eq, binary('Equal', { compare: true })),
+    entry(E.Ne, binary('Equal', { compare: true, negate: true })),
+    entry(E.Lt, binary('Less', { compare: true })),
+    entry(E.Le, binary('LessOrEqual', { compare: true })),
+    entry(E.Gt, binary('Greater', { compare: true })),
+    entry(E.Ge, binary('GreaterOrEqual', { compare: true })),
+    entry(E.Neg, simple('Neg')),
+    entry(E.Abs, simple('Abs')),
+    entry(E.Relu, simple('Relu')),
+    entry(E.Exp, simple('Exp', true)),
+    entry(E.Log, simple('Log', true)),
+    entry(E.Sqrt, simple('Sqrt', true)),
+    entry(E.Rsqrt, unary((g, x) => g.node('Reciprocal', [g.node('Sqrt', [x])]), { floatCompute: true })),
+    entry(E.Tanh, simple('Tanh', true)),
+    entry(E.Sigmoid, simple('Sigmoid', true)),
+    entry(E.Erf, simple('Erf', true)),
+    entry(E.Cos, simple('Cos', true)),
+    entry(E.Sin, simple('Sin', true)),
+    entry(E.Silu, unary((g, x) => g.node('Mul', [x, g.node('Sigmoid', [x])]))),
+    entry(E.Gelu, {
+      graph: (g, { x }, { approximate }) => g.node('Gelu', [g.input(x)], { approximate: { s: approximate } }),
+    }),
+    entry(E.Clamp, {
+      refuse: (_i, _a, outs) => (outs[0]!.dtype === 'bool' ? 'rejects bool' : undefined),
+      graph: (g, { x }, { min, max }, outs) => {
+        const d = outs[0]!.dtype;
+        const bound = (v: number | null) => (v === null ? '' : g.input(E.scalarOperand(v), d));
+        return g.node('Clip', [g.input(x, d), bound(min), bound(max)]);
+      },
+    }),
+    entry(E.Where, {
+      graph: (g, { cond, a, b }, _x, outs) => g.node('Where', [g.input(cond), g.input(a, outs[0]!.dtype), g.input(b, outs[0]!.dtype)]),
+    }),
+    entry(E.Cast, {
+      graph: (g, { x }, { dtype }) => {
+        const y = g.input(x, dtype);
+        return x.dtype === dtype ? g.node('Identity', [y]) : y; // a graph input cannot also be the output
+      },
+    }),
+    entry(E.Contiguous, { graph: (g, { x }) => g.node('Identity', [g.input(x)]) }),
+    entry(L.MatMul, { graph: (g, { a, b }) => g.node('MatMul', [g.input(a), g.input(b)]) }),
+    entry(L.Linear, {
+      graph: (g, { x, weight, bias }) => {
+        // Wᵀ of a baked weight is constant-folded at session creation, and MLAS prepacks it.
+        const y = g.node('MatMul', [g.input(x), g.node('Transpose', [g.input(weight)], { perm: { ints: [1, 0] } })]);
+        return bias ? g.node('Add', [y, g.input(bias)]) : y;
+      },
+    }),
+    entry(N.Softmax, { graph: (g, { x }, { dim }) => g.node('Softmax', [g.input(x)], { axis: { i: normalizeDim('softmax', dim, x.ndim) } }) }),
+    entry(R2.LogSoftmax, { graph: (g, { x }, { dim }) => g.node('LogSoftmax', [g.input(x)], { axis: { i: normalizeDim('log_softmax', dim, x.ndim) } }) }),
+    entry(N.LayerNorm, {
+      graph: (g, { x, weight, bias }, { normalizedShape, eps }) => {
+        const scale = weight ? g.input(weight) : g.constant(ones(normalizedShape, { dtype: x.dtype }));
+        const ins = [g.input(x), scale, ...(bias ? [g.input(bias)] : [])];
+        return g.node('LayerNormalization', ins, { axis: { i: -normalizedShape.length }, epsilon: { f: eps } });
+      },
+    }),
+    entry(N.RmsNorm, {
+      // com.microsoft SimplifiedLayerNormalization computes x·rsqrt(mean(x²)+ε)·w in the input dtype, which is
+      // the Llama formula exactly when input and weight are float32.
+      refuse: ({ x, weight }) => (x.dtype !== 'float32' || !weight || weight.dtype !== 'float32' ? 'rejects all but float32 input with a float32 weight' : undefined),
+      graph: (g, { x, weight }, { eps }) =>
+        // Registered by ORT in the ONNX domain (a contrib op), not com.microsoft.
+        g.node('SimplifiedLayerNormalization', [g.input(x), g.input(weight!)], { axis: { i: -1 }, epsilon: { f: eps } }),
+    }),
+    entry(R.Sum, {
+      refuse: ({ x }) => (float(x.dtype) ? undefined : `rejects ${x.dtype} (ONNX ReduceSum keeps integer dtypes; PyTorch widens to int64)`),
+      graph: (g, { x }, { dims, keepdim }) => g.node('ReduceSum', [g.input(x), ...reduceAxes(g, x, dims, 'sum')], { keepdims: { i: keepdim ? 1 : 0 } }),
+    }),
+    entry(R.Mean, {
+      graph: (g, { x }, { dims, keepdim }) => g.node('ReduceMean', [g.input(x), ...reduceAxes(g, x, dims, 'mean')], { keepdims: { i: keepdim ? 1 : 0 } }),
+    }),
+    entry(Cat, {
+      graph: (g: GraphBuilder, { tensors }: CatInputs, { dim }: CatAttrs, outs) => {
+        const parts = tensors.filter((t) => !(t.ndim === 1 && t.shape[0] === 0));
+        return g.node('Concat', parts.map((t) => g.input(t, outs[0]!.dtype)), { axis: { i: normalizeDim('cat', dim, outs[0]!.shape.length) } });
+      },
+    }),
+    entry(I.Embedding, { graph: (g, { indices, weight }) => g.node('Gather', [g.input(weight), g.input(indices)], { axis: { i: 0 } }) }),
+    entry(I.IndexSelect, {
+      // ONNX Gather drops the axis for a 0-d index; index_select keeps it (as a size-1 dim).
+      refuse: ({ index }) => (index.ndim !== 1 ? `rejects a ${index.ndim}-d index (ONNX Gather changes the rank)` : undefined),
+      graph: (g, { x, index }, { dim }) => g.node('Gather', [g.input(x), g.input(index)], { axis: { i: normalizeDim('index_select', dim, Math.max(x.ndim, 1)) } }),
+    }),
+    entry(I.Gather, {
+      graph: (g, { x, index }, { dim }) => g.node('GatherElements', [g.input(x), g.input(index)], { axis: { i: normalizeDim('gather', dim, Math.max(x.ndim, 1)) } }),
+    }),
+    entry(R2.CumSum, {
+      refuse: ({ x }) => (x.ndim === 0 ? 'rejects 0-d input (ONNX CumSum needs an axis)' : undefined),
+      graph: (g, { x }, { dim }, outs) => g.node('CumSum', [g.input(x, outs[0]!.dtype), g.ints([normalizeDim('cumsum', dim, Math.max(x.ndim, 1))], [])]),
+    }),
+  ];
+}
