@@ -90,11 +90,18 @@ export function listBackends(): BackendInfo[] {
     .sort((a, b) => b.priority - a.priority);
 }
 
-/** Names of the available backends in default priority order. */
-export function defaultOrder(): string[] {
-  return listBackends()
-    .filter((b) => b.status.available)
-    .map((b) => b.name);
+let orderCache: { version: number; names: readonly string[] } | undefined;
+
+/** Names of the available backends in default priority order (cached per registry version: dispatch reads it). */
+export function defaultOrder(): readonly string[] {
+  if (orderCache?.version !== registryVersion) {
+    const names = [...backends.values()]
+      .filter((e) => e.status.available)
+      .sort((a, b) => b.backend.priority - a.backend.priority)
+      .map((e) => e.backend.name);
+    orderCache = { version: registryVersion, names };
+  }
+  return orderCache.names;
 }
 
 export interface CoverageRow {

@@ -7,6 +7,7 @@ import { renderTable } from '../core/profiler.js';
 import { formatDispatchBench, runDispatchBench } from './bench_dispatch.js';
 import { runDemo } from './demo.js';
 import { formatBenchOp, runBenchOp } from './bench_op.js';
+import { formatOrtBench, runOrtBench } from './bench_ort.js';
 import { caseCoverage, catalogJson } from './op_cases.js';
 
 const program = new Command();
@@ -119,6 +120,16 @@ bench
       peer: opts.peer,
     });
     console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchOp(r));
+  });
+
+bench
+  .command('ort')
+  .description('ORT through opshift vs onnxruntime-node session.run() directly: GEMMs with constant weights and a 1-element Add')
+  .addOption(new Option('--time <ms>', 'time per case').default(1000).argParser((v) => parseInt(v, 10)))
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { time: number; json?: boolean }) => {
+    const rows = await runOrtBench({ timeMs: opts.time });
+    console.log(opts.json ? JSON.stringify(rows, null, 2) : formatOrtBench(rows));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -110,6 +110,12 @@ function graphOf<I extends OpInputs, A extends OpAttrs>(spec: Spec<I, A>, inputs
   return g.finish(`${JSON.stringify(attrs)}`, typeof o === 'string' ? [o] : o, outs);
 }
 
+/**
+ * The graph and key worked out by supports(), reused by run() for the same call: the dispatcher passes the
+ * same inputs object to both, so building the graph and its key is paid once per op call.
+ */
+const prepared = new WeakMap<object, { graph: OpGraph; key: string }>();
+
 function ortKernel<I extends OpInputs, A extends OpAttrs>(op: string, spec: Spec<I, A>): Kernel<I, A> {
   return {
     supports(inputs, attrs, outs) {
@@ -122,6 +128,7 @@ function ortKernel<I extends OpInputs, A extends OpAttrs>(op: string, spec: Spec
       // Compile now (cached), so an op/dtype ORT's CPU provider lacks is refused with ORT's reason.
       const g = graphOf(spec, inputs, attrs, outs);
       const key = sessionKey(op, g, outs);
+      prepared.set(inputs, { graph: g, key });
       const prior = failed.get(key);
       if (prior) return prior;
       try {
@@ -136,7 +143,12 @@ function ortKernel<I extends OpInputs, A extends OpAttrs>(op: string, spec: Spec
       }
     },
     run(inputs, attrs, outs) {
-      runGraph(op, graphOf(spec, inputs, attrs, outs), outs);
+      const p = prepared.get(inputs);
+      if (p) runGraph(p.graph, p.key, outs);
+      else {
+        const g = graphOf(spec, inputs, attrs, outs);
+        runGraph(g, sessionKey(op, g, outs), outs);
+      }
     },
   };
 }

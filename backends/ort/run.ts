@@ -60,11 +60,10 @@ export function ortTypeOf(d: DType): string {
   return d;
 }
 
-export function runGraph(op: string, g: OpGraph, outs: readonly Tensor[]): void {
+export function runGraph(g: OpGraph, key: string, outs: readonly Tensor[]): void {
   const loaded = loadOrt();
   if (!loaded.ok) throw new Error(`ort: ${loaded.reason}`);
   const rt = loaded.runtime;
-  const key = sessionKey(op, g, outs);
   const session = cache.get(key, () => rt.createSession(buildModel(g.build()), sessionOptions(ortConfig())));
   const feeds: Record<string, OrtTensor> = {};
   for (const f of g.feeds) if (!f.bake) feeds[f.name] = new rt.Tensor(ortTypeOf(f.tensor.dtype), contiguousData(f.tensor), f.tensor.shape);
