@@ -7,3 +7,4 @@ export * from './movement.js';
 export * from './indexing.js';
 export * from './nn.js';
 export * from './creation.js';
+export * from './quant.js';

@@ -4,6 +4,7 @@
  *   OPSHIFT_ORT_PROVIDERS   execution providers in order, e.g. `dml,cpu` or `cuda,cpu` (default `cpu`)
  *   OPSHIFT_ORT_OPT_LEVEL   graph optimization: disabled | basic | extended | all (default all)
  *   OPSHIFT_ORT_CACHE       max cached sessions (default 256); the least recently used is disposed
+ *   OPSHIFT_ORT_ACCURACY    MatMulNBits accuracy_level: 0 (float32 compute, default) .. 4 (int8 activations, fastest)
  */
 import { ArgumentError } from '../../core/errors.js';
 import type { NativeSessionOptions } from './binding.js';
@@ -13,6 +14,8 @@ export interface OrtConfig {
   readonly providers: readonly string[];
   readonly optimizationLevel: NonNullable<NativeSessionOptions['graphOptimizationLevel']>;
   readonly maxSessions: number;
+  /** MatMulNBits accuracy_level (0: unset/float32, 1: fp32, 2: fp16, 3: bf16, 4: int8 activations). */
+  readonly accuracyLevel: number;
 }
 
 const LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
@@ -25,6 +28,7 @@ function fromEnv(env: NodeJS.ProcessEnv): OrtConfig {
     providers: (env.OPSHIFT_ORT_PROVIDERS ?? 'cpu').split(',').map((s) => s.trim()).filter(Boolean),
     optimizationLevel: level,
     maxSessions: env.OPSHIFT_ORT_CACHE ? Number(env.OPSHIFT_ORT_CACHE) : 256,
+    accuracyLevel: env.OPSHIFT_ORT_ACCURACY ? Number(env.OPSHIFT_ORT_ACCURACY) : 0,
   });
 }
 
@@ -33,6 +37,8 @@ function validate(c: OrtConfig): OrtConfig {
   if (!LEVELS.includes(c.optimizationLevel)) throw new ArgumentError(`ort: optimization level must be one of ${LEVELS.join(', ')}, got '${c.optimizationLevel}'`);
   if (!Number.isInteger(c.maxSessions) || c.maxSessions < 1) throw new ArgumentError(`ort: session cache size must be >= 1, got ${c.maxSessions}`);
   if (c.providers.length === 0) throw new ArgumentError('ort: at least one execution provider is needed');
+  if (!Number.isInteger(c.accuracyLevel) || c.accuracyLevel < 0 || c.accuracyLevel > 4)
+    throw new ArgumentError(`ort: accuracy level must be 0..4, got ${c.accuracyLevel}`);
   return c;
 }
 

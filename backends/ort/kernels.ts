@@ -18,6 +18,7 @@ import * as N from '../../ops/nn.js';
 import * as R from '../../ops/reduce.js';
 import * as R2 from '../../ops/reduce2.js';
 import { full, ones } from '../../ops/creation.js';
+import { LinearW4, LinearW8A8 } from '../../ops/quant.js';
 import { loadOrt } from './binding.js';
 import { ortConfig, sessionOptions } from './config.js';
 import { ONNX_TYPE, buildModel, type AttrValue, type GraphSpec, type InitializerSpec, type NodeSpec } from './onnx_model.js';
@@ -287,6 +288,42 @@ export function ortKernels(): AnyPair[] {
     }),
     entry(I.Gather, {
       graph: (g, { x, index }, { dim }) => g.node('GatherElements', [g.input(x), g.input(index)], { axis: { i: normalizeDim('gather', dim, Math.max(x.ndim, 1)) } }),
+    }),
+    entry(LinearW8A8, {
+      // AMD's w8a8 in ONNX ops: x_scale = max|x|/128 (1 if 0), QuantizeLinear (round half to even, saturate)
+      // to int8, MatMulInteger (int8 x int8 -> int32, MLAS), then float(acc) · (x_scale · w_scale) + bias: the
+      // same float32 steps as the cpu reference, so results match it exactly.
+      graph: (g, { x, weight, wScale, bias }) => {
+        const xin = g.input(x);
+        const scale0 = g.node('Div', [g.node('ReduceMax', [g.node('Abs', [xin])], { keepdims: { i: 0 } }), g.constant(full([], 128, { dtype: 'float32' }))]);
+        const xs = g.node('Where', [g.node('Equal', [scale0, g.constant(full([], 0, { dtype: 'float32' }))]), g.constant(full([], 1, { dtype: 'float32' })), scale0]);
+        const xq = g.node('QuantizeLinear', [xin, xs, g.constant(full([], 0, { dtype: 'int8' }))]);
+        const wT = g.node('Transpose', [g.input(weight, 'int8', true)], { perm: { ints: [1, 0] } });
+        const acc = g.node('Cast', [g.node('MatMulInteger', [xq, wT])], { to: { i: ONNX_TYPE.float32 } });
+        const y = g.node('Mul', [acc, g.node('Mul', [xs, g.input(wScale, 'float32', true)])]);
+        return bias ? g.node('Add', [y, g.input(bias)]) : y;
+      },
+    }),
+    entry(LinearW4, {
+      // com.microsoft MatMulNBits: B [N, K/block, block/2] uint8, scales and (float) zero points flattened; the
+      // reshapes of the baked weights are constant-folded when the session is created, then MLAS prepacks B.
+      graph: (g, { x, qweight, scales, zeros, bias }, { blockSize }) => {
+        const [n, half] = qweight.shape as [number, number];
+        const k = half * 2;
+        const groups = k / blockSize;
+        const flat = g.ints([n * groups]);
+        const b = g.node('Reshape', [g.input(qweight, 'uint8', true), g.ints([n, groups, blockSize / 2])]);
+        const s = g.node('Reshape', [g.input(scales, 'float32', true), flat]);
+        const z = zeros ? g.node('Reshape', [g.input(zeros, 'float32', true), flat]) : '';
+        // The bias is baked too: MatMulNBits' shape inference needs to see that it is [N].
+        const ins = [g.input(x), b, s, z, '', ...(bias ? [g.input(bias, 'float32', true)] : [])];
+        return g.node(
+          'MatMulNBits',
+          ins,
+          { K: { i: k }, N: { i: n }, bits: { i: 4 }, block_size: { i: blockSize }, accuracy_level: { i: ortConfig().accuracyLevel } },
+          'com.microsoft',
+        );
+      },
     }),
     entry(R2.CumSum, {
       refuse: ({ x }) => (x.ndim === 0 ? 'rejects 0-d input (ONNX CumSum needs an axis)' : undefined),
