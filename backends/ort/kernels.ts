@@ -99,7 +99,13 @@ interface Spec<I extends OpInputs, A extends OpAttrs> {
 }
 
 function tensorsOf(inputs: OpInputs): Tensor[] {
-  return Object.values(inputs).flatMap((v) => (v === undefined ? [] : v instanceof Tensor ? [v] : [...v]));
+  const out: Tensor[] = [];
+  for (const k in inputs) {
+    const v = inputs[k];
+    if (v instanceof Tensor) out.push(v);
+    else if (v !== undefined) for (const t of v) out.push(t);
+  }
+  return out;
 }
 
 /** Sessions that failed to build, by signature: refused from then on without retrying. */
@@ -120,10 +126,14 @@ const prepared = new WeakMap<object, { graph: OpGraph; key: string }>();
 function ortKernel<I extends OpInputs, A extends OpAttrs>(op: string, spec: Spec<I, A>): Kernel<I, A> {
   return {
     supports(inputs, attrs, outs) {
-      const all = [...tensorsOf(inputs).map((t) => t.dtype), ...outs.map((o) => o.dtype)];
-      if (all.includes('bfloat16')) return 'rejects bfloat16 (onnxruntime-node has no bfloat16 tensors)';
-      if (tensorsOf(inputs).some((t) => t.numel === 0 && !t.isWrappedNumber) || outs.some((o) => o.shape.includes(0)))
-        return 'rejects empty tensors';
+      for (const t of tensorsOf(inputs)) {
+        if (t.dtype === 'bfloat16') return 'rejects bfloat16 (onnxruntime-node has no bfloat16 tensors)';
+        if (t.numel === 0 && !t.isWrappedNumber) return 'rejects empty tensors';
+      }
+      for (const o of outs) {
+        if (o.dtype === 'bfloat16') return 'rejects bfloat16 (onnxruntime-node has no bfloat16 tensors)';
+        if (o.shape.includes(0)) return 'rejects empty tensors';
+      }
       const why = spec.refuse?.(inputs, attrs, outs);
       if (why) return why;
       // Compile now (cached), so an op/dtype ORT's CPU provider lacks is refused with ORT's reason.
