@@ -185,7 +185,12 @@ export function candidates(op: OpDef, call: () => CallInfo): readonly Candidate[
   if (!closed) {
     const rule = ruleFor(globalPolicy, op.name);
     if (rule !== undefined) add(evalRule(rule), 'policy');
-    add(priorityOverride ?? defaultOrder(), 'priority');
+    // Backends with a kernel for this op first: a GEMM-only backend above cpu must not turn every other op's
+    // cause into "fallback: <it> has no Add kernel -> cpu". Kernel-less ones stay listed after them, so a call
+    // nobody can run still names every backend in its NoKernelError.
+    const order = priorityOverride ?? defaultOrder();
+    add(order.filter((n) => op.kernels.has(n)), 'priority');
+    add(order, 'priority');
     // An OPSHIFT_BACKENDS list that leaves backends out still falls back to them (cpu last), never to nothing.
     add(defaultOrder(), 'priority');
   }

@@ -7,6 +7,7 @@ import { renderTable } from '../core/profiler.js';
 import { formatDispatchBench, runDispatchBench } from './bench_dispatch.js';
 import { runDemo } from './demo.js';
 import { formatBenchOp, runBenchOp } from './bench_op.js';
+import { formatBenchGemm, runBenchGemm } from './bench_gemm.js';
 import { formatOrtBench, runOrtBench } from './bench_ort.js';
 import { caseCoverage, catalogJson } from './op_cases.js';
 
@@ -130,6 +131,26 @@ bench
   .action(async (opts: { time: number; json?: boolean }) => {
     const rows = await runOrtBench({ timeMs: opts.time });
     console.log(opts.json ? JSON.stringify(rows, null, 2) : formatOrtBench(rows));
+  });
+
+bench
+  .command('gemm')
+  .description('float32 GEMM/GEMV GFLOP/s: cpu (TypeScript) vs wasm (SIMD) on 1024^3, 128x2048x2048, 1x4096x4096, with PyTorch (1 thread)')
+  .option('--cases <regex>', 'case names to run (default: all)')
+  .option('--backends <list>', 'comma-separated backends (default: cpu,wasm)')
+  .addOption(new Option('--time <ms>', 'time per case and backend').default(2000).argParser((v) => parseInt(v, 10)))
+  .addOption(new Option('--threads <n>', 'PyTorch threads').default(1).argParser((v) => parseInt(v, 10)))
+  .option('--no-peer', 'skip the PyTorch peer')
+  .option('--json', 'machine-readable output')
+  .action((opts: { cases?: string; backends?: string; time: number; threads: number; peer: boolean; json?: boolean }) => {
+    const r = runBenchGemm({
+      cases: opts.cases,
+      backends: opts.backends?.split(',').map((s) => s.trim()),
+      timeMs: opts.time,
+      threads: opts.threads,
+      peer: opts.peer,
+    });
+    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchGemm(r));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

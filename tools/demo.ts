@@ -25,7 +25,7 @@ export interface DemoResult {
 /** GEMM backends in preference order, among those available on this machine (cpu always is). */
 function gemmBackends(): string[] {
   const available = new Set(listBackends().filter((b) => b.status.available).map((b) => b.name));
-  return ['npu', 'ort', 'cpu'].filter((n) => available.has(n));
+  return ['npu', 'wasm', 'ort', 'cpu'].filter((n) => available.has(n));
 }
 
 export function runDemo(options: { tokens?: number; dim?: number } = {}): DemoResult {

@@ -6,7 +6,7 @@ import { broadcastStrides, numel } from '../../../core/shape.js';
 import type { Tensor } from '../../../core/tensor.js';
 import { matmulDims, type LinearInputs, type MatMulInputs } from '../../../ops/linalg.js';
 import { contiguousFloat, floatSpan } from '../access.js';
-import { gemmAxpy, gemmDot } from '../gemm.js';
+import { gemm } from '../gemm.js';
 import { materialize } from './util.js';
 
 /** Float results land in a Float32Array: out's own storage, or a scratch array encoded to float16/bfloat16 after. */
@@ -36,13 +36,6 @@ function forEachBatch(batch: readonly number[], sa: readonly number[], sb: reado
   }
 }
 
-/** Copy a strided m×k block into a contiguous row-major array (optionally transposed). */
-function pack(src: Float32Array, off: number, rows: number, cols: number, sr: number, sc: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = src[off + r * sr + c * sc]!;
-  return out;
-}
-
 function floatMatmul(A: Tensor, B: Tensor, out: Tensor, batch: number[], m: number, k: number, n: number): void {
   const sa = broadcastStrides(A.shape.slice(0, -2), A.strides.slice(0, -2), batch);
   const sb = broadcastStrides(B.shape.slice(0, -2), B.strides.slice(0, -2), batch);
@@ -54,14 +47,8 @@ function floatMatmul(A: Tensor, B: Tensor, out: Tensor, batch: number[], m: numb
   forEachBatch(batch, sa, sb, (i, oa, ob) => {
     const offA = A.offset - fa.shift + oa;
     const offB = B.offset - fb.shift + ob;
-    const cOff = i * m * n;
-    if (aCol === 1 && bRow === 1) gemmDot(m, n, k, fa.data, offA, aRow, fb.data, offB, bCol, C, cOff, n);
-    else if (aCol === 1 && bCol === 1) gemmAxpy(m, n, k, fa.data, offA, aRow, fb.data, offB, bRow, C, cOff, n);
-    else {
-      const pa = aCol === 1 ? fa.data : pack(fa.data, offA, m, k, aRow, aCol);
-      const pbT = pack(fb.data, offB, n, k, bCol, bRow); // Bᵀ rows, contiguous along K
-      gemmDot(m, n, k, pa, aCol === 1 ? offA : 0, aCol === 1 ? aRow : k, pbT, 0, k, C, cOff, n);
-    }
+    // gemm takes any strides (it packs or reads in place as the layout requires).
+    gemm(m, n, k, fa.data, offA, aRow, aCol, fb.data, offB, bRow, bCol, C, i * m * n, n);
   });
   finish();
 }
@@ -122,8 +109,8 @@ export const linearKernel: Kernel<LinearInputs, Record<string, never>> = {
     const X = contiguousFloat(x);
     const { C, finish } = floatTarget(out!);
     const w = floatSpan(weight);
-    if (weight.strides[1] === 1) gemmDot(M, N, K, X, 0, K, w.data, weight.offset - w.shift, weight.strides[0]!, C, 0, N);
-    else gemmDot(M, N, K, X, 0, K, contiguousFloat(weight), 0, K, C, 0, N);
+    // B = Wᵀ: B(p, j) = W[j, p], read in place whatever W's strides.
+    gemm(M, N, K, X, 0, K, 1, w.data, weight.offset - w.shift, weight.strides[1]!, weight.strides[0]!, C, 0, N);
     if (bias) {
       const bv = contiguousFloat(bias);
       for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) C[i * N + j]! += bv[j]!;
