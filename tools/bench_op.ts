@@ -4,7 +4,8 @@
  * and PyTorch on the same inputs measured in the same run (single thread unless --threads).
  */
 import { Bench } from 'tinybench';
-import { getOp, listBackends, profile, withBackend } from '../core/index.js';
+import { getOp, listBackends, profile, withBackend, type Tensor } from '../core/index.js';
+import type { Kernel, OpAttrs, OpDef, OpInputs } from '../core/op_def.js';
 import { renderTable } from '../core/profiler.js';
 import { benchCases } from './op_cases/bench.js';
 import { buildArgs, OP_CASES, runCase, type OpCase } from './op_cases.js';
@@ -30,6 +31,12 @@ export interface BenchOpRow {
   readonly p90Ms: number;
   readonly gflops: number;
   readonly gbps: number;
+  /**
+   * The backend's kernel alone, run again and again into the same (warm) output buffer: what the kernel
+   * computes at, without the eager call's fresh-output allocation, whose first-touch page faults dominate
+   * large memory-bound ops on some machines. Undefined when the op did not run as one kernel call.
+   */
+  readonly kernelMs: number | undefined;
   readonly torchMs: number | undefined;
 }
 
@@ -42,6 +49,37 @@ export function selectBenchCases(pattern?: string): OpCase[] {
   if (!pattern) return [...benchCases];
   const re = new RegExp(pattern);
   return [...OP_CASES, ...benchCases].filter((c) => re.test(c.name));
+}
+
+interface CapturedCall {
+  readonly kernel: Kernel<OpInputs, OpAttrs>;
+  readonly inputs: OpInputs;
+  readonly attrs: OpAttrs;
+  readonly outs: Tensor[];
+}
+
+/**
+ * Runs `fn` with the op's kernel on `backend` wrapped so the first call's arguments are kept; the kernel can
+ * then be timed alone on the very same inputs and output. Benchmark-only: the map entry is restored after.
+ */
+function captureKernelCall(op: OpDef, backend: string, fn: () => void): CapturedCall | undefined {
+  const kernel = op.kernels.get(backend);
+  if (!kernel) return undefined;
+  let captured: CapturedCall | undefined;
+  const spy: Kernel<OpInputs, OpAttrs> = {
+    ...kernel,
+    run(inputs, attrs, outs) {
+      captured ??= { kernel, inputs, attrs, outs };
+      kernel.run(inputs, attrs, outs);
+    },
+  };
+  op.kernels.set(backend, spy);
+  try {
+    fn();
+  } finally {
+    op.kernels.set(backend, kernel);
+  }
+  return captured;
 }
 
 function percentile(sorted: ArrayLike<number>, p: number): number {
@@ -70,6 +108,15 @@ export function runBenchOp(options: BenchOpOptions = {}): BenchOpResult {
       const r = bench.tasks[0]!.result;
       if (r.state !== 'completed') throw new Error(`bench op: ${c.name} on ${b} did not complete (${r.state})`);
       const median = r.latency.p50;
+      let kernelMs: number | undefined;
+      const call = rec?.backend === b && op ? captureKernelCall(op as unknown as OpDef, b, () => withBackend(b, () => runCase(c, args))) : undefined;
+      if (call) {
+        const kb = new Bench({ time: timeMs, warmup: true, warmupTime: Math.min(200, timeMs), iterations: 3 });
+        kb.add('kernel', () => call.kernel.run(call.inputs, call.attrs, call.outs));
+        kb.runSync();
+        const kr = kb.tasks[0]!.result;
+        if (kr.state === 'completed') kernelMs = kr.latency.p50;
+      }
       rows.push({
         case: c.name,
         backend: b,
@@ -79,6 +126,7 @@ export function runBenchOp(options: BenchOpOptions = {}): BenchOpResult {
         p90Ms: percentile(r.latency.samples ?? [], 0.9),
         gflops: rec ? rec.flops / (median * 1e6) : 0,
         gbps: rec ? rec.bytes / (median * 1e6) : 0,
+        kernelMs,
         torchMs: undefined,
       });
     }
@@ -111,9 +159,12 @@ export function formatBenchOp(r: BenchOpResult): string {
     ms(x.p90Ms),
     x.gflops >= 0.01 ? x.gflops.toFixed(2) : '-',
     x.gbps.toFixed(2),
+    ms(x.kernelMs),
+    x.kernelMs && x.gbps > 0 ? ((x.gbps * x.medianMs) / x.kernelMs).toFixed(2) : '-',
     ms(x.torchMs),
     x.torchMs ? `${(x.medianMs / x.torchMs).toFixed(2)}x` : '-',
     x.cause,
   ]);
-  return `${renderTable(['case', 'backend', 'median ms', 'p90 ms', 'GFLOP/s', 'GB/s', 'PyTorch ms', 'vs PyTorch', 'cause'], body)}\npeer: ${r.peer}`;
+  const note = 'kernel ms (warm out): the kernel alone, rerun into the same output buffer (no fresh-output allocation)';
+  return `${renderTable(['case', 'backend', 'median ms', 'p90 ms', 'GFLOP/s', 'GB/s', 'kernel ms (warm out)', 'kernel GB/s', 'PyTorch ms', 'vs PyTorch', 'cause'], body)}\n${note}\npeer: ${r.peer}`;
 }
