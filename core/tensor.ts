@@ -277,6 +277,12 @@ export class Tensor {
     return this.isContiguous() ? this : ops.contiguous(this);
   }
 
+  /** Writes `src` (broadcast to this shape, cast to this dtype) into this view, in place; returns this. */
+  copy_(src: Tensor): this {
+    ops.copy_(this, src);
+    return this;
+  }
+
   // ---- reading values ----
 
   /** The single value of a one-element tensor. */

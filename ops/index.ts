@@ -8,3 +8,4 @@ export * from './indexing.js';
 export * from './nn.js';
 export * from './creation.js';
 export * from './quant.js';
+export * from './inplace.js';

@@ -9,6 +9,8 @@ import { AMax, AMin, ArgMin, CumSum, LogSoftmax, Min, TopK, Var } from '../../op
 import { Attention, LayerNorm, RmsNorm, Rope, Softmax } from '../../ops/nn.js';
 import { ArgMax, Max, Mean, Sum } from '../../ops/reduce.js';
 import { LinearW4, LinearW8A8 } from '../../ops/quant.js';
+import { CopyInto } from '../../ops/inplace.js';
+import { copyIntoKernel } from './kernels/inplace.js';
 import { cpuBackend } from './backend.js';
 import { linearW4Kernel, linearW8A8Kernel } from './kernels/quant.js';
 import { castKernel, copyKernel } from './kernels/cast.js';
@@ -37,6 +39,7 @@ export function cpuKernels(): AnyPair[] {
     ...elementwiseKernels,
     pair(E.Cast, castKernel),
     pair(E.Contiguous, copyKernel),
+    pair(CopyInto, copyIntoKernel),
     pair(Sum, sumKernel),
     pair(Mean, meanKernel),
     pair(Max, maxKernel),
