@@ -47,3 +47,27 @@ export class ArgumentError extends OpshiftError {}
 
 /** An index value is out of range for the dim it indexes (gather, index_select, embedding), like PyTorch's IndexError. */
 export class IndexError extends OpshiftError {}
+
+/** A checkpoint file or folder is missing, corrupt or inconsistent (safetensors, index, config.json). Names the file. */
+export class CheckpointError extends OpshiftError {
+  constructor(
+    readonly file: string,
+    readonly rule: string,
+  ) {
+    super(`${file}: ${rule}`);
+  }
+}
+
+/** A model download from the Hugging Face hub (or a mirror) failed; names the URL and, if any, the HTTP status. */
+export class HubError extends OpshiftError {
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A tokenizer could not be loaded or used (missing files, no chat template). */
+export class TokenizerError extends OpshiftError {}
