@@ -179,6 +179,11 @@ export interface RopeTableOptions {
   /** Base of the frequencies (`rope_theta`), 10000 by default. */
   readonly theta?: number;
   readonly dtype?: DType;
+  /**
+   * The inverse frequencies [headDim/2] to use instead of 1/theta^(2i/D): scaled variants (Llama 3's
+   * rope_scaling, linear position interpolation) compute their own.
+   */
+  readonly invFreq?: Tensor;
 }
 
 /**
@@ -190,7 +195,9 @@ export function ropeTables(positions: number | Tensor, headDim: number, options:
   if (!Number.isInteger(headDim) || headDim <= 0 || headDim % 2 !== 0) throw new ShapeError(`rope_tables: head dim must be a positive even integer, got ${headDim}`);
   const theta = options.theta ?? 10000;
   const pos = (typeof positions === 'number' ? arange(positions) : positions).to('float32');
-  const invFreq = div(1, pow(theta, div(arange(0, headDim, 2).to('float32'), headDim))); // (D/2)
+  if (options.invFreq && (options.invFreq.ndim !== 1 || options.invFreq.shape[0] !== headDim / 2))
+    throw new ShapeError(`rope_tables: invFreq ${formatShape(options.invFreq.shape)} must be [${headDim / 2}] (head dim / 2)`);
+  const invFreq = options.invFreq?.to('float32') ?? div(1, pow(theta, div(arange(0, headDim, 2).to('float32'), headDim))); // (D/2)
   const freqs = mul(pos.unsqueeze(-1), invFreq); // (..., T, D/2)
   const emb = cat([freqs, freqs], -1); // (..., T, D)
   const dtype = options.dtype ?? 'float32';

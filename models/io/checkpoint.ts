@@ -15,7 +15,7 @@ export const GENERATION_CONFIG_FILE = 'generation_config.json';
 export const WEIGHTS_FILE = 'model.safetensors';
 export const WEIGHTS_INDEX_FILE = 'model.safetensors.index.json';
 
-type Json = unknown;
+export type Json = unknown;
 
 function readJson(file: string, what: string): Record<string, Json> {
   let text: string;

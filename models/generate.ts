@@ -1,0 +1,85 @@
+/**
+ * Generation: one prefill forward over the prompt, then one decode forward per token, both through the KV
+ * cache; stops at EOS (unless ignoreEos) or after maxNewTokens. Reports time to first token and decode speed.
+ */
+import { ArgumentError } from '../core/errors.js';
+import { fromTypedArray } from '../ops/creation.js';
+import type { Tensor } from '../core/tensor.js';
+import type { CausalLM } from './causal_lm.js';
+import { Sampler, type SamplingOptions } from './sampling.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  readonly maxNewTokens?: number;
+  /** Stop ids (default: the config's eos_token_id(s)). */
+  readonly eosTokenIds?: readonly number[];
+  readonly ignoreEos?: boolean;
+  /** Called with each new id as soon as it is picked (streaming). */
+  readonly onToken?: (id: number, index: number) => void;
+}
+
+export interface GenerateResult {
+  /** The generated ids only (not the prompt). */
+  readonly ids: number[];
+  readonly promptTokens: number;
+  /** Prefill plus the first pick, ms. */
+  readonly ttftMs: number;
+  /** Decode time after the first token, ms. */
+  readonly decodeMs: number;
+  /** Tokens after the first one per second of decode (NaN for fewer than 2 tokens). */
+  readonly tokensPerS: number;
+  readonly stoppedBy: 'eos' | 'length';
+}
+
+function idsTensor(ids: readonly number[]): Tensor {
+  return fromTypedArray(BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length]); // (1, T)
+}
+
+/** The last position's logits of [1, T', V] as a fresh Float32Array. */
+function lastRow(logits: Tensor): Float32Array {
+  const V = logits.shape[2]!;
+  return logits.narrow(1, logits.shape[1]! - 1, 1).reshape([V]).to('float32').contiguous().toTypedArray().slice() as Float32Array;
+}
+
+export function generate(model: CausalLM, prompt: readonly number[], options: GenerateOptions = {}): GenerateResult {
+  if (prompt.length === 0) throw new ArgumentError('generate: the prompt is empty (give at least one token, e.g. BOS)');
+  const vocab = model.config.vocabSize;
+  const badId = prompt.find((v) => !Number.isInteger(v) || v < 0 || v >= vocab);
+  if (badId !== undefined) throw new ArgumentError(`generate: prompt id ${badId} is outside the vocabulary [0, ${vocab})`);
+  const maxNew = options.maxNewTokens ?? 32;
+  if (!Number.isInteger(maxNew) || maxNew < 0) throw new ArgumentError(`generate: max_new_tokens ${maxNew} must be a non-negative integer`);
+  const sampler = new Sampler(options);
+  const eos = new Set(options.ignoreEos ? [] : (options.eosTokenIds ?? model.config.eosTokenIds));
+  const cache = model.newCache(1, prompt.length + maxNew);
+  const seq = [...prompt];
+  const out: number[] = [];
+  const t0 = performance.now();
+  let ttft = 0;
+  let stoppedBy: GenerateResult['stoppedBy'] = 'length';
+  try {
+    let input = idsTensor(prompt);
+    while (out.length < maxNew) {
+      const logits = model.forward(input, { cache, lastOnly: true }); // (1, 1, V)
+      const id = sampler.next(lastRow(logits), seq);
+      if (out.length === 0) ttft = performance.now() - t0;
+      out.push(id);
+      seq.push(id);
+      options.onToken?.(id, out.length - 1);
+      if (eos.has(id)) {
+        stoppedBy = 'eos';
+        break;
+      }
+      input = idsTensor([id]);
+    }
+  } finally {
+    cache.dispose();
+  }
+  const decodeMs = out.length > 0 ? performance.now() - t0 - ttft : 0;
+  return {
+    ids: out,
+    promptTokens: prompt.length,
+    ttftMs: ttft,
+    decodeMs,
+    tokensPerS: out.length > 1 ? ((out.length - 1) * 1000) / decodeMs : NaN,
+    stoppedBy,
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Building a model from a Hugging Face folder (or a hub id, or `synthetic:<preset>`): parse config.json, build
+ * the module tree, then fill it from the checkpoint, checking every name and shape. Accepts the name forms
+ * found on the hub: with or without the `model.` prefix (OPT's original checkpoints use `decoder.…`), and an
+ * `lm_head.weight` that a tied model does not need.
+ */
+import type { DType } from '../core/dtype.js';
+import { ArgumentError } from '../core/errors.js';
+import type { CausalLM } from './causal_lm.js';
+import { parseConfig, presetConfig, type ModelConfig } from './config.js';
+import { openCheckpoint, type Checkpoint } from './io/checkpoint.js';
+import { Llama } from './llama.js';
+import type { TensorSource } from './nn/module.js';
+import { Opt } from './opt.js';
+
+export interface LoadModelOptions {
+  /** dtype the weights are kept in (default float32). */
+  readonly dtype?: DType;
+  /** Seed of the random weights of `synthetic:` models. */
+  readonly seed?: number;
+}
+
+export function buildModel(config: ModelConfig): CausalLM {
+  return config.modelType === 'opt' ? new Opt(config) : new Llama(config);
+}
+
+function checkpointSource(ck: Checkpoint): TensorSource {
+  return {
+    names: () => ck.names(),
+    shape: (n) => ck.info(n).shape,
+    load: (n, dtype) => ck.load(n, { dtype }),
+  };
+}
+
+/** The checkpoint's name for a module path: tries the path, then it without `model.`, then with it. */
+function renamer(ck: Checkpoint): (path: string) => string | undefined {
+  return (path) => {
+    if (ck.has(path)) return path;
+    const bare = path.startsWith('model.') ? path.slice('model.'.length) : undefined;
+    if (bare !== undefined && ck.has(bare)) return bare;
+    if (ck.has(`model.${path}`)) return `model.${path}`;
+    return path;
+  };
+}
+
+/** Load a model from an open checkpoint. */
+export function loadFromCheckpoint(ck: Checkpoint, options: LoadModelOptions = {}): CausalLM {
+  const config = parseConfig(ck.config);
+  const model = buildModel(config);
+  const tied = config.tieWordEmbeddings;
+  model.loadStateDict(checkpointSource(ck), {
+    dtype: options.dtype ?? 'float32',
+    rename: renamer(ck),
+    // Buffers HF saves but recomputes (rotary inv_freq), and a redundant lm_head in tied checkpoints.
+    ignoreUnexpected: (n) => n.endsWith('.rotary_emb.inv_freq') || (tied && n === 'lm_head.weight'),
+  });
+  return model;
+}
+
+/**
+ * `dir` (a Hugging Face model folder) or `synthetic:<preset>` (real shapes, seeded random weights).
+ * Hub ids are resolved to folders by models/io/hub.ts first (see resolveModelDir).
+ */
+export function loadModel(source: string, options: LoadModelOptions = {}): CausalLM {
+  if (source.startsWith('synthetic:')) {
+    const model = buildModel(presetConfig(source.slice('synthetic:'.length)));
+    return model.initRandom(options.seed ?? 0, options.dtype ?? 'float32');
+  }
+  if (source.length === 0) throw new ArgumentError('load_model: empty model path');
+  const ck = openCheckpoint(source);
+  try {
+    return loadFromCheckpoint(ck, options);
+  } finally {
+    ck.close();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Module: named parameters and child modules, as torch.nn.Module, minus autograd. Parameters are slots that
+ * start empty and are filled by `loadStateDict` (from a checkpoint) or `initRandom` (synthetic models), so a
+ * model is never allocated twice. Filled parameters are marked constant: backends may prepare them once (ORT
+ * bakes them as initializers, the NPU library formats them, wasm packs them).
+ */
+import { ArgumentError, ShapeError } from '../../core/errors.js';
+import type { DType } from '../../core/dtype.js';
+import { formatShape, shapesEqual } from '../../core/shape.js';
+import { Tensor } from '../../core/tensor.js';
+import { Generator as Rng } from '../../core/random.js';
+import { fromTypedArray } from '../../ops/creation.js';
+
+/** How `initRandom` fills a parameter: normal(0, std), or a constant (norm weights 1, biases 0). */
+export type ParamInit = { readonly normal: number } | { readonly constant: number };
+
+export class Parameter {
+  #value: Tensor | undefined;
+  constructor(
+    readonly shape: readonly number[],
+    readonly init: ParamInit,
+    /** Where the owner lives, for errors ("model.layers.0.self_attn.q_proj.weight"). */
+    public path: string,
+  ) {}
+
+  get loaded(): boolean {
+    return this.#value !== undefined;
+  }
+
+  /** The tensor; a clear error when it was never loaded or was disposed. */
+  get value(): Tensor {
+    if (this.#value === undefined) throw new ArgumentError(`parameter ${this.path} ${formatShape(this.shape)} is not loaded (loadStateDict or initRandom first)`);
+    return this.#value;
+  }
+
+  set(t: Tensor): void {
+    if (!shapesEqual(t.shape, this.shape))
+      throw new ShapeError(`parameter ${this.path}: expected shape ${formatShape(this.shape)}, got ${formatShape(t.shape)}`);
+    this.#value = t.markConstant();
+  }
+
+  clear(): void {
+    this.#value = undefined;
+  }
+}
+
+/** What loadStateDict found wrong; every problem is listed, with both shapes for mismatches. */
+export interface StateDictReport {
+  readonly missing: string[];
+  readonly unexpected: string[];
+  readonly mismatched: { name: string; expected: readonly number[]; got: readonly number[] }[];
+}
+
+/** Something that can hand out tensors by name: a checkpoint, a Map, a plain object. */
+export interface TensorSource {
+  names(): Iterable<string>;
+  shape(name: string): readonly number[];
+  load(name: string, dtype: DType): Tensor;
+}
+
+export function mapSource(tensors: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>): TensorSource {
+  const m = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
+  return {
+    names: () => m.keys(),
+    shape: (n) => m.get(n)!.shape,
+    load: (n, dtype) => m.get(n)!.to(dtype),
+  };
+}
+
+export interface LoadOptions {
+  /** dtype the parameters are kept in (default float32; float16/bfloat16 halve memory, kernels compute in f32). */
+  readonly dtype?: DType;
+  /** Maps a module path to the source's name (hub checkpoints prefix names differently); default identity. */
+  readonly rename?: (path: string) => string | undefined;
+  /** Names in the source that are fine to ignore (e.g. rotary inv_freq buffers). */
+  readonly ignoreUnexpected?: (name: string) => boolean;
+  /** Throw on missing, unexpected or mismatched names (default true). */
+  readonly strict?: boolean;
+}
+
+export abstract class Module {
+  readonly #params = new Map<string, Parameter>();
+  readonly #children = new Map<string, Module>();
+
+  protected param(name: string, shape: readonly number[], init: ParamInit = { normal: 0.02 }): Parameter {
+    const p = new Parameter(shape, init, name);
+    this.#params.set(name, p);
+    return p;
+  }
+
+  protected child<M extends Module>(name: string, m: M): M {
+    this.#children.set(name, m);
+    return m;
+  }
+
+  /** Every parameter with its dotted path, as torch's named_parameters(). */
+  *namedParameters(prefix = ''): Generator<[string, Parameter]> {
+    for (const [n, p] of this.#params) yield [prefix + n, p];
+    for (const [n, c] of this.#children) yield* c.namedParameters(`${prefix}${n}.`);
+  }
+
+  /** Number of scalar parameters. */
+  numParameters(): number {
+    let n = 0;
+    for (const [, p] of this.namedParameters()) n += p.shape.reduce((a, b) => a * b, 1);
+    return n;
+  }
+
+  /**
+   * Fill every parameter from `source`, checking each name and shape first: nothing is loaded unless all
+   * match (with strict, the default), and the error lists every missing, unexpected and mismatched name.
+   */
+  loadStateDict(source: TensorSource, options: LoadOptions = {}): StateDictReport {
+    const rename = options.rename ?? ((p: string) => p);
+    const available = new Set(source.names());
+    const used = new Set<string>();
+    const report: StateDictReport = { missing: [], unexpected: [], mismatched: [] };
+    const plan: [Parameter, string][] = [];
+    for (const [path, p] of this.namedParameters()) {
+      p.path = path;
+      const name = rename(path);
+      if (name === undefined || !available.has(name)) {
+        report.missing.push(name ?? path);
+        continue;
+      }
+      used.add(name);
+      const got = source.shape(name);
+      if (!shapesEqual(got, p.shape)) report.mismatched.push({ name, expected: p.shape, got });
+      else plan.push([p, name]);
+    }
+    for (const n of available) if (!used.has(n) && !options.ignoreUnexpected?.(n)) report.unexpected.push(n);
+    const bad = report.missing.length + report.unexpected.length + report.mismatched.length;
+    if (bad > 0 && options.strict !== false) throw new ShapeError(`load_state_dict: ${describeReport(report)}`);
+    const dtype = options.dtype ?? 'float32';
+    for (const [p, name] of plan) p.set(source.load(name, dtype));
+    return report;
+  }
+
+  /**
+   * Fill every parameter from its init rule, seeded (synthetic models of real shapes). "normal(std)" draws
+   * uniform values of the same std (±std·√3) from xorshift32: a billion parameters in seconds, where exact
+   * normal draws take over a minute; speed and shape are what synthetic models are for.
+   */
+  initRandom(seed = 0, dtype: DType = 'float32'): this {
+    let state = (new Rng(seed).nextU32() | 1) >>> 0;
+    for (const [path, p] of this.namedParameters()) {
+      p.path = path;
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(n);
+      if ('normal' in p.init) {
+        const scale = (p.init.normal * Math.sqrt(3)) / 2 ** 31;
+        for (let i = 0; i < n; i++) {
+          state ^= state << 13;
+          state ^= state >>> 17;
+          state ^= state << 5;
+          data[i] = (state | 0) * scale;
+        }
+      } else data.fill(p.init.constant);
+      p.set(fromTypedArray(data, [...p.shape]).to(dtype));
+    }
+    return this;
+  }
+
+  /** Drop every parameter (their storage is freed once nothing else holds it); the module is unusable after. */
+  dispose(): void {
+    for (const [, p] of this.namedParameters()) p.clear();
+  }
+}
+
+export function describeReport(r: StateDictReport): string {
+  const parts: string[] = [];
+  const list = (xs: string[]) => (xs.length > 8 ? `${xs.slice(0, 8).join(', ')}, … (${xs.length} in all)` : xs.join(', '));
+  if (r.missing.length) parts.push(`missing ${r.missing.length}: ${list(r.missing)}`);
+  if (r.unexpected.length) parts.push(`unexpected ${r.unexpected.length}: ${list(r.unexpected)}`);
+  if (r.mismatched.length)
+    parts.push(`shape mismatch ${r.mismatched.length}: ${list(r.mismatched.map((m) => `${m.name} expected ${formatShape(m.expected)} got ${formatShape(m.got)}`))}`);
+  return parts.join('; ');
+}

@@ -1,0 +1,136 @@
+/**
+ * OPT (125m … 30b) as Hugging Face's modeling_opt.py computes it: learned positions with offset 2, pre-LN or
+ * post-LN (350m) layers, q scaled before QKᵀ, ReLU FFN, project_in/out when the embedding is narrower than
+ * the model, lm_head tied to the token embedding.
+ */
+import { ArgumentError } from '../core/errors.js';
+import { arange } from '../ops/creation.js';
+import { add, mul, relu } from '../ops/elementwise.js';
+import { linear } from '../ops/linalg.js';
+import { scaledDotProductAttention } from '../ops/nn.js';
+import type { Tensor } from '../core/tensor.js';
+import type { CausalLM, ForwardOptions } from './causal_lm.js';
+import type { OptConfig } from './config.js';
+import { KVCache } from './kv_cache.js';
+import { Module } from './nn/module.js';
+import { Embedding, LayerNorm, Linear } from './nn/layers.js';
+
+/** OPT's learned positions are stored shifted by 2 (a fairseq legacy). */
+const POSITION_OFFSET = 2;
+
+class OptAttention extends Module {
+  readonly qProj: Linear;
+  readonly kProj: Linear;
+  readonly vProj: Linear;
+  readonly outProj: Linear;
+  constructor(readonly c: OptConfig) {
+    super();
+    const C = c.hiddenSize;
+    const bias = c.enableBias;
+    this.kProj = this.child('k_proj', new Linear(C, C, { bias }));
+    this.vProj = this.child('v_proj', new Linear(C, C, { bias }));
+    this.qProj = this.child('q_proj', new Linear(C, C, { bias }));
+    this.outProj = this.child('out_proj', new Linear(C, C, { bias }));
+  }
+
+  forward(x: Tensor, layer: number, cache: KVCache | undefined): Tensor {
+    const { numHeads: H, hiddenSize: C } = this.c;
+    const D = C / H;
+    const [B, T] = x.shape as [number, number, number];
+    const q = mul(this.qProj.forward(x), D ** -0.5).view([B, T, H, D]).transpose(1, 2); // (B, H, T, D), scaled first as HF does
+    let k = this.kProj.forward(x).view([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
+    let v = this.vProj.forward(x).view([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
+    if (cache) ({ k, v } = cache.update(layer, k, v)); // (B, H, S, D)
+    const y = scaledDotProductAttention(q, k, v, { isCausal: T > 1, causalAlign: 'bottom-right', scale: 1 }); // (B, H, T, D)
+    return this.outProj.forward(y.transpose(1, 2).reshape([B, T, C])); // (B, T, C)
+  }
+}
+
+class OptBlock extends Module {
+  readonly selfAttnLayerNorm: LayerNorm;
+  readonly selfAttn: OptAttention;
+  readonly finalLayerNorm: LayerNorm;
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  constructor(readonly c: OptConfig) {
+    super();
+    this.selfAttn = this.child('self_attn', new OptAttention(c));
+    this.selfAttnLayerNorm = this.child('self_attn_layer_norm', new LayerNorm(c.hiddenSize));
+    this.fc1 = this.child('fc1', new Linear(c.hiddenSize, c.ffnDim, { bias: c.enableBias }));
+    this.fc2 = this.child('fc2', new Linear(c.ffnDim, c.hiddenSize, { bias: c.enableBias }));
+    this.finalLayerNorm = this.child('final_layer_norm', new LayerNorm(c.hiddenSize));
+  }
+
+  forward(x: Tensor, layer: number, cache: KVCache | undefined): Tensor {
+    const pre = this.c.layerNormBefore;
+    let h = add(x, this.selfAttn.forward(pre ? this.selfAttnLayerNorm.forward(x) : x, layer, cache));
+    if (!pre) h = this.selfAttnLayerNorm.forward(h);
+    const ffnIn = pre ? this.finalLayerNorm.forward(h) : h;
+    h = add(h, this.fc2.forward(relu(this.fc1.forward(ffnIn))));
+    return pre ? h : this.finalLayerNorm.forward(h);
+  }
+}
+
+class OptDecoder extends Module {
+  readonly embedTokens: Embedding;
+  readonly embedPositions: Embedding;
+  readonly projectIn: Linear | undefined;
+  readonly projectOut: Linear | undefined;
+  readonly finalLayerNorm: LayerNorm | undefined;
+  readonly layers: OptBlock[] = [];
+  constructor(c: OptConfig) {
+    super();
+    this.embedTokens = this.child('embed_tokens', new Embedding(c.vocabSize, c.wordEmbedProjDim));
+    this.embedPositions = this.child('embed_positions', new Embedding(c.maxPositions + POSITION_OFFSET, c.hiddenSize));
+    if (c.wordEmbedProjDim !== c.hiddenSize) {
+      this.projectOut = this.child('project_out', new Linear(c.hiddenSize, c.wordEmbedProjDim));
+      this.projectIn = this.child('project_in', new Linear(c.wordEmbedProjDim, c.hiddenSize));
+    }
+    if (c.layerNormBefore && !c.removeFinalLayerNorm) this.finalLayerNorm = this.child('final_layer_norm', new LayerNorm(c.hiddenSize));
+    for (let i = 0; i < c.numLayers; i++) this.layers.push(this.child(`layers.${i}`, new OptBlock(c)));
+  }
+}
+
+class OptBody extends Module {
+  readonly decoder: OptDecoder;
+  constructor(c: OptConfig) {
+    super();
+    this.decoder = this.child('decoder', new OptDecoder(c));
+  }
+}
+
+/** OPTForCausalLM: parameter names match Hugging Face's (model.decoder.layers.0.self_attn.q_proj.weight). */
+export class Opt extends Module implements CausalLM {
+  readonly model: OptBody;
+  readonly lmHead: Linear | undefined;
+
+  constructor(readonly config: OptConfig) {
+    super();
+    this.model = this.child('model', new OptBody(config));
+    this.lmHead = config.tieWordEmbeddings ? undefined : this.child('lm_head', new Linear(config.wordEmbedProjDim, config.vocabSize));
+  }
+
+  newCache(batch: number, capacity: number): KVCache {
+    const c = this.config;
+    return new KVCache(c.numLayers, batch, c.numHeads, capacity, c.hiddenSize / c.numHeads);
+  }
+
+  forward(ids: Tensor, options: ForwardOptions = {}): Tensor {
+    const { cache } = options;
+    const d = this.model.decoder;
+    const T = ids.shape[1]!;
+    const past = cache?.length ?? 0;
+    if (past + T > this.config.maxPositions)
+      throw new ArgumentError(`opt: ${past + T} positions exceed max_position_embeddings ${this.config.maxPositions}`);
+    let x = d.embedTokens.forward(ids); // (B, T, E)
+    if (d.projectIn) x = d.projectIn.forward(x); // (B, T, C)
+    // With an all-ones attention mask HF's positions are cumsum(mask) - 1 = past..past+T-1, stored at +2.
+    x = add(x, d.embedPositions.forward(arange(past + POSITION_OFFSET, past + T + POSITION_OFFSET))); // (B, T, C)
+    for (let i = 0; i < d.layers.length; i++) x = d.layers[i]!.forward(x, i, cache);
+    cache?.commit(T);
+    if (options.lastOnly) x = x.narrow(1, T - 1, 1); // (B, 1, C)
+    if (d.finalLayerNorm) x = d.finalLayerNorm.forward(x);
+    if (d.projectOut) x = d.projectOut.forward(x); // (B, T, E)
+    return this.lmHead ? this.lmHead.forward(x) : linear(x, d.embedTokens.weight.value); // (B, T, V)
+  }
+}
