@@ -23,6 +23,7 @@ export {
   type CoverageRow,
 } from './registry.js';
 export { withBackend, withPolicy, setPolicy, getPolicy, setPriority, byRows, DECOMPOSE, type Policy, type OpRule, type CallInfo } from './policy.js';
+export { parsePolicy } from './policy_spec.js';
 export { dispatch, dispatchAll, dumpDispatch } from './dispatcher.js';
 export { profile, setDebug, Profile, type OpRecord, type SummaryRow } from './profiler.js';
 export { manualSeed, Generator, defaultGenerator } from './random.js';

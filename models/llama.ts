@@ -6,6 +6,7 @@ import { arange } from '../ops/creation.js';
 import { add, mul, silu } from '../ops/elementwise.js';
 import { linear } from '../ops/linalg.js';
 import { rope, ropeTables, scaledDotProductAttention } from '../ops/nn.js';
+import type { DType } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
 import type { CausalLM, ForwardOptions } from './causal_lm.js';
 import type { LlamaConfig } from './config.js';
@@ -96,6 +97,8 @@ export class Llama extends Module implements CausalLM {
   readonly model: LlamaBody;
   readonly lmHead: Linear | undefined;
   readonly #invFreq: Tensor;
+  /** cos/sin for positions 0..n-1, grown by doubling: decode steps slice it instead of recomputing. */
+  #rope: { cos: Tensor; sin: Tensor; n: number; dtype: string } | undefined;
 
   constructor(readonly config: LlamaConfig) {
     super();
@@ -109,12 +112,24 @@ export class Llama extends Module implements CausalLM {
     return new KVCache(c.numLayers, batch, c.numKvHeads, capacity, c.headDim);
   }
 
+  /** Rows past..past+T-1 of the cos/sin tables (row p depends only on p, so a prefix computed once serves all). */
+  private ropeRows(past: number, T: number, dtype: DType): { cos: Tensor; sin: Tensor } {
+    const end = past + T;
+    let r = this.#rope;
+    if (!r || r.n < end || r.dtype !== dtype) {
+      const n = Math.max(end, 2 * (r?.n ?? 0), 64);
+      const t = ropeTables(arange(n), this.config.headDim, { invFreq: this.#invFreq, dtype }); // (n, D)
+      r = this.#rope = { ...t, n, dtype };
+    }
+    return { cos: r.cos.narrow(0, past, T), sin: r.sin.narrow(0, past, T) };
+  }
+
   forward(ids: Tensor, options: ForwardOptions = {}): Tensor {
     const { cache } = options;
     const T = ids.shape[1]!;
     const past = cache?.length ?? 0;
     let x = this.model.embedTokens.forward(ids); // (B, T, C)
-    const { cos, sin } = ropeTables(arange(past, past + T), this.config.headDim, { invFreq: this.#invFreq, dtype: x.dtype }); // (T, D)
+    const { cos, sin } = this.ropeRows(past, T, x.dtype); // (T, D)
     for (let i = 0; i < this.model.layers.length; i++) x = this.model.layers[i]!.forward(x, cos, sin, i, cache);
     cache?.commit(T);
     if (options.lastOnly) x = x.narrow(1, T - 1, 1); // (B, 1, C)

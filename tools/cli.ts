@@ -10,6 +10,8 @@ import { formatBenchOp, runBenchOp } from './bench_op.js';
 import { formatBenchGemm, runBenchGemm } from './bench_gemm.js';
 import { formatOrtBench, runOrtBench } from './bench_ort.js';
 import { caseCoverage, catalogJson } from './op_cases.js';
+import { loadTokenizerIfAny, openModel, parseIds, runGenerate, runLogits } from './generate.js';
+import type { DType } from '../core/dtype.js';
 
 const program = new Command();
 program.name('opshift').description('Eager-mode tensor runtime with per-op backend dispatch (CPU, ONNX Runtime, NPU)').version('0.1.0');
@@ -151,6 +153,107 @@ bench
       peer: opts.peer,
     });
     console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchGemm(r));
+  });
+
+const floatArg = (name: string) => (v: string) => {
+  const x = Number(v);
+  if (!Number.isFinite(x)) throw new Error(`${name} '${v}' is not a number`);
+  return x;
+};
+const intArg = (name: string) => (v: string) => {
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 0) throw new Error(`${name} '${v}' is not a non-negative integer`);
+  return x;
+};
+
+interface GenerateCliOptions {
+  model: string;
+  prompt?: string;
+  ids?: string;
+  maxNewTokens: number;
+  greedy?: boolean;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  ignoreEos?: boolean;
+  dispatch?: string;
+  dtype: DType;
+  profile?: boolean;
+  json?: boolean;
+}
+
+program
+  .command('generate')
+  .description('generate text with OPT or Llama from a Hugging Face folder, hub id, demo:<name> or synthetic:<preset>')
+  .option('--model <source>', 'folder, hub id (owner/name), demo:llama | demo:opt, or synthetic:<preset>', 'demo:llama')
+  .option('--prompt <text>', 'prompt text (needs the model folder\'s tokenizer.json)')
+  .option('--ids <list>', 'prompt token ids, comma-separated (instead of --prompt)')
+  .addOption(new Option('--max-new-tokens <n>', 'tokens to generate').default(32).argParser(intArg('--max-new-tokens')))
+  .option('--greedy', 'argmax decoding (the default unless --temperature is given)')
+  .addOption(new Option('--temperature <t>', 'sample with this temperature').argParser(floatArg('--temperature')))
+  .addOption(new Option('--top-p <p>', 'nucleus sampling mass').argParser(floatArg('--top-p')))
+  .addOption(new Option('--top-k <k>', 'sample among the k most likely tokens').argParser(intArg('--top-k')))
+  .addOption(new Option('--repetition-penalty <r>', 'penalty on tokens already present (1: off)').argParser(floatArg('--repetition-penalty')))
+  .addOption(new Option('--seed <s>', 'sampling seed').default(0).argParser(intArg('--seed')))
+  .option('--ignore-eos', 'keep going past end-of-sequence tokens')
+  .option('--dispatch <policy>', 'per-op backends, e.g. "MatMul=ort,Linear=rows>=8?ort:cpu,*=cpu"')
+  .addOption(new Option('--dtype <dtype>', 'weight dtype in memory').default('float32').choices(['float32', 'float16', 'bfloat16']))
+  .option('--profile', 'print the per-op dispatch profile (backend, cause, time) after the text')
+  .option('--json', 'print one JSON object: {ids, text, ttft_ms, tokens_per_s, ...}')
+  .action(async (opts: GenerateCliOptions) => {
+    const { model, dir, loadMs } = await openModel(opts.model, { dtype: opts.dtype });
+    const tok = loadTokenizerIfAny(dir, opts.prompt !== undefined);
+    let prompt: number[];
+    if (opts.ids !== undefined) prompt = parseIds(opts.ids);
+    else if (opts.prompt !== undefined) prompt = tok!.encode(opts.prompt);
+    else throw new Error('give --prompt TEXT or --ids 1,2,3');
+    const stream = !opts.json;
+    const decoder = tok?.streamDecoder();
+    if (stream && opts.prompt !== undefined) process.stdout.write(opts.prompt);
+    const r = runGenerate(model, prompt, {
+      maxNewTokens: opts.maxNewTokens,
+      greedy: opts.greedy,
+      temperature: opts.temperature,
+      topP: opts.topP,
+      topK: opts.topK,
+      repetitionPenalty: opts.repetitionPenalty,
+      seed: opts.seed,
+      ignoreEos: opts.ignoreEos,
+      dispatch: opts.dispatch,
+      profile: opts.profile,
+      onToken: (id) => {
+        if (!stream) return;
+        process.stdout.write(decoder ? decoder.push(id) : `${id} `);
+      },
+    });
+    const text = tok ? tok.decode(r.ids) : undefined;
+    const stats = { prompt_tokens: r.promptTokens, generated_tokens: r.ids.length, ttft_ms: r.ttftMs, tokens_per_s: r.tokensPerS, load_ms: loadMs, stopped_by: r.stoppedBy };
+    if (opts.json) {
+      console.log(JSON.stringify({ ids: r.ids, text, ...stats, profile: r.profile?.rows(['op', 'backend']) }));
+      return;
+    }
+    if (decoder) process.stdout.write(decoder.flush());
+    process.stdout.write('\n');
+    console.error(
+      `\n[${r.promptTokens} prompt + ${r.ids.length} generated tokens; TTFT ${r.ttftMs.toFixed(1)} ms; decode ${Number.isNaN(r.tokensPerS) ? '-' : r.tokensPerS.toFixed(2)} tok/s; load ${loadMs.toFixed(0)} ms; stopped by ${r.stoppedBy}]`,
+    );
+    if (r.profile) console.error(`\n${r.profile.summary(['op', 'backend'])}`);
+  });
+
+program
+  .command('logits')
+  .description('write the float32 logits of a forward pass as a NumPy .npy file (last position: [vocab])')
+  .requiredOption('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>')
+  .requiredOption('--ids <list>', 'token ids, comma-separated')
+  .requiredOption('--out <file>', 'output .npy file')
+  .option('--all-positions', 'every position: [T, vocab]')
+  .option('--dispatch <policy>', 'per-op backends, as for generate')
+  .action(async (opts: { model: string; ids: string; out: string; allPositions?: boolean; dispatch?: string }) => {
+    const { model } = await openModel(opts.model);
+    const r = runLogits(model, parseIds(opts.ids), { allPositions: opts.allPositions, dispatch: opts.dispatch, out: opts.out });
+    console.log(`wrote ${opts.out}: float32 [${r.shape.join(', ')}]`);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
