@@ -1,0 +1,238 @@
+/**
+ * Tokenizers from Hugging Face model folders: `tokenizer.json` (the "fast" tokenizer format) run by
+ * `@huggingface/tokenizers`, `tokenizer_config.json` for the special tokens, `add_bos_token`/`add_eos_token`
+ * and the chat template, rendered by `@huggingface/jinja` as transformers' `apply_chat_template` does.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { TokenizerError } from '../core/index.js';
+
+export interface EncodeOptions {
+  /** Add BOS/EOS as the tokenizer config says (add_bos_token / add_eos_token, else tokenizer.json's post-processor). Default true. */
+  addSpecialTokens?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Drop special tokens (BOS, EOS, <|eot_id|>, …) from the text. Default false. */
+  skipSpecialTokens?: boolean;
+  /** Undo spaces before punctuation (" ." → "."). Default: tokenizer_config.json's clean_up_tokenization_spaces. */
+  cleanUpTokenizationSpaces?: boolean;
+}
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+  [key: string]: unknown;
+}
+
+export interface ChatTemplateOptions {
+  /** End with the header that starts the assistant's reply. Default false (as in transformers). */
+  addGenerationPrompt?: boolean;
+  /** Tool definitions, for templates that render them. */
+  tools?: readonly Record<string, unknown>[];
+  /** Extra variables for the template (e.g. `{ date_string: '26 Jul 2024' }`). */
+  variables?: Record<string, unknown>;
+}
+
+type JsonObject = Record<string, unknown>;
+
+function readJsonFile(file: string): JsonObject {
+  let v: unknown;
+  try {
+    v = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new TokenizerError(`${file}: cannot read tokenizer file: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TokenizerError(`${file}: must be a JSON object`);
+  return v as JsonObject;
+}
+
+/** A special token in tokenizer_config.json is a string or an AddedToken object `{content, …}`. */
+function tokenText(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object' && v !== null && typeof (v as JsonObject).content === 'string') return (v as JsonObject).content as string;
+  return undefined;
+}
+
+/**
+ * Streams text for a growing list of ids. Decoding each new token alone is wrong twice over: sentencepiece
+ * tokenizers strip the leading space of a decoded string, and a character split over byte-fallback tokens
+ * (<0xF0><0x9F>…) decodes to U+FFFD until its last byte arrives. So it decodes a short window that starts a few
+ * tokens back and emits only the text past what that window's prefix decoded to, holding output while it ends
+ * in U+FFFD (an incomplete character).
+ */
+export class StreamDecoder {
+  private readonly ids: number[] = [];
+  private prefixOffset = 0;
+  private readOffset = 0;
+  private emitted = '';
+
+  constructor(
+    private readonly tokenizer: HfTokenizer,
+    private readonly options: DecodeOptions = {},
+  ) {}
+
+  /** Adds ids and returns the text they complete (possibly ''). */
+  push(ids: number | readonly number[]): string {
+    if (typeof ids === 'number') this.ids.push(ids);
+    else this.ids.push(...ids);
+    const prefix = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), this.options);
+    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), this.options);
+    if (full.length > prefix.length && !full.endsWith('\uFFFD') && full.startsWith(prefix)) {
+      const delta = full.slice(prefix.length);
+      this.prefixOffset = this.readOffset;
+      this.readOffset = this.ids.length;
+      this.emitted += delta;
+      return delta;
+    }
+    return '';
+  }
+
+  /** Text still held back (an incomplete character at the end): call once the ids are final. */
+  flush(): string {
+    const prefix = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), this.options);
+    const full = this.tokenizer.decode(this.ids.slice(this.prefixOffset), this.options);
+    const delta = full.startsWith(prefix) ? full.slice(prefix.length) : '';
+    this.prefixOffset = this.readOffset = this.ids.length;
+    this.emitted += delta;
+    return delta;
+  }
+
+  /** Everything emitted so far. */
+  get text(): string {
+    return this.emitted;
+  }
+}
+
+/** A loaded tokenizer. Use `loadTokenizer(dir)`. */
+export class HfTokenizer {
+  readonly dir: string;
+  /** tokenizer_config.json as parsed ({} when the folder has none). */
+  readonly config: Readonly<JsonObject>;
+  readonly bosToken: string | undefined;
+  readonly eosToken: string | undefined;
+  readonly bosTokenId: number | undefined;
+  /** The EOS id of the tokenizer config (a model's generation_config may add more: see Checkpoint.eosTokenIds). */
+  readonly eosTokenIds: readonly number[];
+  readonly padTokenId: number | undefined;
+  /** Vocabulary size including added tokens. */
+  readonly vocabSize: number;
+  /** The Jinja chat template, when the model has one. */
+  readonly chatTemplate: string | undefined;
+  private readonly tok: Tokenizer;
+  /** add_bos_token / add_eos_token when the config sets them; undefined: tokenizer.json's post-processor decides. */
+  private readonly addBos: boolean | undefined;
+  private readonly addEos: boolean | undefined;
+  private compiled: Template | undefined;
+
+  constructor(dir: string, tokenizerJson: JsonObject, config: JsonObject, chatTemplate: string | undefined) {
+    this.dir = dir;
+    this.config = config;
+    try {
+      this.tok = new Tokenizer(tokenizerJson, config);
+    } catch (e) {
+      throw new TokenizerError(`${path.join(dir, 'tokenizer.json')}: unsupported or invalid tokenizer: ${(e as Error).message}`);
+    }
+    const id = (text: string | undefined): number | undefined => (text === undefined ? undefined : this.tok.token_to_id(text));
+    this.bosToken = tokenText(config.bos_token);
+    this.eosToken = tokenText(config.eos_token);
+    this.bosTokenId = id(this.bosToken);
+    const eos = id(this.eosToken);
+    this.eosTokenIds = eos === undefined ? [] : [eos];
+    this.padTokenId = id(tokenText(config.pad_token));
+    this.addBos = typeof config.add_bos_token === 'boolean' ? config.add_bos_token : undefined;
+    this.addEos = typeof config.add_eos_token === 'boolean' ? config.add_eos_token : undefined;
+    if (this.addBos && this.bosTokenId === undefined) throw new TokenizerError(`${dir}: add_bos_token is true but bos_token ${JSON.stringify(config.bos_token)} is not in the vocabulary`);
+    if (this.addEos && eos === undefined) throw new TokenizerError(`${dir}: add_eos_token is true but eos_token ${JSON.stringify(config.eos_token)} is not in the vocabulary`);
+    this.vocabSize = this.tok.get_vocab(true).size;
+    this.chatTemplate = chatTemplate;
+  }
+
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    const special = options.addSpecialTokens ?? true;
+    if (!special || (this.addBos === undefined && this.addEos === undefined)) return this.tok.encode(text, { add_special_tokens: special }).ids;
+    // The config overrides the post-processor, as transformers' Llama tokenizers rebuild it from these flags.
+    const ids = this.tok.encode(text, { add_special_tokens: false }).ids;
+    if (this.addBos) ids.unshift(this.bosTokenId!);
+    if (this.addEos) ids.push(this.eosTokenIds[0]!);
+    return ids;
+  }
+
+  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    if (ids.length === 0) return ''; // the library rejects an empty list
+    return this.tok.decode([...ids], {
+      skip_special_tokens: options.skipSpecialTokens ?? false,
+      ...(options.cleanUpTokenizationSpaces !== undefined ? { clean_up_tokenization_spaces: options.cleanUpTokenizationSpaces } : {}),
+    });
+  }
+
+  /** A decoder for streaming generated ids as text. */
+  streamDecoder(options: DecodeOptions = {}): StreamDecoder {
+    return new StreamDecoder(this, options);
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tok.token_to_id(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.tok.id_to_token(id);
+  }
+
+  /**
+   * Renders a conversation with the model's chat template, as transformers' apply_chat_template(tokenize=False):
+   * the template sees `messages`, `add_generation_prompt`, `tools` and the special tokens (`bos_token`,
+   * `eos_token`, …) as strings. Encode the result with `{ addSpecialTokens: false }` (templates add BOS themselves).
+   */
+  applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+    if (this.chatTemplate === undefined)
+      throw new TokenizerError(`${this.dir}: this tokenizer has no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja): format the prompt yourself`);
+    this.compiled ??= new Template(this.chatTemplate);
+    const specials: Record<string, string> = {};
+    for (const k of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
+      const t = tokenText(this.config[k]);
+      if (t !== undefined) specials[k] = t;
+    }
+    return this.compiled.render({
+      ...specials,
+      ...options.variables,
+      messages,
+      add_generation_prompt: options.addGenerationPrompt ?? false,
+      ...(options.tools ? { tools: options.tools } : {}),
+    });
+  }
+}
+
+function findChatTemplate(dir: string, config: JsonObject): string | undefined {
+  const t = config.chat_template;
+  if (typeof t === 'string') return t;
+  // Several named templates: [{name, template}]; transformers uses 'default'.
+  if (Array.isArray(t)) {
+    const named = t.filter((x): x is { name: unknown; template: string } => typeof x === 'object' && x !== null && typeof (x as JsonObject).template === 'string');
+    return (named.find((x) => x.name === 'default') ?? named[0])?.template;
+  }
+  const jinja = path.join(dir, 'chat_template.jinja');
+  if (fs.existsSync(jinja)) return fs.readFileSync(jinja, 'utf8');
+  const json = path.join(dir, 'chat_template.json');
+  if (fs.existsSync(json)) {
+    const c = readJsonFile(json).chat_template;
+    if (typeof c === 'string') return c;
+  }
+  return undefined;
+}
+
+/** Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a model folder. */
+export function loadTokenizer(dir: string): HfTokenizer {
+  const file = path.join(dir, 'tokenizer.json');
+  if (!fs.existsSync(file)) {
+    const other = ['tokenizer.model', 'vocab.json', 'merges.txt'].filter((f) => fs.existsSync(path.join(dir, f)));
+    throw new TokenizerError(
+      `${dir}: no tokenizer.json` + (other.length ? ` (found ${other.join(', ')}: only the tokenizer.json format is supported)` : ''),
+    );
+  }
+  const configFile = path.join(dir, 'tokenizer_config.json');
+  const config = fs.existsSync(configFile) ? readJsonFile(configFile) : {};
+  return new HfTokenizer(dir, readJsonFile(file), config, findChatTemplate(dir, config));
+}
