@@ -3,6 +3,7 @@ import { hasBackend, registerBackend } from '../core/registry.js';
 import { cpuBackend } from './cpu/backend.js';
 import { registerCpu } from './cpu/register.js';
 import { registerOrt } from './ort/register.js';
+import { registerNpu } from './npu/register.js';
 import { registerWasm } from './wasm/register.js';
 
 let done = false;
@@ -16,4 +17,5 @@ export function registerDefaultBackends(): void {
   }
   if (!hasBackend('ort')) registerOrt();
   if (!hasBackend('wasm')) registerWasm();
+  if (!hasBackend('npu')) registerNpu();
 }

@@ -71,3 +71,31 @@ export class HubError extends OpshiftError {
 
 /** A tokenizer could not be loaded or used (missing files, no chat template). */
 export class TokenizerError extends OpshiftError {}
+
+/**
+ * A call into the NPU library failed: names the C function, its npu_status and the library's own message
+ * (npu_last_error()), e.g. `npu_gemm_run_w8 failed with NPU_E_XRT (5): ...`. Also raised for a handle used after
+ * dispose().
+ */
+export class NpuError extends OpshiftError {
+  constructor(
+    readonly call: string,
+    readonly status: number,
+    readonly detail: string,
+  ) {
+    super(`${call} failed with ${NPU_STATUS_NAMES[status] ?? 'status'} (${status}): ${detail || '(the library gave no message)'}`);
+  }
+}
+
+/** npu_status values of backends/npu/native/opshift_npu.h, by number (-1: detected on the TypeScript side). */
+export const NPU_STATUS_NAMES: Readonly<Record<number, string>> = {
+  [-1]: 'NPU_E_DISPOSED',
+  1: 'NPU_E_ARG',
+  2: 'NPU_E_UNSUPPORTED',
+  3: 'NPU_E_NODEV',
+  4: 'NPU_E_NOFILE',
+  5: 'NPU_E_XRT',
+  6: 'NPU_E_OOM',
+  7: 'NPU_E_BUSY',
+  8: 'NPU_E_INTERNAL',
+};

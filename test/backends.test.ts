@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { getOp, listBackends, profile, withBackend } from '../core/index.js';
-import { buildArgs, defaultTolerance, OP_CASES, runCase } from '../tools/op_cases.js';
+import { BACKEND_CASES, buildArgs, defaultTolerance, OP_CASES, runCase } from '../tools/op_cases.js';
 import { compareOutput } from './compare.js';
 
 const others = listBackends().filter((b) => b.name !== 'cpu');
@@ -17,7 +17,7 @@ describe('backends against cpu', () => {
   });
 
   for (const b of others.filter((x) => x.status.available)) {
-    const cases = OP_CASES.filter((c) => getOp(c.op)?.kernels.has(b.name));
+    const cases = [...OP_CASES, ...BACKEND_CASES].filter((c) => getOp(c.op)?.kernels.has(b.name));
     it(`${b.name}: ${cases.length} cases with a ${b.name} kernel`, () => {
       let ran = 0;
       for (const c of cases) {
@@ -30,7 +30,7 @@ describe('backends against cpu', () => {
         p.result.forEach((o, i) => {
           const r = ref[i]!;
           const raw = Array.from(r.toTypedArray() as ArrayLike<number | bigint>, Number);
-          const msg = compareOutput(o, { dtype: r.dtype, shape: r.shape, raw }, false, c.tol ?? defaultTolerance(r.dtype));
+          const msg = compareOutput(o, { dtype: r.dtype, shape: r.shape, raw }, false, c.backendTol?.[b.name] ?? c.tol ?? defaultTolerance(r.dtype));
           expect(msg, `${c.name} on ${b.name}`).toBe('');
         });
       }

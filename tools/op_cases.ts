@@ -15,11 +15,18 @@ import { linalgCases } from './op_cases/linalg.js';
 import { movementCases } from './op_cases/movement.js';
 import { nnCases } from './op_cases/nn.js';
 import { reduceCases } from './op_cases/reduce.js';
+import { quantCases } from './op_cases/quant.js';
 
 export * from './op_cases/spec.js';
 import type { BuiltArg, Gen, InputSpec, OpCase, Tolerance } from './op_cases/spec.js';
 
 export const OP_CASES: readonly OpCase[] = [...elementwiseCases, ...linalgCases, ...reduceCases, ...nnCases, ...movementCases];
+
+/**
+ * Cases with no PyTorch counterpart (the quantized linears): checked across backends against the cpu reference
+ * (test/backends.test.ts), not against golden fixtures.
+ */
+export const BACKEND_CASES: readonly OpCase[] = [...quantCases];
 
 /** Default tolerance for float outputs of dtype `d` (one or two units in the last place of the dtype). */
 export function defaultTolerance(d: DType): Tolerance {

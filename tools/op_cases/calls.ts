@@ -53,6 +53,8 @@ export const CALLS: Readonly<Record<string, Call>> = {
   contiguous: (a) => o.contiguous(T(a[0]!), true),
   matmul: (a) => o.matmul(T(a[0]!), T(a[1]!)),
   linear: (a) => o.linear(T(a[0]!), T(a[1]!), a[2] === null || a[2] === undefined ? undefined : T(a[2])),
+  linear_w8a8: (a) => o.linearW8A8(T(a[0]!), T(a[1]!), T(a[2]!), optT(a[3])),
+  linear_w4: (a) => o.linearW4(T(a[0]!), { qweight: T(a[1]!), scales: T(a[2]!), zeros: optT(a[3]), blockSize: N(a[4]!) }, optT(a[5])),
   sum: (a) => o.sum(T(a[0]!), dims(a[1]), B(a[2])),
   mean: (a) => o.mean(T(a[0]!), dims(a[1]), B(a[2])),
   max: (a) => (a[1] === null || a[1] === undefined ? o.max(T(a[0]!)) : o.max(T(a[0]!), N(a[1]), B(a[2]))),

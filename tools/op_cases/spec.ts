@@ -53,6 +53,8 @@ export interface OpCase {
   readonly tol?: Tolerance;
   /** The result must match bit for bit (movement ops, integer math, single correctly rounded operations). */
   readonly exact?: boolean;
+  /** Tolerance of one backend against cpu where its arithmetic differs by design (e.g. npu's bf16 activations). */
+  readonly backendTol?: Readonly<Record<string, Tolerance>>;
   readonly tags?: readonly string[];
 }
 

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/**
+ * Builds the NPU emulation library, backends/npu/native/*.c -> dist/backends/npu/libopshift_npu_emu.so (a build
+ * output, never committed), with the system C compiler. Run by `npm run build` and the `prepare` script.
+ *
+ * Never fails the install: without a C compiler (or with a compile error) it prints a warning, writes the reason
+ * to dist/backends/npu/build-status.json and exits 0; the `npu` backend then registers as unavailable with that
+ * reason. `--strict` (or OPSHIFT_NPU_STRICT=1) makes a failed build exit 1 instead.
+ *
+ * Compiler: $OPSHIFT_CC, else cc, gcc, clang on PATH. Flags: -O3 -fPIC -shared, -ffp-contract=off (the numerics
+ * contract forbids contracting a*b+c into an FMA the source did not ask for), no -march=native: the AVX2 kernels
+ * are compiled with a target pragma and chosen at run time, so the library runs on any x86-64 (and builds on
+ * other architectures with the portable kernels only).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const nativeDir = join(here, 'native');
+const SOURCES = ['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c'].map((f) => join(nativeDir, f));
+const outDir = join(root, 'dist', 'backends', 'npu');
+const libName = process.platform === 'darwin' ? 'libopshift_npu_emu.dylib' : 'libopshift_npu_emu.so';
+const output = join(outDir, libName);
+const statusFile = join(outDir, 'build-status.json');
+const strict = process.argv.includes('--strict') || process.env.OPSHIFT_NPU_STRICT === '1';
+
+export const FLAGS = ['-O3', '-fPIC', '-shared', '-std=gnu11', '-ffp-contract=off', '-fno-fast-math', '-fvisibility=hidden', '-Wall', '-Wextra', '-pthread'];
+
+function writeStatus(status) {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(statusFile, JSON.stringify(status, null, 2) + '\n');
+}
+
+function findCompiler() {
+  const names = process.env.OPSHIFT_CC ? [process.env.OPSHIFT_CC] : ['cc', 'gcc', 'clang'];
+  const tried = [];
+  for (const cc of names) {
+    const v = spawnSync(cc, ['--version'], { encoding: 'utf8' });
+    if (v.error || v.status !== 0) {
+      tried.push(`${cc}: not found`);
+      continue;
+    }
+    return { cc, version: v.stdout.split('\n')[0].trim() };
+  }
+  return { tried };
+}
+
+function fail(reason) {
+  rmSync(output, { force: true });
+  writeStatus({ ok: false, reason });
+  const msg = `opshift: NPU emulation library not built: ${reason}`;
+  if (strict) {
+    console.error(msg);
+    process.exit(1);
+  }
+  console.warn(`${msg}\nopshift: the 'npu' backend will be unavailable; everything else works.`);
+  process.exit(0);
+}
+
+if (process.platform === 'win32') fail('building the emulation library on Windows is not scripted; build it with your C compiler and set OPSHIFT_NPU_LIB');
+const found = findCompiler();
+if (!found.cc) fail(`no C compiler found (${found.tried.join('; ')}); apt-get install gcc, or set OPSHIFT_CC`);
+
+mkdirSync(outDir, { recursive: true });
+const tmp = `${output}.tmp`;
+const r = spawnSync(found.cc, [...FLAGS, ...SOURCES, '-o', tmp, '-lm'], { encoding: 'utf8' });
+if (r.status !== 0) fail(`${found.cc} failed on ${SOURCES.map((s) => relative(root, s)).join(' ')}:\n${(r.stderr || r.error?.message || '').trim()}`);
+renameSync(tmp, output);
+writeStatus({ ok: true, compiler: found.version, flags: FLAGS.join(' '), sources: SOURCES.map((s) => relative(root, s)), library: relative(root, output) });
+if (!process.argv.includes('--quiet')) console.log(`opshift: built ${relative(root, output)} (${found.version})`);
+if (!existsSync(output)) process.exit(strict ? 1 : 0);

@@ -1,0 +1,414 @@
+/**
+ * koffi bindings to the NPU library (backends/npu/native/opshift_npu.h): the whole C surface is declared once,
+ * in SURFACE below (C prototype and TypeScript signature side by side); every npu_status is checked in one
+ * place (`check`) and turned into an NpuError naming the call and the library's npu_last_error() text.
+ *
+ * Ownership: NpuContext and NpuGemm own one native handle each and release it in dispose(). A
+ * FinalizationRegistry frees handles whose owner was garbage-collected without dispose(), as a backstop only.
+ * Disposing a context invalidates its gemms (the library destroys them), and any later use of either throws
+ * NpuError(NPU_E_DISPOSED). TypedArrays are passed to the library directly: koffi hands C a pointer to their
+ * memory for the duration of the (synchronous) call, no copies.
+ *
+ * Loading never throws: loadNpuLibrary() returns { ok: false, reason } for a missing file, a library that does
+ * not load, missing symbols or another ABI version.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import koffi from 'koffi';
+import { NpuError } from '../../core/errors.js';
+
+/** OPSHIFT_NPU_ABI_VERSION of the header this file was written against. */
+export const NPU_ABI_VERSION = 1;
+
+export const NpuVariant = { W8A8: 1, W8A16: 2, W4ABF16: 3, F32: 4, BF16: 5 } as const;
+export type NpuVariant = (typeof NpuVariant)[keyof typeof NpuVariant];
+export const NpuDType = { F32: 0, BF16: 1, I32: 2, I64: 3, I8: 4 } as const;
+export type NpuDType = (typeof NpuDType)[keyof typeof NpuDType];
+export const NpuFlags = { EMULATE: 1, PROFILE: 2, PORTABLE: 4, TEST_FAIL: 1 << 30 } as const;
+
+/** Opaque native pointers as koffi returns them. */
+declare const handleBrand: unique symbol;
+export type NativeHandle = { readonly [handleBrand]: 'npu' };
+/** A one-element array koffi writes an output parameter into. */
+type Out<T> = [T];
+
+export interface NpuCtxDesc {
+  struct_size: number;
+  artifact_dir: string | null;
+  device: string | null;
+  flags: number;
+  log_path: string | null;
+  threads: number;
+}
+
+export interface NpuStats {
+  struct_size: number;
+  reserved: number;
+  ms_copy_in: number;
+  ms_sync_in: number;
+  ms_run: number;
+  ms_sync_out: number;
+  ms_host_acc: number;
+  runs: number | bigint;
+  calls: number | bigint;
+}
+
+type Int8 = Int8Array;
+type F32 = Float32Array;
+type Data = Float32Array | Uint16Array;
+
+/** One entry of the C surface: its prototype for koffi and, as a phantom type, its TypeScript signature. */
+interface Fn<F> {
+  readonly proto: string;
+  /** npu_status-returning calls are checked by `check`. */
+  readonly status: boolean;
+  readonly type?: F;
+}
+const fn = <F>(proto: string, status = true): Fn<F> => ({ proto, status });
+
+// Struct and opaque types are registered once per process (koffi names are global), before any prototype.
+let typesDeclared = false;
+function declareTypes(): void {
+  if (typesDeclared) return;
+  typesDeclared = true;
+  koffi.opaque('npu_ctx');
+  koffi.opaque('npu_gemm');
+  koffi.struct('npu_ctx_desc', {
+    struct_size: 'uint32_t',
+    artifact_dir: 'const char*',
+    device: 'const char*',
+    flags: 'uint32_t',
+    log_path: 'const char*',
+    threads: 'int32_t',
+  });
+  koffi.struct('npu_stats', {
+    struct_size: 'uint32_t',
+    reserved: 'uint32_t',
+    ms_copy_in: 'double',
+    ms_sync_in: 'double',
+    ms_run: 'double',
+    ms_sync_out: 'double',
+    ms_host_acc: 'double',
+    runs: 'uint64_t',
+    calls: 'uint64_t',
+  });
+}
+
+/** The C ABI, once. */
+const SURFACE = {
+  npu_abi_version: fn<() => number>('uint32_t npu_abi_version()', false),
+  npu_impl_name: fn<() => string>('const char* npu_impl_name()', false),
+  npu_last_error: fn<() => string>('const char* npu_last_error()', false),
+  npu_ctx_create: fn<(desc: NpuCtxDesc, out: Out<NativeHandle | null>) => number>('int32_t npu_ctx_create(const npu_ctx_desc* desc, _Out_ npu_ctx** out)'),
+  npu_ctx_destroy: fn<(ctx: NativeHandle) => void>('void npu_ctx_destroy(npu_ctx* ctx)', false),
+  npu_ctx_describe: fn<(ctx: NativeHandle) => string>('const char* npu_ctx_describe(npu_ctx* ctx)', false),
+  npu_query: fn<
+    (ctx: NativeHandle, variant: number, M: number, K: number, N: number, group: number, supported: Out<number>, paddedK: Out<number>, paddedN: Out<number>) => number
+  >('int32_t npu_query(npu_ctx* ctx, int32_t variant, int64_t M, int64_t K, int64_t N, int32_t group, _Out_ int32_t* supported, _Out_ int64_t* padded_K, _Out_ int64_t* padded_N)'),
+  npu_gemm_create_w8: fn<(ctx: NativeHandle, variant: number, w: Int8, K: number, N: number, out: Out<NativeHandle | null>) => number>(
+    'int32_t npu_gemm_create_w8(npu_ctx* ctx, int32_t variant, const int8_t* w, int64_t K, int64_t N, _Out_ npu_gemm** out)',
+  ),
+  npu_gemm_run_w8: fn<(g: NativeHandle, a: Int8, M: number, c: Int32Array) => number>('int32_t npu_gemm_run_w8(npu_gemm* g, const int8_t* a, int64_t M, int32_t* c)'),
+  npu_gemm_run_w8_f32: fn<(g: NativeHandle, x: F32, M: number, wScale: F32, nScales: number, bias: F32 | null, y: F32, xScale: F32 | null) => number>(
+    'int32_t npu_gemm_run_w8_f32(npu_gemm* g, const float* x, int64_t M, const float* w_scale, int64_t n_scales, const float* bias, float* y, float* x_scale_out)',
+  ),
+  npu_gemm_create_w4: fn<
+    (ctx: NativeHandle, q: Uint8Array, zeros: Uint8Array | null, scales: F32, bias: F32 | null, K: number, N: number, group: number, wBits: number, out: Out<NativeHandle | null>) => number
+  >(
+    'int32_t npu_gemm_create_w4(npu_ctx* ctx, const uint8_t* q, const uint8_t* zeros, const float* scales, const float* bias, int64_t K, int64_t N, int32_t group, int32_t w_bits, _Out_ npu_gemm** out)',
+  ),
+  npu_gemm_run_w4: fn<(g: NativeHandle, a: Data, aDtype: number, M: number, c: Data, outDtype: number) => number>(
+    'int32_t npu_gemm_run_w4(npu_gemm* g, const void* a, int32_t a_dtype, int64_t M, void* c, int32_t out_dtype)',
+  ),
+  npu_gemm_create_f: fn<(ctx: NativeHandle, variant: number, w: Data, K: number, N: number, out: Out<NativeHandle | null>) => number>(
+    'int32_t npu_gemm_create_f(npu_ctx* ctx, int32_t variant, const void* w, int64_t K, int64_t N, _Out_ npu_gemm** out)',
+  ),
+  npu_gemm_run_f: fn<(g: NativeHandle, a: Data, aDtype: number, M: number, bias: F32 | null, c: Data, outDtype: number) => number>(
+    'int32_t npu_gemm_run_f(npu_gemm* g, const void* a, int32_t a_dtype, int64_t M, const float* bias, void* c, int32_t out_dtype)',
+  ),
+  npu_gemm_stats: fn<(g: NativeHandle, out: NpuStats, reset: number) => number>('int32_t npu_gemm_stats(npu_gemm* g, _Inout_ npu_stats* out, int32_t reset)'),
+  npu_gemm_destroy: fn<(g: NativeHandle) => void>('void npu_gemm_destroy(npu_gemm* g)', false),
+} as const;
+
+type Surface = typeof SURFACE;
+/** The raw functions, typed from SURFACE. */
+export type NpuApi = { readonly [K in keyof Surface]: Surface[K] extends Fn<infer F> ? F : never };
+export type NpuCall = keyof Surface;
+
+export interface NpuLibrary {
+  readonly path: string;
+  readonly abiVersion: number;
+  readonly implName: string;
+  /** The raw functions; prefer `call`, which checks statuses. */
+  readonly api: NpuApi;
+  /** Calls a status-returning function and throws NpuError on a non-zero status. */
+  call<K extends NpuCall>(name: K, ...args: Parameters<NpuApi[K]>): void;
+}
+
+export type NpuLoadResult = { readonly ok: true; readonly lib: NpuLibrary } | { readonly ok: false; readonly reason: string };
+
+/** The one place statuses are checked. */
+function check(api: NpuApi, name: string, status: number): void {
+  if (status !== 0) throw new NpuError(name, status, api.npu_last_error());
+}
+
+/** Default library: $OPSHIFT_NPU_LIB, else the emulation library the build wrote to dist/backends/npu/. */
+export function defaultNpuLibraryPath(): string {
+  if (process.env.OPSHIFT_NPU_LIB) return resolve(process.env.OPSHIFT_NPU_LIB);
+  const here = dirname(fileURLToPath(import.meta.url));
+  const name = process.platform === 'darwin' ? 'libopshift_npu_emu.dylib' : process.platform === 'win32' ? 'opshift_npu_emu.dll' : 'libopshift_npu_emu.so';
+  // Compiled: dist/backends/npu/ffi.js sits next to the library; from the sources (tests): ../../dist/backends/npu/.
+  const inDist = basename(resolve(here, '..', '..')) === 'dist';
+  return inDist ? join(here, name) : join(here, '..', '..', 'dist', 'backends', 'npu', name);
+}
+
+function buildFailure(libPath: string): string | undefined {
+  const f = join(dirname(libPath), 'build-status.json');
+  if (!existsSync(f)) return undefined;
+  try {
+    const s = JSON.parse(readFileSync(f, 'utf8')) as { ok?: boolean; reason?: string };
+    return s.ok === false && typeof s.reason === 'string' ? s.reason : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const loaded = new Map<string, NpuLoadResult>();
+
+/** Load (once per path) and check the library; never throws. */
+export function loadNpuLibrary(path: string = defaultNpuLibraryPath()): NpuLoadResult {
+  const abs = resolve(path);
+  let r = loaded.get(abs);
+  if (!r) {
+    r = load(abs);
+    loaded.set(abs, r);
+  }
+  return r;
+}
+
+function load(path: string): NpuLoadResult {
+  if (!existsSync(path)) {
+    const why = buildFailure(path);
+    return {
+      ok: false,
+      reason: why ? `NPU emulation library not built: ${why}` : `NPU library ${path} not found (run npm run build, which needs a C compiler, or set OPSHIFT_NPU_LIB)`,
+    };
+  }
+  let lib: ReturnType<typeof koffi.load>;
+  try {
+    declareTypes();
+    lib = koffi.load(path);
+  } catch (e) {
+    return { ok: false, reason: `NPU library ${path} failed to load: ${(e as Error).message}` };
+  }
+  const api: Record<string, unknown> = {};
+  const missing: string[] = [];
+  for (const [name, entry] of Object.entries(SURFACE)) {
+    try {
+      api[name] = lib.func(entry.proto);
+    } catch (e) {
+      missing.push(`${name} (${(e as Error).message})`);
+    }
+  }
+  if (missing.length) return { ok: false, reason: `NPU library ${path} lacks ${missing.join(', ')}` };
+  const typed = api as unknown as NpuApi;
+  const abiVersion = typed.npu_abi_version();
+  if (abiVersion !== NPU_ABI_VERSION)
+    return { ok: false, reason: `NPU library ${path} implements ABI version ${abiVersion}, opshift needs ${NPU_ABI_VERSION} (rebuild it, or point OPSHIFT_NPU_LIB at a matching library)` };
+  const statusNames = new Set(Object.entries(SURFACE).filter(([, e]) => e.status).map(([n]) => n));
+  return {
+    ok: true,
+    lib: {
+      path,
+      abiVersion,
+      implName: typed.npu_impl_name(),
+      api: typed,
+      call(name, ...args) {
+        const f = typed[name] as (...a: unknown[]) => unknown;
+        const st = f(...args);
+        if (statusNames.has(name)) check(typed, name, st as number);
+      },
+    },
+  };
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Owned handles
+
+interface HandleState {
+  ptr: NativeHandle | undefined;
+}
+
+const gemmFinalizer = new FinalizationRegistry<{ lib: NpuLibrary; state: HandleState; ctx: HandleState }>(({ lib, state, ctx }) => {
+  if (state.ptr && ctx.ptr) lib.api.npu_gemm_destroy(state.ptr);
+  state.ptr = undefined;
+});
+const ctxFinalizer = new FinalizationRegistry<{ lib: NpuLibrary; state: HandleState }>(({ lib, state }) => {
+  if (state.ptr) lib.api.npu_ctx_destroy(state.ptr);
+  state.ptr = undefined;
+});
+
+export interface NpuContextOptions {
+  readonly device?: string;
+  readonly artifactDir?: string;
+  readonly flags?: number;
+  /** Host threads of the emulation (0: the library's default, OPSHIFT_NPU_THREADS or 2). */
+  readonly threads?: number;
+}
+
+export interface QueryResult {
+  readonly supported: boolean;
+  readonly paddedK: number;
+  readonly paddedN: number;
+  /** The library's reason when not supported. */
+  readonly reason: string;
+}
+
+function disposedError(call: string, what: string): NpuError {
+  return new NpuError(call, -1, `${what} was used after dispose()`);
+}
+
+/** An npu_ctx: one device/design; owns every gemm made from it. */
+export class NpuContext {
+  private readonly state: HandleState;
+  readonly description: string;
+
+  constructor(
+    readonly lib: NpuLibrary,
+    options: NpuContextOptions = {},
+  ) {
+    const out: Out<NativeHandle | null> = [null];
+    lib.call(
+      'npu_ctx_create',
+      {
+        struct_size: koffi.sizeof('npu_ctx_desc'),
+        artifact_dir: options.artifactDir ?? null,
+        device: options.device ?? null,
+        flags: options.flags ?? 0,
+        log_path: null,
+        threads: options.threads ?? 0,
+      },
+      out,
+    );
+    this.state = { ptr: out[0]! };
+    this.description = lib.api.npu_ctx_describe(this.state.ptr!);
+    ctxFinalizer.register(this, { lib, state: this.state }, this);
+  }
+
+  /** The native pointer, or NpuError if disposed. */
+  handle(call: string): NativeHandle {
+    if (!this.state.ptr) throw disposedError(call, 'an NPU context');
+    return this.state.ptr;
+  }
+
+  /** @internal shared with gemms so their finalizer knows whether the context still lives. */
+  get liveness(): HandleState {
+    return this.state;
+  }
+
+  get disposed(): boolean {
+    return this.state.ptr === undefined;
+  }
+
+  query(variant: NpuVariant, M: number, K: number, N: number, group = 0): QueryResult {
+    const s: Out<number> = [0];
+    const pk: Out<number> = [0];
+    const pn: Out<number> = [0];
+    this.lib.call('npu_query', this.handle('npu_query'), variant, M, K, N, group, s, pk, pn);
+    const supported = s[0] === 1;
+    return { supported, paddedK: Number(pk[0]), paddedN: Number(pn[0]), reason: supported ? '' : this.lib.api.npu_last_error() };
+  }
+
+  /** Destroys the context and every gemm still alive on it. */
+  dispose(): void {
+    if (!this.state.ptr) return;
+    this.lib.api.npu_ctx_destroy(this.state.ptr);
+    this.state.ptr = undefined;
+    ctxFinalizer.unregister(this);
+  }
+
+  createW8(w: Int8Array, K: number, N: number): NpuGemm {
+    const out: Out<NativeHandle | null> = [null];
+    this.lib.call('npu_gemm_create_w8', this.handle('npu_gemm_create_w8'), NpuVariant.W8A8, w, K, N, out);
+    return new NpuGemm(this, out[0]!, NpuVariant.W8A8, K, N);
+  }
+
+  createW4(q: Uint8Array, zeros: Uint8Array | null, scales: Float32Array, bias: Float32Array | null, K: number, N: number, group: number, wBits = 4): NpuGemm {
+    const out: Out<NativeHandle | null> = [null];
+    this.lib.call('npu_gemm_create_w4', this.handle('npu_gemm_create_w4'), q, zeros, scales, bias, K, N, group, wBits, out);
+    return new NpuGemm(this, out[0]!, NpuVariant.W4ABF16, K, N);
+  }
+
+  createF(variant: typeof NpuVariant.F32 | typeof NpuVariant.BF16, w: Float32Array | Uint16Array, K: number, N: number): NpuGemm {
+    const out: Out<NativeHandle | null> = [null];
+    this.lib.call('npu_gemm_create_f', this.handle('npu_gemm_create_f'), variant, w, K, N, out);
+    return new NpuGemm(this, out[0]!, variant, K, N);
+  }
+}
+
+export interface GemmStats {
+  readonly msCopyIn: number;
+  readonly msRun: number;
+  readonly msHostAcc: number;
+  readonly runs: number;
+  readonly calls: number;
+}
+
+/** One prepared weight (npu_gemm). Run it many times; dispose() when done. */
+export class NpuGemm {
+  private readonly state: HandleState;
+
+  constructor(
+    readonly ctx: NpuContext,
+    ptr: NativeHandle,
+    readonly variant: NpuVariant,
+    readonly K: number,
+    readonly N: number,
+  ) {
+    this.state = { ptr };
+    gemmFinalizer.register(this, { lib: ctx.lib, state: this.state, ctx: ctx.liveness }, this);
+  }
+
+  private handle(call: string): NativeHandle {
+    if (!this.state.ptr || this.ctx.disposed) throw disposedError(call, `an NPU gemm handle (variant ${this.variant}, K=${this.K}, N=${this.N})`);
+    return this.state.ptr;
+  }
+
+  get disposed(): boolean {
+    return this.state.ptr === undefined || this.ctx.disposed;
+  }
+
+  /** int8 a [M, K] -> int32 accumulators c [M, N]. */
+  runW8(a: Int8Array, M: number, c: Int32Array): void {
+    this.ctx.lib.call('npu_gemm_run_w8', this.handle('npu_gemm_run_w8'), a, M, c);
+  }
+
+  /** float x [M, K] -> y [M, N] with dynamic activation quantization; returns x_scale. */
+  runW8F32(x: Float32Array, M: number, wScale: Float32Array, bias: Float32Array | null, y: Float32Array): number {
+    const xs = new Float32Array(1);
+    this.ctx.lib.call('npu_gemm_run_w8_f32', this.handle('npu_gemm_run_w8_f32'), x, M, wScale, wScale.length, bias, y, xs);
+    return xs[0]!;
+  }
+
+  runW4(a: Float32Array | Uint16Array, aDtype: NpuDType, M: number, c: Float32Array | Uint16Array, outDtype: NpuDType): void {
+    this.ctx.lib.call('npu_gemm_run_w4', this.handle('npu_gemm_run_w4'), a, aDtype, M, c, outDtype);
+  }
+
+  runF(a: Float32Array | Uint16Array, aDtype: NpuDType, M: number, bias: Float32Array | null, c: Float32Array | Uint16Array, outDtype: NpuDType): void {
+    this.ctx.lib.call('npu_gemm_run_f', this.handle('npu_gemm_run_f'), a, aDtype, M, bias, c, outDtype);
+  }
+
+  stats(reset = false): GemmStats {
+    const s: NpuStats = { struct_size: koffi.sizeof('npu_stats'), reserved: 0, ms_copy_in: 0, ms_sync_in: 0, ms_run: 0, ms_sync_out: 0, ms_host_acc: 0, runs: 0, calls: 0 };
+    this.ctx.lib.call('npu_gemm_stats', this.handle('npu_gemm_stats'), s, reset ? 1 : 0);
+    return { msCopyIn: s.ms_copy_in, msRun: s.ms_run, msHostAcc: s.ms_host_acc, runs: Number(s.runs), calls: Number(s.calls) };
+  }
+
+  dispose(): void {
+    if (!this.state.ptr) return;
+    if (!this.ctx.disposed) this.ctx.lib.api.npu_gemm_destroy(this.state.ptr);
+    this.state.ptr = undefined;
+    gemmFinalizer.unregister(this);
+  }
+}

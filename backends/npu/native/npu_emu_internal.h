@@ -1,0 +1,75 @@
+/*
+ * Internal types of the emulation library (not part of the ABI): the prepacked weight layouts and the table of
+ * compute kernels, one implementation in portable C (npu_kern_portable.c) and one with AVX2 intrinsics
+ * (npu_kern_avx2.c), chosen once per context at run time.
+ *
+ * Prepacked layouts (made by npu_gemm_create_*; NR = 16 output columns per panel, zero-padded past N):
+ *   w8:  panel p, k-quad q: 64 bytes = columns 0..15, 4 consecutive k each (column-major quads), so one 32-byte
+ *        load is 8 columns x 4 k, the operand of vpmaddubsw. K is padded to a multiple of 4 with zeros.
+ *        -128 is stored as -127 and the difference is added back from a per-column list (see npu_emu.c): the
+ *        AVX2 kernel multiplies |x| (u8) by sign(w, x) (s8), and -(-128) does not fit an int8.
+ *   w4:  panel p, k-pair j: 16 bytes, byte c = q[2j][c] | q[2j+1][c] << 4; per (panel, group) 16 bf16-rounded
+ *        scales and 16 values -z*s (exact), so w = fma(q, s, -z*s) is exact.
+ *   f32/bf16: panel p: K rows of 16 floats (bf16 weights are stored as their float32 values).
+ */
+#ifndef NPU_EMU_INTERNAL_H
+#define NPU_EMU_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NPU_NR 16
+
+typedef struct {
+  /* int8: acc[r][c] (+)= sum_{k in [0, kq*4)} x[r][k] * w[k][c] for R rows; x rows are kq*4 bytes (padded),
+   * panel points at the panel's quad 0 of the k range. add=0 stores, add=1 adds (host accumulation). */
+  void (*w8_block)(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, int32_t* acc, int add);
+  /* float chunk: p = 0; for k: p = p + x[r][k] * w[k][c] (fused multiply-add when `fused`, else the product is
+   * rounded first); acc[r][c] = acc[r][c] + p. w is k-major, NR floats per k. */
+  void (*f_chunk)(int R, const float* x, int64_t ldx, const float* w, int64_t kc, float* acc, int fused);
+  /* w4 dequantization of k in [0, kc) (kc even) of one panel group: out[k][c] = fma(q, s[c], nzs[c]). */
+  void (*w4_dequant)(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out);
+  /* max |x| over n floats */
+  float (*absmax)(const float* x, int64_t n);
+  /* xq[i] = clamp(rint(x[i] / scale), -128, 127) (RNE) */
+  void (*quantize)(const float* x, int64_t n, float scale, int8_t* xq);
+  /* f32 -> bf16 -> f32 (RNE, NaN -> quiet NaN) for n values */
+  void (*round_bf16)(const float* x, int64_t n, float* out);
+  const char* name;
+} npu_kernels;
+
+extern const npu_kernels npu_kernels_portable;
+/* NULL when the compiler could not build the AVX2 variant. */
+extern const npu_kernels* const npu_kernels_avx2_ptr;
+
+/* bf16 rounding of one float (RNE; NaN -> 0x7fc0), returned as the float32 value. */
+static inline float npu_bf16_round(float f) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {f};
+  if ((v.u & 0x7fffffffu) > 0x7f800000u) {
+    v.u = 0x7fc00000u;
+    return v.f;
+  }
+  v.u = (v.u + 0x7fffu + ((v.u >> 16) & 1u)) & 0xffff0000u;
+  return v.f;
+}
+
+static inline uint16_t npu_bf16_bits(float f) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {npu_bf16_round(f)};
+  return (uint16_t)(v.u >> 16);
+}
+
+static inline float npu_bf16_value(uint16_t b) {
+  union {
+    uint32_t u;
+    float f;
+  } v = {(uint32_t)b << 16};
+  return v.f;
+}
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * AVX2 + FMA kernels of the emulation library. Compiled for every x86-64 build with a target pragma (never
+ * -march=native) and selected at run time with __builtin_cpu_supports, so the shipped library runs anywhere.
+ * Each kernel computes exactly what its portable twin in npu_kern_portable.c computes:
+ *   - int8: vpmaddubsw(|x|, sign(w, x)) gives pairs of exact products in int16 (|x| <= 128, |w| <= 127, so a
+ *     pair is at most 32512: no saturation); vpmaddwd with ones widens to int32. Integer sums are exact.
+ *   - float: the lanes are output columns, k runs in order, one rounding per step as the contract says.
+ */
+#include "npu_emu_internal.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#pragma GCC target("avx2,fma")
+#include <immintrin.h>
+
+/* R rows (1..4) x 16 columns of int32 over kq k-quads. */
+static inline void w8_rows(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, __m256i acc[4][2]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int64_t q = 0; q < kq; q++) {
+    const __m256i w0 = _mm256_loadu_si256((const __m256i*)(panel + q * 64));
+    const __m256i w1 = _mm256_loadu_si256((const __m256i*)(panel + q * 64 + 32));
+    for (int r = 0; r < R; r++) {
+      int32_t xv;
+      __builtin_memcpy(&xv, x + r * ldx + q * 4, 4);
+      const __m256i xb = _mm256_set1_epi32(xv);
+      const __m256i u = _mm256_abs_epi8(xb);
+      const __m256i p0 = _mm256_maddubs_epi16(u, _mm256_sign_epi8(w0, xb));
+      const __m256i p1 = _mm256_maddubs_epi16(u, _mm256_sign_epi8(w1, xb));
+      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(p0, ones));
+      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(p1, ones));
+    }
+  }
+}
+
+static void w8_block(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, int32_t* acc, int add) {
+  __m256i a[4][2];
+  /* Constant R for the common cases so the row loop unrolls and the accumulators stay in registers. */
+  switch (R) {
+    case 4: w8_rows(4, x, ldx, panel, kq, a); break;
+    case 3: w8_rows(3, x, ldx, panel, kq, a); break;
+    case 2: w8_rows(2, x, ldx, panel, kq, a); break;
+    default: w8_rows(1, x, ldx, panel, kq, a); break;
+  }
+  for (int r = 0; r < R; r++) {
+    __m256i* o = (__m256i*)(acc + r * NPU_NR);
+    if (add) {
+      _mm256_storeu_si256(o, _mm256_add_epi32(_mm256_loadu_si256(o), a[r][0]));
+      _mm256_storeu_si256(o + 1, _mm256_add_epi32(_mm256_loadu_si256(o + 1), a[r][1]));
+    } else {
+      _mm256_storeu_si256(o, a[r][0]);
+      _mm256_storeu_si256(o + 1, a[r][1]);
+    }
+  }
+}
+
+static inline void f_rows(int R, const float* x, int64_t ldx, const float* w, int64_t kc, float* acc, int fused) {
+  __m256 p[4][2];
+  for (int r = 0; r < 4; r++) p[r][0] = p[r][1] = _mm256_setzero_ps();
+  if (fused) {
+    for (int64_t k = 0; k < kc; k++) {
+      const __m256 w0 = _mm256_loadu_ps(w + k * NPU_NR);
+      const __m256 w1 = _mm256_loadu_ps(w + k * NPU_NR + 8);
+      for (int r = 0; r < R; r++) {
+        const __m256 xb = _mm256_broadcast_ss(x + r * ldx + k);
+        p[r][0] = _mm256_fmadd_ps(xb, w0, p[r][0]);
+        p[r][1] = _mm256_fmadd_ps(xb, w1, p[r][1]);
+      }
+    }
+  } else {
+    for (int64_t k = 0; k < kc; k++) {
+      const __m256 w0 = _mm256_loadu_ps(w + k * NPU_NR);
+      const __m256 w1 = _mm256_loadu_ps(w + k * NPU_NR + 8);
+      for (int r = 0; r < R; r++) {
+        const __m256 xb = _mm256_broadcast_ss(x + r * ldx + k);
+        p[r][0] = _mm256_add_ps(p[r][0], _mm256_mul_ps(xb, w0));
+        p[r][1] = _mm256_add_ps(p[r][1], _mm256_mul_ps(xb, w1));
+      }
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    float* a = acc + r * NPU_NR;
+    _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), p[r][0]));
+    _mm256_storeu_ps(a + 8, _mm256_add_ps(_mm256_loadu_ps(a + 8), p[r][1]));
+  }
+}
+
+static void f_chunk(int R, const float* x, int64_t ldx, const float* w, int64_t kc, float* acc, int fused) {
+  switch (R) {
+    case 4: f_rows(4, x, ldx, w, kc, acc, fused); break;
+    case 3: f_rows(3, x, ldx, w, kc, acc, fused); break;
+    case 2: f_rows(2, x, ldx, w, kc, acc, fused); break;
+    default: f_rows(1, x, ldx, w, kc, acc, fused); break;
+  }
+}
+
+static void w4_dequant(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out) {
+  const __m256 s0 = _mm256_loadu_ps(s), s1 = _mm256_loadu_ps(s + 8);
+  const __m256 z0 = _mm256_loadu_ps(nzs), z1 = _mm256_loadu_ps(nzs + 8);
+  const __m256i lo = _mm256_set1_epi32(15);
+  for (int64_t j = 0; j < kc / 2; j++) {
+    const uint8_t* b = qpairs + j * NPU_NR;
+    const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)b));
+    const __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(b + 8)));
+    float* o = out + 2 * j * NPU_NR;
+    _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v0, lo)), s0, z0));
+    _mm256_storeu_ps(o + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v1, lo)), s1, z1));
+    _mm256_storeu_ps(o + 16, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4)), s0, z0));
+    _mm256_storeu_ps(o + 24, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4)), s1, z1));
+  }
+}
+
+static float absmax(const float* x, int64_t n) {
+  const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 m = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), mask), m); /* NaN lanes keep m, like the C loop */
+  float t[8];
+  _mm256_storeu_ps(t, m);
+  float r = 0.0f;
+  for (int j = 0; j < 8; j++)
+    if (t[j] > r) r = t[j];
+  for (; i < n; i++) {
+    float a = __builtin_fabsf(x[i]);
+    if (a > r) r = a;
+  }
+  return r;
+}
+
+static void quantize(const float* x, int64_t n, float scale, int8_t* xq) {
+  const __m256 s = _mm256_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    /* RNE conversion (MXCSR default), then saturating packs clamp to [-128, 127]; NaN -> INT_MIN -> -128. */
+    __m256i a = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(x + i), s));
+    __m256i b = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(x + i + 8), s));
+    __m256i c = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(x + i + 16), s));
+    __m256i d = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(x + i + 24), s));
+    __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    __m256i v = _mm256_packs_epi16(ab, cd);
+    /* the packs interleave 128-bit lanes: restore element order */
+    v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i*)(xq + i), v);
+  }
+  npu_kernels_portable.quantize(x + i, n - i, scale, xq + i);
+}
+
+static void round_bf16(const float* x, int64_t n, float* out) {
+  const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), hi = _mm256_set1_epi32((int)0xffff0000u);
+  const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000), qnan = _mm256_set1_epi32(0x7fc00000);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256i v = _mm256_loadu_si256((const __m256i*)(x + i));
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(v, 16), one);
+    __m256i r = _mm256_and_si256(_mm256_add_epi32(v, _mm256_add_epi32(bias, lsb)), hi);
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(v, absm), inf);
+    r = _mm256_blendv_epi8(r, qnan, nan);
+    _mm256_storeu_si256((__m256i*)(out + i), r);
+  }
+  for (; i < n; i++) out[i] = npu_bf16_round(x[i]);
+}
+
+static const npu_kernels avx2 = {w8_block, f_chunk, w4_dequant, absmax, quantize, round_bf16, "avx2"};
+const npu_kernels* const npu_kernels_avx2_ptr = &avx2;
+
+#else
+const npu_kernels* const npu_kernels_avx2_ptr = 0;
+#endif

@@ -1,0 +1,76 @@
+/*
+ * Portable C kernels of the emulation library: the definition the AVX2 kernels must match bit for bit (the
+ * library is compiled with -ffp-contract=off, so `p + x * w` is a rounded product and a rounded sum).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "npu_emu_internal.h"
+
+static void w8_block(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, int32_t* acc, int add) {
+  for (int r = 0; r < R; r++) {
+    int32_t s[NPU_NR] = {0};
+    const int8_t* xr = x + r * ldx;
+    for (int64_t q = 0; q < kq; q++) {
+      const int8_t* wq = panel + q * 64;
+      const int8_t* xq = xr + q * 4;
+      for (int c = 0; c < NPU_NR; c++) {
+        const int8_t* w = wq + (c >> 3) * 32 + (c & 7) * 4;
+        s[c] += xq[0] * w[0] + xq[1] * w[1] + xq[2] * w[2] + xq[3] * w[3];
+      }
+    }
+    int32_t* a = acc + r * NPU_NR;
+    for (int c = 0; c < NPU_NR; c++) a[c] = add ? a[c] + s[c] : s[c];
+  }
+}
+
+static void f_chunk(int R, const float* x, int64_t ldx, const float* w, int64_t kc, float* acc, int fused) {
+  for (int r = 0; r < R; r++) {
+    float p[NPU_NR];
+    for (int c = 0; c < NPU_NR; c++) p[c] = 0.0f;
+    const float* xr = x + r * ldx;
+    if (fused) {
+      for (int64_t k = 0; k < kc; k++)
+        for (int c = 0; c < NPU_NR; c++) p[c] = fmaf(xr[k], w[k * NPU_NR + c], p[c]);
+    } else {
+      for (int64_t k = 0; k < kc; k++)
+        for (int c = 0; c < NPU_NR; c++) p[c] = p[c] + xr[k] * w[k * NPU_NR + c];
+    }
+    float* a = acc + r * NPU_NR;
+    for (int c = 0; c < NPU_NR; c++) a[c] = a[c] + p[c];
+  }
+}
+
+static void w4_dequant(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out) {
+  for (int64_t j = 0; j < kc / 2; j++) {
+    const uint8_t* b = qpairs + j * NPU_NR;
+    for (int c = 0; c < NPU_NR; c++) {
+      out[(2 * j) * NPU_NR + c] = fmaf((float)(b[c] & 15), s[c], nzs[c]);
+      out[(2 * j + 1) * NPU_NR + c] = fmaf((float)(b[c] >> 4), s[c], nzs[c]);
+    }
+  }
+}
+
+static float absmax(const float* x, int64_t n) {
+  float m = 0.0f;
+  for (int64_t i = 0; i < n; i++) {
+    float a = fabsf(x[i]);
+    if (a > m) m = a;
+  }
+  return m;
+}
+
+static void quantize(const float* x, int64_t n, float scale, int8_t* xq) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = rintf(x[i] / scale); /* the default rounding mode: to nearest, ties to even */
+    if (!(v >= -128.0f)) v = -128.0f; /* NaN saturates low, as vcvtps2dq + packsswb do */
+    if (v > 127.0f) v = 127.0f;
+    xq[i] = (int8_t)v;
+  }
+}
+
+static void round_bf16(const float* x, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; i++) out[i] = npu_bf16_round(x[i]);
+}
+
+const npu_kernels npu_kernels_portable = {w8_block, f_chunk, w4_dequant, absmax, quantize, round_bf16, "portable"};

@@ -1,0 +1,841 @@
+/*
+ * opshift NPU emulation library: the ABI of opshift_npu.h implemented on the CPU with the NPU's numerics
+ * (see the contract in the header). Structure of a run, as AMD's qlinear_2::execute does it on hardware:
+ *   M is cut into chunks of M_max rows (one kernel launch per chunk, N tile and K tile, counted in stats.runs);
+ *   each launch computes one K x N kernel tile (K and N zero-padded to the tile grid);
+ *   partial results of the K tiles are accumulated on the host (int32 add for w8; float32 add for w4/f32/bf16).
+ * The emulation computes only the real (unpadded) region: zero padding contributes exact zeros (+0.0 products,
+ * which never change a float32 sum that starts from +0 or a bias), so results are those of the padded grid.
+ * Columns are processed in panels of 16 (the prepacked layouts of npu_emu_internal.h), split across threads.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "npu_emu_internal.h"
+#include "opshift_npu.h"
+
+#define MAX_THREADS 16
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Errors: thread-local last error; every failing entry point sets it and returns the status. */
+
+static __thread char g_err[1024];
+
+static npu_status fail(npu_status st, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static npu_status fail(npu_status st, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_err, sizeof g_err, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+NPU_API uint32_t npu_abi_version(void) {
+  /* Tests build a library that reports another version to check the loader refuses it. */
+#ifdef OPSHIFT_NPU_ABI_OVERRIDE
+  return OPSHIFT_NPU_ABI_OVERRIDE;
+#else
+  return OPSHIFT_NPU_ABI_VERSION;
+#endif
+}
+
+NPU_API const char* npu_impl_name(void) { return "opshift-npu-emu 0.1 (CPU emulation of the Ryzen AI GEMM numerics)"; }
+
+NPU_API const char* npu_last_error(void) { return g_err; }
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Thread pool: threads-1 workers that split a range of column panels with the calling thread. Workers spin
+ * briefly after a job (decode-time GEMVs come back to back) and then sleep on a condition variable. */
+
+typedef void (*task_fn)(void* arg, int64_t begin, int64_t end);
+
+typedef struct {
+  int n; /* total threads including the caller */
+  pthread_t th[MAX_THREADS];
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  atomic_uint gen;
+  atomic_int pending;
+  int stop;
+  task_fn fn;
+  void* arg;
+  int64_t total;
+} pool_t;
+
+typedef struct {
+  pool_t* pool;
+  int index;
+} worker_arg;
+
+static void range_of(int64_t total, int n, int i, int64_t* b, int64_t* e) {
+  *b = total * i / n;
+  *e = total * (i + 1) / n;
+}
+
+static void* worker_main(void* p) {
+  worker_arg* wa = (worker_arg*)p;
+  pool_t* pool = wa->pool;
+  int index = wa->index;
+  free(wa);
+  unsigned seen = 0;
+  for (;;) {
+    unsigned g = atomic_load_explicit(&pool->gen, memory_order_acquire);
+    for (int spin = 0; g == seen && spin < 20000; spin++) {
+      __builtin_ia32_pause();
+      g = atomic_load_explicit(&pool->gen, memory_order_acquire);
+    }
+    if (g == seen) {
+      pthread_mutex_lock(&pool->mu);
+      while ((g = atomic_load_explicit(&pool->gen, memory_order_acquire)) == seen && !pool->stop) pthread_cond_wait(&pool->cv, &pool->mu);
+      pthread_mutex_unlock(&pool->mu);
+    }
+    if (pool->stop) return NULL;
+    seen = g;
+    int64_t b, e;
+    range_of(pool->total, pool->n, index, &b, &e);
+    if (e > b) pool->fn(pool->arg, b, e);
+    atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel);
+  }
+}
+
+static int pool_start(pool_t* pool, int n) {
+  memset(pool, 0, sizeof *pool);
+  pool->n = 1;
+  pthread_mutex_init(&pool->mu, NULL);
+  pthread_cond_init(&pool->cv, NULL);
+  for (int i = 1; i < n; i++) {
+    worker_arg* wa = (worker_arg*)malloc(sizeof *wa);
+    if (!wa) break;
+    wa->pool = pool;
+    wa->index = i;
+    if (pthread_create(&pool->th[i], NULL, worker_main, wa) != 0) {
+      free(wa);
+      break;
+    }
+    pool->n = i + 1;
+  }
+  return pool->n;
+}
+
+static void pool_stop(pool_t* pool) {
+  pthread_mutex_lock(&pool->mu);
+  pool->stop = 1;
+  atomic_fetch_add(&pool->gen, 1);
+  pthread_cond_broadcast(&pool->cv);
+  pthread_mutex_unlock(&pool->mu);
+  for (int i = 1; i < pool->n; i++) pthread_join(pool->th[i], NULL);
+  pthread_mutex_destroy(&pool->mu);
+  pthread_cond_destroy(&pool->cv);
+}
+
+/* Run fn over [0, total) split in `use` contiguous parts (use <= pool->n). */
+static void pool_run(pool_t* pool, int use, task_fn fn, void* arg, int64_t total) {
+  if (use <= 1 || pool->n <= 1 || total < 2) {
+    fn(arg, 0, total);
+    return;
+  }
+  (void)use; /* all threads take part: the split is by pool->n */
+  pool->fn = fn;
+  pool->arg = arg;
+  pool->total = total;
+  atomic_store(&pool->pending, pool->n - 1);
+  pthread_mutex_lock(&pool->mu);
+  atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);
+  pthread_cond_broadcast(&pool->cv);
+  pthread_mutex_unlock(&pool->mu);
+  int64_t b, e;
+  range_of(total, pool->n, 0, &b, &e);
+  if (e > b) fn(arg, b, e);
+  for (int spin = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spin++) {
+    if (spin < 100000)
+      __builtin_ia32_pause();
+    else
+      sched_yield();
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Context */
+
+struct npu_ctx {
+  uint32_t flags;
+  char device[16];
+  char artifacts[512];
+  const npu_kernels* k;
+  pool_t pool;
+  pthread_mutex_t run_lock;
+  pthread_mutex_t list_lock;
+  npu_gemm* gemms;
+  char describe[1024];
+};
+
+struct npu_gemm {
+  npu_ctx* ctx;
+  npu_gemm* prev;
+  npu_gemm* next;
+  int32_t variant;
+  int64_t K, N;
+  int64_t Kt, Nt, Kp, Np; /* kernel tile and padded sizes */
+  int64_t panels;         /* ceil(N / 16) */
+  int32_t group, w_bits;
+  /* w8 */
+  int64_t Kq; /* K rounded up to a multiple of 4 */
+  int8_t* w8;
+  int64_t* corr_ptr; /* per column: [corr_ptr[n], corr_ptr[n+1]) indexes corr_k: rows k where w[k][n] == -128 */
+  int32_t* corr_k;
+  /* w4 */
+  uint8_t* q4;  /* panels x (Ke/2) x 16, Ke = K rounded up to even */
+  float* s4;    /* panels x groups x 16 */
+  float* nzs4;  /* panels x groups x 16 */
+  float* bias;  /* N floats (bf16-rounded for w4), or NULL */
+  /* f32 / bf16 */
+  float* wf; /* panels x K x 16 */
+  /* per-call scratch (handles are never run concurrently) */
+  void* scratch;
+  size_t scratch_bytes;
+  npu_stats stats;
+};
+
+static const char* device_names[] = {"auto", "emu", "phx", "stx"};
+
+static int env_int(const char* name, int dflt) {
+  const char* v = getenv(name);
+  if (!v || !*v) return dflt;
+  char* end;
+  long x = strtol(v, &end, 10);
+  return *end == 0 && x > 0 && x <= MAX_THREADS ? (int)x : dflt;
+}
+
+NPU_API npu_status npu_ctx_create(const npu_ctx_desc* desc, npu_ctx** out) {
+  if (!out) return fail(NPU_E_ARG, "npu_ctx_create: out is NULL");
+  *out = NULL;
+  if (!desc) return fail(NPU_E_ARG, "npu_ctx_create: desc is NULL");
+  if (desc->struct_size < offsetof(npu_ctx_desc, threads))
+    return fail(NPU_E_ARG, "npu_ctx_create: desc->struct_size %u is smaller than this library's oldest npu_ctx_desc (%zu)", desc->struct_size,
+                offsetof(npu_ctx_desc, threads));
+  const char* dev = desc->device && *desc->device ? desc->device : "auto";
+  int known = 0;
+  for (size_t i = 0; i < sizeof device_names / sizeof *device_names; i++) known |= strcmp(dev, device_names[i]) == 0;
+  if (!known) return fail(NPU_E_NODEV, "npu_ctx_create: unknown device '%s' (the emulation accepts auto, emu, phx, stx)", dev);
+  if (desc->artifact_dir && *desc->artifact_dir) {
+    struct stat st;
+    if (stat(desc->artifact_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+      return fail(NPU_E_NOFILE, "npu_ctx_create: artifact directory '%s' does not exist", desc->artifact_dir);
+  }
+  npu_ctx* c = (npu_ctx*)calloc(1, sizeof *c);
+  if (!c) return fail(NPU_E_OOM, "npu_ctx_create: out of memory");
+  c->flags = desc->flags | NPU_F_EMULATE;
+  snprintf(c->device, sizeof c->device, "%s", dev);
+  snprintf(c->artifacts, sizeof c->artifacts, "%s", desc->artifact_dir && *desc->artifact_dir ? desc->artifact_dir : "none");
+  c->k = &npu_kernels_portable;
+#if defined(__x86_64__)
+  if (!(c->flags & NPU_F_PORTABLE) && npu_kernels_avx2_ptr) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) c->k = npu_kernels_avx2_ptr;
+  }
+#endif
+  int threads = 0;
+  if (desc->struct_size >= offsetof(npu_ctx_desc, threads) + sizeof(int32_t)) threads = desc->threads;
+  if (threads <= 0) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = env_int("OPSHIFT_NPU_THREADS", cpus >= 2 ? 2 : 1);
+  }
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  pool_start(&c->pool, threads);
+  pthread_mutex_init(&c->run_lock, NULL);
+  pthread_mutex_init(&c->list_lock, NULL);
+  snprintf(c->describe, sizeof c->describe, "device=%s design=emulated-%s isa=%s threads=%d flags=0x%x artifacts=%s", c->device,
+           strcmp(dev, "stx") == 0 ? "stx" : "phx", c->k->name, c->pool.n, c->flags, c->artifacts);
+  *out = c;
+  return NPU_OK;
+}
+
+NPU_API const char* npu_ctx_describe(npu_ctx* ctx) { return ctx ? ctx->describe : ""; }
+
+static void gemm_free(npu_gemm* g) {
+  free(g->w8);
+  free(g->corr_ptr);
+  free(g->corr_k);
+  free(g->q4);
+  free(g->s4);
+  free(g->nzs4);
+  free(g->bias);
+  free(g->wf);
+  free(g->scratch);
+  free(g);
+}
+
+NPU_API void npu_ctx_destroy(npu_ctx* ctx) {
+  if (!ctx) return;
+  npu_gemm* g = ctx->gemms;
+  while (g) {
+    npu_gemm* next = g->next;
+    gemm_free(g);
+    g = next;
+  }
+  pool_stop(&ctx->pool);
+  pthread_mutex_destroy(&ctx->run_lock);
+  pthread_mutex_destroy(&ctx->list_lock);
+  free(ctx);
+}
+
+NPU_API void npu_gemm_destroy(npu_gemm* g) {
+  if (!g) return;
+  npu_ctx* c = g->ctx;
+  pthread_mutex_lock(&c->list_lock);
+  if (g->prev)
+    g->prev->next = g->next;
+  else
+    c->gemms = g->next;
+  if (g->next) g->next->prev = g->prev;
+  pthread_mutex_unlock(&c->list_lock);
+  gemm_free(g);
+}
+
+static void link_gemm(npu_ctx* c, npu_gemm* g) {
+  pthread_mutex_lock(&c->list_lock);
+  g->next = c->gemms;
+  if (c->gemms) c->gemms->prev = g;
+  c->gemms = g;
+  pthread_mutex_unlock(&c->list_lock);
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Kernel tiles and the capability query */
+
+static const int64_t TILES_I8[][2] = {{2048, 2048}, {2048, 8192}, {8192, 2048}};
+static const int64_t TILES_BF16[][2] = {{4096, 4096}, {11264, 4096}, {4096, 12288}, {4096, 32768}};
+
+static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* The kernel tile with the least padded work (ties: fewer launches). */
+static void pick_tile(int32_t variant, int64_t K, int64_t N, int64_t* Kt, int64_t* Nt) {
+  const int64_t(*t)[2] = variant == NPU_W8A8 ? TILES_I8 : TILES_BF16;
+  int n = variant == NPU_W8A8 ? 3 : 4;
+  double best = 0, best_runs = 0;
+  for (int i = 0; i < n; i++) {
+    double kp = (double)round_up(K, t[i][0]), np = (double)round_up(N, t[i][1]);
+    double work = kp * np, runs = kp / t[i][0] * (np / t[i][1]);
+    if (i == 0 || work < best || (work == best && runs < best_runs)) {
+      best = work;
+      best_runs = runs;
+      *Kt = t[i][0];
+      *Nt = t[i][1];
+    }
+  }
+}
+
+static const char* variant_name(int32_t v) {
+  switch (v) {
+    case NPU_W8A8: return "w8a8";
+    case NPU_W8A16: return "w8a16";
+    case NPU_W4ABF16: return "w4abf16";
+    case NPU_F32: return "f32";
+    case NPU_BF16: return "bf16";
+    default: return "unknown";
+  }
+}
+
+/* Checks shared by npu_query and the create calls; returns NPU_OK or NPU_E_UNSUPPORTED/NPU_E_ARG with the text set. */
+static npu_status check_shape(const char* fn, int32_t variant, int64_t M, int64_t K, int64_t N, int32_t group) {
+  if (M < 0 || K < 1 || N < 1) return fail(NPU_E_ARG, "%s: %s needs M >= 0, K >= 1, N >= 1, got M=%lld K=%lld N=%lld", fn, variant_name(variant), (long long)M, (long long)K, (long long)N);
+  switch (variant) {
+    case NPU_W8A8:
+      /* |acc| <= 128 * 128 * K must fit int32 */
+      if (K > 131071) return fail(NPU_E_UNSUPPORTED, "%s: w8a8 K=%lld exceeds 131071 (int32 accumulators could overflow)", fn, (long long)K);
+      break;
+    case NPU_W8A16:
+      return fail(NPU_E_UNSUPPORTED, "%s: w8a16 (int16 activations, int64 accumulators) is an STX-only design the emulation does not provide", fn);
+    case NPU_W4ABF16:
+      if (group != 32 && group != 64 && group != 128)
+        return fail(NPU_E_UNSUPPORTED, "%s: w4abf16 group size %d is not one of the kernel's 32, 64, 128", fn, group);
+      if (K % group != 0) return fail(NPU_E_UNSUPPORTED, "%s: w4abf16 K=%lld is not a multiple of the group size %d", fn, (long long)K, group);
+      break;
+    case NPU_F32:
+    case NPU_BF16:
+      break;
+    default:
+      return fail(NPU_E_ARG, "%s: unknown variant %d", fn, variant);
+  }
+  if (K > (1LL << 24) || N > (1LL << 24)) return fail(NPU_E_UNSUPPORTED, "%s: %s K=%lld N=%lld exceeds 2^24", fn, variant_name(variant), (long long)K, (long long)N);
+  return NPU_OK;
+}
+
+NPU_API npu_status npu_query(npu_ctx* ctx, int32_t variant, int64_t M, int64_t K, int64_t N, int32_t group, int32_t* supported,
+                             int64_t* padded_K, int64_t* padded_N) {
+  if (!ctx || !supported) return fail(NPU_E_ARG, "npu_query: ctx and supported must not be NULL");
+  *supported = 0;
+  npu_status st = check_shape("npu_query", variant, M, K, N, group);
+  if (st == NPU_E_ARG && (variant < NPU_W8A8 || variant > NPU_BF16)) return st;
+  if (st != NPU_OK) return NPU_OK; /* not supported; the reason stays in npu_last_error() */
+  int64_t Kt, Nt;
+  pick_tile(variant, K, N, &Kt, &Nt);
+  if (padded_K) *padded_K = round_up(K, Kt);
+  if (padded_N) *padded_N = round_up(N, Nt);
+  *supported = 1;
+  g_err[0] = 0;
+  return NPU_OK;
+}
+
+static npu_gemm* new_gemm(npu_ctx* ctx, int32_t variant, int64_t K, int64_t N) {
+  npu_gemm* g = (npu_gemm*)calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->ctx = ctx;
+  g->variant = variant;
+  g->K = K;
+  g->N = N;
+  pick_tile(variant, K, N, &g->Kt, &g->Nt);
+  g->Kp = round_up(K, g->Kt);
+  g->Np = round_up(N, g->Nt);
+  g->panels = (N + NPU_NR - 1) / NPU_NR;
+  g->stats.struct_size = sizeof(npu_stats);
+  return g;
+}
+
+static void* aligned_zalloc(size_t bytes) {
+  void* p = NULL;
+  if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+  memset(p, 0, bytes ? bytes : 64);
+  return p;
+}
+
+static void* scratch(npu_gemm* g, size_t bytes) {
+  if (g->scratch_bytes < bytes) {
+    free(g->scratch);
+    g->scratch = aligned_zalloc(bytes);
+    g->scratch_bytes = g->scratch ? bytes : 0;
+  }
+  return g->scratch;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * w8a8 */
+
+NPU_API npu_status npu_gemm_create_w8(npu_ctx* ctx, int32_t variant, const int8_t* w, int64_t K, int64_t N, npu_gemm** out) {
+  if (!out) return fail(NPU_E_ARG, "npu_gemm_create_w8: out is NULL");
+  *out = NULL;
+  if (!ctx || !w) return fail(NPU_E_ARG, "npu_gemm_create_w8: ctx and w must not be NULL");
+  if (variant != NPU_W8A8 && variant != NPU_W8A16) return fail(NPU_E_ARG, "npu_gemm_create_w8: variant %d is not w8a8 or w8a16", variant);
+  npu_status st = check_shape("npu_gemm_create_w8", variant, 0, K, N, 0);
+  if (st) return st;
+  npu_gemm* g = new_gemm(ctx, variant, K, N);
+  if (!g) return fail(NPU_E_OOM, "npu_gemm_create_w8: out of memory");
+  g->Kq = round_up(K, 4);
+  g->w8 = (int8_t*)aligned_zalloc((size_t)g->panels * g->Kq * NPU_NR);
+  g->corr_ptr = (int64_t*)calloc((size_t)N + 1, sizeof(int64_t));
+  if (!g->w8 || !g->corr_ptr) {
+    gemm_free(g);
+    return fail(NPU_E_OOM, "npu_gemm_create_w8: out of memory for K=%lld N=%lld", (long long)K, (long long)N);
+  }
+  int64_t ncorr = 0;
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t n = 0; n < N; n++) {
+      int8_t v = w[k * N + n];
+      if (v == -128) {
+        g->corr_ptr[n + 1]++;
+        ncorr++;
+        v = -127;
+      }
+      int64_t p = n / NPU_NR, c = n % NPU_NR;
+      g->w8[(p * (g->Kq / 4) + k / 4) * 64 + (c >> 3) * 32 + (c & 7) * 4 + (k & 3)] = v;
+    }
+  for (int64_t n = 0; n < N; n++) g->corr_ptr[n + 1] += g->corr_ptr[n];
+  if (ncorr) {
+    g->corr_k = (int32_t*)malloc((size_t)ncorr * sizeof(int32_t));
+    int64_t* fill = (int64_t*)malloc((size_t)N * sizeof(int64_t));
+    if (!g->corr_k || !fill) {
+      free(fill);
+      gemm_free(g);
+      return fail(NPU_E_OOM, "npu_gemm_create_w8: out of memory");
+    }
+    memcpy(fill, g->corr_ptr, (size_t)N * sizeof(int64_t));
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t n = 0; n < N; n++)
+        if (w[k * N + n] == -128) g->corr_k[fill[n]++] = (int32_t)k;
+    free(fill);
+  }
+  link_gemm(ctx, g);
+  *out = g;
+  return NPU_OK;
+}
+
+#define W8_MMAX 64
+#define BF_MMAX 32
+
+typedef struct {
+  npu_gemm* g;
+  const int8_t* x; /* M x Kq, zero-padded rows */
+  int64_t M;
+  int32_t* c; /* M x N */
+} w8_job;
+
+static void w8_task(void* arg, int64_t p0, int64_t p1) {
+  const w8_job* j = (const w8_job*)arg;
+  const npu_gemm* g = j->g;
+  const npu_kernels* k = g->ctx->k;
+  const int64_t Kq = g->Kq, N = g->N, qt = g->Kt / 4, nq = Kq / 4;
+  int32_t acc[4 * NPU_NR];
+  for (int64_t p = p0; p < p1; p++) {
+    const int8_t* panel = g->w8 + p * nq * 64;
+    const int64_t n0 = p * NPU_NR;
+    const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
+    for (int64_t r0 = 0; r0 < j->M; r0 += 4) {
+      const int R = (int)(j->M - r0 < 4 ? j->M - r0 : 4);
+      const int8_t* xr = j->x + r0 * Kq;
+      /* one launch per K tile; the host adds the tiles' int32 results */
+      for (int64_t q0 = 0, t = 0; q0 < nq; q0 += qt, t++) {
+        const int64_t cnt = nq - q0 < qt ? nq - q0 : qt;
+        k->w8_block(R, xr + q0 * 4, Kq, panel + q0 * 64, cnt, acc, t > 0);
+      }
+      for (int c = 0; c < cols; c++) {
+        const int64_t n = n0 + c;
+        for (int64_t e = g->corr_ptr[n]; e < g->corr_ptr[n + 1]; e++) {
+          const int32_t kk = g->corr_k[e];
+          for (int r = 0; r < R; r++) acc[r * NPU_NR + c] -= xr[r * Kq + kk]; /* stored -127 for -128 */
+        }
+        for (int r = 0; r < R; r++) j->c[(r0 + r) * N + n] = acc[r * NPU_NR + c];
+      }
+    }
+  }
+}
+
+static int threads_for(const npu_gemm* g, int64_t M) {
+  /* Waking a worker costs a few microseconds: only split calls with enough work. */
+  double work = (double)M * (double)g->K * (double)g->N;
+  return work >= 262144.0 && g->panels >= 2 ? g->ctx->pool.n : 1;
+}
+
+static uint64_t launches(const npu_gemm* g, int64_t M, int mmax) {
+  return (uint64_t)((M + mmax - 1) / mmax) * (uint64_t)(g->Np / g->Nt) * (uint64_t)(g->Kp / g->Kt);
+}
+
+static npu_status begin_run(npu_gemm* g, const char* fn, int64_t M, const char* prefix) {
+  if (M < 0) return fail(NPU_E_ARG, "%s: M=%lld is negative", fn, (long long)M);
+  if (g->ctx->flags & NPU_F_TEST_FAIL)
+    return fail(NPU_E_XRT, "%s: injected failure (NPU_F_TEST_FAIL): launch of %s_%lld_%lld_%lld on device '%s' did not complete", fn, prefix,
+                (long long)(M < 1 ? 1 : M), (long long)g->Kt, (long long)g->Nt, g->ctx->device);
+  if (pthread_mutex_trylock(&g->ctx->run_lock) != 0) return fail(NPU_E_BUSY, "%s: the context is running another call", fn);
+  return NPU_OK;
+}
+
+static npu_status w8_core(npu_gemm* g, const char* fn, const int8_t* a, int64_t M, int32_t* c, double t0) {
+  int8_t* x = (int8_t*)scratch(g, (size_t)(M ? M : 1) * g->Kq);
+  if (!x) return fail(NPU_E_OOM, "%s: out of memory for the activation buffer", fn);
+  for (int64_t m = 0; m < M; m++) {
+    memcpy(x + m * g->Kq, a + m * g->K, (size_t)g->K);
+    memset(x + m * g->Kq + g->K, 0, (size_t)(g->Kq - g->K));
+  }
+  double t1 = now_ms();
+  w8_job job = {g, x, M, c};
+  pool_run(&g->ctx->pool, threads_for(g, M), w8_task, &job, g->panels);
+  double t2 = now_ms();
+  g->stats.ms_copy_in += t1 - t0;
+  g->stats.ms_run += t2 - t1;
+  g->stats.runs += launches(g, M, W8_MMAX);
+  return NPU_OK;
+}
+
+NPU_API npu_status npu_gemm_run_w8(npu_gemm* g, const int8_t* a, int64_t M, int32_t* c) {
+  if (!g || (M > 0 && (!a || !c))) return fail(NPU_E_ARG, "npu_gemm_run_w8: gemm, a and c must not be NULL");
+  if (g->variant != NPU_W8A8) return fail(NPU_E_ARG, "npu_gemm_run_w8: the handle is a %s gemm", variant_name(g->variant));
+  npu_status st = begin_run(g, "npu_gemm_run_w8", M, "a8w8acc32");
+  if (st) return st;
+  double t0 = now_ms();
+  st = w8_core(g, "npu_gemm_run_w8", a, M, c, t0);
+  g->stats.calls++;
+  pthread_mutex_unlock(&g->ctx->run_lock);
+  return st;
+}
+
+NPU_API npu_status npu_gemm_run_w8_f32(npu_gemm* g, const float* x, int64_t M, const float* w_scale, int64_t n_scales, const float* bias, float* y,
+                                       float* x_scale_out) {
+  const char* fn = "npu_gemm_run_w8_f32";
+  if (!g || !w_scale || (M > 0 && (!x || !y))) return fail(NPU_E_ARG, "%s: gemm, x, w_scale and y must not be NULL", fn);
+  if (g->variant != NPU_W8A8) return fail(NPU_E_ARG, "%s: the handle is a %s gemm", fn, variant_name(g->variant));
+  if (n_scales != 1 && n_scales != g->N) return fail(NPU_E_ARG, "%s: n_scales=%lld must be 1 or N=%lld", fn, (long long)n_scales, (long long)g->N);
+  npu_status st = begin_run(g, fn, M, "a8w8acc32");
+  if (st) return st;
+  const int64_t N = g->N, K = g->K;
+  double t0 = now_ms();
+  const npu_kernels* k = g->ctx->k;
+  /* x_scale = max|x| / 128 over the whole call (1 for an all-zero input, which then stays zero) */
+  float xs = k->absmax(x, M * K) / 128.0f;
+  if (xs == 0.0f) xs = 1.0f;
+  if (x_scale_out) *x_scale_out = xs;
+  /* quantized rows and int32 accumulators share one scratch block: [M x K int8][M x N int32] */
+  size_t qbytes = (size_t)round_up(M * K, 64);
+  int8_t* xq = (int8_t*)scratch(g, qbytes + (size_t)M * N * sizeof(int32_t) + (size_t)(M ? M : 1) * g->Kq + 64);
+  if (!xq) {
+    pthread_mutex_unlock(&g->ctx->run_lock);
+    return fail(NPU_E_OOM, "%s: out of memory", fn);
+  }
+  int32_t* acc = (int32_t*)(xq + qbytes);
+  k->quantize(x, M * K, xs, xq);
+  /* w8_core copies into its own padded rows: give it the tail of the scratch block */
+  int8_t* padded = (int8_t*)(acc + M * N);
+  for (int64_t m = 0; m < M; m++) {
+    memcpy(padded + m * g->Kq, xq + m * K, (size_t)K);
+    memset(padded + m * g->Kq + K, 0, (size_t)(g->Kq - K));
+  }
+  double t1 = now_ms();
+  w8_job job = {g, padded, M, acc};
+  pool_run(&g->ctx->pool, threads_for(g, M), w8_task, &job, g->panels);
+  double t2 = now_ms();
+  /* y = float(acc) * float(x_scale * w_scale) (+ bias): float32 steps, no FMA (-ffp-contract=off) */
+  if (n_scales == 1) {
+    const float s = xs * w_scale[0];
+    for (int64_t m = 0; m < M; m++) {
+      const int32_t* a = acc + m * N;
+      float* o = y + m * N;
+      if (bias)
+        for (int64_t n = 0; n < N; n++) o[n] = (float)a[n] * s + bias[n];
+      else
+        for (int64_t n = 0; n < N; n++) o[n] = (float)a[n] * s;
+    }
+  } else {
+    for (int64_t m = 0; m < M; m++) {
+      const int32_t* a = acc + m * N;
+      float* o = y + m * N;
+      for (int64_t n = 0; n < N; n++) {
+        const float s = xs * w_scale[n];
+        o[n] = bias ? (float)a[n] * s + bias[n] : (float)a[n] * s;
+      }
+    }
+  }
+  double t3 = now_ms();
+  g->stats.ms_copy_in += t1 - t0;
+  g->stats.ms_run += t2 - t1;
+  g->stats.ms_host_acc += t3 - t2;
+  g->stats.runs += launches(g, M, W8_MMAX);
+  g->stats.calls++;
+  pthread_mutex_unlock(&g->ctx->run_lock);
+  return NPU_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * w4abf16, f32, bf16: float panels */
+
+NPU_API npu_status npu_gemm_create_w4(npu_ctx* ctx, const uint8_t* q, const uint8_t* zeros, const float* scales, const float* bias, int64_t K,
+                                      int64_t N, int32_t group, int32_t w_bits, npu_gemm** out) {
+  const char* fn = "npu_gemm_create_w4";
+  if (!out) return fail(NPU_E_ARG, "%s: out is NULL", fn);
+  *out = NULL;
+  if (!ctx || !q || !scales) return fail(NPU_E_ARG, "%s: ctx, q and scales must not be NULL", fn);
+  if (w_bits != 3 && w_bits != 4) return fail(NPU_E_UNSUPPORTED, "%s: w_bits %d is not 3 or 4", fn, w_bits);
+  npu_status st = check_shape(fn, NPU_W4ABF16, 0, K, N, group);
+  if (st) return st;
+  const int qmax = (1 << w_bits) - 1;
+  for (int64_t i = 0; i < K * N; i++)
+    if (q[i] > qmax) return fail(NPU_E_ARG, "%s: q[%lld][%lld] = %d exceeds %d for %d-bit weights", fn, (long long)(i / N), (long long)(i % N), q[i], qmax, w_bits);
+  const int64_t groups = K / group;
+  if (zeros)
+    for (int64_t i = 0; i < groups * N; i++)
+      if (zeros[i] > qmax) return fail(NPU_E_ARG, "%s: zeros[%lld][%lld] = %d exceeds %d", fn, (long long)(i / N), (long long)(i % N), zeros[i], qmax);
+  npu_gemm* g = new_gemm(ctx, NPU_W4ABF16, K, N);
+  if (!g) return fail(NPU_E_OOM, "%s: out of memory", fn);
+  g->group = group;
+  g->w_bits = w_bits;
+  const int64_t Ke = round_up(K, 2);
+  g->q4 = (uint8_t*)aligned_zalloc((size_t)g->panels * (Ke / 2) * NPU_NR);
+  g->s4 = (float*)aligned_zalloc((size_t)g->panels * groups * NPU_NR * sizeof(float));
+  g->nzs4 = (float*)aligned_zalloc((size_t)g->panels * groups * NPU_NR * sizeof(float));
+  g->bias = (float*)aligned_zalloc((size_t)N * sizeof(float));
+  if (!g->q4 || !g->s4 || !g->nzs4 || !g->bias) {
+    gemm_free(g);
+    return fail(NPU_E_OOM, "%s: out of memory for K=%lld N=%lld", fn, (long long)K, (long long)N);
+  }
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t n = 0; n < N; n++) {
+      int64_t p = n / NPU_NR, c = n % NPU_NR;
+      g->q4[(p * (Ke / 2) + k / 2) * NPU_NR + c] |= (uint8_t)(q[k * N + n] << ((k & 1) * 4));
+    }
+  const int zdef = 1 << (w_bits - 1);
+  for (int64_t gi = 0; gi < groups; gi++)
+    for (int64_t n = 0; n < N; n++) {
+      int64_t p = n / NPU_NR, c = n % NPU_NR;
+      const float s = npu_bf16_round(scales[gi * N + n]); /* the hardware stores bf16 scales */
+      const float z = (float)(zeros ? zeros[gi * N + n] : zdef);
+      g->s4[(p * groups + gi) * NPU_NR + c] = s;
+      g->nzs4[(p * groups + gi) * NPU_NR + c] = -(z * s); /* exact: 4-bit x 8-bit significands */
+    }
+  for (int64_t n = 0; n < N; n++) g->bias[n] = bias ? npu_bf16_round(bias[n]) : 0.0f; /* bias lives in the bf16 weight buffer */
+  link_gemm(ctx, g);
+  *out = g;
+  return NPU_OK;
+}
+
+NPU_API npu_status npu_gemm_create_f(npu_ctx* ctx, int32_t variant, const void* w, int64_t K, int64_t N, npu_gemm** out) {
+  const char* fn = "npu_gemm_create_f";
+  if (!out) return fail(NPU_E_ARG, "%s: out is NULL", fn);
+  *out = NULL;
+  if (!ctx || !w) return fail(NPU_E_ARG, "%s: ctx and w must not be NULL", fn);
+  if (variant != NPU_F32 && variant != NPU_BF16) return fail(NPU_E_ARG, "%s: variant %d is not NPU_F32 or NPU_BF16", fn, variant);
+  npu_status st = check_shape(fn, variant, 0, K, N, 0);
+  if (st) return st;
+  npu_gemm* g = new_gemm(ctx, variant, K, N);
+  if (!g) return fail(NPU_E_OOM, "%s: out of memory", fn);
+  g->wf = (float*)aligned_zalloc((size_t)g->panels * K * NPU_NR * sizeof(float));
+  if (!g->wf) {
+    gemm_free(g);
+    return fail(NPU_E_OOM, "%s: out of memory for K=%lld N=%lld", fn, (long long)K, (long long)N);
+  }
+  const float* wf = (const float*)w;
+  const uint16_t* wb = (const uint16_t*)w;
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t n = 0; n < N; n++) {
+      int64_t p = n / NPU_NR, c = n % NPU_NR;
+      g->wf[(p * K + k) * NPU_NR + c] = variant == NPU_F32 ? wf[k * N + n] : npu_bf16_value(wb[k * N + n]);
+    }
+  link_gemm(ctx, g);
+  *out = g;
+  return NPU_OK;
+}
+
+typedef struct {
+  npu_gemm* g;
+  const float* x; /* M x K float32 (bf16 values for w4/bf16) */
+  int64_t M;
+  const float* bias; /* added after the tiles (f32/bf16), or NULL */
+  void* c;
+  int32_t out_dtype;
+} f_job;
+
+static void f_task(void* arg, int64_t p0, int64_t p1) {
+  const f_job* j = (const f_job*)arg;
+  const npu_gemm* g = j->g;
+  const npu_kernels* k = g->ctx->k;
+  const int64_t K = g->K, N = g->N, Kt = g->Kt;
+  const int w4 = g->variant == NPU_W4ABF16;
+  const int fused = g->variant != NPU_F32; /* exact products: fused == unfused, and fused is faster */
+  const int64_t groups = w4 ? K / g->group : 0;
+  float acc[BF_MMAX * NPU_NR], y[BF_MMAX * NPU_NR];
+  float wbuf[128 * NPU_NR] __attribute__((aligned(64)));
+  for (int64_t p = p0; p < p1; p++) {
+    const int64_t n0 = p * NPU_NR;
+    const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
+    for (int64_t m0 = 0; m0 < j->M; m0 += BF_MMAX) {
+      const int rows = (int)(j->M - m0 < BF_MMAX ? j->M - m0 : BF_MMAX);
+      const float* xm = j->x + m0 * K;
+      for (int64_t k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
+        const int64_t k1 = k0 + Kt < K ? k0 + Kt : K;
+        for (int r = 0; r < rows; r++)
+          for (int c = 0; c < NPU_NR; c++) acc[r * NPU_NR + c] = w4 && t == 0 && c < cols ? g->bias[n0 + c] : 0.0f;
+        if (w4) {
+          const int64_t Ke = round_up(K, 2);
+          for (int64_t gs = k0; gs < k1; gs += g->group) {
+            const int64_t gi = gs / g->group;
+            k->w4_dequant(g->q4 + (p * (Ke / 2) + gs / 2) * NPU_NR, g->group, g->s4 + (p * groups + gi) * NPU_NR, g->nzs4 + (p * groups + gi) * NPU_NR, wbuf);
+            for (int r0 = 0; r0 < rows; r0 += 4)
+              k->f_chunk(rows - r0 < 4 ? rows - r0 : 4, xm + r0 * K + gs, K, wbuf, g->group, acc + r0 * NPU_NR, 1);
+          }
+        } else {
+          const float* wp = g->wf + (p * K + k0) * NPU_NR;
+          for (int r0 = 0; r0 < rows; r0 += 4) k->f_chunk(rows - r0 < 4 ? rows - r0 : 4, xm + r0 * K + k0, K, wp, k1 - k0, acc + r0 * NPU_NR, fused);
+        }
+        /* host accumulation of the K tiles, in tile order */
+        if (t == 0)
+          memcpy(y, acc, sizeof(float) * rows * NPU_NR);
+        else
+          for (int i = 0; i < rows * NPU_NR; i++) y[i] = y[i] + acc[i];
+      }
+      for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+          float v = y[r * NPU_NR + c];
+          if (j->bias) v = v + j->bias[n0 + c];
+          const int64_t o = (m0 + r) * N + n0 + c;
+          if (j->out_dtype == NPU_DT_BF16)
+            ((uint16_t*)j->c)[o] = npu_bf16_bits(v);
+          else
+            ((float*)j->c)[o] = v;
+        }
+    }
+  }
+}
+
+static npu_status f_run(npu_gemm* g, const float* x, int64_t M, const float* bias, void* c, int32_t out_dtype, double t0) {
+  double t1 = now_ms();
+  f_job job = {g, x, M, bias, c, out_dtype};
+  pool_run(&g->ctx->pool, threads_for(g, M), f_task, &job, g->panels);
+  double t2 = now_ms();
+  g->stats.ms_copy_in += t1 - t0;
+  g->stats.ms_run += t2 - t1;
+  g->stats.runs += launches(g, M, BF_MMAX);
+  g->stats.calls++;
+  return NPU_OK;
+}
+
+NPU_API npu_status npu_gemm_run_w4(npu_gemm* g, const void* a, int32_t a_dtype, int64_t M, void* c, int32_t out_dtype) {
+  const char* fn = "npu_gemm_run_w4";
+  if (!g || (M > 0 && (!a || !c))) return fail(NPU_E_ARG, "%s: gemm, a and c must not be NULL", fn);
+  if (g->variant != NPU_W4ABF16) return fail(NPU_E_ARG, "%s: the handle is a %s gemm", fn, variant_name(g->variant));
+  if (a_dtype != NPU_DT_BF16 && a_dtype != NPU_DT_F32) return fail(NPU_E_ARG, "%s: a_dtype %d is not NPU_DT_BF16 or NPU_DT_F32", fn, a_dtype);
+  if (out_dtype != NPU_DT_F32 && out_dtype != NPU_DT_BF16) return fail(NPU_E_ARG, "%s: out_dtype %d is not NPU_DT_F32 or NPU_DT_BF16", fn, out_dtype);
+  npu_status st = begin_run(g, fn, M, out_dtype == NPU_DT_BF16 ? "a16fw4acc32fo16f" : "a16fw4acc32f");
+  if (st) return st;
+  double t0 = now_ms();
+  const int64_t n = M * g->K;
+  float* x = (float*)scratch(g, (size_t)(n ? n : 1) * sizeof(float));
+  if (!x) {
+    pthread_mutex_unlock(&g->ctx->run_lock);
+    return fail(NPU_E_OOM, "%s: out of memory", fn);
+  }
+  if (a_dtype == NPU_DT_F32)
+    g->ctx->k->round_bf16((const float*)a, n, x);
+  else
+    for (int64_t i = 0; i < n; i++) x[i] = npu_bf16_value(((const uint16_t*)a)[i]);
+  st = f_run(g, x, M, NULL, c, out_dtype, t0);
+  pthread_mutex_unlock(&g->ctx->run_lock);
+  return st;
+}
+
+NPU_API npu_status npu_gemm_run_f(npu_gemm* g, const void* a, int32_t a_dtype, int64_t M, const float* bias, void* c, int32_t out_dtype) {
+  const char* fn = "npu_gemm_run_f";
+  if (!g || (M > 0 && (!a || !c))) return fail(NPU_E_ARG, "%s: gemm, a and c must not be NULL", fn);
+  if (g->variant != NPU_F32 && g->variant != NPU_BF16) return fail(NPU_E_ARG, "%s: the handle is a %s gemm", fn, variant_name(g->variant));
+  const int32_t want = g->variant == NPU_F32 ? NPU_DT_F32 : NPU_DT_BF16;
+  if (a_dtype != want) return fail(NPU_E_ARG, "%s: a_dtype %d does not match the %s gemm (expected %d)", fn, a_dtype, variant_name(g->variant), want);
+  if (out_dtype != NPU_DT_F32 && out_dtype != NPU_DT_BF16) return fail(NPU_E_ARG, "%s: out_dtype %d is not NPU_DT_F32 or NPU_DT_BF16", fn, out_dtype);
+  npu_status st = begin_run(g, fn, M, g->variant == NPU_F32 ? "a32fw32facc32f" : "a16fw16facc32f");
+  if (st) return st;
+  double t0 = now_ms();
+  const float* x = (const float*)a;
+  if (a_dtype == NPU_DT_BF16) {
+    const int64_t n = M * g->K;
+    float* buf = (float*)scratch(g, (size_t)(n ? n : 1) * sizeof(float));
+    if (!buf) {
+      pthread_mutex_unlock(&g->ctx->run_lock);
+      return fail(NPU_E_OOM, "%s: out of memory", fn);
+    }
+    for (int64_t i = 0; i < n; i++) buf[i] = npu_bf16_value(((const uint16_t*)a)[i]);
+    x = buf;
+  }
+  st = f_run(g, x, M, bias, c, out_dtype, t0);
+  pthread_mutex_unlock(&g->ctx->run_lock);
+  return st;
+}
+
+NPU_API npu_status npu_gemm_stats(npu_gemm* g, npu_stats* out, int32_t reset) {
+  if (!g || !out) return fail(NPU_E_ARG, "npu_gemm_stats: gemm and out must not be NULL");
+  if (out->struct_size < sizeof(npu_stats)) return fail(NPU_E_ARG, "npu_gemm_stats: out->struct_size %u < %zu", out->struct_size, sizeof(npu_stats));
+  *out = g->stats;
+  out->struct_size = sizeof(npu_stats);
+  if (reset) {
+    memset(&g->stats, 0, sizeof g->stats);
+    g->stats.struct_size = sizeof(npu_stats);
+  }
+  return NPU_OK;
+}
