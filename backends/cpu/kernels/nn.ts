@@ -165,6 +165,37 @@ function batchOffsets(t: Tensor, batch: readonly number[], groups: number, gqa: 
 }
 
 /** Attention per (batch, query row): scores in double, mask, stable softmax, weighted sum of values. */
+/** Σ a[ai + e]·b[bi + e] over e < n, four independent partial sums (V8 keeps them in registers). */
+function dotUnit(a: Float32Array, ai: number, b: Float32Array, bi: number, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let e = 0;
+  for (; e + 3 < n; e += 4) {
+    s0 += a[ai + e]! * b[bi + e]!;
+    s1 += a[ai + e + 1]! * b[bi + e + 1]!;
+    s2 += a[ai + e + 2]! * b[bi + e + 2]!;
+    s3 += a[ai + e + 3]! * b[bi + e + 3]!;
+  }
+  for (; e < n; e++) s0 += a[ai + e]! * b[bi + e]!;
+  return s0 + s1 + (s2 + s3);
+}
+
+/** acc[e] += p·x[xi + e·xs] for e < n (a function of its own so V8 keeps the arrays in registers). */
+function axpy(acc: Float64Array, p: number, x: Float32Array, xi: number, xs: number, n: number): void {
+  if (xs === 1) for (let e = 0; e < n; e++) acc[e] += p * x[xi + e]!;
+  else for (let e = 0; e < n; e++) acc[e] += p * x[xi + e * xs]!;
+}
+
+/** acc[e] += Σr p_r·x[xi + r·rs + e] over four rows: one load/store of acc per four products. */
+function axpy4(acc: Float64Array, p0: number, p1: number, p2: number, p3: number, x: Float32Array, xi: number, rs: number, n: number): void {
+  const r1 = xi + rs;
+  const r2 = r1 + rs;
+  const r3 = r2 + rs;
+  for (let e = 0; e < n; e++) acc[e] += p0 * x[xi + e]! + p1 * x[r1 + e]! + p2 * x[r2 + e]! + p3 * x[r3 + e]!;
+}
+
 export const attentionKernel: Kernel<AttentionInputs, AttentionAttrs> = {
   run({ q, k, v, mask }, { isCausal, scale, causalAlign, enableGqa }, [out]) {
     const d = attentionDims(q, k, v, enableGqa);
@@ -195,36 +226,41 @@ export const attentionKernel: Kernel<AttentionInputs, AttentionAttrs> = {
       const kb = ko[bi]! - fk.shift;
       const vb = vo[bi]! - fv.shift;
       for (let i = 0; i < L; i++) {
+        // Causal: keys past i + offset get probability 0, so the loops stop there (exp(−inf) adds nothing).
+        const jEnd = isCausal ? Math.max(0, Math.min(S, i + offset + 1)) : S;
+        const qRow = qb + i * qsL;
         let max = -Infinity;
-        for (let j = 0; j < S; j++) {
+        for (let j = 0; j < jEnd; j++) {
+          const kRow = kb + j * ksS;
           let s: number;
-          if (isCausal && j > i + offset) s = -Infinity;
+          if (qsE === 1 && ksE === 1) s = dotUnit(fq.data, qRow, fk.data, kRow, E) * sc;
           else {
             let dot = 0;
-            for (let e = 0; e < E; e++) dot += fq.data[qb + i * qsL + e * qsE]! * fk.data[kb + j * ksS + e * ksE]!;
+            for (let e = 0; e < E; e++) dot += fq.data[qRow + e * qsE]! * fk.data[kRow + e * ksE]!;
             s = dot * sc;
-            if (m) {
-              const p = mo![bi]! + i * msL + j * msS;
-              if (mb) {
-                if (!mb[p]) s = -Infinity;
-              } else s += mf!.data[p - mf!.shift]!;
-            }
+          }
+          if (m) {
+            const p = mo![bi]! + i * msL + j * msS;
+            if (mb) {
+              if (!mb[p]) s = -Infinity;
+            } else s += mf!.data[p - mf!.shift]!;
           }
           scores[j] = s;
           if (s > max || s !== s) max = s;
         }
         let sum = 0;
-        for (let j = 0; j < S; j++) {
+        for (let j = 0; j < jEnd; j++) {
           const e = fastExp(scores[j]! - max);
           scores[j] = e;
           sum += e;
         }
         acc.fill(0);
-        for (let j = 0; j < S; j++) {
-          const p = scores[j]! / sum;
-          const row = vb + j * vsS;
-          for (let e = 0; e < Ev; e++) acc[e]! += p * fv.data[row + e * vsE]!;
-        }
+        const inv = 1 / sum;
+        let j = 0;
+        if (vsE === 1)
+          for (; j + 3 < jEnd; j += 4)
+            axpy4(acc, scores[j]! * inv, scores[j + 1]! * inv, scores[j + 2]! * inv, scores[j + 3]! * inv, fv.data, vb + j * vsS, vsS, Ev);
+        for (; j < jEnd; j++) axpy(acc, scores[j]! * inv, fv.data, vb + j * vsS, vsE, Ev);
         // A fully masked row is NaN (softmax of all −inf), as in PyTorch's math reference.
         const o = (bi * L + i) * Ev;
         for (let e = 0; e < Ev; e++) res[o + e] = sum === 0 || sum !== sum ? NaN : acc[e]!;
