@@ -1,6 +1,6 @@
 /**
- * Tokenizers from Hugging Face model folders: `tokenizer.json` (the "fast" tokenizer format) run by
- * `@huggingface/tokenizers`, `tokenizer_config.json` for the special tokens, `add_bos_token`/`add_eos_token`
+ * Tokenizers from Hugging Face model folders: `tokenizer.json` (the "fast" tokenizer format; or GPT-2 style
+ * `vocab.json` + `merges.txt`, converted) run by `@huggingface/tokenizers`, `tokenizer_config.json` for the special tokens, `add_bos_token`/`add_eos_token`
  * and the chat template, rendered by `@huggingface/jinja` as transformers' `apply_chat_template` does.
  */
 import * as fs from 'node:fs';
@@ -223,16 +223,63 @@ function findChatTemplate(dir: string, config: JsonObject): string | undefined {
   return undefined;
 }
 
-/** Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a model folder. */
+/**
+ * A GPT-2 style byte-level BPE tokenizer.json built from `vocab.json` + `merges.txt`, as transformers converts
+ * GPT2Tokenizer (OPT's checkpoints ship only these): byte-level pre-tokenizer with GPT-2's split regex, BPE,
+ * byte-level decoder; the special tokens named in tokenizer_config.json become added tokens.
+ */
+function byteLevelBpe(dir: string, config: JsonObject): JsonObject {
+  const vocabFile = path.join(dir, 'vocab.json');
+  const vocab = readJsonFile(vocabFile);
+  for (const [t, id] of Object.entries(vocab))
+    if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new TokenizerError(`${vocabFile}: token ${JSON.stringify(t)} has id ${JSON.stringify(id)}, not an integer`);
+  const merges = fs
+    .readFileSync(path.join(dir, 'merges.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l !== '' && !l.startsWith('#version'));
+  const added = new Map<number, string>();
+  const decoderEntries = config.added_tokens_decoder;
+  if (typeof decoderEntries === 'object' && decoderEntries !== null)
+    for (const [id, t] of Object.entries(decoderEntries as JsonObject)) {
+      const text = tokenText(t);
+      if (text !== undefined && Number.isSafeInteger(Number(id))) added.set(Number(id), text);
+    }
+  for (const k of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
+    const text = tokenText(config[k]);
+    const id = text === undefined ? undefined : (vocab[text] as number | undefined);
+    if (id !== undefined) added.set(id, text!);
+  }
+  const prefixSpace = config.add_prefix_space === true;
+  const byteLevel = (addPrefixSpace: boolean, trimOffsets: boolean): JsonObject => ({ type: 'ByteLevel', add_prefix_space: addPrefixSpace, trim_offsets: trimOffsets, use_regex: true });
+  return {
+    version: '1.0',
+    added_tokens: [...added].map(([id, content]) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    normalizer: null,
+    pre_tokenizer: byteLevel(prefixSpace, true),
+    post_processor: byteLevel(true, false),
+    decoder: byteLevel(true, true),
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
+  };
+}
+
+/**
+ * Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a model folder; without a tokenizer.json,
+ * a byte-level BPE tokenizer from `vocab.json` + `merges.txt` (GPT-2 / OPT).
+ */
 export function loadTokenizer(dir: string): HfTokenizer {
   const file = path.join(dir, 'tokenizer.json');
-  if (!fs.existsSync(file)) {
-    const other = ['tokenizer.model', 'vocab.json', 'merges.txt'].filter((f) => fs.existsSync(path.join(dir, f)));
-    throw new TokenizerError(
-      `${dir}: no tokenizer.json` + (other.length ? ` (found ${other.join(', ')}: only the tokenizer.json format is supported)` : ''),
-    );
-  }
   const configFile = path.join(dir, 'tokenizer_config.json');
   const config = fs.existsSync(configFile) ? readJsonFile(configFile) : {};
-  return new HfTokenizer(dir, readJsonFile(file), config, findChatTemplate(dir, config));
+  let json: JsonObject;
+  if (fs.existsSync(file)) json = readJsonFile(file);
+  else if (fs.existsSync(path.join(dir, 'vocab.json')) && fs.existsSync(path.join(dir, 'merges.txt'))) json = byteLevelBpe(dir, config);
+  else {
+    const other = ['tokenizer.model', 'vocab.json', 'merges.txt'].filter((f) => fs.existsSync(path.join(dir, f)));
+    throw new TokenizerError(
+      `${dir}: no tokenizer.json (nor vocab.json + merges.txt)` +
+        (other.length ? ` (found ${other.join(', ')}: only tokenizer.json and GPT-2 style vocab.json + merges.txt are supported)` : ''),
+    );
+  }
+  return new HfTokenizer(dir, json, config, findChatTemplate(dir, config));
 }

@@ -103,7 +103,7 @@ beforeAll(async () => {
   saveCheckpoint(sharded, weights, config, { maxShardBytes: 24, generationConfig: { eos_token_id: [2] } });
   const tok = { 'tokenizer.json': '{"version":"1.0"}', 'tokenizer_config.json': '{}' };
   repos.set('tiny/model', repoFromFolder(single, 'model', tok));
-  repos.set('tiny/sharded', repoFromFolder(sharded, 'sharded'));
+  repos.set('tiny/sharded', repoFromFolder(sharded, 'sharded', { 'vocab.json': '{"a":0}', 'merges.txt': '#version: 0.2\n' }));
   repos.set('tiny/gated', { ...repoFromFolder(single, 'gated'), gated: true });
   repos.set('tiny/liar', { ...repoFromFolder(single, 'liar'), lieAboutSize: true });
   // Its own weights bytes, so the CDN (which serves by content hash) knows which download to cut.
@@ -196,6 +196,8 @@ describe('hub downloads into the Hugging Face cache layout', () => {
     expect(ck.eosTokenIds).toEqual([2]);
     expect(ck.load('lm_head.weight').tolist()).toEqual([[0, 1], [1, 0], [1, 1]]);
     ck.close();
+    // No tokenizer.json there: the GPT-2 style tokenizer files come instead.
+    expect(['vocab.json', 'merges.txt', 'tokenizer.json'].map((f) => fs.existsSync(path.join(dir, f)))).toEqual([true, true, false]);
     const renamed = await resolveModel('tiny/renamed', opts());
     expect(fs.existsSync(path.join(renamed, 'config.json'))).toBe(true);
     expect(renamed).toContain('models--tiny--renamed');

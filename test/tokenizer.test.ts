@@ -158,12 +158,33 @@ describe('Llama 3 tokenizer (byte-level BPE, 128k vocabulary)', () => {
   });
 });
 
+describe('GPT-2 style vocab.json + merges.txt (OPT ships only these)', () => {
+  it('builds a byte-level BPE tokenizer that agrees with the same vocabulary in tokenizer.json form', () => {
+    // Llama 3's vocabulary is byte-level BPE like GPT-2's: write it out the way GPT-2/OPT folders have it.
+    const json = JSON.parse(fs.readFileSync(path.join(LLAMA3, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number>; merges: string[] } };
+    const dir = path.join(tmp, 'gpt2-style');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'vocab.json'), JSON.stringify({ ...json.model.vocab, '<|begin_of_text|>': 128000, '<|end_of_text|>': 128001 }));
+    fs.writeFileSync(path.join(dir, 'merges.txt'), '#version: 0.2\n' + json.model.merges.join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|begin_of_text|>', eos_token: { content: '<|end_of_text|>' }, add_bos_token: true, add_prefix_space: false }));
+    const tok = loadTokenizer(dir);
+    expect(tok.bosTokenId).toBe(128000);
+    expect(tok.eosTokenIds).toEqual([128001]);
+    expect(tok.encode('Hello world')).toEqual([128000, 9906, 1917]);
+    const sentence = 'The quick brown fox jumps over the lazy dog. Tokenizers are fun!';
+    expect(tok.encode(sentence, { addSpecialTokens: false })).toEqual(llama3.encode(sentence, { addSpecialTokens: false }));
+    for (const s of ROUND_TRIPS) expect(tok.decode(tok.encode(s), { skipSpecialTokens: true }), JSON.stringify(s)).toBe(s);
+    expect(tok.decode(tok.encode('Hi <|end_of_text|>', { addSpecialTokens: false }))).toBe('Hi <|end_of_text|>');
+    expect(tok.encode('Hi<|end_of_text|>', { addSpecialTokens: false }).at(-1)).toBe(128001);
+  });
+});
+
 describe('loadTokenizer errors', () => {
   it('names the folder and what is missing', () => {
     const dir = path.join(tmp, 'none');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'vocab.json'), '{}');
-    expect(() => loadTokenizer(dir)).toThrow(/none: no tokenizer\.json \(found vocab\.json: only the tokenizer\.json format is supported\)/);
+    expect(() => loadTokenizer(dir)).toThrow(/none: no tokenizer\.json \(nor vocab\.json \+ merges\.txt\) \(found vocab\.json/);
     fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{');
     expect(() => loadTokenizer(dir)).toThrow(/tokenizer\.json: cannot read tokenizer file/);
   });

@@ -368,7 +368,7 @@ export async function downloadFile(repoId: string, file: string, options: Resolv
 /**
  * A local model folder for `idOrPath`: an existing directory as is; otherwise a hub id `owner/name`, whose
  * config, tokenizer files and safetensors weights (single file, or the index and every shard) are downloaded
- * into the Hugging Face cache. Returns the snapshot folder, which `openCheckpoint` and `loadTokenizer` read.
+ * into the Hugging Face cache (vocab.json + merges.txt instead when there is no tokenizer.json). Returns the snapshot folder, which `openCheckpoint` and `loadTokenizer` read.
  */
 export async function resolveModel(idOrPath: string, options: ResolveOptions = {}): Promise<string> {
   if (fs.existsSync(idOrPath)) {
@@ -379,10 +379,14 @@ export async function resolveModel(idOrPath: string, options: ResolveOptions = {
     throw new HubError(`'${idOrPath}' is neither an existing folder nor a hub model id of the form owner/name`, idOrPath);
   const repo = new Repo(idOrPath, settings(options));
   let snapshot: string | undefined;
+  let tokenizerJson: string | undefined;
   for (const { file, required } of MODEL_FILES) {
     const p = await fetchFile(repo, file, required);
     if (p && file === CONFIG_FILE) snapshot = path.dirname(p);
+    if (file === 'tokenizer.json') tokenizerJson = p;
   }
+  // GPT-2 style tokenizers (OPT) have no tokenizer.json; loadTokenizer builds one from these.
+  if (!tokenizerJson) for (const file of ['vocab.json', 'merges.txt']) await fetchFile(repo, file, false);
   const single = await fetchFile(repo, WEIGHTS_FILE, false);
   if (!single) {
     const index = await fetchFile(repo, WEIGHTS_INDEX_FILE, false);
