@@ -141,7 +141,9 @@ async function rejection(p: Promise<unknown>): Promise<Error> {
 }
 
 const cacheDir = path.join(tmp, 'cache');
-const opts = () => ({ endpoint, cacheDir, progress: false, env: {} });
+// HF_HOME points at an empty folder so no token saved on this machine is picked up.
+const noHome = { HF_HOME: path.join(tmp, 'no-home') };
+const opts = () => ({ endpoint, cacheDir, progress: false, env: noHome });
 
 describe('hub downloads into the Hugging Face cache layout', () => {
   it('resolves a model: snapshot folder, refs/main, blobs + relative symlinks, optional 404s', async () => {
@@ -175,16 +177,16 @@ describe('hub downloads into the Hugging Face cache layout', () => {
   it('offline mode uses the cache, and fails clearly for what it lacks', async () => {
     const before = log.length;
     const online = await resolveModel('tiny/model', opts());
-    const off = await resolveModel('tiny/model', { cacheDir, offline: true, endpoint: deadEndpoint, progress: false });
+    const off = await resolveModel('tiny/model', { cacheDir, offline: true, endpoint: deadEndpoint, progress: false, env: noHome });
     expect(off).toBe(online);
     const viaEnv = await resolveModel('tiny/model', { progress: false, env: { HF_HOME: path.dirname(cacheDir) + '/does-not-matter', HF_HUB_CACHE: cacheDir, HF_HUB_OFFLINE: '1' } });
     expect(viaEnv).toBe(online);
     expect(log.length - before).toBe(6); // only the online resolve's HEADs
-    const err = await rejection(resolveModel('tiny/sharded', { cacheDir, offline: true, progress: false }));
+    const err = await rejection(resolveModel('tiny/sharded', { cacheDir, offline: true, progress: false, env: noHome }));
     expect(err).toBeInstanceOf(HubError);
     expect(err.message).toMatch(/HF_HUB_OFFLINE is set, and 'config\.json' of 'tiny\/sharded' \(revision 'main'\) is not in the cache/);
     // Without network the cached snapshot is used too.
-    expect(await resolveModel('tiny/model', { cacheDir, endpoint: deadEndpoint, progress: false, env: {} })).toBe(online);
+    expect(await resolveModel('tiny/model', { cacheDir, endpoint: deadEndpoint, progress: false, env: noHome })).toBe(online);
   });
 
   it('follows a relative redirect (renamed repo) and downloads a sharded model via HF_HOME', async () => {
@@ -227,8 +229,12 @@ describe('hub downloads into the Hugging Face cache layout', () => {
     expect(gated).toBeInstanceOf(HubError);
     expect((gated as HubError).status).toBe(403);
     expect(gated.message).toMatch(/gated or private; set HF_TOKEN/);
-    const ok = await resolveModel('tiny/gated', { ...opts(), env: { HF_TOKEN: 'secret' } });
+    const ok = await resolveModel('tiny/gated', { ...opts(), env: { ...noHome, HF_TOKEN: 'secret' } });
     expect(fs.existsSync(path.join(ok, 'model.safetensors'))).toBe(true);
+    // The token `huggingface-cli login` saves in $HF_HOME/token works too.
+    fs.mkdirSync(path.join(tmp, 'logged-in'));
+    fs.writeFileSync(path.join(tmp, 'logged-in', 'token'), 'secret\n');
+    await resolveModel('tiny/gated', { ...opts(), env: { HF_HOME: path.join(tmp, 'logged-in') } });
 
     expect((await rejection(resolveModel('tiny/nothing', opts()))).message).toMatch(/model 'tiny\/nothing' was not found on http:\/\/127\.0\.0\.1:\d+ \(or it is private: set HF_TOKEN/);
     expect((await rejection(resolveModel('tiny/noconfig', opts()))).message).toMatch(/model 'tiny\/noconfig' has no file 'config\.json' at revision 'main' \(404 for http:.*\/tiny\/noconfig\/resolve\/main\/config\.json\)/);

@@ -27,11 +27,11 @@ export interface ResolveOptions {
   endpoint?: string;
   /** Cache root (the `hub` folder). Default `HF_HUB_CACHE`, else `$HF_HOME/hub`, HF_HOME defaulting to ~/.cache/huggingface. */
   cacheDir?: string;
-  /** Bearer token for private or gated models. Default `HF_TOKEN`. */
+  /** Bearer token for private or gated models. Default `HF_TOKEN`, else the token `huggingface-cli login` saved in $HF_HOME/token. */
   token?: string;
   /** Use the cache only. Default: `HF_HUB_OFFLINE` is 1/true/yes/on. */
   offline?: boolean;
-  /** Progress bar on stderr. Default: when stderr is a TTY. */
+  /** Progress bar on stderr. Default: when stderr is a TTY and HF_HUB_DISABLE_PROGRESS_BARS is not set. */
   progress?: boolean;
   /** Where the defaults above are read from. Default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
@@ -53,6 +53,15 @@ function isTrue(v: string | undefined): boolean {
   return v !== undefined && ['1', 'true', 'yes', 'on'].includes(v.trim().toLowerCase());
 }
 
+/** The token `huggingface-cli login` saved ($HF_HOME/token), if any. */
+function savedToken(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Settings {
   readonly revision: string;
   readonly endpoint: string;
@@ -69,9 +78,9 @@ function settings(o: ResolveOptions): Settings {
     revision: o.revision ?? 'main',
     endpoint: (o.endpoint ?? (env.HF_ENDPOINT || 'https://huggingface.co')).replace(/\/+$/, ''),
     cacheDir: o.cacheDir ?? (env.HF_HUB_CACHE || path.join(home, 'hub')),
-    token: o.token ?? (env.HF_TOKEN || undefined),
+    token: o.token ?? (env.HF_TOKEN || savedToken(env.HF_TOKEN_PATH || path.join(home, 'token'))),
     offline: o.offline ?? isTrue(env.HF_HUB_OFFLINE),
-    progress: o.progress ?? process.stderr.isTTY === true,
+    progress: o.progress ?? (process.stderr.isTTY === true && !isTrue(env.HF_HUB_DISABLE_PROGRESS_BARS)),
   };
 }
 
