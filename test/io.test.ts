@@ -232,5 +232,6 @@ describe('safetensors: corrupt files fail with the file name and the rule', () =
 
   it('a missing file names the path', () => {
     expect(() => openSafetensors(path.join(tmp, 'missing.safetensors'))).toThrow(/missing\.safetensors: cannot open/);
+    expect(() => openSafetensors(tmp)).toThrow(/not a regular file/);
   });
 });

@@ -191,7 +191,9 @@ export class SafetensorsFile {
       fail(file, `cannot open: ${(e as Error).message}`);
     }
     try {
-      const size = fs.fstatSync(fd).size;
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) fail(file, 'not a regular file');
+      const size = st.size;
       this.fileSize = size;
       if (size < 8) fail(file, `file is ${size} bytes, shorter than the 8-byte header length: not a safetensors file`);
       const head = Buffer.alloc(8);
