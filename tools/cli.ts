@@ -9,9 +9,11 @@ import { runDemo } from './demo.js';
 import { formatBenchOp, runBenchOp } from './bench_op.js';
 import { formatBenchGemm, runBenchGemm } from './bench_gemm.js';
 import { formatOrtBench, runOrtBench } from './bench_ort.js';
+import { formatBenchNpu, runBenchNpu } from './bench_npu.js';
 import { caseCoverage, catalogJson } from './op_cases.js';
 import { loadTokenizerIfAny, openModel, parseIds, runGenerate, runLogits } from './generate.js';
 import type { DType } from '../core/dtype.js';
+import { benchModelCsv, formatBenchModel, runBenchModel } from './bench_model.js';
 
 const program = new Command();
 program.name('opshift').description('Eager-mode tensor runtime with per-op backend dispatch (CPU, ONNX Runtime, NPU)').version('0.1.0');
@@ -155,6 +157,40 @@ bench
     console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchGemm(r));
   });
 
+bench
+  .command('model')
+  .description("time to first token, decode tok/s and the per-op backend breakdown over prompt lengths (Ryzen AI's model_benchmark)")
+  .option('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset> (e.g. synthetic:opt-125m, synthetic:tinyllama-1.1b)', 'synthetic:opt-125m')
+  .option('-l, --prompt-lengths <list>', 'prompt lengths, comma-separated', '128')
+  .option('-g, --gen-tokens <n>', 'tokens generated per run', '64')
+  .option('-w, --warmup <n>', 'warm-up runs per prompt length', '1')
+  .option('-r, --reps <n>', 'timed repetitions (medians reported)', '3')
+  .option('--dispatch <policy>', 'per-op backends, e.g. "Linear=ort,*=cpu" (default: priority order)')
+  .option('--compare-dispatch <policies...>', 'several policies, one row set each')
+  .option('--prompt-file <file>', 'take prompt tokens from this text (tokenized with the model folder\'s tokenizer)')
+  .option('--no-peer', 'skip the PyTorch peer (synthetic presets only)')
+  .option('--threads <n>', 'PyTorch peer threads', '1')
+  .addOption(new Option('--format <f>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+  .action(async (opts: { model: string; promptLengths: string; genTokens: string; warmup: string; reps: string; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads: string }) => {
+    const int = (name: string, v: string) => intArg(name)(v);
+    const r = await runBenchModel(
+      {
+        model: opts.model,
+        promptLengths: opts.promptLengths.split(',').map((v) => int('--prompt-lengths', v.trim())),
+        genTokens: int('--gen-tokens', opts.genTokens),
+        warmup: int('--warmup', opts.warmup),
+        reps: Math.max(1, int('--reps', opts.reps)),
+        dispatch: opts.compareDispatch ?? [opts.dispatch ?? ''],
+        promptFile: opts.promptFile,
+        peer: opts.peer,
+        threads: int('--threads', opts.threads),
+      },
+      process.stderr.isTTY ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
+    );
+    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    console.log(opts.format === 'json' ? JSON.stringify(r, null, 2) : opts.format === 'csv' ? benchModelCsv(r) : formatBenchModel(r));
+  });
+
 const floatArg = (name: string) => (v: string) => {
   const x = Number(v);
   if (!Number.isFinite(x)) throw new Error(`${name} '${v}' is not a number`);
@@ -254,6 +290,18 @@ program
     const { model } = await openModel(opts.model);
     const r = runLogits(model, parseIds(opts.ids), { allPositions: opts.allPositions, dispatch: opts.dispatch, out: opts.out });
     console.log(`wrote ${opts.out}: float32 [${r.shape.join(', ')}]`);
+  });
+
+bench
+  .command('npu')
+  .description('NPU emulation library vs ORT on the quantized linears (w8a8 vs MatMulInteger, w4abf16 vs MatMulNBits) at 1 and 2 library threads, and the FFI overhead per call')
+  .addOption(new Option('--time <ms>', 'time per task').default(1000).argParser((v) => parseInt(v, 10)))
+  .option('--threads <list>', 'comma-separated library thread counts', '1,2')
+  .addOption(new Option('--accuracy <n>', 'ORT MatMulNBits accuracy_level').default(4).argParser((v) => parseInt(v, 10)))
+  .option('--json', 'machine-readable output')
+  .action((opts: { time: number; threads: string; accuracy: number; json?: boolean }) => {
+    const r = runBenchNpu({ timeMs: opts.time, threads: opts.threads.split(',').map((s) => parseInt(s, 10)), accuracy: opts.accuracy });
+    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchNpu(r));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

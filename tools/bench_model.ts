@@ -1,0 +1,181 @@
+/**
+ * `opshift bench model`: Ryzen AI's model_benchmark.exe for opshift. For each prompt length: time to first
+ * token (prefill + first pick), decode tokens/s and ms/token over the generated tokens, peak RSS, and where the
+ * op time went per op and backend (one profiled repetition). Prompts are deterministic token ids (or the
+ * tokens of --prompt-file, cut to length), so runs compare across policies and machines.
+ */
+import { readFileSync } from 'node:fs';
+import { ArgumentError } from '../core/errors.js';
+import { parsePolicy } from '../core/policy_spec.js';
+import { withPolicy } from '../core/policy.js';
+import { profile, renderTable, type SummaryRow } from '../core/profiler.js';
+import type { CausalLM } from '../models/causal_lm.js';
+import { generate } from '../models/generate.js';
+import { PRESETS } from '../models/config.js';
+import { loadTokenizerIfAny, openModel } from './generate.js';
+import { runPythonPeer } from './peer.js';
+
+export interface BenchModelOptions {
+  readonly model: string;
+  readonly promptLengths: readonly number[];
+  readonly genTokens: number;
+  readonly warmup: number;
+  readonly reps: number;
+  /** Dispatch policies to compare (each a policy string; '' = the default priority order). */
+  readonly dispatch: readonly string[];
+  readonly promptFile?: string;
+  readonly seed?: number;
+  /** Also time PyTorch eager on the same shapes (synthetic presets only; default true). */
+  readonly peer?: boolean;
+  /** PyTorch threads (default 1, like opshift's kernels). */
+  readonly threads?: number;
+}
+
+export interface PeerRow {
+  readonly promptTokens: number;
+  readonly ttftMs: number;
+  readonly tokensPerS: number;
+}
+
+export interface BenchModelRow {
+  readonly dispatch: string;
+  readonly promptTokens: number;
+  readonly genTokens: number;
+  /** Medians over the repetitions. */
+  readonly ttftMs: number;
+  readonly tokensPerS: number;
+  readonly msPerToken: number;
+  readonly peakRssMiB: number;
+  /** Op time per op and backend, prefill and decode together, from one profiled repetition. */
+  readonly breakdown: SummaryRow[];
+}
+
+export interface BenchModelResult {
+  readonly model: string;
+  readonly parameters: number;
+  readonly loadMs: number;
+  readonly rows: BenchModelRow[];
+  /** PyTorch eager on the same shapes and prompts, same run; or why it was skipped. */
+  readonly peer: { readonly name: string; readonly rows: PeerRow[] } | { readonly skipped: string };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** `n` prompt ids: the file's tokens repeated to length, or a fixed pseudo-random sequence in the vocabulary. */
+export function promptIds(model: CausalLM, n: number, fileTokens: number[] | undefined, seed = 1): number[] {
+  if (fileTokens && fileTokens.length > 0) return Array.from({ length: n }, (_, i) => fileTokens[i % fileTokens.length]!);
+  const V = model.config.vocabSize;
+  let s = seed >>> 0 || 1;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return 3 + (s % (V - 3)); // clear of the usual special ids 0..2
+  });
+}
+
+export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: string) => void): Promise<BenchModelResult> {
+  if (o.promptLengths.length === 0 || o.promptLengths.some((l) => !Number.isInteger(l) || l < 1))
+    throw new ArgumentError(`bench model: prompt lengths must be positive integers, got ${o.promptLengths.join(',')}`);
+  if (!Number.isInteger(o.genTokens) || o.genTokens < 2) throw new ArgumentError(`bench model: -g ${o.genTokens}: generate at least 2 tokens to time decode`);
+  const { model, dir, loadMs } = await openModel(o.model);
+  let fileTokens: number[] | undefined;
+  if (o.promptFile) {
+    const tok = loadTokenizerIfAny(dir, true)!;
+    fileTokens = tok.encode(readFileSync(o.promptFile, 'utf8'));
+  }
+  const rows: BenchModelRow[] = [];
+  for (const spec of o.dispatch) {
+    const policy = spec ? parsePolicy(spec) : {};
+    for (const L of o.promptLengths) {
+      if (model.config.modelType === 'opt' && L + o.genTokens > model.config.maxPositions)
+        throw new ArgumentError(`bench model: ${L} + ${o.genTokens} tokens exceed OPT's ${model.config.maxPositions} positions`);
+      const prompt = promptIds(model, L, fileTokens, o.seed);
+      const run = () => withPolicy(policy, () => generate(model, prompt, { maxNewTokens: o.genTokens, ignoreEos: true }));
+      for (let w = 0; w < o.warmup; w++) run();
+      const ttft: number[] = [];
+      const tps: number[] = [];
+      let peak = process.memoryUsage.rss();
+      for (let r = 0; r < o.reps; r++) {
+        onProgress?.(`${spec || 'default'}: prompt ${L}, repetition ${r + 1}/${o.reps}`);
+        const res = run();
+        ttft.push(res.ttftMs);
+        tps.push(res.tokensPerS);
+        peak = Math.max(peak, process.memoryUsage.rss());
+      }
+      const prof = profile(run);
+      const tok = median(tps);
+      rows.push({
+        dispatch: spec || 'default',
+        promptTokens: L,
+        genTokens: o.genTokens,
+        ttftMs: median(ttft),
+        tokensPerS: tok,
+        msPerToken: 1000 / tok,
+        peakRssMiB: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20,
+        breakdown: prof.rows(['op', 'backend']),
+      });
+    }
+  }
+  let peer: BenchModelResult['peer'] = { skipped: 'disabled (--no-peer)' };
+  if (o.peer !== false) {
+    const preset = o.model.startsWith('synthetic:') ? PRESETS[o.model.slice('synthetic:'.length)] : undefined;
+    if (!preset) peer = { skipped: 'the PyTorch peer runs synthetic:<preset> shapes only' };
+    else {
+      onProgress?.('PyTorch peer');
+      const input = JSON.stringify({
+        config: preset,
+        prompts: o.promptLengths.map((L) => promptIds(model, L, fileTokens, o.seed)),
+        gen_tokens: o.genTokens,
+        reps: o.reps,
+        warmup: o.warmup,
+        threads: o.threads ?? 1,
+      });
+      const res = runPythonPeer<{ torch: string; threads: number; results: { prompt_tokens: number; ttft_ms: number; tokens_per_s: number }[] }>('torch_model.py', [], input);
+      peer = res.ok
+        ? {
+            name: `PyTorch ${res.value.torch} eager (F.linear, ${res.value.threads} thread${res.value.threads > 1 ? 's' : ''})`,
+            rows: res.value.results.map((x) => ({ promptTokens: x.prompt_tokens, ttftMs: x.ttft_ms, tokensPerS: x.tokens_per_s })),
+          }
+        : { skipped: res.reason };
+    }
+  }
+  return { model: o.model, parameters: model.numParameters(), loadMs, rows, peer };
+}
+
+export function formatBenchModel(r: BenchModelResult): string {
+  const head = `${r.model}: ${(r.parameters / 1e6).toFixed(1)}M parameters, loaded in ${r.loadMs.toFixed(0)} ms`;
+  const peerRows = 'rows' in r.peer ? r.peer.rows : [];
+  const table = renderTable(
+    ['dispatch', 'prompt', 'gen', 'TTFT ms', 'tok/s', 'ms/token', 'peak RSS MiB', 'PyTorch TTFT ms', 'PyTorch tok/s', 'top ops (backend: % of op time)'],
+    r.rows.map((x) => {
+      const total = x.breakdown.reduce((a, b) => a + b.totalMs, 0) || 1;
+      const top = x.breakdown.slice(0, 4).map((b) => `${b.op}@${b.backend} ${((100 * b.totalMs) / total).toFixed(0)}%`).join(', ');
+      const p = peerRows.find((y) => y.promptTokens === x.promptTokens);
+      return [
+        x.dispatch,
+        String(x.promptTokens),
+        String(x.genTokens),
+        x.ttftMs.toFixed(1),
+        x.tokensPerS.toFixed(2),
+        x.msPerToken.toFixed(1),
+        x.peakRssMiB.toFixed(0),
+        p ? p.ttftMs.toFixed(1) : '-',
+        p ? p.tokensPerS.toFixed(2) : '-',
+        top,
+      ];
+    }),
+  );
+  const peer = 'rows' in r.peer ? `peer: ${r.peer.name}, same shapes and prompts, same run` : `peer: skipped: ${r.peer.skipped}`;
+  return `${head}\n${table}\n${peer}`;
+}
+
+export function benchModelCsv(r: BenchModelResult): string {
+  const lines = ['model,dispatch,prompt_tokens,gen_tokens,ttft_ms,tokens_per_s,ms_per_token,peak_rss_mib'];
+  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  for (const x of r.rows)
+    lines.push([q(r.model), q(x.dispatch), x.promptTokens, x.genTokens, x.ttftMs.toFixed(3), x.tokensPerS.toFixed(3), x.msPerToken.toFixed(3), x.peakRssMiB.toFixed(1)].join(','));
+  return lines.join('\n');
+}
