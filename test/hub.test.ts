@@ -245,6 +245,18 @@ describe('hub downloads into the Hugging Face cache layout', () => {
     expect(await downloadFile('tiny/model', 'nope.txt', { ...opts(), required: false })).toBeUndefined();
   });
 
+  it('concurrent resolves of one model download each file once (lock per blob)', async () => {
+    const cache = path.join(tmp, 'concurrent-cache');
+    const before = log.length;
+    const dirs = await Promise.all([1, 2, 3].map(() => resolveModel('tiny/model', { ...opts(), cacheDir: cache })));
+    expect(new Set(dirs).size).toBe(1);
+    expect(log.slice(before).filter((r) => r.method === 'GET' && r.url.startsWith('/cdn/')).length).toBe(1);
+    expect(fs.readdirSync(path.join(cache, '.locks', 'models--tiny--model'))).toEqual([]);
+    const ck = openCheckpoint(dirs[0]!);
+    expect(ck.load('lm_head.weight').tolist()).toEqual([[0, 1], [1, 0], [1, 1]]);
+    ck.close();
+  });
+
   it('local folders are returned as they are; bad ids are rejected', async () => {
     expect(await resolveModel(tmp, opts())).toBe(path.resolve(tmp));
     expect((await rejection(resolveModel('not a model', opts()))).message).toMatch(/neither an existing folder nor a hub model id/);

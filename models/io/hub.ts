@@ -292,12 +292,52 @@ async function downloadBlob(repo: Repo, file: string, h: Head, blob: string): Pr
   fs.renameSync(partial, blob);
 }
 
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `fn` holding an exclusive lock file (created with O_EXCL, holding our pid), so that two processes, or
+ * two calls in one process, never append to the same .incomplete file. A lock whose process is gone is stale
+ * and taken over. Like huggingface_hub, locks live in <cache>/.locks/models--owner--name/<etag>.lock.
+ */
+async function withLock(lock: string, fn: () => Promise<void>): Promise<void> {
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let owner = NaN;
+      try {
+        owner = Number(fs.readFileSync(lock, 'utf8'));
+      } catch {
+        continue; // released meanwhile
+      }
+      if (Number.isSafeInteger(owner) && owner > 0 && pidAlive(owner)) await new Promise((r) => setTimeout(r, 100));
+      else fs.rmSync(lock, { force: true }); // stale (or being written this instant: the O_EXCL retry settles it)
+    }
+  }
+  try {
+    await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
 function link(blob: string, pointer: string): void {
   fs.mkdirSync(path.dirname(pointer), { recursive: true });
   fs.rmSync(pointer, { force: true });
   try {
     fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer);
-  } catch {
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return; // another process linked it meanwhile
     fs.copyFileSync(blob, pointer); // filesystems without symlinks: a copy, as huggingface_hub does
   }
 }
@@ -359,7 +399,12 @@ async function fetchFile(repo: Repo, file: string, required: boolean): Promise<s
   }
   const pointer = repo.snapshotPath(h.commit, file);
   const blob = path.join(repo.dir, 'blobs', h.etag);
-  if (!fs.existsSync(blob)) await downloadBlob(repo, file, h, blob);
+  if (!fs.existsSync(blob)) {
+    const lock = path.join(repo.s.cacheDir, '.locks', path.basename(repo.dir), `${h.etag}.lock`);
+    await withLock(lock, async () => {
+      if (!fs.existsSync(blob)) await downloadBlob(repo, file, h, blob); // another process may have finished it
+    });
+  }
   if (!fs.existsSync(pointer)) link(blob, pointer);
   writeRef(repo, h.commit);
   return pointer;
