@@ -4,7 +4,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HubError, tensor } from '../core/index.js';
 import { openCheckpoint, saveCheckpoint } from '../models/io/checkpoint.js';
 import { downloadFile, resolveModel } from '../models/io/hub.js';
@@ -255,6 +255,22 @@ describe('hub downloads into the Hugging Face cache layout', () => {
     const ck = openCheckpoint(dirs[0]!);
     expect(ck.load('lm_head.weight').tolist()).toEqual([[0, 1], [1, 0], [1, 1]]);
     ck.close();
+  });
+
+  it('draws a progress bar on stderr when asked', async () => {
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      await resolveModel('tiny/model', { ...opts(), cacheDir: path.join(tmp, 'progress-cache'), progress: true });
+    } finally {
+      spy.mockRestore();
+    }
+    const out = written.join('');
+    expect(out).toMatch(/\rtiny\/model\/model\.safetensors \[=+\] 100% 0\.\d kB \/ 0\.\d kB [\d.]+ [kMG]B\/s/);
+    expect(out.endsWith('\n')).toBe(true);
   });
 
   it('local folders are returned as they are; bad ids are rejected', async () => {

@@ -220,16 +220,16 @@ class ProgressBar {
     const now = Date.now();
     if (!force && now - this.last < 100) return;
     this.last = now;
-    const mb = (b: number): string => (b / 1e6).toFixed(1);
+    const size = (b: number): string => (b >= 1e9 ? `${(b / 1e9).toFixed(2)} GB` : b >= 1e6 ? `${(b / 1e6).toFixed(1)} MB` : `${(b / 1e3).toFixed(1)} kB`);
     const rate = done / Math.max(1e-3, (now - this.start) / 1000);
     const width = 30;
     let bar = '';
     if (this.total) {
       const frac = Math.min(1, done / this.total);
       const fill = Math.round(frac * width);
-      bar = `[${'='.repeat(fill)}${' '.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${mb(done)}/${mb(this.total)} MB`;
-    } else bar = `${mb(done)} MB`;
-    process.stderr.write(`\r${this.label} ${bar} ${mb(rate)} MB/s\x1b[K`);
+      bar = `[${'='.repeat(fill)}${' '.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${size(done)} / ${size(this.total)}`;
+    } else bar = size(done);
+    process.stderr.write(`\r${this.label} ${bar} ${size(rate)}/s\x1b[K`);
   }
 
   finish(done: number): void {
