@@ -45,7 +45,8 @@ function renamer(ck: Checkpoint): (path: string) => string | undefined {
 
 /** Load a model from an open checkpoint. */
 export function loadFromCheckpoint(ck: Checkpoint, options: LoadModelOptions = {}): CausalLM {
-  const config = parseConfig(ck.config);
+  // Stop ids: generation_config.json's and config.json's together (HF generate reads the former).
+  const config = { ...parseConfig(ck.config), eosTokenIds: [...ck.eosTokenIds] };
   const model = buildModel(config);
   const tied = config.tieWordEmbeddings;
   model.loadStateDict(checkpointSource(ck), {

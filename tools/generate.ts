@@ -63,9 +63,10 @@ export function runLogits(model: CausalLM, ids: number[], options: { allPosition
   return { shape };
 }
 
-/** True when the folder has tokenizer files. */
+/** True when the folder has tokenizer files (tokenizer.json, or GPT-2 style vocab.json + merges.txt). */
 export function hasTokenizer(dir: string | undefined): dir is string {
-  return dir !== undefined && existsSync(join(dir, 'tokenizer.json'));
+  if (dir === undefined) return false;
+  return existsSync(join(dir, 'tokenizer.json')) || (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt')));
 }
 
 /** The folder's tokenizer, or undefined when there is none and none is needed (ids in, ids out). */
