@@ -178,7 +178,7 @@ describe.skipIf(!available)('npu: library, ABI and contexts', () => {
     expect(lib.api.npu_abi_version()).toBe(1);
     expect(lib.implName).toMatch(/opshift-npu-emu/);
     expect(lib.path).toBe(defaultNpuLibraryPath());
-    expect(ctx.description).toMatch(/device=auto .*isa=(avx2|portable) threads=\d+ flags=0x1/);
+    expect(ctx.description).toMatch(/device=auto .*isa=(avx512|avx2\+avxvnni|avx2|portable) threads=\d+ flags=0x1/);
     const s = backendStatus('npu');
     expect(s?.available).toBe(true);
     if (s?.available) {
@@ -218,23 +218,31 @@ describe.skipIf(!available)('npu: library, ABI and contexts', () => {
 describe.skipIf(!available)('npu: numerics (bit for bit against the contract)', () => {
   let lib: NpuLibrary;
   let portable: NpuContext;
+  let noVnni: NpuContext;
+  let noAvx512: NpuContext;
   let oneThread: NpuContext;
   beforeAll(() => {
     lib = npuRuntime().lib;
     portable = new NpuContext(lib, { flags: NpuFlags.PORTABLE });
+    noVnni = new NpuContext(lib, { flags: NpuFlags.NO_VNNI });
+    noAvx512 = new NpuContext(lib, { flags: NpuFlags.NO_AVX512 });
     oneThread = new NpuContext(lib, { threads: 1 });
   });
   afterAll(() => {
-    portable.dispose();
-    oneThread.dispose();
+    for (const c of [portable, noVnni, noAvx512, oneThread]) c.dispose();
   });
-  const contexts = () => [npuRuntime().ctx, portable, oneThread];
+  // Every kernel variant this machine has (portable C, AVX2, AVX2 + AVX-VNNI, AVX-512) and both thread counts
+  // agree bit for bit.
+  const contexts = () => [npuRuntime().ctx, portable, noVnni, noAvx512, oneThread];
 
   it('w8a8 int32 accumulators equal exact integer sums (K tiles, -128, odd K/N, M chunks)', () => {
     expect(portable.description).toMatch(/isa=portable/);
+    expect(noVnni.description).toMatch(/isa=(avx2|portable) /);
+    expect(noAvx512.description).toMatch(/isa=(avx2\+avxvnni|avx2|portable) /);
     for (const [M, K, N] of [
       [1, 37, 9],
       [5, 64, 33],
+      [9, 130, 47],
       [70, 4100, 20],
       [3, 2048, 2051],
     ] as const) {
@@ -291,6 +299,8 @@ describe.skipIf(!available)('npu: numerics (bit for bit against the contract)', 
   it('w4abf16 equals the loop-nest model (groups 32/64/128, K tiles, zeros/bias or not, f32 and bf16 in and out)', () => {
     for (const [M, K, N, G, zeros, withBias] of [
       [1, 256, 40, 128, true, true],
+      [1, 4096, 100, 128, true, true], // 7 panels: the 4-panel GEMV kernel and its tail
+      [3, 192, 50, 64, false, true],
       [4, 64, 24, 32, false, false],
       [9, 192, 33, 64, true, true],
       [2, 12288, 20, 128, true, true], // 3 K tiles of 4096
@@ -522,7 +532,7 @@ describe.skipIf(!available)('npu: failure paths', () => {
       const out = join(dir, 'libwrong_abi.so');
       const r = spawnSync(
         'cc',
-        ['-O1', '-fPIC', '-shared', '-pthread', '-DOPSHIFT_NPU_ABI_OVERRIDE=999', ...['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c'].map((s) => join(src, s)), '-o', out, '-lm'],
+        ['-O1', '-fPIC', '-shared', '-pthread', '-DOPSHIFT_NPU_ABI_OVERRIDE=999', ...['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 'npu_kern_avx512.c'].map((s) => join(src, s)), '-o', out, '-lm'],
         { encoding: 'utf8' },
       );
       expect(r.status, r.stderr).toBe(0);

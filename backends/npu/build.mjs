@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const nativeDir = join(here, 'native');
-const SOURCES = ['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c'].map((f) => join(nativeDir, f));
+const SOURCES = ['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 'npu_kern_avx512.c'].map((f) => join(nativeDir, f));
 const outDir = join(root, 'dist', 'backends', 'npu');
 const libName = process.platform === 'darwin' ? 'libopshift_npu_emu.dylib' : 'libopshift_npu_emu.so';
 const output = join(outDir, libName);

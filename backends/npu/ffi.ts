@@ -25,7 +25,7 @@ export const NpuVariant = { W8A8: 1, W8A16: 2, W4ABF16: 3, F32: 4, BF16: 5 } as 
 export type NpuVariant = (typeof NpuVariant)[keyof typeof NpuVariant];
 export const NpuDType = { F32: 0, BF16: 1, I32: 2, I64: 3, I8: 4 } as const;
 export type NpuDType = (typeof NpuDType)[keyof typeof NpuDType];
-export const NpuFlags = { EMULATE: 1, PROFILE: 2, PORTABLE: 4, TEST_FAIL: 1 << 30 } as const;
+export const NpuFlags = { EMULATE: 1, PROFILE: 2, PORTABLE: 4, NO_VNNI: 8, NO_AVX512: 16, TEST_FAIL: 1 << 30 } as const;
 
 /** Opaque native pointers as koffi returns them. */
 declare const handleBrand: unique symbol;

@@ -22,8 +22,16 @@
 
 typedef struct {
   /* int8: acc[r][c] (+)= sum_{k in [0, kq*4)} x[r][k] * w[k][c] for R rows; x rows are kq*4 bytes (padded),
-   * panel points at the panel's quad 0 of the k range. add=0 stores, add=1 adds (host accumulation). */
-  void (*w8_block)(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, int32_t* acc, int add);
+   * panel points at the panel's quad 0 of the k range. add=0 stores, add=1 adds (host accumulation).
+   * csum128[c] = 128 * sum of the panel's weights over the k range (used by the VNNI kernel, which multiplies
+   * x + 128 as unsigned bytes and subtracts it). */
+  void (*w8_block)(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, const int32_t* csum128, int32_t* acc, int add);
+  /* w4 for a few rows without a dequantized buffer, P consecutive panels at once (panel q's pairs at qp + q*qstride,
+   * scales at s + q*sstride, accumulators at acc + q*astride): p = 0; for k in [0, kc): p += x[r][k] * w[k][c] (w
+   * dequantized in registers as in w4_dequant; products exact); acc[r][c] += p. R <= 3, P <= w4p (R=2: w4p/2; R=3:
+   * w4p/4). NULL: the caller uses w4_dequant + f_chunk. */
+  void (*w4_rows)(int R, int P, const float* x, int64_t ldx, const uint8_t* qpairs, int64_t qstride, int64_t kc, const float* s, const float* nzs,
+                  int64_t sstride, float* acc, int64_t astride);
   /* float chunk: p = 0; for k: p = p + x[r][k] * w[k][c] (fused multiply-add when `fused`, else the product is
    * rounded first); acc[r][c] = acc[r][c] + p. w is k-major, NR floats per k. */
   void (*f_chunk)(int R, const float* x, int64_t ldx, const float* w, int64_t kc, float* acc, int fused);
@@ -36,11 +44,21 @@ typedef struct {
   /* f32 -> bf16 -> f32 (RNE, NaN -> quiet NaN) for n values */
   void (*round_bf16)(const float* x, int64_t n, float* out);
   const char* name;
+  /* rows per w8_block / f_chunk call (at most NPU_MAXR): enough accumulators to hide the FMA/dot latency */
+  int rows;
+  /* the w8 kernel wants activation bytes stored as x ^ 0x80 (x + 128 as unsigned, for vpdpbusd) */
+  int w8_flip;
+  /* panels per w4_rows call for one row (two rows: half, three rows: a quarter; at most 8) */
+  int w4p;
 } npu_kernels;
 
+#define NPU_MAXR 8
+
 extern const npu_kernels npu_kernels_portable;
-/* NULL when the compiler could not build the AVX2 variant. */
+/* NULL when the compiler could not build the AVX2 (or AVX-VNNI) variant. */
 extern const npu_kernels* const npu_kernels_avx2_ptr;
+extern const npu_kernels* const npu_kernels_vnni_ptr;
+extern const npu_kernels* const npu_kernels_avx512_ptr;
 
 /* bf16 rounding of one float (RNE; NaN -> 0x7fc0), returned as the float32 value. */
 static inline float npu_bf16_round(float f) {

@@ -32,7 +32,8 @@ static inline void w8_rows(int R, const int8_t* x, int64_t ldx, const int8_t* pa
   }
 }
 
-static void w8_block(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, int32_t* acc, int add) {
+static void w8_block(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, const int32_t* csum128, int32_t* acc, int add) {
+  (void)csum128;
   __m256i a[4][2];
   /* Constant R for the common cases so the row loop unrolls and the accumulators stay in registers. */
   switch (R) {
@@ -109,6 +110,68 @@ static void w4_dequant(const uint8_t* qpairs, int64_t kc, const float* s, const 
   }
 }
 
+/*
+ * w4 for 1..3 rows straight from the packed nibbles: P panels at once so that enough independent accumulator
+ * chains (R x P x 2 vectors) hide the FMA latency — each output column is one serial chain by definition.
+ */
+static inline void w4_rows_t(int R, int P, const float* x, int64_t ldx, const uint8_t* qp, int64_t qstride, int64_t kc, const float* s,
+                             const float* nzs, int64_t sstride, float* acc, int64_t astride) {
+  const __m256i lo = _mm256_set1_epi32(15);
+  __m256 p[3][4][2];
+  for (int r = 0; r < 3; r++)
+    for (int q = 0; q < 4; q++) p[r][q][0] = p[r][q][1] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < kc / 2; j++) {
+    __m256 xa[3], xb[3];
+    for (int r = 0; r < R; r++) {
+      xa[r] = _mm256_broadcast_ss(x + r * ldx + 2 * j);
+      xb[r] = _mm256_broadcast_ss(x + r * ldx + 2 * j + 1);
+    }
+    for (int q = 0; q < P; q++) {
+      const uint8_t* b = qp + q * qstride + j * NPU_NR;
+      const float* sq = s + q * sstride;
+      const float* zq = nzs + q * sstride;
+      const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)b));
+      const __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(b + 8)));
+      const __m256 s0 = _mm256_loadu_ps(sq), s1 = _mm256_loadu_ps(sq + 8);
+      const __m256 z0 = _mm256_loadu_ps(zq), z1 = _mm256_loadu_ps(zq + 8);
+      const __m256 wa0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v0, lo)), s0, z0);
+      const __m256 wa1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v1, lo)), s1, z1);
+      const __m256 wb0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4)), s0, z0);
+      const __m256 wb1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4)), s1, z1);
+      for (int r = 0; r < R; r++) {
+        p[r][q][0] = _mm256_fmadd_ps(xa[r], wa0, p[r][q][0]);
+        p[r][q][1] = _mm256_fmadd_ps(xa[r], wa1, p[r][q][1]);
+        p[r][q][0] = _mm256_fmadd_ps(xb[r], wb0, p[r][q][0]);
+        p[r][q][1] = _mm256_fmadd_ps(xb[r], wb1, p[r][q][1]);
+      }
+    }
+  }
+  for (int q = 0; q < P; q++)
+    for (int r = 0; r < R; r++) {
+      float* a = acc + q * astride + r * NPU_NR;
+      _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), p[r][q][0]));
+      _mm256_storeu_ps(a + 8, _mm256_add_ps(_mm256_loadu_ps(a + 8), p[r][q][1]));
+    }
+}
+
+static void w4_rows(int R, int P, const float* x, int64_t ldx, const uint8_t* qp, int64_t qstride, int64_t kc, const float* s, const float* nzs,
+                    int64_t sstride, float* acc, int64_t astride) {
+  /* constant shapes so the loops over rows and panels unroll and the accumulators stay in registers */
+#define W4R(r, pp) w4_rows_t(r, pp, x, ldx, qp, qstride, kc, s, nzs, sstride, acc, astride)
+  if (R == 1) {
+    if (P == 4) W4R(1, 4);
+    else if (P == 3) W4R(1, 3);
+    else if (P == 2) W4R(1, 2);
+    else W4R(1, 1);
+  } else if (R == 2) {
+    if (P >= 2) W4R(2, 2);
+    else W4R(2, 1);
+  } else {
+    W4R(3, 1);
+  }
+#undef W4R
+}
+
 static float absmax(const float* x, int64_t n) {
   const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   __m256 m = _mm256_setzero_ps();
@@ -159,9 +222,84 @@ static void round_bf16(const float* x, int64_t n, float* out) {
   for (; i < n; i++) out[i] = npu_bf16_round(x[i]);
 }
 
-static const npu_kernels avx2 = {w8_block, f_chunk, w4_dequant, absmax, quantize, round_bf16, "avx2"};
+static const npu_kernels avx2 = {w8_block, w4_rows, f_chunk, w4_dequant, absmax, quantize, round_bf16, "avx2", 4, 0, 4};
 const npu_kernels* const npu_kernels_avx2_ptr = &avx2;
+
+/*
+ * AVX-VNNI (vpdpbusd, 256-bit VEX form): u8 x s8 products summed in fours into int32 without saturation. The
+ * activation byte x becomes x + 128 (x ^ 0x80, stored so by the caller) so it is unsigned; the kernel subtracts 128 * sum(w) per column
+ * (csum128, precomputed per K tile when the weight is prepared). Exact like every other int8 kernel.
+ */
+#if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11)
+#define NPU_HAVE_VNNI 1
+__attribute__((target("avx2,fma,avxvnni"))) static inline void w8v_rows(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq,
+                                                                         __m256i acc[4][2]) {
+  for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int64_t q = 0; q < kq; q++) {
+    const __m256i w0 = _mm256_loadu_si256((const __m256i*)(panel + q * 64));
+    const __m256i w1 = _mm256_loadu_si256((const __m256i*)(panel + q * 64 + 32));
+    for (int r = 0; r < R; r++) {
+      int32_t xv;
+      __builtin_memcpy(&xv, x + r * ldx + q * 4, 4);
+      const __m256i u = _mm256_set1_epi32(xv); /* the caller stored x ^ 0x80 (w8_flip) */
+      acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], u, w0);
+      acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], u, w1);
+    }
+  }
+}
+
+/* One row: interleaved accumulators hide the vpdpbusd latency (integer sums: any split is exact). */
+__attribute__((target("avx2,fma,avxvnni"))) static inline void w8v_row1(const int8_t* x, const int8_t* panel, int64_t kq, __m256i acc[4][2]) {
+  __m256i a0 = _mm256_setzero_si256(), a1 = a0, b0 = a0, b1 = a0;
+  int64_t q = 0;
+  int32_t xv[2];
+  for (; q + 2 <= kq; q += 2) {
+    __builtin_memcpy(xv, x + q * 4, 8);
+    const __m256i u0 = _mm256_set1_epi32(xv[0]), u1 = _mm256_set1_epi32(xv[1]);
+    a0 = _mm256_dpbusd_avx_epi32(a0, u0, _mm256_loadu_si256((const __m256i*)(panel + q * 64)));
+    a1 = _mm256_dpbusd_avx_epi32(a1, u0, _mm256_loadu_si256((const __m256i*)(panel + q * 64 + 32)));
+    b0 = _mm256_dpbusd_avx_epi32(b0, u1, _mm256_loadu_si256((const __m256i*)(panel + q * 64 + 64)));
+    b1 = _mm256_dpbusd_avx_epi32(b1, u1, _mm256_loadu_si256((const __m256i*)(panel + q * 64 + 96)));
+  }
+  for (; q < kq; q++) {
+    __builtin_memcpy(xv, x + q * 4, 4);
+    const __m256i u0 = _mm256_set1_epi32(xv[0]);
+    a0 = _mm256_dpbusd_avx_epi32(a0, u0, _mm256_loadu_si256((const __m256i*)(panel + q * 64)));
+    a1 = _mm256_dpbusd_avx_epi32(a1, u0, _mm256_loadu_si256((const __m256i*)(panel + q * 64 + 32)));
+  }
+  acc[0][0] = _mm256_add_epi32(a0, b0);
+  acc[0][1] = _mm256_add_epi32(a1, b1);
+}
+
+__attribute__((target("avx2,fma,avxvnni"))) static void w8v_block(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq,
+                                                                   const int32_t* csum128, int32_t* acc, int add) {
+  __m256i a[4][2];
+  switch (R) {
+    case 4: w8v_rows(4, x, ldx, panel, kq, a); break;
+    case 3: w8v_rows(3, x, ldx, panel, kq, a); break;
+    case 2: w8v_rows(2, x, ldx, panel, kq, a); break;
+    default: w8v_row1(x, panel, kq, a); break;
+  }
+  const __m256i c0 = _mm256_loadu_si256((const __m256i*)csum128), c1 = _mm256_loadu_si256((const __m256i*)(csum128 + 8));
+  for (int r = 0; r < R; r++) {
+    __m256i* o = (__m256i*)(acc + r * NPU_NR);
+    __m256i v0 = _mm256_sub_epi32(a[r][0], c0), v1 = _mm256_sub_epi32(a[r][1], c1);
+    if (add) {
+      v0 = _mm256_add_epi32(_mm256_loadu_si256(o), v0);
+      v1 = _mm256_add_epi32(_mm256_loadu_si256(o + 1), v1);
+    }
+    _mm256_storeu_si256(o, v0);
+    _mm256_storeu_si256(o + 1, v1);
+  }
+}
+
+static const npu_kernels vnni = {w8v_block, w4_rows, f_chunk, w4_dequant, absmax, quantize, round_bf16, "avx2+avxvnni", 4, 1, 4};
+const npu_kernels* const npu_kernels_vnni_ptr = &vnni;
+#else
+const npu_kernels* const npu_kernels_vnni_ptr = 0;
+#endif
 
 #else
 const npu_kernels* const npu_kernels_avx2_ptr = 0;
+const npu_kernels* const npu_kernels_vnni_ptr = 0;
 #endif

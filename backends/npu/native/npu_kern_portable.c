@@ -3,11 +3,13 @@
  * library is compiled with -ffp-contract=off, so `p + x * w` is a rounded product and a rounded sum).
  */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "npu_emu_internal.h"
 
-static void w8_block(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, int32_t* acc, int add) {
+static void w8_block(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, const int32_t* csum128, int32_t* acc, int add) {
+  (void)csum128;
   for (int r = 0; r < R; r++) {
     int32_t s[NPU_NR] = {0};
     const int8_t* xr = x + r * ldx;
@@ -73,4 +75,4 @@ static void round_bf16(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; i++) out[i] = npu_bf16_round(x[i]);
 }
 
-const npu_kernels npu_kernels_portable = {w8_block, f_chunk, w4_dequant, absmax, quantize, round_bf16, "portable"};
+const npu_kernels npu_kernels_portable = {w8_block, NULL, f_chunk, w4_dequant, absmax, quantize, round_bf16, "portable", 4, 0, 1};

@@ -96,6 +96,8 @@ enum {
   NPU_F_EMULATE = 1u,      /* run the NPU arithmetic on the CPU (the emulation library always does) */
   NPU_F_PROFILE = 2u,      /* fill per-handle timings (calls and runs are always counted) */
   NPU_F_PORTABLE = 4u,     /* emulation: use the portable C kernels even where AVX2 is available */
+  NPU_F_NO_VNNI = 8u,      /* emulation: no AVX-VNNI int8 kernels (plain AVX2) even where available */
+  NPU_F_NO_AVX512 = 16u,   /* emulation: no AVX-512 kernels even where available */
   NPU_F_TEST_FAIL = 1u << 30 /* test only: every run on this context fails with NPU_E_XRT and a message */
 };
 

@@ -22,6 +22,10 @@
 #include "npu_emu_internal.h"
 #include "opshift_npu.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #define MAX_THREADS 16
 
 /* ---------------------------------------------------------------------------------------------------------
@@ -197,6 +201,7 @@ struct npu_gemm {
   int8_t* w8;
   int64_t* corr_ptr; /* per column: [corr_ptr[n], corr_ptr[n+1]) indexes corr_k: rows k where w[k][n] == -128 */
   int32_t* corr_k;
+  int32_t* csum128; /* [K tile][panel][16]: 128 * column sums of the stored weights over the tile (VNNI kernel) */
   /* w4 */
   uint8_t* q4;  /* panels x (Ke/2) x 16, Ke = K rounded up to even */
   float* s4;    /* panels x groups x 16 */
@@ -245,7 +250,16 @@ NPU_API npu_status npu_ctx_create(const npu_ctx_desc* desc, npu_ctx** out) {
 #if defined(__x86_64__)
   if (!(c->flags & NPU_F_PORTABLE) && npu_kernels_avx2_ptr) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) c->k = npu_kernels_avx2_ptr;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      c->k = npu_kernels_avx2_ptr;
+      /* AVX-VNNI: CPUID.(EAX=7, ECX=1):EAX bit 4 (the VEX-encoded vpdpbusd; the OS saves YMM state since AVX2 runs) */
+      unsigned a = 0, b = 0, cc = 0, d = 0;
+      if (!(c->flags & NPU_F_NO_VNNI) && npu_kernels_vnni_ptr && __get_cpuid_count(7, 1, &a, &b, &cc, &d) && (a & (1u << 4))) c->k = npu_kernels_vnni_ptr;
+      /* AVX-512 F/BW/VL + VNNI (and the OS saving ZMM state): 16 columns = one register */
+      if (!(c->flags & (NPU_F_NO_AVX512 | NPU_F_NO_VNNI)) && npu_kernels_avx512_ptr && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+        c->k = npu_kernels_avx512_ptr;
+    }
   }
 #endif
   int threads = 0;
@@ -270,6 +284,7 @@ static void gemm_free(npu_gemm* g) {
   free(g->w8);
   free(g->corr_ptr);
   free(g->corr_k);
+  free(g->csum128);
   free(g->q4);
   free(g->s4);
   free(g->nzs4);
@@ -454,6 +469,17 @@ NPU_API npu_status npu_gemm_create_w8(npu_ctx* ctx, int32_t variant, const int8_
       g->w8[(p * (g->Kq / 4) + k / 4) * 64 + (c >> 3) * 32 + (c & 7) * 4 + (k & 3)] = v;
     }
   for (int64_t n = 0; n < N; n++) g->corr_ptr[n + 1] += g->corr_ptr[n];
+  const int64_t tiles = (g->Kq + g->Kt - 1) / g->Kt;
+  g->csum128 = (int32_t*)aligned_zalloc((size_t)tiles * g->panels * NPU_NR * sizeof(int32_t));
+  if (!g->csum128) {
+    gemm_free(g);
+    return fail(NPU_E_OOM, "npu_gemm_create_w8: out of memory");
+  }
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t n = 0; n < N; n++) {
+      const int8_t v = w[k * N + n] == -128 ? -127 : w[k * N + n];
+      g->csum128[((k / g->Kt) * g->panels + n / NPU_NR) * NPU_NR + n % NPU_NR] += 128 * v;
+    }
   if (ncorr) {
     g->corr_k = (int32_t*)malloc((size_t)ncorr * sizeof(int32_t));
     int64_t* fill = (int64_t*)malloc((size_t)N * sizeof(int64_t));
@@ -478,9 +504,10 @@ NPU_API npu_status npu_gemm_create_w8(npu_ctx* ctx, int32_t variant, const int8_
 
 typedef struct {
   npu_gemm* g;
-  const int8_t* x; /* M x Kq, zero-padded rows */
+  const int8_t* x; /* M x Kq, zero-padded rows, each byte ^ flip */
   int64_t M;
   int32_t* c; /* M x N */
+  uint8_t flip; /* 0x80 when the kernel wants x + 128 as unsigned bytes */
 } w8_job;
 
 static void w8_task(void* arg, int64_t p0, int64_t p1) {
@@ -488,24 +515,24 @@ static void w8_task(void* arg, int64_t p0, int64_t p1) {
   const npu_gemm* g = j->g;
   const npu_kernels* k = g->ctx->k;
   const int64_t Kq = g->Kq, N = g->N, qt = g->Kt / 4, nq = Kq / 4;
-  int32_t acc[4 * NPU_NR];
+  int32_t acc[NPU_MAXR * NPU_NR];
   for (int64_t p = p0; p < p1; p++) {
     const int8_t* panel = g->w8 + p * nq * 64;
     const int64_t n0 = p * NPU_NR;
     const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
-    for (int64_t r0 = 0; r0 < j->M; r0 += 4) {
-      const int R = (int)(j->M - r0 < 4 ? j->M - r0 : 4);
+    for (int64_t r0 = 0; r0 < j->M; r0 += k->rows) {
+      const int R = (int)(j->M - r0 < k->rows ? j->M - r0 : k->rows);
       const int8_t* xr = j->x + r0 * Kq;
       /* one launch per K tile; the host adds the tiles' int32 results */
       for (int64_t q0 = 0, t = 0; q0 < nq; q0 += qt, t++) {
         const int64_t cnt = nq - q0 < qt ? nq - q0 : qt;
-        k->w8_block(R, xr + q0 * 4, Kq, panel + q0 * 64, cnt, acc, t > 0);
+        k->w8_block(R, xr + q0 * 4, Kq, panel + q0 * 64, cnt, g->csum128 + (t * g->panels + p) * NPU_NR, acc, t > 0);
       }
       for (int c = 0; c < cols; c++) {
         const int64_t n = n0 + c;
         for (int64_t e = g->corr_ptr[n]; e < g->corr_ptr[n + 1]; e++) {
           const int32_t kk = g->corr_k[e];
-          for (int r = 0; r < R; r++) acc[r * NPU_NR + c] -= xr[r * Kq + kk]; /* stored -127 for -128 */
+          for (int r = 0; r < R; r++) acc[r * NPU_NR + c] -= (int8_t)(xr[r * Kq + kk] ^ j->flip); /* stored -127 for -128 */
         }
         for (int r = 0; r < R; r++) j->c[(r0 + r) * N + n] = acc[r * NPU_NR + c];
       }
@@ -532,15 +559,26 @@ static npu_status begin_run(npu_gemm* g, const char* fn, int64_t M, const char* 
   return NPU_OK;
 }
 
+/* Activation rows into the kernel's buffer: padded to Kq with zeros, every byte ^ flip. */
+static void pad_rows(int8_t* dst, const int8_t* src, int64_t M, int64_t K, int64_t Kq, uint8_t flip) {
+  for (int64_t m = 0; m < M; m++) {
+    int8_t* d = dst + m * Kq;
+    const int8_t* s = src + m * K;
+    if (flip)
+      for (int64_t k = 0; k < K; k++) d[k] = (int8_t)(s[k] ^ 0x80);
+    else
+      memcpy(d, s, (size_t)K);
+    memset(d + K, (int)flip, (size_t)(Kq - K));
+  }
+}
+
 static npu_status w8_core(npu_gemm* g, const char* fn, const int8_t* a, int64_t M, int32_t* c, double t0) {
   int8_t* x = (int8_t*)scratch(g, (size_t)(M ? M : 1) * g->Kq);
   if (!x) return fail(NPU_E_OOM, "%s: out of memory for the activation buffer", fn);
-  for (int64_t m = 0; m < M; m++) {
-    memcpy(x + m * g->Kq, a + m * g->K, (size_t)g->K);
-    memset(x + m * g->Kq + g->K, 0, (size_t)(g->Kq - g->K));
-  }
+  const uint8_t flip = g->ctx->k->w8_flip ? 0x80 : 0;
+  pad_rows(x, a, M, g->K, g->Kq, flip);
   double t1 = now_ms();
-  w8_job job = {g, x, M, c};
+  w8_job job = {g, x, M, c, flip};
   pool_run(&g->ctx->pool, threads_for(g, M), w8_task, &job, g->panels);
   double t2 = now_ms();
   g->stats.ms_copy_in += t1 - t0;
@@ -587,12 +625,10 @@ NPU_API npu_status npu_gemm_run_w8_f32(npu_gemm* g, const float* x, int64_t M, c
   k->quantize(x, M * K, xs, xq);
   /* w8_core copies into its own padded rows: give it the tail of the scratch block */
   int8_t* padded = (int8_t*)(acc + M * N);
-  for (int64_t m = 0; m < M; m++) {
-    memcpy(padded + m * g->Kq, xq + m * K, (size_t)K);
-    memset(padded + m * g->Kq + K, 0, (size_t)(g->Kq - K));
-  }
+  const uint8_t flip = k->w8_flip ? 0x80 : 0;
+  pad_rows(padded, xq, M, K, g->Kq, flip);
   double t1 = now_ms();
-  w8_job job = {g, padded, M, acc};
+  w8_job job = {g, padded, M, acc, flip};
   pool_run(&g->ctx->pool, threads_for(g, M), w8_task, &job, g->panels);
   double t2 = now_ms();
   /* y = float(acc) * float(x_scale * w_scale) (+ bias): float32 steps, no FMA (-ffp-contract=off) */
@@ -714,8 +750,52 @@ typedef struct {
   int32_t out_dtype;
 } f_job;
 
+/* w4 with M <= 3: straight from the packed nibbles, several panels at once (see w4_rows). Same loop nest. */
+static void w4_small_task(const f_job* j, int64_t p0, int64_t p1) {
+  const npu_gemm* g = j->g;
+  const npu_kernels* k = g->ctx->k;
+  const int64_t K = g->K, N = g->N, Kt = g->Kt, G = g->group, groups = K / G, Ke = round_up(K, 2);
+  const int R = (int)j->M;
+  const int pmax = R == 1 ? k->w4p : R == 2 ? (k->w4p / 2 > 0 ? k->w4p / 2 : 1) : (k->w4p / 4 > 0 ? k->w4p / 4 : 1);
+  float acc[8 * 3 * NPU_NR], y[8 * 3 * NPU_NR];
+  const int64_t astride = 3 * NPU_NR;
+  for (int64_t p = p0; p < p1; p += pmax) {
+    const int P = (int)(p1 - p < pmax ? p1 - p : pmax);
+    for (int64_t k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
+      const int64_t k1 = k0 + Kt < K ? k0 + Kt : K;
+      for (int q = 0; q < P; q++)
+        for (int r = 0; r < R; r++)
+          for (int c = 0; c < NPU_NR; c++) {
+            const int64_t n = (p + q) * NPU_NR + c;
+            acc[q * astride + r * NPU_NR + c] = t == 0 && n < N ? g->bias[n] : 0.0f;
+          }
+      for (int64_t gs = k0; gs < k1; gs += G) {
+        const int64_t gi = gs / G;
+        k->w4_rows(R, P, j->x + gs, K, g->q4 + (p * (Ke / 2) + gs / 2) * NPU_NR, (Ke / 2) * NPU_NR, G, g->s4 + (p * groups + gi) * NPU_NR,
+                   g->nzs4 + (p * groups + gi) * NPU_NR, groups * NPU_NR, acc, astride);
+      }
+      for (int i = 0; i < P * (int)astride; i++) y[i] = t == 0 ? acc[i] : y[i] + acc[i];
+    }
+    for (int q = 0; q < P; q++)
+      for (int r = 0; r < R; r++)
+        for (int c = 0; c < NPU_NR; c++) {
+          const int64_t n = (p + q) * NPU_NR + c;
+          if (n >= N) break;
+          const float v = y[q * astride + r * NPU_NR + c];
+          if (j->out_dtype == NPU_DT_BF16)
+            ((uint16_t*)j->c)[r * N + n] = npu_bf16_bits(v);
+          else
+            ((float*)j->c)[r * N + n] = v;
+        }
+  }
+}
+
 static void f_task(void* arg, int64_t p0, int64_t p1) {
   const f_job* j = (const f_job*)arg;
+  if (j->g->variant == NPU_W4ABF16 && j->M >= 1 && j->M <= 3 && j->g->ctx->k->w4_rows) {
+    w4_small_task(j, p0, p1);
+    return;
+  }
   const npu_gemm* g = j->g;
   const npu_kernels* k = g->ctx->k;
   const int64_t K = g->K, N = g->N, Kt = g->Kt;
@@ -739,12 +819,13 @@ static void f_task(void* arg, int64_t p0, int64_t p1) {
           for (int64_t gs = k0; gs < k1; gs += g->group) {
             const int64_t gi = gs / g->group;
             k->w4_dequant(g->q4 + (p * (Ke / 2) + gs / 2) * NPU_NR, g->group, g->s4 + (p * groups + gi) * NPU_NR, g->nzs4 + (p * groups + gi) * NPU_NR, wbuf);
-            for (int r0 = 0; r0 < rows; r0 += 4)
-              k->f_chunk(rows - r0 < 4 ? rows - r0 : 4, xm + r0 * K + gs, K, wbuf, g->group, acc + r0 * NPU_NR, 1);
+            for (int r0 = 0; r0 < rows; r0 += k->rows)
+              k->f_chunk(rows - r0 < k->rows ? rows - r0 : k->rows, xm + r0 * K + gs, K, wbuf, g->group, acc + r0 * NPU_NR, 1);
           }
         } else {
           const float* wp = g->wf + (p * K + k0) * NPU_NR;
-          for (int r0 = 0; r0 < rows; r0 += 4) k->f_chunk(rows - r0 < 4 ? rows - r0 : 4, xm + r0 * K + k0, K, wp, k1 - k0, acc + r0 * NPU_NR, fused);
+          for (int r0 = 0; r0 < rows; r0 += k->rows)
+            k->f_chunk(rows - r0 < k->rows ? rows - r0 : k->rows, xm + r0 * K + k0, K, wp, k1 - k0, acc + r0 * NPU_NR, fused);
         }
         /* host accumulation of the K tiles, in tile order */
         if (t == 0)
