@@ -26,6 +26,10 @@ typedef struct {
    * csum128[c] = 128 * sum of the panel's weights over the k range (used by the VNNI kernel, which multiplies
    * x + 128 as unsigned bytes and subtracts it). */
   void (*w8_block)(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t kq, const int32_t* csum128, int32_t* acc, int add);
+  /* Two adjacent panels (the second at panel + pstride bytes, its csum128 right after the first's), R = rows:
+   * accumulators of panel 0 at acc, of panel 1 at acc + NPU_MAXR * NPU_NR. NULL: one panel at a time. */
+  void (*w8_block2)(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t pstride, int64_t kq, const int32_t* csum128, int32_t* acc,
+                    int add);
   /* w4 for a few rows without a dequantized buffer, P consecutive panels at once (panel q's pairs at qp + q*qstride,
    * scales at s + q*sstride, accumulators at acc + q*astride): p = 0; for k in [0, kc): p += x[r][k] * w[k][c] (w
    * dequantized in registers as in w4_dequant; products exact); acc[r][c] += p. R <= 3, P <= w4p (R=2: w4p/2; R=3:

@@ -63,6 +63,43 @@ T512 static void w8_block(int R, const int8_t* x, int64_t ldx, const int8_t* pan
   }
 }
 
+T512 static inline void w8_rows2(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t pstride, int64_t kq, __m512i* a0, __m512i* a1) {
+  for (int r = 0; r < NPU_MAXR; r++) a0[r] = a1[r] = _mm512_setzero_si512();
+  for (int64_t q = 0; q < kq; q++) {
+    const __m512i w0 = _mm512_loadu_si512((const void*)(panel + q * 64));
+    const __m512i w1 = _mm512_loadu_si512((const void*)(panel + pstride + q * 64));
+    for (int r = 0; r < R; r++) {
+      int32_t xv;
+      __builtin_memcpy(&xv, x + r * ldx + q * 4, 4);
+      const __m512i u = _mm512_set1_epi32(xv);
+      a0[r] = _mm512_dpbusd_epi32(a0[r], u, w0);
+      a1[r] = _mm512_dpbusd_epi32(a1[r], u, w1);
+    }
+  }
+}
+
+/* 8 rows x 2 panels: 16 independent vpdpbusd chains. */
+T512 static void w8_block2(int R, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t pstride, int64_t kq, const int32_t* csum128, int32_t* acc,
+                           int add) {
+  __m512i a0[NPU_MAXR], a1[NPU_MAXR];
+  if (R == 8)
+    w8_rows2(8, x, ldx, panel, pstride, kq, a0, a1);
+  else
+    w8_rows2(R, x, ldx, panel, pstride, kq, a0, a1);
+  const __m512i c0 = _mm512_loadu_si512((const void*)csum128), c1 = _mm512_loadu_si512((const void*)(csum128 + NPU_NR));
+  for (int r = 0; r < R; r++) {
+    int32_t* o0 = acc + r * NPU_NR;
+    int32_t* o1 = acc + (NPU_MAXR + r) * NPU_NR;
+    __m512i v0 = _mm512_sub_epi32(a0[r], c0), v1 = _mm512_sub_epi32(a1[r], c1);
+    if (add) {
+      v0 = _mm512_add_epi32(_mm512_loadu_si512((const void*)o0), v0);
+      v1 = _mm512_add_epi32(_mm512_loadu_si512((const void*)o1), v1);
+    }
+    _mm512_storeu_si512((void*)o0, v0);
+    _mm512_storeu_si512((void*)o1, v1);
+  }
+}
+
 T512 static inline void f_rows(int R, const float* x, int64_t ldx, const float* w, int64_t kc, float* acc, int fused) {
   __m512 p[NPU_MAXR];
   for (int r = 0; r < NPU_MAXR; r++) p[r] = _mm512_setzero_ps();
@@ -169,7 +206,7 @@ static float absmax(const float* x, int64_t n) { return npu_kernels_avx2_ptr->ab
 static void quantize(const float* x, int64_t n, float scale, int8_t* xq) { npu_kernels_avx2_ptr->quantize(x, n, scale, xq); }
 static void round_bf16(const float* x, int64_t n, float* out) { npu_kernels_avx2_ptr->round_bf16(x, n, out); }
 
-static const npu_kernels avx512 = {w8_block, w4_rows, f_chunk, w4_dequant, absmax, quantize, round_bf16, "avx512", 8, 1, 8};
+static const npu_kernels avx512 = {w8_block, w8_block2, w4_rows, f_chunk, w4_dequant, absmax, quantize, round_bf16, "avx512", 8, 1, 8};
 const npu_kernels* const npu_kernels_avx512_ptr = &avx512;
 #else
 const npu_kernels* const npu_kernels_avx512_ptr = 0;

@@ -62,8 +62,10 @@ static double now_ms(void) {
 }
 
 /* ---------------------------------------------------------------------------------------------------------
- * Thread pool: threads-1 workers that split a range of column panels with the calling thread. Workers spin
- * briefly after a job (decode-time GEMVs come back to back) and then sleep on a condition variable. */
+ * Thread pool: threads-1 workers that share a call's column panels with the calling thread, in small chunks that
+ * every thread claims from an atomic counter. The caller claims chunks too, so when a worker is slow to wake (a
+ * busy machine), the caller simply does the work itself instead of waiting for it. Workers spin briefly after a
+ * job (decode-time GEMVs come back to back), then sleep on a condition variable. */
 
 typedef void (*task_fn)(void* arg, int64_t begin, int64_t end);
 
@@ -72,29 +74,29 @@ typedef struct {
   pthread_t th[MAX_THREADS];
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  atomic_uint gen;
-  atomic_int pending;
+  atomic_uint gen; /* job number; workers wait for it to change */
   int stop;
+  int attached; /* workers holding a snapshot of the current job (under mu) */
+  /* the current job (written by the caller under mu while attached == 0) */
   task_fn fn;
   void* arg;
-  int64_t total;
+  int64_t total, chunk, nchunks;
+  atomic_llong next; /* next chunk to claim */
+  atomic_llong done; /* chunks finished */
 } pool_t;
 
-typedef struct {
-  pool_t* pool;
-  int index;
-} worker_arg;
-
-static void range_of(int64_t total, int n, int i, int64_t* b, int64_t* e) {
-  *b = total * i / n;
-  *e = total * (i + 1) / n;
+static void run_chunks(task_fn fn, void* arg, int64_t total, int64_t chunk, int64_t nchunks, atomic_llong* next, atomic_llong* done) {
+  for (;;) {
+    const int64_t c = atomic_fetch_add_explicit(next, 1, memory_order_acq_rel);
+    if (c >= nchunks) return;
+    const int64_t b = c * chunk, e = b + chunk < total ? b + chunk : total;
+    fn(arg, b, e);
+    atomic_fetch_add_explicit(done, 1, memory_order_acq_rel);
+  }
 }
 
 static void* worker_main(void* p) {
-  worker_arg* wa = (worker_arg*)p;
-  pool_t* pool = wa->pool;
-  int index = wa->index;
-  free(wa);
+  pool_t* pool = (pool_t*)p;
   unsigned seen = 0;
   for (;;) {
     unsigned g = atomic_load_explicit(&pool->gen, memory_order_acquire);
@@ -102,17 +104,23 @@ static void* worker_main(void* p) {
       __builtin_ia32_pause();
       g = atomic_load_explicit(&pool->gen, memory_order_acquire);
     }
-    if (g == seen) {
-      pthread_mutex_lock(&pool->mu);
-      while ((g = atomic_load_explicit(&pool->gen, memory_order_acquire)) == seen && !pool->stop) pthread_cond_wait(&pool->cv, &pool->mu);
+    pthread_mutex_lock(&pool->mu);
+    while ((g = atomic_load_explicit(&pool->gen, memory_order_acquire)) == seen && !pool->stop) pthread_cond_wait(&pool->cv, &pool->mu);
+    if (pool->stop) {
       pthread_mutex_unlock(&pool->mu);
+      return NULL;
     }
-    if (pool->stop) return NULL;
     seen = g;
-    int64_t b, e;
-    range_of(pool->total, pool->n, index, &b, &e);
-    if (e > b) pool->fn(pool->arg, b, e);
-    atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel);
+    const task_fn fn = pool->fn;
+    void* const arg = pool->arg;
+    const int64_t total = pool->total, chunk = pool->chunk, nchunks = pool->nchunks;
+    pool->attached++;
+    pthread_mutex_unlock(&pool->mu);
+    run_chunks(fn, arg, total, chunk, nchunks, &pool->next, &pool->done);
+    pthread_mutex_lock(&pool->mu);
+    pool->attached--;
+    pthread_cond_broadcast(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
   }
 }
 
@@ -122,14 +130,7 @@ static int pool_start(pool_t* pool, int n) {
   pthread_mutex_init(&pool->mu, NULL);
   pthread_cond_init(&pool->cv, NULL);
   for (int i = 1; i < n; i++) {
-    worker_arg* wa = (worker_arg*)malloc(sizeof *wa);
-    if (!wa) break;
-    wa->pool = pool;
-    wa->index = i;
-    if (pthread_create(&pool->th[i], NULL, worker_main, wa) != 0) {
-      free(wa);
-      break;
-    }
+    if (pthread_create(&pool->th[i], NULL, worker_main, pool) != 0) break;
     pool->n = i + 1;
   }
   return pool->n;
@@ -146,25 +147,32 @@ static void pool_stop(pool_t* pool) {
   pthread_cond_destroy(&pool->cv);
 }
 
-/* Run fn over [0, total) split in `use` contiguous parts (use <= pool->n). */
+/* Run fn over [0, total) on up to `use` threads (use <= 1: on the caller only). */
 static void pool_run(pool_t* pool, int use, task_fn fn, void* arg, int64_t total) {
   if (use <= 1 || pool->n <= 1 || total < 2) {
     fn(arg, 0, total);
     return;
   }
-  (void)use; /* all threads take part: the split is by pool->n */
+  /* about four chunks per thread: small enough to balance, large enough to keep panels' weights streaming */
+  int64_t nchunks = 4 * (int64_t)pool->n;
+  if (nchunks > total) nchunks = total;
+  const int64_t chunk = (total + nchunks - 1) / nchunks;
+  nchunks = (total + chunk - 1) / chunk;
+  pthread_mutex_lock(&pool->mu);
+  while (pool->attached > 0) pthread_cond_wait(&pool->cv, &pool->mu); /* a late worker still holds the previous job */
   pool->fn = fn;
   pool->arg = arg;
   pool->total = total;
-  atomic_store(&pool->pending, pool->n - 1);
-  pthread_mutex_lock(&pool->mu);
+  pool->chunk = chunk;
+  pool->nchunks = nchunks;
+  atomic_store(&pool->next, 0);
+  atomic_store(&pool->done, 0);
   atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);
   pthread_cond_broadcast(&pool->cv);
   pthread_mutex_unlock(&pool->mu);
-  int64_t b, e;
-  range_of(total, pool->n, 0, &b, &e);
-  if (e > b) fn(arg, b, e);
-  for (int spin = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) > 0; spin++) {
+  run_chunks(fn, arg, total, chunk, nchunks, &pool->next, &pool->done);
+  /* only chunks a worker already claimed can be outstanding */
+  for (int spin = 0; atomic_load_explicit(&pool->done, memory_order_acquire) < nchunks; spin++) {
     if (spin < 100000)
       __builtin_ia32_pause();
     else
@@ -510,33 +518,49 @@ typedef struct {
   uint8_t flip; /* 0x80 when the kernel wants x + 128 as unsigned bytes */
 } w8_job;
 
+/* Exact corrections for stored -127 (weights that were -128), then the valid columns of one panel into c. */
+static void w8_store(const w8_job* j, int64_t p, int64_t r0, int R, const int32_t* acc_in, int32_t* acc) {
+  const npu_gemm* g = j->g;
+  const int64_t Kq = g->Kq, N = g->N, n0 = p * NPU_NR;
+  const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
+  const int8_t* xr = j->x + r0 * Kq;
+  if (acc != acc_in) memcpy(acc, acc_in, sizeof(int32_t) * R * NPU_NR);
+  for (int c = 0; c < cols; c++) {
+    const int64_t n = n0 + c;
+    for (int64_t e = g->corr_ptr[n]; e < g->corr_ptr[n + 1]; e++) {
+      const int32_t kk = g->corr_k[e];
+      for (int r = 0; r < R; r++) acc[r * NPU_NR + c] -= (int8_t)(xr[r * Kq + kk] ^ j->flip);
+    }
+    for (int r = 0; r < R; r++) j->c[(r0 + r) * N + n] = acc[r * NPU_NR + c];
+  }
+}
+
 static void w8_task(void* arg, int64_t p0, int64_t p1) {
   const w8_job* j = (const w8_job*)arg;
   const npu_gemm* g = j->g;
   const npu_kernels* k = g->ctx->k;
-  const int64_t Kq = g->Kq, N = g->N, qt = g->Kt / 4, nq = Kq / 4;
-  int32_t acc[NPU_MAXR * NPU_NR];
-  for (int64_t p = p0; p < p1; p++) {
+  const int64_t Kq = g->Kq, qt = g->Kt / 4, nq = Kq / 4;
+  int32_t acc[2 * NPU_MAXR * NPU_NR];
+  for (int64_t p = p0; p < p1;) {
     const int8_t* panel = g->w8 + p * nq * 64;
-    const int64_t n0 = p * NPU_NR;
-    const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
+    /* two panels per call where the kernel has it and there are enough rows to fill its accumulators */
+    const int two = k->w8_block2 && p + 1 < p1 && j->M >= k->rows;
     for (int64_t r0 = 0; r0 < j->M; r0 += k->rows) {
       const int R = (int)(j->M - r0 < k->rows ? j->M - r0 : k->rows);
       const int8_t* xr = j->x + r0 * Kq;
       /* one launch per K tile; the host adds the tiles' int32 results */
       for (int64_t q0 = 0, t = 0; q0 < nq; q0 += qt, t++) {
         const int64_t cnt = nq - q0 < qt ? nq - q0 : qt;
-        k->w8_block(R, xr + q0 * 4, Kq, panel + q0 * 64, cnt, g->csum128 + (t * g->panels + p) * NPU_NR, acc, t > 0);
+        const int32_t* cs = g->csum128 + (t * g->panels + p) * NPU_NR;
+        if (two)
+          k->w8_block2(R, xr + q0 * 4, Kq, panel + q0 * 64, nq * 64, cnt, cs, acc, t > 0);
+        else
+          k->w8_block(R, xr + q0 * 4, Kq, panel + q0 * 64, cnt, cs, acc, t > 0);
       }
-      for (int c = 0; c < cols; c++) {
-        const int64_t n = n0 + c;
-        for (int64_t e = g->corr_ptr[n]; e < g->corr_ptr[n + 1]; e++) {
-          const int32_t kk = g->corr_k[e];
-          for (int r = 0; r < R; r++) acc[r * NPU_NR + c] -= (int8_t)(xr[r * Kq + kk] ^ j->flip); /* stored -127 for -128 */
-        }
-        for (int r = 0; r < R; r++) j->c[(r0 + r) * N + n] = acc[r * NPU_NR + c];
-      }
+      w8_store(j, p, r0, R, acc, acc);
+      if (two) w8_store(j, p + 1, r0, R, acc + NPU_MAXR * NPU_NR, acc + NPU_MAXR * NPU_NR);
     }
+    p += two ? 2 : 1;
   }
 }
 
