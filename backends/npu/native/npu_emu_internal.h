@@ -39,6 +39,9 @@ typedef struct {
   /* float chunk: p = 0; for k: p = p + x[r][k] * w[k][c] (fused multiply-add when `fused`, else the product is
    * rounded first); acc[r][c] = acc[r][c] + p. w is k-major, NR floats per k. */
   void (*f_chunk)(int R, const float* x, int64_t ldx, const float* w, int64_t kc, float* acc, int fused);
+  /* f_chunk on two panels: the second's weights at w + wstride floats, its accumulators at acc + astride. NULL:
+   * one panel at a time. */
+  void (*f_chunk2)(int R, const float* x, int64_t ldx, const float* w, int64_t wstride, int64_t kc, float* acc, int64_t astride, int fused);
   /* w4 dequantization of k in [0, kc) (kc even) of one panel group: out[k][c] = fma(q, s[c], nzs[c]). */
   void (*w4_dequant)(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out);
   /* max |x| over n floats */

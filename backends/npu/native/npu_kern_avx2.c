@@ -222,7 +222,7 @@ static void round_bf16(const float* x, int64_t n, float* out) {
   for (; i < n; i++) out[i] = npu_bf16_round(x[i]);
 }
 
-static const npu_kernels avx2 = {w8_block, NULL, w4_rows, f_chunk, w4_dequant, absmax, quantize, round_bf16, "avx2", 4, 0, 4};
+static const npu_kernels avx2 = {w8_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, "avx2", 4, 0, 4};
 const npu_kernels* const npu_kernels_avx2_ptr = &avx2;
 
 /*
@@ -293,7 +293,7 @@ __attribute__((target("avx2,fma,avxvnni"))) static void w8v_block(int R, const i
   }
 }
 
-static const npu_kernels vnni = {w8v_block, NULL, w4_rows, f_chunk, w4_dequant, absmax, quantize, round_bf16, "avx2+avxvnni", 4, 1, 4};
+static const npu_kernels vnni = {w8v_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, "avx2+avxvnni", 4, 1, 4};
 const npu_kernels* const npu_kernels_vnni_ptr = &vnni;
 #else
 const npu_kernels* const npu_kernels_vnni_ptr = 0;

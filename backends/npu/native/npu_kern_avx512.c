@@ -130,6 +130,40 @@ T512 static void f_chunk(int R, const float* x, int64_t ldx, const float* w, int
   }
 }
 
+T512 static inline void f_rows2(int R, const float* x, int64_t ldx, const float* w, int64_t wstride, int64_t kc, float* acc, int64_t astride, int fused) {
+  __m512 p0[NPU_MAXR], p1[NPU_MAXR];
+  for (int r = 0; r < NPU_MAXR; r++) p0[r] = p1[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    const __m512 w0 = _mm512_loadu_ps(w + k * NPU_NR), w1 = _mm512_loadu_ps(w + wstride + k * NPU_NR);
+    for (int r = 0; r < R; r++) {
+      const __m512 xb = _mm512_set1_ps(x[r * ldx + k]);
+      if (fused) {
+        p0[r] = _mm512_fmadd_ps(xb, w0, p0[r]);
+        p1[r] = _mm512_fmadd_ps(xb, w1, p1[r]);
+      } else {
+        p0[r] = _mm512_add_ps(p0[r], _mm512_mul_ps(xb, w0));
+        p1[r] = _mm512_add_ps(p1[r], _mm512_mul_ps(xb, w1));
+      }
+    }
+  }
+  for (int r = 0; r < R; r++) {
+    float* a0 = acc + r * NPU_NR;
+    float* a1 = acc + astride + r * NPU_NR;
+    _mm512_storeu_ps(a0, _mm512_add_ps(_mm512_loadu_ps(a0), p0[r]));
+    _mm512_storeu_ps(a1, _mm512_add_ps(_mm512_loadu_ps(a1), p1[r]));
+  }
+}
+
+/* 8 rows x 2 panels: 16 independent FMA chains. */
+T512 static void f_chunk2(int R, const float* x, int64_t ldx, const float* w, int64_t wstride, int64_t kc, float* acc, int64_t astride, int fused) {
+  if (R == 8 && fused)
+    f_rows2(8, x, ldx, w, wstride, kc, acc, astride, 1);
+  else if (R == 8)
+    f_rows2(8, x, ldx, w, wstride, kc, acc, astride, 0);
+  else
+    f_rows2(R, x, ldx, w, wstride, kc, acc, astride, fused);
+}
+
 T512 static void w4_dequant(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out) {
   const __m512 sv = _mm512_loadu_ps(s), zv = _mm512_loadu_ps(nzs);
   const __m512i lo = _mm512_set1_epi32(15);
@@ -206,7 +240,7 @@ static float absmax(const float* x, int64_t n) { return npu_kernels_avx2_ptr->ab
 static void quantize(const float* x, int64_t n, float scale, int8_t* xq) { npu_kernels_avx2_ptr->quantize(x, n, scale, xq); }
 static void round_bf16(const float* x, int64_t n, float* out) { npu_kernels_avx2_ptr->round_bf16(x, n, out); }
 
-static const npu_kernels avx512 = {w8_block, w8_block2, w4_rows, f_chunk, w4_dequant, absmax, quantize, round_bf16, "avx512", 8, 1, 8};
+static const npu_kernels avx512 = {w8_block, w8_block2, w4_rows, f_chunk, f_chunk2, w4_dequant, absmax, quantize, round_bf16, "avx512", 8, 1, 8};
 const npu_kernels* const npu_kernels_avx512_ptr = &avx512;
 #else
 const npu_kernels* const npu_kernels_avx512_ptr = 0;

@@ -75,4 +75,4 @@ static void round_bf16(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; i++) out[i] = npu_bf16_round(x[i]);
 }
 
-const npu_kernels npu_kernels_portable = {w8_block, NULL, NULL, f_chunk, w4_dequant, absmax, quantize, round_bf16, "portable", 4, 0, 1};
+const npu_kernels npu_kernels_portable = {w8_block, NULL, NULL, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, "portable", 4, 0, 1};

@@ -822,52 +822,75 @@ static void f_task(void* arg, int64_t p0, int64_t p1) {
   }
   const npu_gemm* g = j->g;
   const npu_kernels* k = g->ctx->k;
-  const int64_t K = g->K, N = g->N, Kt = g->Kt;
+  const int64_t K = g->K, N = g->N, Kt = g->Kt, Ke = round_up(K, 2);
   const int w4 = g->variant == NPU_W4ABF16;
   const int fused = g->variant != NPU_F32; /* exact products: fused == unfused, and fused is faster */
   const int64_t groups = w4 ? K / g->group : 0;
-  float acc[BF_MMAX * NPU_NR], y[BF_MMAX * NPU_NR];
-  float wbuf[128 * NPU_NR] __attribute__((aligned(64)));
-  for (int64_t p = p0; p < p1; p++) {
-    const int64_t n0 = p * NPU_NR;
-    const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
+  enum { AS = BF_MMAX * NPU_NR, WS = 128 * NPU_NR };
+  float acc[2 * AS], y[2 * AS];
+  float wbuf[2 * WS] __attribute__((aligned(64)));
+  for (int64_t p = p0; p < p1;) {
+    /* two panels per kernel call where the kernel has it: twice the independent accumulator chains */
+    const int PP = k->f_chunk2 && p + 1 < p1 && j->M >= k->rows ? 2 : 1;
     for (int64_t m0 = 0; m0 < j->M; m0 += BF_MMAX) {
       const int rows = (int)(j->M - m0 < BF_MMAX ? j->M - m0 : BF_MMAX);
       const float* xm = j->x + m0 * K;
       for (int64_t k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
         const int64_t k1 = k0 + Kt < K ? k0 + Kt : K;
-        for (int r = 0; r < rows; r++)
-          for (int c = 0; c < NPU_NR; c++) acc[r * NPU_NR + c] = w4 && t == 0 && c < cols ? g->bias[n0 + c] : 0.0f;
+        for (int q = 0; q < PP; q++)
+          for (int r = 0; r < rows; r++)
+            for (int c = 0; c < NPU_NR; c++) {
+              const int64_t n = (p + q) * NPU_NR + c;
+              acc[q * AS + r * NPU_NR + c] = w4 && t == 0 && n < N ? g->bias[n] : 0.0f;
+            }
         if (w4) {
-          const int64_t Ke = round_up(K, 2);
           for (int64_t gs = k0; gs < k1; gs += g->group) {
             const int64_t gi = gs / g->group;
-            k->w4_dequant(g->q4 + (p * (Ke / 2) + gs / 2) * NPU_NR, g->group, g->s4 + (p * groups + gi) * NPU_NR, g->nzs4 + (p * groups + gi) * NPU_NR, wbuf);
-            for (int r0 = 0; r0 < rows; r0 += k->rows)
-              k->f_chunk(rows - r0 < k->rows ? rows - r0 : k->rows, xm + r0 * K + gs, K, wbuf, g->group, acc + r0 * NPU_NR, 1);
+            for (int q = 0; q < PP; q++)
+              k->w4_dequant(g->q4 + ((p + q) * (Ke / 2) + gs / 2) * NPU_NR, g->group, g->s4 + ((p + q) * groups + gi) * NPU_NR,
+                            g->nzs4 + ((p + q) * groups + gi) * NPU_NR, wbuf + q * WS);
+            for (int r0 = 0; r0 < rows; r0 += k->rows) {
+              const int R = rows - r0 < k->rows ? rows - r0 : k->rows;
+              if (PP == 2)
+                k->f_chunk2(R, xm + r0 * K + gs, K, wbuf, WS, g->group, acc + r0 * NPU_NR, AS, 1);
+              else
+                k->f_chunk(R, xm + r0 * K + gs, K, wbuf, g->group, acc + r0 * NPU_NR, 1);
+            }
           }
         } else {
           const float* wp = g->wf + (p * K + k0) * NPU_NR;
-          for (int r0 = 0; r0 < rows; r0 += k->rows)
-            k->f_chunk(rows - r0 < k->rows ? rows - r0 : k->rows, xm + r0 * K + k0, K, wp, k1 - k0, acc + r0 * NPU_NR, fused);
+          for (int r0 = 0; r0 < rows; r0 += k->rows) {
+            const int R = rows - r0 < k->rows ? rows - r0 : k->rows;
+            if (PP == 2)
+              k->f_chunk2(R, xm + r0 * K + k0, K, wp, K * NPU_NR, k1 - k0, acc + r0 * NPU_NR, AS, fused);
+            else
+              k->f_chunk(R, xm + r0 * K + k0, K, wp, k1 - k0, acc + r0 * NPU_NR, fused);
+          }
         }
         /* host accumulation of the K tiles, in tile order */
-        if (t == 0)
-          memcpy(y, acc, sizeof(float) * rows * NPU_NR);
-        else
-          for (int i = 0; i < rows * NPU_NR; i++) y[i] = y[i] + acc[i];
-      }
-      for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) {
-          float v = y[r * NPU_NR + c];
-          if (j->bias) v = v + j->bias[n0 + c];
-          const int64_t o = (m0 + r) * N + n0 + c;
-          if (j->out_dtype == NPU_DT_BF16)
-            ((uint16_t*)j->c)[o] = npu_bf16_bits(v);
+        for (int q = 0; q < PP; q++) {
+          if (t == 0)
+            memcpy(y + q * AS, acc + q * AS, sizeof(float) * rows * NPU_NR);
           else
-            ((float*)j->c)[o] = v;
+            for (int i = 0; i < rows * NPU_NR; i++) y[q * AS + i] = y[q * AS + i] + acc[q * AS + i];
         }
+      }
+      for (int q = 0; q < PP; q++) {
+        const int64_t n0 = (p + q) * NPU_NR;
+        const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
+        for (int r = 0; r < rows; r++)
+          for (int c = 0; c < cols; c++) {
+            float v = y[q * AS + r * NPU_NR + c];
+            if (j->bias) v = v + j->bias[n0 + c];
+            const int64_t o = (m0 + r) * N + n0 + c;
+            if (j->out_dtype == NPU_DT_BF16)
+              ((uint16_t*)j->c)[o] = npu_bf16_bits(v);
+            else
+              ((float*)j->c)[o] = v;
+          }
+      }
     }
+    p += PP;
   }
 }
 
