@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `opshift` command. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { coverage, listBackends } from '../core/index.js';
 import { renderTable } from '../core/profiler.js';
@@ -11,9 +12,11 @@ import { formatBenchGemm, runBenchGemm } from './bench_gemm.js';
 import { formatOrtBench, runOrtBench } from './bench_ort.js';
 import { formatBenchNpu, runBenchNpu } from './bench_npu.js';
 import { caseCoverage, catalogJson } from './op_cases.js';
-import { loadTokenizerIfAny, openModel, parseIds, runGenerate, runLogits } from './generate.js';
+import { loadTokenizerIfAny, openModel, parseIds, runGenerate, runLogits, underPolicy } from './generate.js';
 import type { DType } from '../core/dtype.js';
 import { benchModelCsv, formatBenchModel, runBenchModel } from './bench_model.js';
+import { perplexity } from './eval_perplexity.js';
+import { repoRoot } from './model_source.js';
 
 const program = new Command();
 program.name('opshift').description('Eager-mode tensor runtime with per-op backend dispatch (CPU, ONNX Runtime, NPU)').version('0.1.0');
@@ -298,10 +301,42 @@ bench
   .addOption(new Option('--time <ms>', 'time per task').default(1000).argParser((v) => parseInt(v, 10)))
   .option('--threads <list>', 'comma-separated library thread counts', '1,2')
   .addOption(new Option('--accuracy <n>', 'ORT MatMulNBits accuracy_level').default(4).argParser((v) => parseInt(v, 10)))
+  .addOption(new Option('--isa <isa>', 'cap the emulation kernels').choices(['auto', 'avx2-vnni', 'avx2', 'portable']).default('auto'))
   .option('--json', 'machine-readable output')
-  .action((opts: { time: number; threads: string; accuracy: number; json?: boolean }) => {
-    const r = runBenchNpu({ timeMs: opts.time, threads: opts.threads.split(',').map((s) => parseInt(s, 10)), accuracy: opts.accuracy });
+  .action((opts: { time: number; threads: string; accuracy: number; isa: 'auto' | 'avx2-vnni' | 'avx2' | 'portable'; json?: boolean }) => {
+    const r = runBenchNpu({ timeMs: opts.time, threads: opts.threads.split(',').map((s) => parseInt(s, 10)), accuracy: opts.accuracy, isa: opts.isa });
     console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchNpu(r));
+  });
+
+const evalCmd = program.command('eval').description('model evaluation');
+
+evalCmd
+  .command('perplexity')
+  .description("sliding-window perplexity (Hugging Face's method) of a text, under any dispatch policy")
+  .option('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>', 'demo:llama')
+  .option('--text <file>', 'text to score (default: the demo models\' held-out KJV chapters)')
+  .option('--window <n>', 'tokens per window', '256')
+  .option('--stride <n>', 'tokens between window starts (default: window / 2)')
+  .option('--max-tokens <n>', 'score only the first N tokens of the text')
+  .option('--dispatch <policy>', 'per-op backends, as for generate')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { model: string; text?: string; window: string; stride?: string; maxTokens?: string; dispatch?: string; json?: boolean }) => {
+    const { model, dir } = await openModel(opts.model);
+    const tok = loadTokenizerIfAny(dir, true)!;
+    const file = opts.text ?? join(repoRoot(), 'models', 'demo', 'kjv-valid.txt');
+    let ids = tok.encode(readFileSync(file, 'utf8'));
+    if (opts.maxTokens !== undefined) ids = ids.slice(0, intArg('--max-tokens')(opts.maxTokens));
+    const window = intArg('--window')(opts.window);
+    const stride = opts.stride === undefined ? Math.floor(window / 2) : intArg('--stride')(opts.stride);
+    const bar = process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\r\x1b[Kscoring ${done}/${total} tokens`) : undefined;
+    const { result: r } = underPolicy(opts.dispatch, false, () => perplexity(model, ids, { window, stride, onProgress: bar }));
+    if (bar) process.stderr.write('\r\x1b[K');
+    const out = { model: opts.model, text: file, tokens: ids.length, window, stride, ...r };
+    console.log(
+      opts.json
+        ? JSON.stringify(out)
+        : `perplexity ${r.perplexity.toFixed(4)} (mean NLL ${r.meanNll.toFixed(5)} nats) over ${r.tokensScored} tokens of ${file}; window ${window}, stride ${stride}, ${r.windows} windows, ${(r.ms / 1000).toFixed(1)} s`,
+    );
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
