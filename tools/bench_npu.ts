@@ -20,7 +20,7 @@ import { loadOrt, type NativeSession, type OrtRuntime } from '../backends/ort/bi
 import { configureOrt, ortConfig, sessionOptions } from '../backends/ort/config.js';
 import { buildModel, type GraphSpec } from '../backends/ort/onnx_model.js';
 import { npuRuntime } from '../backends/npu/backend.js';
-import { NpuContext, NpuDType, type NpuGemm } from '../backends/npu/ffi.js';
+import { NpuContext, NpuDType, NpuFlags, type NpuGemm } from '../backends/npu/ffi.js';
 
 export interface BenchNpuOptions {
   readonly timeMs?: number;
@@ -28,6 +28,8 @@ export interface BenchNpuOptions {
   readonly threads?: readonly number[];
   /** ORT MatMulNBits accuracy_level (default 4: int8 activations, ORT's fastest). */
   readonly accuracy?: number;
+  /** Emulation kernels: the best this CPU has (default), or capped at AVX2 + AVX-VNNI, plain AVX2, portable C. */
+  readonly isa?: 'auto' | 'avx2-vnni' | 'avx2' | 'portable';
   /** Shapes as [M, K, N] (default the three of the issue). */
   readonly shapes?: readonly (readonly [number, number, number])[];
 }
@@ -165,7 +167,8 @@ export function runBenchNpu(options: BenchNpuOptions = {}): BenchNpuResult {
   const { lib } = npuRuntime();
   const prevOrt = ortConfig();
   configureOrt({ threads: 1, accuracyLevel: accuracy });
-  const contexts = new Map(threads.map((t) => [t, new NpuContext(lib, { threads: t })]));
+  const isaFlags = { auto: 0, 'avx2-vnni': NpuFlags.NO_AVX512, avx2: NpuFlags.NO_VNNI, portable: NpuFlags.PORTABLE }[options.isa ?? 'auto'];
+  const contexts = new Map(threads.map((t) => [t, new NpuContext(lib, { threads: t, flags: isaFlags })]));
   const rows: BenchNpuRow[] = [];
   try {
     for (const [M, K, N] of shapes) {
@@ -225,7 +228,7 @@ export function runBenchNpu(options: BenchNpuOptions = {}): BenchNpuResult {
         session.dispose();
       }
     }
-    const d = /isa=(\S+)/.exec(npuRuntime().ctx.description);
+    const d = /isa=(\S+)/.exec(contexts.values().next().value!.description);
     return { rows, ffiNs: ffiOverheadNs(), isa: d?.[1] ?? 'unknown', library: lib.path, ortAccuracy: accuracy };
   } finally {
     for (const ctx of contexts.values()) ctx.dispose();
