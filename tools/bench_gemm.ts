@@ -12,7 +12,7 @@
 import { Bench } from 'tinybench';
 import { linear, listBackends, manualSeed, matmul, profile, randn, withBackend, type Tensor } from '../core/index.js';
 import { renderTable } from '../core/profiler.js';
-import { runPythonPeer } from './peer.js';
+import { peerBlas, runPythonPeer } from './peer.js';
 
 export interface GemmCase {
   readonly name: string;
@@ -114,7 +114,7 @@ export function runBenchGemm(options: BenchGemmOptions = {}): BenchGemmResult {
     const res = runPythonPeer<{ torch: string; threads: number; results: Record<string, { median_ms?: number }> }>('torch_gemm.py', [], input);
     if (res.ok) {
       peer =
-        `PyTorch ${res.value.torch} (torch.matmul / F.linear), torch.set_num_threads(${res.value.threads}): ` +
+        `PyTorch ${res.value.torch} with ${peerBlas()} (torch.matmul / F.linear), ${res.value.threads} thread(s): ` +
         `${res.value.threads === 1 ? 'single thread, like opshift' : `${res.value.threads} threads`}; measured in this run`;
       for (let i = 0; i < rows.length; i++) rows[i] = { ...rows[i]!, torchMs: res.value.results[rows[i]!.case.name]?.median_ms };
     } else peer = `PyTorch peer skipped: ${res.reason}`;

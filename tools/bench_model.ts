@@ -13,7 +13,7 @@ import type { CausalLM } from '../models/causal_lm.js';
 import { generate } from '../models/generate.js';
 import { PRESETS } from '../models/config.js';
 import { loadTokenizerIfAny, openModel } from './generate.js';
-import { runPythonPeer } from './peer.js';
+import { peerBlas, runPythonPeer } from './peer.js';
 
 export interface BenchModelOptions {
   readonly model: string;
@@ -136,7 +136,7 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
       const res = runPythonPeer<{ torch: string; threads: number; results: { prompt_tokens: number; ttft_ms: number; tokens_per_s: number }[] }>('torch_model.py', [], input);
       peer = res.ok
         ? {
-            name: `PyTorch ${res.value.torch} eager (F.linear, ${res.value.threads} thread${res.value.threads > 1 ? 's' : ''})`,
+            name: `PyTorch ${res.value.torch} eager with ${peerBlas()} (F.linear, ${res.value.threads} thread${res.value.threads > 1 ? 's' : ''})`,
             rows: res.value.results.map((x) => ({ promptTokens: x.prompt_tokens, ttftMs: x.ttft_ms, tokensPerS: x.tokens_per_s })),
           }
         : { skipped: res.reason };

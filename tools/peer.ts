@@ -1,6 +1,6 @@
 /** Running peers (PyTorch) measured in the same benchmark run, failing soft with the reason when absent. */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,11 +27,36 @@ export function peerScript(name: string): string {
 
 export type PeerResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-/** Run a Python peer script that prints one JSON object. */
+/**
+ * The BLAS behind Debian's PyTorch: its libblas.so.3 is whatever the alternatives system points at (the
+ * reference BLAS, or OpenBLAS once libopenblas0 is installed: a 15x difference in GEMM speed), so benchmark
+ * tables name it.
+ */
+export function peerBlas(): string {
+  try {
+    const target = realpathSync('/usr/lib/x86_64-linux-gnu/libblas.so.3');
+    return target.includes('openblas') ? 'OpenBLAS' : target.includes('blis') ? 'BLIS' : target.includes('mkl') ? 'MKL' : 'reference BLAS';
+  } catch {
+    return 'unknown BLAS';
+  }
+}
+
+/**
+ * Run a Python peer script that prints one JSON object. A `threads` field in the JSON request also sizes the
+ * BLAS thread pools (OpenBLAS ignores torch.set_num_threads), unless the caller's environment sets them.
+ */
 export function runPythonPeer<T>(script: string, args: string[] = [], stdin?: string): PeerResult<T> {
   const py = pythonWithTorch();
   if (!py) return { ok: false, reason: 'PyTorch not found (apt-get install python3-torch, or set OPSHIFT_PYTHON)' };
-  const r = spawnSync(py, [peerScript(script), ...args], { encoding: 'utf8', timeout: 600_000, input: stdin, maxBuffer: 64 << 20 });
+  let threads = '1';
+  try {
+    const t = stdin ? (JSON.parse(stdin) as { threads?: unknown }).threads : undefined;
+    if (typeof t === 'number') threads = String(t);
+  } catch {
+    // not JSON: keep one thread
+  }
+  const env = { ...process.env, OPENBLAS_NUM_THREADS: process.env.OPENBLAS_NUM_THREADS ?? threads, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? threads };
+  const r = spawnSync(py, [peerScript(script), ...args], { encoding: 'utf8', timeout: 600_000, input: stdin, maxBuffer: 64 << 20, env });
   if (r.status !== 0) return { ok: false, reason: `${script} failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}` };
   try {
     return { ok: true, value: JSON.parse(r.stdout) as T };
