@@ -6,7 +6,7 @@
  * CI sets OPSHIFT_NPU_STRICT=1: a missing emulation library then fails this file instead of skipping it.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -524,6 +524,16 @@ describe.skipIf(!available)('npu: failure paths', () => {
     expect(loadNpuLibrary(join(tmpdir(), 'not-a-library.txt')).ok).toBe(false);
   });
 
+  const cli = join(process.cwd(), 'dist', 'tools', 'cli.js');
+  it.skipIf(!existsSync(cli))('end to end: OPSHIFT_NPU_LIB naming a missing file lists npu as unavailable, and nothing crashes', () => {
+    const r = spawnSync(process.execPath, [cli, 'backends', '--json'], { encoding: 'utf8', env: { ...process.env, OPSHIFT_NPU_LIB: '/nonexistent/libnpu.so' } });
+    expect(r.status, r.stderr).toBe(0);
+    const list = JSON.parse(r.stdout) as { name: string; status: { available: boolean; reason?: string } }[];
+    const npu = list.find((b) => b.name === 'npu');
+    expect(npu?.status).toEqual({ available: false, reason: expect.stringContaining('NPU library /nonexistent/libnpu.so not found') as unknown as string });
+    expect(list.find((b) => b.name === 'cpu')?.status.available).toBe(true);
+  });
+
   const cc = spawnSync('cc', ['--version']).status === 0;
   it.skipIf(!cc)('a library with another ABI version is refused with both versions in the reason', () => {
     const dir = mkdtempSync(join(tmpdir(), 'opshift-npu-abi-'));
@@ -532,7 +542,7 @@ describe.skipIf(!available)('npu: failure paths', () => {
       const out = join(dir, 'libwrong_abi.so');
       const r = spawnSync(
         'cc',
-        ['-O1', '-fPIC', '-shared', '-pthread', '-DOPSHIFT_NPU_ABI_OVERRIDE=999', ...['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 'npu_kern_avx512.c'].map((s) => join(src, s)), '-o', out, '-lm'],
+        ['-O0', '-fPIC', '-shared', '-pthread', '-DOPSHIFT_NPU_ABI_OVERRIDE=999', ...['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 'npu_kern_avx512.c'].map((s) => join(src, s)), '-o', out, '-lm'],
         { encoding: 'utf8' },
       );
       expect(r.status, r.stderr).toBe(0);
@@ -542,7 +552,7 @@ describe.skipIf(!available)('npu: failure paths', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 
   it('a failing library call surfaces as NpuError with the call, the status and the library message', () => {
     const lib = npuRuntime().lib;

@@ -121,7 +121,7 @@ export interface CaseCoverage {
  */
 export function caseCoverage(backends: readonly string[]): CaseCoverage {
   const out: Record<string, Record<string, [number, number]>> = {};
-  for (const c of OP_CASES) {
+  for (const c of [...OP_CASES, ...BACKEND_CASES]) {
     if ((c.tags ?? []).includes('bench')) continue;
     const op = getOp(c.op);
     if (!op) continue;
