@@ -40,7 +40,20 @@ function lastRow(logits: Tensor): Float32Array {
   return logits.narrow(1, logits.shape[1]! - 1, 1).reshape([V]).to('float32').contiguous().toTypedArray().slice() as Float32Array;
 }
 
-export function generate(model: CausalLM, prompt: readonly number[], options: GenerateOptions = {}): GenerateResult {
+/** One generated token, as `tokens()` yields them. */
+export interface TokenStep {
+  readonly id: number;
+  readonly index: number;
+  /** The id is an EOS id (and ignoreEos is off): the sequence ends with it. */
+  readonly eos: boolean;
+}
+
+/**
+ * Generation one token at a time: the first `next()` runs the prefill, each later one a decode step. Stop
+ * early by not iterating further (or `return()`): the KV cache is released either way. Callers that must stay
+ * responsive between tokens (a server) interleave their own work between steps.
+ */
+export function* tokens(model: CausalLM, prompt: readonly number[], options: Omit<GenerateOptions, 'onToken'> = {}): Generator<TokenStep, void, void> {
   if (prompt.length === 0) throw new ArgumentError('generate: the prompt is empty (give at least one token, e.g. BOS)');
   const vocab = model.config.vocabSize;
   const badId = prompt.find((v) => !Number.isInteger(v) || v < 0 || v >= vocab);
@@ -49,29 +62,44 @@ export function generate(model: CausalLM, prompt: readonly number[], options: Ge
   if (!Number.isInteger(maxNew) || maxNew < 0) throw new ArgumentError(`generate: max_new_tokens ${maxNew} must be a non-negative integer`);
   const sampler = new Sampler(options);
   const eos = new Set(options.ignoreEos ? [] : (options.eosTokenIds ?? model.config.eosTokenIds));
+  if (maxNew === 0) return;
   const cache = model.newCache(1, prompt.length + maxNew);
+  liveCaches++;
   const seq = [...prompt];
-  const out: number[] = [];
-  const t0 = performance.now();
-  let ttft = 0;
-  let stoppedBy: GenerateResult['stoppedBy'] = 'length';
   try {
     let input = idsTensor(prompt);
-    while (out.length < maxNew) {
+    for (let i = 0; i < maxNew; i++) {
       const logits = model.forward(input, { cache, lastOnly: true }); // (1, 1, V)
       const id = sampler.next(lastRow(logits), seq);
-      if (out.length === 0) ttft = performance.now() - t0;
-      out.push(id);
       seq.push(id);
-      options.onToken?.(id, out.length - 1);
-      if (eos.has(id)) {
-        stoppedBy = 'eos';
-        break;
-      }
+      const isEos = eos.has(id);
+      yield { id, index: i, eos: isEos };
+      if (isEos) return;
       input = idsTensor([id]);
     }
   } finally {
     cache.dispose();
+    liveCaches--;
+  }
+}
+
+let liveCaches = 0;
+
+/** KV caches of generations still running (a server's leak check). */
+export function liveKvCaches(): number {
+  return liveCaches;
+}
+
+export function generate(model: CausalLM, prompt: readonly number[], options: GenerateOptions = {}): GenerateResult {
+  const out: number[] = [];
+  const t0 = performance.now();
+  let ttft = 0;
+  let stoppedBy: GenerateResult['stoppedBy'] = 'length';
+  for (const step of tokens(model, prompt, options)) {
+    if (step.index === 0) ttft = performance.now() - t0;
+    out.push(step.id);
+    options.onToken?.(step.id, step.index);
+    if (step.eos) stoppedBy = 'eos';
   }
   const decodeMs = out.length > 0 ? performance.now() - t0 - ttft : 0;
   return {
