@@ -4,10 +4,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { coverage, listBackends } from '../core/index.js';
-import { renderTable } from '../core/profiler.js';
+import { renderTable, type GroupKey } from '../core/profiler.js';
 import { formatDispatchBench, runDispatchBench } from './bench_dispatch.js';
 import { runDemo } from './demo.js';
-import { formatBenchOp, runBenchOp } from './bench_op.js';
+import { benchOpCsv, benchOpMarkdown, formatBenchOp, rooflineSvg, runBenchOp } from './bench_op.js';
+import { formatMachine, machineProfile } from './bench_machine.js';
+import { svgToPng } from './chart/svg.js';
+import { benchModelSvg } from './chart/model.js';
+import { formatProfile, runProfile } from './profile.js';
+import { ArgumentError } from '../core/errors.js';
 import { formatBenchGemm, runBenchGemm } from './bench_gemm.js';
 import { formatOrtBench, runOrtBench } from './bench_ort.js';
 import { formatBenchNpu, runBenchNpu } from './bench_npu.js';
@@ -110,24 +115,82 @@ bench
     console.log(opts.json ? JSON.stringify(r, null, 2) : formatDispatchBench(r));
   });
 
+/** A one-line progress indicator on stderr when it is a terminal; undefined (quiet) when piped. */
+function ttyProgress(): { update: ((msg: string) => void) | undefined; done: () => void } {
+  if (!process.stderr.isTTY) return { update: undefined, done: () => {} };
+  return { update: (m) => process.stderr.write(`\r\x1b[K${m.slice(0, (process.stderr.columns || 100) - 1)}`), done: () => process.stderr.write('\r\x1b[K') };
+}
+
+function posIntArg(name: string): (v: string) => number {
+  return (v) => {
+    const x = Number(v);
+    if (!Number.isInteger(x) || x < 1) throw new ArgumentError(`${name} '${v}' is not a positive integer`);
+    return x;
+  };
+}
+
+/** Write an SVG chart, and its PNG rendering when asked (@resvg/resvg-js, no browser). */
+async function writeChart(svg: string, file: string, png: string | undefined, what: string): Promise<void> {
+  writeFileSync(file, svg);
+  console.error(`${what} written to ${file}`);
+  if (png) {
+    writeFileSync(png, await svgToPng(svg));
+    console.error(`${what} written to ${png}`);
+  }
+}
+
 bench
   .command('op')
-  .description('time op cases per backend (median, p90, GFLOP/s, GB/s, cause) next to PyTorch on the same inputs')
+  .description('time op cases per backend (median, p90, ops/s, GFLOP/s, GB/s, cause, ratio to a baseline, error vs cpu) next to PyTorch on the same inputs')
+  .argument('[ops...]', 'OpDef names to run (see opshift ops), e.g. MatMul Linear Softmax')
   .option('--cases <regex>', 'case names to run (default: the benchmark set)')
+  .option('--shapes <list>', 'build cases from shapes: M×K×N for MatMul/Linear (default ops), the tensor shape for other ops, e.g. 1x2048x2048,128x2048x2048')
+  .addOption(new Option('--dtype <dtype>', 'float inputs in this dtype').choices(['float32', 'float16', 'bfloat16']))
   .option('--backends <list>', 'comma-separated backends (default: every available one with a kernel)')
-  .addOption(new Option('--time <ms>', 'time per case and backend').default(500).argParser((v) => parseInt(v, 10)))
-  .addOption(new Option('--threads <n>', 'PyTorch threads').default(1).argParser((v) => parseInt(v, 10)))
+  .option('--baseline <backend>', 'add a speed-ratio column against this backend (e.g. cpu)')
+  .option('--check', "compare every backend's outputs with the cpu reference (max abs/rel error, NMSE, allclose)")
+  .addOption(new Option('--time <ms>', 'time per case and backend').default(500).argParser(posIntArg('--time')))
+  .addOption(new Option('--threads <n>', 'PyTorch peer threads and ORT intra-op threads (default 1)').argParser(posIntArg('--threads')))
   .option('--no-peer', 'skip the PyTorch peer')
-  .option('--json', 'machine-readable output')
-  .action((opts: { cases?: string; backends?: string; time: number; threads: number; peer: boolean; json?: boolean }) => {
+  .option('--plot <file.svg>', 'write a roofline chart (GFLOP/s vs flop/byte per backend under this machine\'s roofs)')
+  .option('--png <file.png>', 'also render the chart as PNG (with --plot)')
+  .addOption(new Option('--format <f>', 'output format').choices(['table', 'json', 'csv', 'md']).default('table'))
+  .option('--json', 'same as --format json')
+  .action(async (ops: string[], opts: { cases?: string; shapes?: string; dtype?: DType; backends?: string; baseline?: string; check?: boolean; time: number; threads?: number; peer: boolean; plot?: string; png?: string; format: string; json?: boolean }) => {
+    if (opts.png && !opts.plot) throw new ArgumentError('--png needs --plot <file.svg>');
+    const bar = ttyProgress();
     const r = runBenchOp({
+      ops,
       cases: opts.cases,
-      backends: opts.backends?.split(',').map((s) => s.trim()),
+      shapes: opts.shapes,
+      dtype: opts.dtype,
+      backends: opts.backends?.split(',').map((s) => s.trim()).filter(Boolean),
+      baseline: opts.baseline,
+      check: opts.check,
       timeMs: opts.time,
       threads: opts.threads,
       peer: opts.peer,
+      onProgress: bar.update,
     });
-    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchOp(r));
+    const machine = opts.plot ? machineProfile({ onProgress: bar.update && ((m) => bar.update!(`bench machine: ${m}`)) }) : undefined;
+    bar.done();
+    const format = opts.json ? 'json' : opts.format;
+    console.log(format === 'json' ? JSON.stringify(machine ? { ...r, machine } : r, null, 2) : format === 'csv' ? benchOpCsv(r) : format === 'md' ? benchOpMarkdown(r) : formatBenchOp(r));
+    if (opts.plot && machine) await writeChart(rooflineSvg(r, machine), opts.plot, opts.png, 'roofline');
+  });
+
+bench
+  .command('machine')
+  .description("this machine's single-thread memory bandwidth and peak float32 GFLOP/s (the roofline's roofs); cached for 12 hours")
+  .addOption(new Option('--time <ms>', 'time per probe').default(300).argParser(posIntArg('--time')))
+  .addOption(new Option('--mib <n>', 'array size per stream, MiB').default(64).argParser(posIntArg('--mib')))
+  .option('--fresh', 'measure again instead of using the cached result')
+  .option('--json', 'machine-readable output')
+  .action((opts: { time: number; mib: number; fresh?: boolean; json?: boolean }) => {
+    const bar = ttyProgress();
+    const m = machineProfile({ timeMs: opts.time, mib: opts.mib, fresh: opts.fresh, onProgress: bar.update });
+    bar.done();
+    console.log(opts.json ? JSON.stringify(m, null, 2) : formatMachine(m));
   });
 
 bench
@@ -174,7 +237,10 @@ bench
   .option('--no-peer', 'skip the PyTorch peer (synthetic presets only)')
   .option('--threads <n>', 'PyTorch peer threads', '1')
   .addOption(new Option('--format <f>', 'output format').choices(['table', 'json', 'csv']).default('table'))
-  .action(async (opts: { model: string; promptLengths: string; genTokens: string; warmup: string; reps: string; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads: string }) => {
+  .option('--plot <file.svg>', 'write a chart: TTFT and tokens/s against prompt length, one series per dispatch policy')
+  .option('--png <file.png>', 'also render the chart as PNG (with --plot)')
+  .action(async (opts: { model: string; promptLengths: string; genTokens: string; warmup: string; reps: string; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads: string; plot?: string; png?: string }) => {
+    if (opts.png && !opts.plot) throw new ArgumentError('--png needs --plot <file.svg>');
     const int = (name: string, v: string) => intArg(name)(v);
     const r = await runBenchModel(
       {
@@ -192,6 +258,7 @@ bench
     );
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     console.log(opts.format === 'json' ? JSON.stringify(r, null, 2) : opts.format === 'csv' ? benchModelCsv(r) : formatBenchModel(r));
+    if (opts.plot) await writeChart(benchModelSvg(r), opts.plot, opts.png, 'chart');
   });
 
 const floatArg = (name: string) => (v: string) => {
@@ -306,6 +373,33 @@ bench
   .action((opts: { time: number; threads: string; accuracy: number; isa: 'auto' | 'avx2-vnni' | 'avx2' | 'portable'; json?: boolean }) => {
     const r = runBenchNpu({ timeMs: opts.time, threads: opts.threads.split(',').map((s) => parseInt(s, 10)), accuracy: opts.accuracy, isa: opts.isa });
     console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchNpu(r));
+  });
+
+program
+  .command('profile')
+  .description('run a generate (or one forward) under the profiler: per op/backend/shape, split into prefill (M > 1) and decode (M = 1), with causes and a Chrome trace')
+  .requiredOption('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>')
+  .option('--prompt <text>', "prompt text (needs the model folder's tokenizer)")
+  .option('--ids <list>', 'prompt token ids, comma-separated (instead of --prompt)')
+  .addOption(new Option('--max-new-tokens <n>', 'tokens to generate (0: one forward over the prompt)').default(16).argParser(intArg('--max-new-tokens')))
+  .option('--dispatch <policy>', 'per-op backends, e.g. "Linear=rows>=8?ort:wasm,*=cpu"')
+  .addOption(new Option('--dtype <dtype>', 'weight dtype in memory').choices(['float32', 'float16', 'bfloat16']))
+  .option('--group-by <keys>', 'comma-separated: op, backend, shape', 'op,backend,shape')
+  .addOption(new Option('--top <n>', 'rows per table').default(25).argParser(posIntArg('--top')))
+  .option('--trace <file.json>', 'write a Chrome trace (open in https://ui.perfetto.dev)')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { model: string; prompt?: string; ids?: string; maxNewTokens: number; dispatch?: string; dtype?: DType; groupBy: string; top: number; trace?: string; json?: boolean }) => {
+    const keys = opts.groupBy.split(',').map((s) => s.trim());
+    const bad = keys.find((k) => !['op', 'backend', 'shape'].includes(k));
+    if (bad !== undefined) throw new ArgumentError(`--group-by '${opts.groupBy}': '${bad}' is not one of op, backend, shape`);
+    const bar = ttyProgress();
+    const { report, trace } = await runProfile({ model: opts.model, prompt: opts.prompt, ids: opts.ids, maxNewTokens: opts.maxNewTokens, dispatch: opts.dispatch, dtype: opts.dtype, groupBy: keys as GroupKey[], onProgress: bar.update });
+    bar.done();
+    console.log(opts.json ? JSON.stringify(report, null, 2) : formatProfile(report, opts.top));
+    if (opts.trace) {
+      writeFileSync(opts.trace, JSON.stringify(trace));
+      console.error(`trace written to ${opts.trace} (${trace.traceEvents.length} events; open in https://ui.perfetto.dev)`);
+    }
   });
 
 const evalCmd = program.command('eval').description('model evaluation');
