@@ -98,11 +98,18 @@ function withPrepared<R>(tag: string, weight: Tensor, deps: readonly (Tensor | u
 // -------------------------------------------------------------------------------------------------------------
 // Layout helpers
 
-/** Row-major [rows, cols] -> [cols, rows]. */
+/** Row-major [rows, cols] -> [cols, rows], in 32 x 32 tiles (weights run to hundreds of MB: stay in cache). */
 function transpose<T extends Float32Array | Uint16Array | Int8Array | Uint8Array>(src: T, rows: number, cols: number, dst: T): T {
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    for (let c = 0; c < cols; c++) dst[c * rows + r] = src[o + c]!;
+  const B = 32;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(rows, r0 + B);
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) {
+        const o = r * cols;
+        for (let c = c0; c < c1; c++) dst[c * rows + r] = src[o + c]!;
+      }
+    }
   }
   return dst;
 }

@@ -27,6 +27,8 @@
 #endif
 
 #define MAX_THREADS 16
+/* rows of a K x N weight packed per block (keeps packing reads and writes sequential) */
+#define PACK_KB 64
 
 /* ---------------------------------------------------------------------------------------------------------
  * Errors: thread-local last error; every failing entry point sets it and returns the status. */
@@ -466,16 +468,21 @@ NPU_API npu_status npu_gemm_create_w8(npu_ctx* ctx, int32_t variant, const int8_
   }
   int64_t ncorr = 0;
   for (int64_t k = 0; k < K; k++)
-    for (int64_t n = 0; n < N; n++) {
-      int8_t v = w[k * N + n];
-      if (v == -128) {
+    for (int64_t n = 0; n < N; n++)
+      if (w[k * N + n] == -128) {
         g->corr_ptr[n + 1]++;
         ncorr++;
-        v = -127;
       }
-      int64_t p = n / NPU_NR, c = n % NPU_NR;
-      g->w8[(p * (g->Kq / 4) + k / 4) * 64 + (c >> 3) * 32 + (c & 7) * 4 + (k & 3)] = v;
-    }
+  /* blocks of K rows so that both the reads (rows of w) and the writes (a panel's k range) stay sequential */
+  const int64_t nq = g->Kq / 4;
+  for (int64_t kb = 0; kb < K; kb += PACK_KB)
+    for (int64_t p = 0; p < g->panels; p++)
+      for (int64_t k = kb; k < K && k < kb + PACK_KB; k++) {
+        int8_t* d = g->w8 + (p * nq + k / 4) * 64 + (k & 3);
+        const int8_t* src = w + k * N + p * NPU_NR;
+        const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
+        for (int c = 0; c < cols; c++) d[(c >> 3) * 32 + (c & 7) * 4] = src[c] == -128 ? -127 : src[c];
+      }
   for (int64_t n = 0; n < N; n++) g->corr_ptr[n + 1] += g->corr_ptr[n];
   const int64_t tiles = (g->Kq + g->Kt - 1) / g->Kt;
   g->csum128 = (int32_t*)aligned_zalloc((size_t)tiles * g->panels * NPU_NR * sizeof(int32_t));
@@ -718,11 +725,14 @@ NPU_API npu_status npu_gemm_create_w4(npu_ctx* ctx, const uint8_t* q, const uint
     gemm_free(g);
     return fail(NPU_E_OOM, "%s: out of memory for K=%lld N=%lld", fn, (long long)K, (long long)N);
   }
-  for (int64_t k = 0; k < K; k++)
-    for (int64_t n = 0; n < N; n++) {
-      int64_t p = n / NPU_NR, c = n % NPU_NR;
-      g->q4[(p * (Ke / 2) + k / 2) * NPU_NR + c] |= (uint8_t)(q[k * N + n] << ((k & 1) * 4));
-    }
+  for (int64_t kb = 0; kb < K; kb += PACK_KB)
+    for (int64_t p = 0; p < g->panels; p++)
+      for (int64_t k = kb; k < K && k < kb + PACK_KB; k++) {
+        uint8_t* d = g->q4 + (p * (Ke / 2) + k / 2) * NPU_NR;
+        const uint8_t* src = q + k * N + p * NPU_NR;
+        const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
+        for (int c = 0; c < cols; c++) d[c] |= (uint8_t)(src[c] << ((k & 1) * 4));
+      }
   const int zdef = 1 << (w_bits - 1);
   for (int64_t gi = 0; gi < groups; gi++)
     for (int64_t n = 0; n < N; n++) {
@@ -755,11 +765,16 @@ NPU_API npu_status npu_gemm_create_f(npu_ctx* ctx, int32_t variant, const void* 
   }
   const float* wf = (const float*)w;
   const uint16_t* wb = (const uint16_t*)w;
-  for (int64_t k = 0; k < K; k++)
-    for (int64_t n = 0; n < N; n++) {
-      int64_t p = n / NPU_NR, c = n % NPU_NR;
-      g->wf[(p * K + k) * NPU_NR + c] = variant == NPU_F32 ? wf[k * N + n] : npu_bf16_value(wb[k * N + n]);
-    }
+  for (int64_t kb = 0; kb < K; kb += PACK_KB)
+    for (int64_t p = 0; p < g->panels; p++)
+      for (int64_t k = kb; k < K && k < kb + PACK_KB; k++) {
+        float* d = g->wf + (p * K + k) * NPU_NR;
+        const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
+        if (variant == NPU_F32)
+          memcpy(d, wf + k * N + p * NPU_NR, sizeof(float) * cols);
+        else
+          for (int c = 0; c < cols; c++) d[c] = npu_bf16_value(wb[k * N + p * NPU_NR + c]);
+      }
   link_gemm(ctx, g);
   *out = g;
   return NPU_OK;
