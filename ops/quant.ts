@@ -12,9 +12,9 @@
  * AWQ's pseudo_quantize_tensor for uint4).
  */
 import { dispatch } from '../core/dispatcher.js';
-import { DTypeError, ShapeError } from '../core/errors.js';
+import { ArgumentError, DTypeError, ShapeError } from '../core/errors.js';
 import { defineOp } from '../core/op_def.js';
-import { formatShape } from '../core/shape.js';
+import { formatShape, shapesEqual } from '../core/shape.js';
 import { Storage } from '../core/storage.js';
 import { Tensor } from '../core/tensor.js';
 import { requireTensor, sig } from './util.js';
@@ -110,6 +110,9 @@ export function linearW4(x: Tensor, q: QuantizedW4, bias?: Tensor): Tensor {
 const make = (data: Float32Array | Int8Array | Uint8Array, dtype: 'float32' | 'int8' | 'uint8', shape: number[]) =>
   new Tensor(new Storage(data, dtype), shape).markConstant();
 
+/** float32 machine epsilon: the smallest scale PyTorch's observers produce. */
+export const FLOAT32_EPS = 2 ** -23;
+
 /** Round half to even (numpy's round, which AMD's quantizers use). */
 export function roundHalfEven(v: number): number {
   const r = Math.round(v);
@@ -134,11 +137,13 @@ export function quantizeWeightInt8(w: Tensor, options: { perChannel?: boolean } 
       const s = options.perChannel ? r : 0;
       scales[s] = Math.max(scales[s]!, Math.abs(data[r * k + c]!));
     }
-  for (let i = 0; i < scales.length; i++) scales[i] = scales[i]! / 127.5 || 1;
+  // MinMaxObserver (per_tensor_symmetric / per_channel_symmetric, qint8): float32 absmax/127.5, at least float32 eps.
+  for (let i = 0; i < scales.length; i++) scales[i] = Math.max(Math.fround(scales[i]! / 127.5), FLOAT32_EPS);
   const q = new Int8Array(n * k);
   for (let r = 0; r < n; r++) {
-    const s = scales[options.perChannel ? r : 0]!;
-    for (let c = 0; c < k; c++) q[r * k + c] = Math.max(-128, Math.min(127, roundHalfEven(Math.fround(data[r * k + c]! / s))));
+    // quantize_per_tensor's arithmetic: x times the float32 reciprocal of the scale, rounded half to even.
+    const inv = Math.fround(1 / scales[options.perChannel ? r : 0]!);
+    for (let c = 0; c < k; c++) q[r * k + c] = Math.max(-128, Math.min(127, roundHalfEven(Math.fround(data[r * k + c]! * inv))));
   }
   return { weight: make(q, 'int8', [n, k]), scale: make(scales, 'float32', options.perChannel ? [n] : []) };
 }
@@ -169,15 +174,157 @@ export function quantizeWeightUint4(w: Tensor, blockSize = 128): QuantizedW4 {
         lo = Math.min(lo, data[r * k + c]!);
         hi = Math.max(hi, data[r * k + c]!);
       }
-      const s = Math.fround(Math.max(hi - lo, 1e-5) / 15);
-      const z = Math.max(0, Math.min(15, -roundHalfEven(lo / s)));
+      // float32 tensor arithmetic as in pseudo_quantize_tensor: (max − min).clamp(1e-5) / 15, −round(min / scale).
+      const s = Math.fround(Math.max(Math.fround(hi - lo), Math.fround(1e-5)) / 15);
+      const z = Math.max(0, Math.min(15, -roundHalfEven(Math.fround(lo / s))));
       scales[r * groups + g] = s;
       zeros[r * groups + g] = z;
       for (let c = g * blockSize; c < (g + 1) * blockSize; c++) {
-        const v = Math.max(0, Math.min(15, roundHalfEven(data[r * k + c]! / s) + z));
+        const v = Math.max(0, Math.min(15, roundHalfEven(Math.fround(data[r * k + c]! / s)) + z));
         const byte = (r * k + c) >> 1;
         q[byte] = c % 2 === 0 ? (q[byte]! & 0xf0) | v : (q[byte]! & 0x0f) | (v << 4);
       }
     }
   return { qweight: make(q, 'uint8', [n, k / 2]), scales: make(scales, 'float32', [n, groups]), zeros: make(zeros, 'uint8', [n, groups]), blockSize };
+}
+
+// ---- quantize / dequantize (PyTorch's affine quantization) ----
+
+/**
+ * Quantized element types: int8 [−128, 127], uint8 [0, 255], uint4 [0, 15] packed two per byte along the last
+ * axis, element 2i in the low nibble of byte i (PyTorch's quint4x2 and ONNX's order).
+ */
+export type QuantDType = 'int8' | 'uint8' | 'uint4';
+/** Per tensor (one scale), per channel (one scale along `axis`) or per group (one per `groupSize` elements of the last axis). */
+export type QuantGranularity = 'tensor' | 'channel' | 'group';
+
+export type QuantizeInputs = { readonly x: Tensor; readonly scale: Tensor; readonly zeroPoint: Tensor };
+export type DequantizeInputs = { readonly q: Tensor; readonly scale: Tensor; readonly zeroPoint: Tensor };
+export type QuantAttrs = {
+  readonly granularity: QuantGranularity;
+  readonly dtype: QuantDType;
+  /** The channel axis (per channel; normalized, ≥ 0), else −1. */
+  readonly axis: number;
+  /** Elements per group along the last axis (per group), else 0. */
+  readonly groupSize: number;
+};
+
+export const QUANT_RANGE: Readonly<Record<QuantDType, readonly [number, number]>> = { int8: [-128, 127], uint8: [0, 255], uint4: [0, 15] };
+const ZP_DTYPES = ['int8', 'uint8', 'int16', 'int32', 'int64'];
+
+/** The shape the scale / zero-point tensors must have for an unpacked (float) shape. */
+function paramShape(op: string, shape: readonly number[], a: QuantAttrs): number[] {
+  if (a.granularity === 'tensor') return [];
+  if (a.granularity === 'channel') {
+    if (a.axis < 0 || a.axis >= shape.length) throw new ShapeError(`${op}: axis ${a.axis} is out of range for shape ${formatShape(shape)}`);
+    return [shape[a.axis]!];
+  }
+  const k = shape[shape.length - 1];
+  if (k === undefined) throw new ShapeError(`${op}: per-group quantization needs at least one dimension, got a scalar`);
+  if (!Number.isInteger(a.groupSize) || a.groupSize < 1 || k % a.groupSize !== 0)
+    throw new ShapeError(`${op}: the last dimension ${k} of ${formatShape(shape)} is not a multiple of the group size ${a.groupSize}`);
+  if (a.dtype === 'uint4' && a.groupSize % 2 !== 0) throw new ShapeError(`${op}: uint4 groups must hold an even number of elements, got ${a.groupSize}`);
+  return [...shape.slice(0, -1), k / a.groupSize];
+}
+
+function checkQParams(op: string, shape: readonly number[], scale: Tensor, zeroPoint: Tensor, a: QuantAttrs): void {
+  const want = paramShape(op, shape, a);
+  if (scale.dtype !== 'float32' || !shapesEqual(scale.shape, want))
+    throw new ShapeError(`${op}: scale ${sig(scale)} must be float32${formatShape(want)} (${a.granularity === 'tensor' ? 'per tensor' : a.granularity === 'channel' ? `per channel along axis ${a.axis}` : `per group of ${a.groupSize}`})`);
+  if (!ZP_DTYPES.includes(zeroPoint.dtype) || !shapesEqual(zeroPoint.shape, want))
+    throw new ShapeError(`${op}: zero point ${sig(zeroPoint)} must be an integer tensor of shape ${formatShape(want)}`);
+}
+
+export const Quantize = defineOp<QuantizeInputs, QuantAttrs>({
+  name: 'Quantize',
+  doc: "PyTorch's quantize_per_tensor / quantize_per_channel (and per group): q = clamp(round_half_even(x · float32(1/scale)) + zero_point)",
+  meta({ x, scale, zeroPoint }, a) {
+    const op = `quantize_per_${a.granularity}`;
+    if (x.dtype !== 'float32') throw new DTypeError(`${op}: input must be float32, got ${sig(x)}`);
+    if (!(a.dtype in QUANT_RANGE)) throw new DTypeError(`${op}: dtype must be int8, uint8 or uint4, got ${String(a.dtype)}`);
+    checkQParams(op, x.shape, scale, zeroPoint, a);
+    if (a.dtype !== 'uint4') return [{ shape: [...x.shape], dtype: a.dtype }];
+    const k = x.shape[x.ndim - 1];
+    if (k === undefined || k % 2 !== 0) throw new ShapeError(`${op}: uint4 packs two values a byte along the last dimension, which must be even; got ${formatShape(x.shape)}`);
+    return [{ shape: [...x.shape.slice(0, -1), k / 2], dtype: 'uint8' }];
+  },
+});
+
+export const Dequantize = defineOp<DequantizeInputs, QuantAttrs>({
+  name: 'Dequantize',
+  doc: "PyTorch's dequantize: float32((q − zero_point) · scale)",
+  meta({ q, scale, zeroPoint }, a) {
+    const op = `dequantize_per_${a.granularity}`;
+    const storage = a.dtype === 'uint4' ? 'uint8' : a.dtype;
+    if (q.dtype !== storage) throw new DTypeError(`${op}: a ${a.dtype} tensor is stored as ${storage}, got ${sig(q)}`);
+    if (a.dtype === 'uint4' && q.ndim === 0) throw new ShapeError(`${op}: packed uint4 needs at least one dimension`);
+    const shape = a.dtype === 'uint4' ? [...q.shape.slice(0, -1), 2 * q.shape[q.ndim - 1]!] : [...q.shape];
+    checkQParams(op, shape, scale, zeroPoint, a);
+    return [{ shape, dtype: 'float32' }];
+  },
+});
+
+const scalarParams = (scale: number, zeroPoint: number, op: string, dtype: QuantDType): { s: Tensor; z: Tensor } => {
+  if (!(Number.isFinite(scale) && scale > 0)) throw new ArgumentError(`${op}: scale must be a positive finite number, got ${scale}`);
+  const [lo, hi] = QUANT_RANGE[dtype] ?? [0, -1];
+  if (!Number.isInteger(zeroPoint) || zeroPoint < lo || zeroPoint > hi) throw new ArgumentError(`${op}: zero point ${zeroPoint} must be an integer in [${lo}, ${hi}] for ${dtype}`);
+  return { s: make(Float32Array.of(scale), 'float32', []), z: new Tensor(new Storage(Int32Array.of(zeroPoint), 'int32'), []) };
+};
+
+function checkDType(op: string, dtype: unknown): asserts dtype is QuantDType {
+  if (typeof dtype !== 'string' || !(dtype in QUANT_RANGE)) throw new DTypeError(`${op}: dtype must be 'int8', 'uint8' or 'uint4', got ${String(dtype)}`);
+}
+
+const normAxis = (op: string, axis: number, ndim: number): number => {
+  if (!Number.isInteger(axis) || axis < -ndim || axis >= ndim) throw new ShapeError(`${op}: axis ${axis} is out of range for ${ndim} dimensions`);
+  return axis < 0 ? axis + ndim : axis;
+};
+
+/** torch.quantize_per_tensor(x, scale, zero_point, dtype) → the integer representation (uint4: packed uint8). */
+export function quantizePerTensor(x: Tensor, scale: number, zeroPoint: number, dtype: QuantDType): Tensor {
+  const op = 'quantize_per_tensor';
+  checkDType(op, dtype);
+  const { s, z } = scalarParams(scale, zeroPoint, op, dtype);
+  return dispatch(Quantize, { x: requireTensor(op, 'input', x), scale: s, zeroPoint: z }, { granularity: 'tensor', dtype, axis: -1, groupSize: 0 });
+}
+
+/** torch.quantize_per_channel(x, scales, zero_points, axis, dtype) → the integer representation. */
+export function quantizePerChannel(x: Tensor, scales: Tensor, zeroPoints: Tensor, axis: number, dtype: QuantDType): Tensor {
+  const op = 'quantize_per_channel';
+  checkDType(op, dtype);
+  const t = requireTensor(op, 'input', x);
+  return dispatch(Quantize, { x: t, scale: requireTensor(op, 'scales', scales), zeroPoint: requireTensor(op, 'zero_points', zeroPoints) }, { granularity: 'channel', dtype, axis: normAxis(op, axis, t.ndim), groupSize: 0 });
+}
+
+/** Per group of `groupSize` along the last axis (scales/zero points [..., K/groupSize]): per channel on the grouped rows. */
+export function quantizePerGroup(x: Tensor, scales: Tensor, zeroPoints: Tensor, groupSize: number, dtype: QuantDType): Tensor {
+  const op = 'quantize_per_group';
+  checkDType(op, dtype);
+  return dispatch(Quantize, { x: requireTensor(op, 'input', x), scale: requireTensor(op, 'scales', scales), zeroPoint: requireTensor(op, 'zero_points', zeroPoints) }, { granularity: 'group', dtype, axis: -1, groupSize });
+}
+
+/** Tensor.dequantize() of a per-tensor quantized tensor; `dtype` says how to read `q` (default: its own dtype). */
+export function dequantizePerTensor(q: Tensor, scale: number, zeroPoint: number, dtype?: QuantDType): Tensor {
+  const op = 'dequantize_per_tensor';
+  const t = requireTensor(op, 'input', q);
+  const d = dtype ?? (t.dtype as QuantDType);
+  checkDType(op, d);
+  const { s, z } = scalarParams(scale, zeroPoint, op, d);
+  return dispatch(Dequantize, { q: t, scale: s, zeroPoint: z }, { granularity: 'tensor', dtype: d, axis: -1, groupSize: 0 });
+}
+
+export function dequantizePerChannel(q: Tensor, scales: Tensor, zeroPoints: Tensor, axis: number, dtype?: QuantDType): Tensor {
+  const op = 'dequantize_per_channel';
+  const t = requireTensor(op, 'input', q);
+  const d = dtype ?? (t.dtype as QuantDType);
+  checkDType(op, d);
+  return dispatch(Dequantize, { q: t, scale: requireTensor(op, 'scales', scales), zeroPoint: requireTensor(op, 'zero_points', zeroPoints) }, { granularity: 'channel', dtype: d, axis: normAxis(op, axis, t.ndim), groupSize: 0 });
+}
+
+export function dequantizePerGroup(q: Tensor, scales: Tensor, zeroPoints: Tensor, groupSize: number, dtype?: QuantDType): Tensor {
+  const op = 'dequantize_per_group';
+  const t = requireTensor(op, 'input', q);
+  const d = dtype ?? (t.dtype as QuantDType);
+  checkDType(op, d);
+  return dispatch(Dequantize, { q: t, scale: requireTensor(op, 'scales', scales), zeroPoint: requireTensor(op, 'zero_points', zeroPoints) }, { granularity: 'group', dtype: d, axis: -1, groupSize });
 }

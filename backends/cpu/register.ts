@@ -8,11 +8,11 @@ import { Embedding, Gather, IndexSelect, MaskedFill, Repeat, Tril, Triu } from '
 import { AMax, AMin, ArgMin, CumSum, LogSoftmax, Min, TopK, Var } from '../../ops/reduce2.js';
 import { Attention, LayerNorm, RmsNorm, Rope, Softmax } from '../../ops/nn.js';
 import { ArgMax, Max, Mean, Sum } from '../../ops/reduce.js';
-import { LinearW4, LinearW8A8 } from '../../ops/quant.js';
+import { Dequantize, LinearW4, LinearW8A8, Quantize } from '../../ops/quant.js';
 import { CopyInto } from '../../ops/inplace.js';
 import { copyIntoKernel } from './kernels/inplace.js';
 import { cpuBackend } from './backend.js';
-import { linearW4Kernel, linearW8A8Kernel } from './kernels/quant.js';
+import { dequantizeKernel, linearW4Kernel, linearW8A8Kernel, quantizeKernel } from './kernels/quant.js';
 import { castKernel, copyKernel } from './kernels/cast.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import { linearKernel, matmulKernel } from './kernels/linalg.js';
@@ -54,6 +54,8 @@ export function cpuKernels(): AnyPair[] {
     pair(Cat, catKernel),
     pair(LinearW8A8, linearW8A8Kernel),
     pair(LinearW4, linearW4Kernel),
+    pair(Quantize, quantizeKernel),
+    pair(Dequantize, dequantizeKernel),
     pair(Repeat, repeatKernel),
     pair(IndexSelect, indexSelectKernel),
     pair(Gather, gatherKernel),
