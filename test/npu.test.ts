@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   backendStatus,
   bf16ToF32,
@@ -37,6 +37,9 @@ const status = backendStatus('npu');
 const available = status?.available === true;
 if (!available && process.env.OPSHIFT_NPU_STRICT === '1')
   throw new Error(`OPSHIFT_NPU_STRICT=1 but the npu backend is unavailable: ${status && !status.available ? status.reason : 'not registered'}`);
+
+// The TypeScript reference models loop over millions of products: allow for a busy 2-core machine.
+vi.setConfig({ testTimeout: 30_000 });
 
 const f = Math.fround;
 const bf = (x: number) => bf16ToF32(f32ToBf16(x));
