@@ -12,22 +12,24 @@ import type { CausalLM, ForwardOptions } from './causal_lm.js';
 import type { LlamaConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { Module } from './nn/module.js';
-import { Embedding, Linear, RMSNorm } from './nn/layers.js';
+import { Embedding, Linear, RMSNorm, type LinearLike } from './nn/layers.js';
 import { ropeInvFreq } from './rope.js';
 
 class LlamaAttention extends Module {
-  readonly qProj: Linear;
-  readonly kProj: Linear;
-  readonly vProj: Linear;
-  readonly oProj: Linear;
   constructor(readonly c: LlamaConfig) {
     super();
     const { hiddenSize: C, numHeads: H, numKvHeads: KV, headDim: D, attentionBias: bias } = c;
-    this.qProj = this.child('q_proj', new Linear(C, H * D, { bias }));
-    this.kProj = this.child('k_proj', new Linear(C, KV * D, { bias }));
-    this.vProj = this.child('v_proj', new Linear(C, KV * D, { bias }));
-    this.oProj = this.child('o_proj', new Linear(H * D, C, { bias }));
+    this.child('q_proj', new Linear(C, H * D, { bias }));
+    this.child('k_proj', new Linear(C, KV * D, { bias }));
+    this.child('v_proj', new Linear(C, KV * D, { bias }));
+    this.child('o_proj', new Linear(H * D, C, { bias }));
   }
+
+  // Linears are read through the child table, so quantize() can swap them in place.
+  get qProj(): LinearLike { return this.module('q_proj'); } // prettier-ignore
+  get kProj(): LinearLike { return this.module('k_proj'); } // prettier-ignore
+  get vProj(): LinearLike { return this.module('v_proj'); } // prettier-ignore
+  get oProj(): LinearLike { return this.module('o_proj'); } // prettier-ignore
 
   forward(x: Tensor, cos: Tensor, sin: Tensor, layer: number, cache: KVCache | undefined): Tensor {
     const { numHeads: H, numKvHeads: KV, headDim: D } = this.c;
@@ -45,16 +47,17 @@ class LlamaAttention extends Module {
 }
 
 class LlamaMLP extends Module {
-  readonly gateProj: Linear;
-  readonly upProj: Linear;
-  readonly downProj: Linear;
   constructor(c: LlamaConfig) {
     super();
     const bias = c.mlpBias;
-    this.gateProj = this.child('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias }));
-    this.upProj = this.child('up_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias }));
-    this.downProj = this.child('down_proj', new Linear(c.intermediateSize, c.hiddenSize, { bias }));
+    this.child('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias }));
+    this.child('up_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias }));
+    this.child('down_proj', new Linear(c.intermediateSize, c.hiddenSize, { bias }));
   }
+
+  get gateProj(): LinearLike { return this.module('gate_proj'); } // prettier-ignore
+  get upProj(): LinearLike { return this.module('up_proj'); } // prettier-ignore
+  get downProj(): LinearLike { return this.module('down_proj'); } // prettier-ignore
 
   forward(x: Tensor): Tensor {
     return this.downProj.forward(mul(silu(this.gateProj.forward(x)), this.upProj.forward(x)));
@@ -95,7 +98,6 @@ class LlamaBody extends Module {
 /** LlamaForCausalLM: parameter names match Hugging Face's (model.layers.0.self_attn.q_proj.weight, lm_head.weight). */
 export class Llama extends Module implements CausalLM {
   readonly model: LlamaBody;
-  readonly lmHead: Linear | undefined;
   readonly #invFreq: Tensor;
   /** cos/sin for positions 0..n-1, grown by doubling: decode steps slice it instead of recomputing. */
   #rope: { cos: Tensor; sin: Tensor; n: number; dtype: string } | undefined;
@@ -103,9 +105,11 @@ export class Llama extends Module implements CausalLM {
   constructor(readonly config: LlamaConfig) {
     super();
     this.model = this.child('model', new LlamaBody(config));
-    this.lmHead = config.tieWordEmbeddings ? undefined : this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize));
+    if (!config.tieWordEmbeddings) this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize));
     this.#invFreq = ropeInvFreq(config.headDim, config.ropeTheta, config.ropeScaling);
   }
+
+  get lmHead(): LinearLike | undefined { return this.getChild('lm_head') as LinearLike | undefined; } // prettier-ignore
 
   newCache(batch: number, capacity: number): KVCache {
     const c = this.config;

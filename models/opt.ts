@@ -13,25 +13,27 @@ import type { CausalLM, ForwardOptions } from './causal_lm.js';
 import type { OptConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { Module } from './nn/module.js';
-import { Embedding, LayerNorm, Linear } from './nn/layers.js';
+import { Embedding, LayerNorm, Linear, type LinearLike } from './nn/layers.js';
 
 /** OPT's learned positions are stored shifted by 2 (a fairseq legacy). */
 const POSITION_OFFSET = 2;
 
 class OptAttention extends Module {
-  readonly qProj: Linear;
-  readonly kProj: Linear;
-  readonly vProj: Linear;
-  readonly outProj: Linear;
   constructor(readonly c: OptConfig) {
     super();
     const C = c.hiddenSize;
     const bias = c.enableBias;
-    this.kProj = this.child('k_proj', new Linear(C, C, { bias }));
-    this.vProj = this.child('v_proj', new Linear(C, C, { bias }));
-    this.qProj = this.child('q_proj', new Linear(C, C, { bias }));
-    this.outProj = this.child('out_proj', new Linear(C, C, { bias }));
+    this.child('k_proj', new Linear(C, C, { bias }));
+    this.child('v_proj', new Linear(C, C, { bias }));
+    this.child('q_proj', new Linear(C, C, { bias }));
+    this.child('out_proj', new Linear(C, C, { bias }));
   }
+
+  // Linears are read through the child table, so quantize() can swap them in place.
+  get qProj(): LinearLike { return this.module('q_proj'); } // prettier-ignore
+  get kProj(): LinearLike { return this.module('k_proj'); } // prettier-ignore
+  get vProj(): LinearLike { return this.module('v_proj'); } // prettier-ignore
+  get outProj(): LinearLike { return this.module('out_proj'); } // prettier-ignore
 
   forward(x: Tensor, layer: number, cache: KVCache | undefined): Tensor {
     const { numHeads: H, hiddenSize: C } = this.c;
@@ -50,16 +52,17 @@ class OptBlock extends Module {
   readonly selfAttnLayerNorm: LayerNorm;
   readonly selfAttn: OptAttention;
   readonly finalLayerNorm: LayerNorm;
-  readonly fc1: Linear;
-  readonly fc2: Linear;
   constructor(readonly c: OptConfig) {
     super();
     this.selfAttn = this.child('self_attn', new OptAttention(c));
     this.selfAttnLayerNorm = this.child('self_attn_layer_norm', new LayerNorm(c.hiddenSize));
-    this.fc1 = this.child('fc1', new Linear(c.hiddenSize, c.ffnDim, { bias: c.enableBias }));
-    this.fc2 = this.child('fc2', new Linear(c.ffnDim, c.hiddenSize, { bias: c.enableBias }));
+    this.child('fc1', new Linear(c.hiddenSize, c.ffnDim, { bias: c.enableBias }));
+    this.child('fc2', new Linear(c.ffnDim, c.hiddenSize, { bias: c.enableBias }));
     this.finalLayerNorm = this.child('final_layer_norm', new LayerNorm(c.hiddenSize));
   }
+
+  get fc1(): LinearLike { return this.module('fc1'); } // prettier-ignore
+  get fc2(): LinearLike { return this.module('fc2'); } // prettier-ignore
 
   forward(x: Tensor, layer: number, cache: KVCache | undefined): Tensor {
     const pre = this.c.layerNormBefore;
@@ -74,8 +77,6 @@ class OptBlock extends Module {
 class OptDecoder extends Module {
   readonly embedTokens: Embedding;
   readonly embedPositions: Embedding;
-  readonly projectIn: Linear | undefined;
-  readonly projectOut: Linear | undefined;
   readonly finalLayerNorm: LayerNorm | undefined;
   readonly layers: OptBlock[] = [];
   constructor(c: OptConfig) {
@@ -83,12 +84,15 @@ class OptDecoder extends Module {
     this.embedTokens = this.child('embed_tokens', new Embedding(c.vocabSize, c.wordEmbedProjDim));
     this.embedPositions = this.child('embed_positions', new Embedding(c.maxPositions + POSITION_OFFSET, c.hiddenSize));
     if (c.wordEmbedProjDim !== c.hiddenSize) {
-      this.projectOut = this.child('project_out', new Linear(c.hiddenSize, c.wordEmbedProjDim));
-      this.projectIn = this.child('project_in', new Linear(c.wordEmbedProjDim, c.hiddenSize));
+      this.child('project_out', new Linear(c.hiddenSize, c.wordEmbedProjDim));
+      this.child('project_in', new Linear(c.wordEmbedProjDim, c.hiddenSize));
     }
     if (c.layerNormBefore && !c.removeFinalLayerNorm) this.finalLayerNorm = this.child('final_layer_norm', new LayerNorm(c.hiddenSize));
     for (let i = 0; i < c.numLayers; i++) this.layers.push(this.child(`layers.${i}`, new OptBlock(c)));
   }
+
+  get projectIn(): LinearLike | undefined { return this.getChild('project_in') as LinearLike | undefined; } // prettier-ignore
+  get projectOut(): LinearLike | undefined { return this.getChild('project_out') as LinearLike | undefined; } // prettier-ignore
 }
 
 class OptBody extends Module {
@@ -102,13 +106,14 @@ class OptBody extends Module {
 /** OPTForCausalLM: parameter names match Hugging Face's (model.decoder.layers.0.self_attn.q_proj.weight). */
 export class Opt extends Module implements CausalLM {
   readonly model: OptBody;
-  readonly lmHead: Linear | undefined;
 
   constructor(readonly config: OptConfig) {
     super();
     this.model = this.child('model', new OptBody(config));
-    this.lmHead = config.tieWordEmbeddings ? undefined : this.child('lm_head', new Linear(config.wordEmbedProjDim, config.vocabSize));
+    if (!config.tieWordEmbeddings) this.child('lm_head', new Linear(config.wordEmbedProjDim, config.vocabSize));
   }
+
+  get lmHead(): LinearLike | undefined { return this.getChild('lm_head') as LinearLike | undefined; } // prettier-ignore
 
   newCache(batch: number, capacity: number): KVCache {
     const c = this.config;

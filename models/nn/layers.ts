@@ -5,7 +5,17 @@ import { linear } from '../../ops/linalg.js';
 import { layerNorm, rmsNorm } from '../../ops/nn.js';
 import { Module, type Parameter } from './module.js';
 
-export class Linear extends Module {
+/**
+ * What model code calls a linear through: the float Linear or a quantized variant (models/nn/qlinear.ts), which
+ * `quantize()` swaps in place with Module.replaceChild.
+ */
+export interface LinearLike extends Module {
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  forward(x: Tensor): Tensor;
+}
+
+export class Linear extends Module implements LinearLike {
   readonly weight: Parameter; // [out, in], as Hugging Face stores it
   readonly bias: Parameter | undefined;
   constructor(

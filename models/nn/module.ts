@@ -21,6 +21,8 @@ export class Parameter {
     readonly init: ParamInit,
     /** Where the owner lives, for errors ("model.layers.0.self_attn.q_proj.weight"). */
     public path: string,
+    /** A dtype the parameter always has (quantized weights: int8/uint8), whatever dtype the model loads in. */
+    readonly dtype?: DType,
   ) {}
 
   get loaded(): boolean {
@@ -82,8 +84,8 @@ export abstract class Module {
   readonly #params = new Map<string, Parameter>();
   readonly #children = new Map<string, Module>();
 
-  protected param(name: string, shape: readonly number[], init: ParamInit = { normal: 0.02 }): Parameter {
-    const p = new Parameter(shape, init, name);
+  protected param(name: string, shape: readonly number[], init: ParamInit = { normal: 0.02 }, dtype?: DType): Parameter {
+    const p = new Parameter(shape, init, name, dtype);
     this.#params.set(name, p);
     return p;
   }
@@ -91,6 +93,34 @@ export abstract class Module {
   protected child<M extends Module>(name: string, m: M): M {
     this.#children.set(name, m);
     return m;
+  }
+
+  /** The child registered as `name` (model code reads replaceable children, e.g. linears, through this). */
+  protected module<M extends Module>(name: string): M {
+    const m = this.#children.get(name);
+    if (m === undefined) throw new ArgumentError(`${this.constructor.name} has no child module '${name}'`);
+    return m as M;
+  }
+
+  getChild(name: string): Module | undefined {
+    return this.#children.get(name);
+  }
+
+  /**
+   * Swap the child `name` for `m` (quantization swaps Linear for QLinear in place); returns the old one. The new
+   * module takes the old one's place in namedParameters' order.
+   */
+  replaceChild(name: string, m: Module): Module {
+    const old = this.#children.get(name);
+    if (old === undefined) throw new ArgumentError(`replace_child: ${this.constructor.name} has no child module '${name}' (children: ${[...this.#children.keys()].join(', ')})`);
+    this.#children.set(name, m);
+    return old;
+  }
+
+  /** Every module under this one (itself first, path ''), with its dotted path, parent and name in the parent. */
+  *namedModules(prefix = '', parent?: Module, name = ''): Generator<{ path: string; module: Module; parent: Module | undefined; name: string }> {
+    yield { path: prefix.endsWith('.') ? prefix.slice(0, -1) : prefix, module: this, parent, name };
+    for (const [n, c] of this.#children) yield* c.namedModules(`${prefix}${n}.`, this, n);
   }
 
   /** Every parameter with its dotted path, as torch's named_parameters(). */
@@ -132,7 +162,7 @@ export abstract class Module {
     const bad = report.missing.length + report.unexpected.length + report.mismatched.length;
     if (bad > 0 && options.strict !== false) throw new ShapeError(`load_state_dict: ${describeReport(report)}`);
     const dtype = options.dtype ?? 'float32';
-    for (const [p, name] of plan) p.set(source.load(name, dtype));
+    for (const [p, name] of plan) p.set(source.load(name, p.dtype ?? dtype));
     return report;
   }
 
@@ -156,7 +186,7 @@ export abstract class Module {
           data[i] = (state | 0) * scale;
         }
       } else data.fill(p.init.constant);
-      p.set(fromTypedArray(data, [...p.shape]).to(dtype));
+      p.set(fromTypedArray(data, [...p.shape]).to(p.dtype ?? dtype));
     }
     return this;
   }
