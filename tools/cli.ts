@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { coverage, listBackends } from '../core/index.js';
+import { parsePolicy } from '../core/policy_spec.js';
 import { renderTable, type GroupKey } from '../core/profiler.js';
 import { formatDispatchBench, runDispatchBench } from './bench_dispatch.js';
 import { runDemo } from './demo.js';
@@ -431,6 +432,44 @@ evalCmd
         ? JSON.stringify(out)
         : `perplexity ${r.perplexity.toFixed(4)} (mean NLL ${r.meanNll.toFixed(5)} nats) over ${r.tokensScored} tokens of ${file}; window ${window}, stride ${stride}, ${r.windows} windows, ${(r.ms / 1000).toFixed(1)} s`,
     );
+  });
+
+program
+  .command('serve')
+  .description('an OpenAI-compatible HTTP server (chat/completions, completions, SSE streaming, /health, /metrics)')
+  .option('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>', 'demo:llama')
+  .option('--quant-dir <dir>', 'serve this quantized model folder instead of --model')
+  .option('--port <n>', 'port (0: any free port)', '8000')
+  .option('--host <addr>', 'address to bind (loopback by default)', '127.0.0.1')
+  .option('--dispatch <policy>', 'per-op backends, as for generate')
+  .option('--api-key <key>', 'require Authorization: Bearer <key>')
+  .option('--max-queue <n>', 'requests waiting before 429', '16')
+  .option('--max-tokens <n>', 'largest max_tokens accepted', '2048')
+  .action(async (opts: { model: string; quantDir?: string; port: string; host: string; dispatch?: string; apiKey?: string; maxQueue: string; maxTokens: string }) => {
+    const source = opts.quantDir ?? opts.model;
+    const { model, dir } = await openModel(source);
+    const tokenizer = loadTokenizerIfAny(dir, true)!;
+    const { createServer } = await import('./serve/server.js');
+    const server = createServer({
+      model,
+      tokenizer,
+      modelName: source,
+      policy: opts.dispatch ? parsePolicy(opts.dispatch) : undefined,
+      apiKey: opts.apiKey ?? process.env.OPSHIFT_API_KEY,
+      maxQueue: intArg('--max-queue')(opts.maxQueue),
+      maxTokens: intArg('--max-tokens')(opts.maxTokens),
+    });
+    const address = await server.app.listen({ port: intArg('--port')(opts.port), host: opts.host });
+    console.error(`opshift serve: ${source} on ${address}/v1 (POST /v1/chat/completions, /v1/completions; GET /v1/models, /health, /metrics)`);
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) process.exit(1); // a second signal: do not wait
+      stopping = true;
+      console.error(`opshift serve: ${signal}: finishing the running request, cancelling queued ones`);
+      void server.shutdown().then(() => process.exit(0));
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
