@@ -346,3 +346,24 @@ describe('wasm backend: loading and memory', () => {
     expect(() => heap.release(1024)).toThrow(/not an allocated block/);
   });
 });
+
+describe('wasm backend: packed-weight cache budget', () => {
+  it('refuses constant weights beyond OPSHIFT_WASM_CACHE_MB, so dispatch falls back with the reason', async () => {
+    const { profile, randn, linear } = await import('../core/index.js');
+    const before = process.env.OPSHIFT_WASM_CACHE_MB;
+    process.env.OPSHIFT_WASM_CACHE_MB = '1';
+    try {
+      const w = randn([1024, 512]).markConstant(); // 2 MiB packed: over a 1 MiB budget
+      const x = randn([4, 512]);
+      const p = profile(() => linear(x, w));
+      const rec = p.records.find((r) => r.op === 'Linear')!;
+      if (listBackends().find((b) => b.name === 'wasm')?.status.available) {
+        expect(rec.backend).toBe('cpu');
+        expect(rec.cause).toMatch(/wasm rejects a 512x1024 constant weight: its packed-weight cache is full/);
+      }
+    } finally {
+      if (before === undefined) delete process.env.OPSHIFT_WASM_CACHE_MB;
+      else process.env.OPSHIFT_WASM_CACHE_MB = before;
+    }
+  });
+});

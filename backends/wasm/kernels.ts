@@ -3,7 +3,7 @@ import type { Kernel } from '../../core/op_def.js';
 import type { Tensor } from '../../core/tensor.js';
 import { matmulDims, type LinearInputs, type MatMulInputs } from '../../ops/linalg.js';
 import { wasmRuntime } from './backend.js';
-import { wasmLinear, wasmMatmul } from './matmul.js';
+import { cacheRefusal, wasmLinear, wasmMatmul } from './matmul.js';
 
 /** wasm32 memory is 4 GiB; leave room for the packed copy, scratch and cached weights. */
 const MAX_CALL_BYTES = 2 ** 31;
@@ -22,6 +22,10 @@ export const wasmMatmulKernel: Kernel<MatMulInputs, Record<string, never>> = {
   supports({ a, b }, _attrs, outs) {
     const why = dtypeRefusal([a, b]);
     if (why) return why;
+    if (b.isConstant && b.ndim >= 2 && b.shape[b.ndim - 1]! > 1) {
+      const full = cacheRefusal(b.storage, b.numel / b.shape[b.ndim - 1]!, b.shape[b.ndim - 1]!);
+      if (full) return full;
+    }
     return sizeRefusal(4 * (a.numel + 2 * b.numel + (outs[0] ? outs[0].shape.reduce((x, y) => x * y, 1) : 0))) ?? true;
   },
   run({ a, b }, _attrs, [out]) {
@@ -36,6 +40,10 @@ export const wasmLinearKernel: Kernel<LinearInputs, Record<string, never>> = {
   supports({ x, weight, bias }) {
     const why = dtypeRefusal([x, weight, bias]);
     if (why) return why;
+    if (weight.isConstant && weight.shape[0]! > 1) {
+      const full = cacheRefusal(weight.storage, weight.shape[1]!, weight.shape[0]!);
+      if (full) return full;
+    }
     const m = x.numel / Math.max(1, x.shape[x.ndim - 1]!);
     return sizeRefusal(4 * (x.numel + 2 * weight.numel + m * weight.shape[0]!)) ?? true;
   },

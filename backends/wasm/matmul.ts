@@ -181,6 +181,26 @@ function packedConstant(rt: WasmGemm, storage: Storage, off: number, K: number, 
   return ptr;
 }
 
+/**
+ * Bytes the packed-weight cache may hold: OPSHIFT_WASM_CACHE_MB, default 3 GiB (wasm32 memory ends at 4 GiB and
+ * calls need scratch). Weights beyond it are refused by the kernels' supports(), so a model larger than that
+ * runs its remaining GEMMs on the next backend instead of failing mid-generation.
+ */
+export function wasmCacheBudget(): number {
+  const mb = Number(process.env.OPSHIFT_WASM_CACHE_MB);
+  return (Number.isFinite(mb) && mb > 0 ? mb : 3072) * 2 ** 20;
+}
+
+/** Why the packed copy of a constant K×N weight cannot be cached (the call is refused), or undefined. */
+export function cacheRefusal(storage: Storage, K: number, N: number): string | undefined {
+  if (cache.map.get(storage)?.size) return undefined; // already packed (one weight, one packed copy)
+  const need = Math.ceil(N / 8) * 8 * K * 4;
+  const budget = wasmCacheBudget();
+  if (cache.bytes + need <= budget) return undefined;
+  const mib = (b: number) => (b / 2 ** 20).toFixed(0);
+  return `rejects a ${K}x${N} constant weight: its packed-weight cache is full (${mib(cache.bytes)} + ${mib(need)} MiB > ${mib(budget)} MiB; OPSHIFT_WASM_CACHE_MB)`;
+}
+
 export interface WasmCacheStats {
   readonly entries: number;
   readonly bytes: number;
