@@ -64,6 +64,28 @@ def write_safetensors(path, tensors, metadata):
             f.write(b)
 
 
+def read_safetensors(path):
+    """name -> float32 tensor, for --init-from (bf16/f16/f32 files as this script writes them)."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        raw = bytearray(data[b:end])
+        if e["dtype"] == "BF16":
+            t = torch.frombuffer(raw, dtype=torch.int16).view(torch.bfloat16)
+        elif e["dtype"] == "F16":
+            t = torch.frombuffer(raw, dtype=torch.float16)
+        else:
+            t = torch.frombuffer(raw, dtype=torch.float32)
+        out[name] = t.to(torch.float32).reshape(e["shape"])
+    return out
+
+
 def init_params(arch, cfg, used, g):
     """HF-named parameters; the embedding holds only the used rows (compact index order)."""
     C = cfg["hidden_size"]
@@ -150,6 +172,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--init-from", default=None, help="start from a saved model folder (a second training stage)")
+    ap.add_argument("--warmup", type=int, default=50)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     arch, out = args.arch, args.out or os.path.join(HERE, args.arch)
@@ -164,6 +188,17 @@ def main():
     ctrain, cvalid = compact[train], compact[valid]
     g = torch.Generator().manual_seed(args.seed)
     w = init_params(arch, cfg, used, g)
+    stages = []
+    if args.init_from:
+        prev = read_safetensors(os.path.join(args.init_from, "model.safetensors"))
+        with torch.no_grad():
+            for n, p in w.items():
+                p.copy_(prev[n][used] if n == EMB[arch] else prev[n])
+        try:
+            with open(os.path.join(args.init_from, "metrics.json")) as f:
+                stages = json.load(f).get("stages", [])
+        except FileNotFoundError:
+            pass
     decay = [p for n, p in w.items() if p.ndim == 2]
     no_decay = [p for n, p in w.items() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
@@ -180,7 +215,7 @@ def main():
             return float(full_vocab_nll(hidden(arch, cfg, w, x), w[EMB[arch]], y, n_unused).mean())
 
     t0, step, tokens, losses = time.time(), 0, 0, []
-    warmup = 50
+    warmup = args.warmup
     while True:
         elapsed = time.time() - t0
         if elapsed > budget:
@@ -236,6 +271,8 @@ def main():
         "valid_perplexity": ppl, "valid_perplexity_window": 256, "valid_perplexity_stride": 128, "valid_perplexity_tokens_scored": n_scored,
         "subset_first_tokens": 2048, "subset_perplexity": ppl_subset, "subset_tokens_scored": n_subset,
         "torch": torch.__version__, "seed": args.seed,
+        "stages": stages + [{"steps": step, "tokens": tokens, "minutes": (time.time() - t0) / 60, "peak_lr": args.lr, "batch": B, "seq": T,
+                             "init_from": args.init_from}],
     }
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
