@@ -502,6 +502,21 @@ describe.skipIf(!available)('npu: kernels through the dispatcher', () => {
     }
   });
 
+  it('edge shapes: no rows, strided activations, 3-d inputs', () => {
+    const w = rand([32, 64]).markConstant();
+    const empty = withBackend('npu', () => linear(rand([0, 64]), w), { fallback: false });
+    expect(empty.shape).toEqual([0, 32]);
+    const xs = rand([64, 6]).t(); // [6, 64], not contiguous
+    const xc = xs.contiguous();
+    const want = withBackend('npu', () => linear(xc, w), { fallback: false }).toArray() as Float32Array;
+    expect(bitsEqual(withBackend('npu', () => linear(xs, w), { fallback: false }).toArray() as Float32Array, want)).toBe(true);
+    const x3 = rand([2, 3, 64]);
+    const y3 = withBackend('npu', () => linear(x3, w), { fallback: false });
+    expect(y3.shape).toEqual([2, 3, 32]);
+    const x2 = x3.reshape([6, 64]);
+    expect(bitsEqual(y3.toArray() as Float32Array, withBackend('npu', () => linear(x2, w)).toArray() as Float32Array)).toBe(true);
+  });
+
   it('the npu is opt-in: below cpu in the default order', () => {
     const p = profile(() => linear(rand([2, 64]), rand([32, 64])));
     expect(p.records[0]!.backend).not.toBe('npu');
