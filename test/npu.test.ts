@@ -510,6 +510,12 @@ describe.skipIf(!available)('npu: kernels through the dispatcher', () => {
     const xc = xs.contiguous();
     const want = withBackend('npu', () => linear(xc, w), { fallback: false }).toArray() as Float32Array;
     expect(bitsEqual(withBackend('npu', () => linear(xs, w), { fallback: false }).toArray() as Float32Array, want)).toBe(true);
+    // A contiguous view at an offset reaches C as a subarray: koffi must pass its byteOffset
+    const big = rand([8, 64]);
+    const rows = big.narrow(0, 2, 3);
+    const rowsCopy = rows.contiguous().clone();
+    const viaView = withBackend('npu', () => linear(rows, w), { fallback: false }).toArray() as Float32Array;
+    expect(bitsEqual(viaView, withBackend('npu', () => linear(rowsCopy, w)).toArray() as Float32Array)).toBe(true);
     const x3 = rand([2, 3, 64]);
     const y3 = withBackend('npu', () => linear(x3, w), { fallback: false });
     expect(y3.shape).toEqual([2, 3, 32]);
