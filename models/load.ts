@@ -12,6 +12,7 @@ import { openCheckpoint, type Checkpoint } from './io/checkpoint.js';
 import { Llama } from './llama.js';
 import type { TensorSource } from './nn/module.js';
 import { Opt } from './opt.js';
+import { nameResolver, prepareQuantized, quantizedSource, quantMethod } from './quantize/checkpoint.js';
 
 export interface LoadModelOptions {
   /** dtype the weights are kept in (default float32). */
@@ -49,9 +50,14 @@ export function loadFromCheckpoint(ck: Checkpoint, options: LoadModelOptions = {
   const config = { ...parseConfig(ck.config), eosTokenIds: [...ck.eosTokenIds] };
   const model = buildModel(config);
   const tied = config.tieWordEmbeddings;
-  model.loadStateDict(checkpointSource(ck), {
+  // Quantized folders (opshift's or AutoAWQ's quantization_config): quantized linears become QLinears first.
+  const method = quantMethod(ck.config.raw, ck.config.file);
+  const source = method ? quantizedSource(ck, method) : checkpointSource(ck);
+  if (method) prepareQuantized(model, source);
+  const names = method ? new Set(source.names()) : undefined;
+  model.loadStateDict(source, {
     dtype: options.dtype ?? 'float32',
-    rename: renamer(ck),
+    rename: names ? nameResolver((n) => names.has(n)) : renamer(ck),
     // Buffers HF saves but recomputes (rotary inv_freq), and a redundant lm_head in tied checkpoints.
     ignoreUnexpected: (n) => n.endsWith('.rotary_emb.inv_freq') || (tied && n === 'lm_head.weight'),
   });

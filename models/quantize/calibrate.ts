@@ -1,0 +1,114 @@
+/**
+ * Calibration: run the float model over windows of calibration tokens and record, at the input of each chosen
+ * linear, per-channel max |x| (SmoothQuant), per-channel mean |x| (AWQ) and a sample of input rows (AWQ's
+ * searches). Inputs are captured by swapping each linear for a recording wrapper (Module.replaceChild) for the
+ * duration of the run: the model code has no hooks and no backend names.
+ */
+import { readFileSync } from 'node:fs';
+import { ArgumentError } from '../../core/errors.js';
+import type { Tensor } from '../../core/tensor.js';
+import { fromTypedArray } from '../../ops/creation.js';
+import type { CausalLM } from '../causal_lm.js';
+import type { LinearLike } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import { linearModules } from './select.js';
+
+export interface InputStats {
+  readonly inFeatures: number;
+  /** max |x_j| over every calibration token. */
+  readonly absMax: Float32Array;
+  /** Σ |x_j| (double) and the token count: mean |x_j| = absSum / count. */
+  readonly absSum: Float64Array;
+  count: number;
+  /** A sample of input rows, row-major [rows, inFeatures] (evenly spaced over each window). */
+  rows: Float32Array;
+  numRows: number;
+}
+
+export interface CalibrationOptions {
+  /** Tokens per forward window (default 256, capped by the model's positions). */
+  readonly window?: number;
+  /** Input rows kept per linear for the AWQ searches (default 256; 0 keeps only the statistics). */
+  readonly maxRows?: number;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+class Recorder extends Module implements LinearLike {
+  constructor(
+    readonly inner: LinearLike,
+    readonly stats: InputStats,
+    readonly rowsPerWindow: number,
+    readonly maxRows: number,
+  ) {
+    super();
+  }
+
+  get inFeatures(): number {
+    return this.inner.inFeatures;
+  }
+
+  get outFeatures(): number {
+    return this.inner.outFeatures;
+  }
+
+  forward(x: Tensor): Tensor {
+    const s = this.stats;
+    const K = s.inFeatures;
+    const data = x.to('float32').contiguous().toArray() as Float32Array;
+    const T = data.length / K;
+    for (let t = 0; t < T; t++)
+      for (let j = 0; j < K; j++) {
+        const a = Math.abs(data[t * K + j]!);
+        if (a > s.absMax[j]!) s.absMax[j] = a;
+        s.absSum[j] += a;
+      }
+    s.count += T;
+    const keep = Math.min(this.rowsPerWindow, T, this.maxRows - s.numRows);
+    for (let i = 0; i < keep; i++) {
+      const t = Math.floor(((i + 0.5) * T) / keep);
+      s.rows.set(data.subarray(t * K, (t + 1) * K), (s.numRows + i) * K);
+    }
+    s.numRows += Math.max(0, keep);
+    return this.inner.forward(x);
+  }
+}
+
+/** Record input statistics of the linears at `paths` over `ids` (split into windows). */
+export function calibrate(model: CausalLM, ids: readonly number[], paths: readonly string[], options: CalibrationOptions = {}): Map<string, InputStats> {
+  if (ids.length < 2) throw new ArgumentError(`calibration: ${ids.length} token(s) given; at least 2 are needed`);
+  const maxPos = model.config.modelType === 'opt' ? model.config.maxPositions : Infinity;
+  const window = Math.min(options.window ?? 256, ids.length, maxPos);
+  const windows = Math.ceil(ids.length / window);
+  const maxRows = options.maxRows ?? 256;
+  const rowsPerWindow = Math.ceil(maxRows / windows);
+  const wanted = new Set(paths);
+  const swapped: { parent: Module; name: string; original: LinearLike }[] = [];
+  const stats = new Map<string, InputStats>();
+  for (const l of linearModules(model)) {
+    if (!wanted.has(l.path)) continue;
+    const K = l.linear.inFeatures;
+    const s: InputStats = { inFeatures: K, absMax: new Float32Array(K), absSum: new Float64Array(K), count: 0, rows: new Float32Array(maxRows * K), numRows: 0 };
+    stats.set(l.path, s);
+    l.parent.replaceChild(l.name, new Recorder(l.linear, s, rowsPerWindow, maxRows));
+    swapped.push({ parent: l.parent, name: l.name, original: l.linear });
+  }
+  try {
+    for (let w = 0; w < windows; w++) {
+      const chunk = ids.slice(w * window, (w + 1) * window);
+      // lastOnly: the head's logits are not needed, only the linears' inputs.
+      model.forward(fromTypedArray(BigInt64Array.from(chunk, (v) => BigInt(v)), [1, chunk.length]), { lastOnly: true });
+      options.onProgress?.(Math.min((w + 1) * window, ids.length), ids.length);
+    }
+  } finally {
+    for (const s of swapped) s.parent.replaceChild(s.name, s.original);
+  }
+  for (const s of stats.values()) s.rows = s.rows.slice(0, s.numRows * s.inFeatures);
+  return stats;
+}
+
+/** The first `tokens` token ids of a text file, tokenized with `encode`. */
+export function calibrationIds(file: string, encode: (text: string) => number[], tokens: number): number[] {
+  const ids = encode(readFileSync(file, 'utf8'));
+  if (ids.length < 2) throw new ArgumentError(`calibration text ${file} has ${ids.length} token(s)`);
+  return ids.slice(0, tokens);
+}

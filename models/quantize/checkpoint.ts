@@ -1,0 +1,236 @@
+/**
+ * Quantized checkpoints.
+ *
+ * opshift's format: a Hugging Face folder (config.json + model.safetensors) whose config.json carries
+ *   "quantization_config": { "quant_method": "opshift", "version": 1, "recipe": "awq", "bits": 4,
+ *                            "group_size": 128, "per_channel": false, "alpha": 0.5,
+ *                            "modules_to_not_convert": ["lm_head"], "calibration": {...} }
+ * and whose quantized linears are stored under their module path as
+ *   w8a8: <path>.weight int8 [out, in], <path>.weight_scale f32 [] or [out], <path>.bias f32 [out]
+ *   w4:   <path>.qweight uint8 [out, in/2] (low nibble first), <path>.scales f32 [out, in/G],
+ *         <path>.zeros uint8 [out, in/G], <path>.bias f32 [out]
+ * Which linears are quantized, and their group size, is read from the tensors (so per-linear group sizes need
+ * no extra fields); everything else (embeddings, norms, float linears) is stored as in a float checkpoint.
+ *
+ * AutoAWQ's format ("quant_method": "awq", "version": "gemm", 4 bits, zero_point true): per linear
+ *   <path>.qweight int32 [in, out/8], <path>.qzeros int32 [in/G, out/8], <path>.scales f16 [in/G, out], <path>.bias;
+ * each int32 packs 8 consecutive output columns, nibble i (bits 4i..4i+3) holding column AWQ_ORDER[i]. Loading
+ * repacks to the LinearW4 layout above (exactly: the same integers and float16-exact scales).
+ */
+import { ArgumentError, CheckpointError } from '../../core/errors.js';
+import type { DType } from '../../core/dtype.js';
+import type { Tensor } from '../../core/tensor.js';
+import { fromTypedArray } from '../../ops/creation.js';
+import type { Checkpoint } from '../io/checkpoint.js';
+import { saveCheckpoint } from '../io/checkpoint.js';
+import type { Module, TensorSource } from '../nn/module.js';
+import { QLinearW4, QLinearW8A8 } from '../nn/qlinear.js';
+import type { Json } from '../io/checkpoint.js';
+import type { QuantizeReport } from './index.js';
+import { linearModules } from './select.js';
+
+/** AutoAWQ's GEMM pack order: nibble i of each int32 holds output column 8c + AWQ_ORDER[i]. */
+export const AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7] as const;
+
+export interface QuantizationConfig {
+  readonly quant_method: 'opshift';
+  readonly version: 1;
+  readonly recipe: string;
+  readonly bits: 8 | 4;
+  readonly group_size?: number;
+  readonly per_channel?: boolean;
+  readonly alpha?: number;
+  readonly modules_to_not_convert: string[];
+  readonly calibration?: { readonly file?: string; readonly tokens: number };
+}
+
+export function quantizationConfig(report: QuantizeReport, calibrationFile?: string): QuantizationConfig {
+  const r = report.recipe;
+  const w4 = r.method === 'awq' || r.method === 'pergrp';
+  return {
+    quant_method: 'opshift',
+    version: 1,
+    recipe: r.method,
+    bits: w4 ? 4 : 8,
+    ...(w4 ? { group_size: r.groupSize ?? 128 } : { per_channel: r.perChannel ?? false }),
+    ...(r.method === 'smoothquant' ? { alpha: r.alpha ?? 0.5 } : {}),
+    modules_to_not_convert: report.kept,
+    ...(report.calibrationTokens > 0 ? { calibration: { file: calibrationFile, tokens: report.calibrationTokens } } : {}),
+  };
+}
+
+/**
+ * Write a (quantized) model: config.json = `config` + quantization_config, model.safetensors = every parameter
+ * under its path, in its dtype.
+ */
+export function saveQuantized(model: Module, dir: string, config: Record<string, unknown>, qc: QuantizationConfig, options: { generationConfig?: Record<string, unknown> } = {}): string[] {
+  const tensors = new Map<string, Tensor>();
+  for (const [name, p] of model.namedParameters()) tensors.set(name, p.value);
+  return saveCheckpoint(dir, tensors, { ...config, quantization_config: qc }, { generationConfig: options.generationConfig });
+}
+
+/** The checkpoint's name for a module path: the path, it without `model.`, or it with `model.` (hub variants). */
+export function nameResolver(has: (n: string) => boolean): (path: string) => string | undefined {
+  return (path) => {
+    if (has(path)) return path;
+    const bare = path.startsWith('model.') ? path.slice('model.'.length) : undefined;
+    if (bare !== undefined && has(bare)) return bare;
+    if (has(`model.${path}`)) return `model.${path}`;
+    return path;
+  };
+}
+
+/**
+ * Swap every float Linear that the source holds quantized (`<path>.qweight` or `<path>.weight_scale`) for an
+ * empty QLinear of the stored layout, ready for loadStateDict. Returns the number swapped.
+ */
+export function prepareQuantized(model: Module, source: TensorSource): number {
+  const names = new Set(source.names());
+  const resolve = nameResolver((n) => names.has(n));
+  let n = 0;
+  for (const l of linearModules(model)) {
+    const lin = l.linear;
+    const bias = lin.bias !== undefined;
+    const qw = resolve(`${l.path}.qweight`)!;
+    const ws = resolve(`${l.path}.weight_scale`)!;
+    if (names.has(qw)) {
+      const sc = source.shape(resolve(`${l.path}.scales`)!);
+      const groups = sc[1];
+      if (sc.length !== 2 || groups === undefined || lin.inFeatures % groups !== 0)
+        throw new CheckpointError('', `${l.path}.scales ${JSON.stringify(sc)} does not fit a [${lin.outFeatures}, in/G] layout for in_features ${lin.inFeatures}`);
+      l.parent.replaceChild(l.name, new QLinearW4(lin.inFeatures, lin.outFeatures, lin.inFeatures / groups, { bias }));
+      n++;
+    } else if (names.has(ws)) {
+      l.parent.replaceChild(l.name, new QLinearW8A8(lin.inFeatures, lin.outFeatures, { bias, perChannel: source.shape(ws).length === 1 }));
+      n++;
+    }
+  }
+  return n;
+}
+
+// ---- AutoAWQ GEMM packing ----
+
+/** Pack uint4 values [rows, cols] (cols a multiple of 8) into AutoAWQ's int32 [rows, cols/8]. */
+export function packAwq(values: Uint8Array, rows: number, cols: number): Int32Array {
+  if (cols % 8 !== 0) throw new ArgumentError(`packAwq: ${cols} columns is not a multiple of 8`);
+  const out = new Int32Array((rows * cols) / 8);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols / 8; c++) {
+      let word = 0;
+      for (let i = 0; i < 8; i++) word |= (values[r * cols + 8 * c + AWQ_ORDER[i]!]! & 15) << (4 * i);
+      out[(r * cols) / 8 + c] = word;
+    }
+  return out;
+}
+
+/** Unpack AutoAWQ's int32 [rows, cols/8] into uint4 values [rows, cols]. */
+export function unpackAwq(packed: Int32Array, rows: number, cols: number): Uint8Array {
+  const out = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols / 8; c++) {
+      const word = packed[(r * cols) / 8 + c]!;
+      for (let i = 0; i < 8; i++) out[r * cols + 8 * c + AWQ_ORDER[i]!] = (word >>> (4 * i)) & 15;
+    }
+  return out;
+}
+
+/**
+ * AutoAWQ GEMM tensors (qweight int32 [K, N/8], qzeros int32 [K/G, N/8], scales [K/G, N] as float32) →
+ * the LinearW4 layout (qweight uint8 [N, K/2], scales f32 [N, K/G], zeros uint8 [N, K/G]).
+ */
+export function awqToW4(qweight: Int32Array, qzeros: Int32Array, scales: Float32Array, K: number, N: number): { qweight: Uint8Array; scales: Float32Array; zeros: Uint8Array; groupSize: number } {
+  const groups = scales.length / N;
+  if (!Number.isInteger(groups) || K % groups !== 0) throw new ArgumentError(`awqToW4: scales of ${scales.length} values do not fit [K/G, ${N}] for K ${K}`);
+  const q = unpackAwq(qweight, K, N); // [K, N]
+  const z = unpackAwq(qzeros, groups, N); // [K/G, N]
+  const packed = new Uint8Array((N * K) / 2);
+  for (let k = 0; k < K; k++)
+    for (let n = 0; n < N; n++) {
+      const v = q[k * N + n]!;
+      const byte = (n * K + k) >> 1;
+      packed[byte] = k % 2 === 0 ? (packed[byte]! & 0xf0) | v : (packed[byte]! & 0x0f) | (v << 4);
+    }
+  const s = new Float32Array(N * groups);
+  const zz = new Uint8Array(N * groups);
+  for (let g = 0; g < groups; g++)
+    for (let n = 0; n < N; n++) {
+      s[n * groups + g] = scales[g * N + n]!;
+      zz[n * groups + g] = z[g * N + n]!;
+    }
+  return { qweight: packed, scales: s, zeros: zz, groupSize: K / groups };
+}
+
+/** True when config.json says the checkpoint is quantized (opshift's or AutoAWQ's format); throws on others. */
+export function quantMethod(raw: Readonly<Record<string, Json>>, file: string): 'opshift' | 'awq' | undefined {
+  const qc = raw.quantization_config;
+  if (qc === undefined || qc === null) return undefined;
+  if (typeof qc !== 'object' || Array.isArray(qc)) throw new CheckpointError(file, `quantization_config must be an object, got ${JSON.stringify(qc)}`);
+  const m = (qc as Record<string, Json>).quant_method;
+  if (m === 'opshift') return 'opshift';
+  if (m === 'awq') {
+    const q = qc as Record<string, Json>;
+    const version = String(q.version ?? 'gemm').toLowerCase();
+    if (version !== 'gemm') throw new CheckpointError(file, `AutoAWQ version '${version}' is not supported (only 'gemm')`);
+    if ((q.bits ?? q.w_bit ?? 4) !== 4) throw new CheckpointError(file, `AutoAWQ with ${String(q.bits ?? q.w_bit)} bits is not supported (4 only)`);
+    if (q.zero_point === false) throw new CheckpointError(file, 'AutoAWQ without zero points is not supported');
+    return 'awq';
+  }
+  throw new CheckpointError(file, `quantization_config.quant_method '${String(m)}' is not supported (opshift, awq)`);
+}
+
+/** The tensors of a checkpoint as a TensorSource; AutoAWQ linears appear in the LinearW4 layout. */
+export function quantizedSource(ck: Checkpoint, method: 'opshift' | 'awq' | undefined): TensorSource {
+  const plain: TensorSource = {
+    names: () => ck.names(),
+    shape: (n) => ck.info(n).shape,
+    load: (n, dtype: DType) => ck.load(n, { dtype }),
+  };
+  if (method !== 'awq') return plain;
+  const prefixes = new Set<string>();
+  for (const n of ck.names()) if (n.endsWith('.qweight') && ck.has(`${n.slice(0, -8)}.qzeros`) && ck.has(`${n.slice(0, -8)}.scales`)) prefixes.add(n.slice(0, -8));
+  const split = (n: string): [string, string] | undefined => {
+    const dot = n.lastIndexOf('.');
+    const p = n.slice(0, dot);
+    return prefixes.has(p) ? [p, n.slice(dot + 1)] : undefined;
+  };
+  const cache = new Map<string, ReturnType<typeof awqToW4> & { N: number; K: number }>();
+  const repacked = (p: string) => {
+    let r = cache.get(p);
+    if (!r) {
+      const [K, N8] = ck.info(`${p}.qweight`).shape as [number, number];
+      const N = N8 * 8;
+      const qw = ck.load(`${p}.qweight`, { dtype: 'int32' }).toArray() as Int32Array;
+      const qz = ck.load(`${p}.qzeros`, { dtype: 'int32' }).toArray() as Int32Array;
+      const sc = ck.load(`${p}.scales`, { dtype: 'float32' }).toArray() as Float32Array;
+      r = { ...awqToW4(qw, qz, sc, K, N), N, K };
+      cache.set(p, r);
+    }
+    return r;
+  };
+  return {
+    *names() {
+      for (const n of ck.names()) {
+        const s = split(n);
+        if (!s) yield n;
+        else if (s[1] === 'qweight') yield* [`${s[0]}.qweight`, `${s[0]}.scales`, `${s[0]}.zeros`];
+        else if (s[1] !== 'qzeros' && s[1] !== 'scales') yield n;
+      }
+    },
+    shape(n) {
+      const s = split(n);
+      if (!s || !['qweight', 'scales', 'zeros'].includes(s[1])) return ck.info(n).shape;
+      const [K, N8] = ck.info(`${s[0]}.qweight`).shape as [number, number];
+      const groups = ck.info(`${s[0]}.scales`).shape[0]!;
+      return s[1] === 'qweight' ? [N8 * 8, K / 2] : [N8 * 8, groups];
+    },
+    load(n, dtype) {
+      const s = split(n);
+      if (!s || !['qweight', 'scales', 'zeros'].includes(s[1])) return ck.load(n, { dtype });
+      const r = repacked(s[0]);
+      const groups = r.K / r.groupSize;
+      if (s[1] === 'qweight') return fromTypedArray(r.qweight, [r.N, r.K / 2]);
+      if (s[1] === 'scales') return fromTypedArray(r.scales, [r.N, groups]);
+      return fromTypedArray(r.zeros, [r.N, groups]);
+    },
+  };
+}
