@@ -91,6 +91,8 @@ function withPrepared<R>(tag: string, weight: Tensor, deps: readonly (Tensor | u
     entry = { gemm: make(), deps: depStorages };
     perStorage.set(key, entry);
     cached.add(new WeakRef(entry.gemm));
+    // Drop references to handles whose weights were garbage-collected (their finalizer freed them).
+    if (cached.size % 256 === 0) for (const r of cached) if (!r.deref() || r.deref()!.disposed) cached.delete(r);
   }
   return use(entry.gemm);
 }
