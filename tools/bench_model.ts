@@ -14,6 +14,7 @@ import { generate } from '../models/generate.js';
 import { PRESETS } from '../models/config.js';
 import { loadTokenizerIfAny, openModel } from './generate.js';
 import { peerBlas, runPythonPeer } from './peer.js';
+import { quantize } from '../models/quantize/index.js';
 
 export interface BenchModelOptions {
   readonly model: string;
@@ -29,6 +30,8 @@ export interface BenchModelOptions {
   readonly peer?: boolean;
   /** PyTorch threads (default 1, like opshift's kernels). */
   readonly threads?: number;
+  /** Quantize the loaded model in memory first: w8a8 (per-tensor int8, quantize_dynamic) or w4 (pergrp uint4 g128). */
+  readonly quant?: 'w8a8' | 'w4';
 }
 
 export interface PeerRow {
@@ -81,6 +84,7 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
     throw new ArgumentError(`bench model: prompt lengths must be positive integers, got ${o.promptLengths.join(',')}`);
   if (!Number.isInteger(o.genTokens) || o.genTokens < 2) throw new ArgumentError(`bench model: -g ${o.genTokens}: generate at least 2 tokens to time decode`);
   const { model, dir, loadMs } = await openModel(o.model);
+  if (o.quant) quantize(model, o.quant === 'w8a8' ? { method: 'w8a8' } : { method: 'pergrp', groupSize: 128 });
   let fileTokens: number[] | undefined;
   if (o.promptFile) {
     const tok = loadTokenizerIfAny(dir, true)!;
@@ -142,7 +146,7 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
         : { skipped: res.reason };
     }
   }
-  return { model: o.model, parameters: model.numParameters(), loadMs, rows, peer };
+  return { model: o.quant ? `${o.model} (${o.quant})` : o.model, parameters: model.numParameters(), loadMs, rows, peer };
 }
 
 export function formatBenchModel(r: BenchModelResult): string {

@@ -23,6 +23,7 @@ import type { DType } from '../core/dtype.js';
 import { benchModelCsv, formatBenchModel, runBenchModel } from './bench_model.js';
 import { perplexity } from './eval_perplexity.js';
 import { repoRoot } from './model_source.js';
+import { formatQuantize, progressBar, runQuantize } from './quantize.js';
 
 const program = new Command();
 program.name('opshift').description('Eager-mode tensor runtime with per-op backend dispatch (CPU, ONNX Runtime, NPU)').version('0.1.0');
@@ -237,10 +238,11 @@ bench
   .option('--prompt-file <file>', 'take prompt tokens from this text (tokenized with the model folder\'s tokenizer)')
   .option('--no-peer', 'skip the PyTorch peer (synthetic presets only)')
   .option('--threads <n>', 'PyTorch peer threads', '1')
+  .addOption(new Option('--quant <q>', 'quantize in memory first: w8a8 (int8 per tensor) or w4 (uint4 g128)').choices(['w8a8', 'w4']))
   .addOption(new Option('--format <f>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--plot <file.svg>', 'write a chart: TTFT and tokens/s against prompt length, one series per dispatch policy')
   .option('--png <file.png>', 'also render the chart as PNG (with --plot)')
-  .action(async (opts: { model: string; promptLengths: string; genTokens: string; warmup: string; reps: string; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads: string; plot?: string; png?: string }) => {
+  .action(async (opts: { model: string; promptLengths: string; genTokens: string; warmup: string; reps: string; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads: string; plot?: string; png?: string; quant?: 'w8a8' | 'w4' }) => {
     if (opts.png && !opts.plot) throw new ArgumentError('--png needs --plot <file.svg>');
     const int = (name: string, v: string) => intArg(name)(v);
     const r = await runBenchModel(
@@ -254,6 +256,7 @@ bench
         promptFile: opts.promptFile,
         peer: opts.peer,
         threads: int('--threads', opts.threads),
+        quant: opts.quant,
       },
       process.stderr.isTTY ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
     );
@@ -470,6 +473,31 @@ program
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+
+program
+  .command('quantize')
+  .description('quantize a model folder\'s linears (w8a8, smoothquant, awq, pergrp) and save it as a model folder')
+  .requiredOption('--model <source>', 'folder, hub id or demo:<name>')
+  .requiredOption('--recipe <name>', 'w8a8 | smoothquant | awq | pergrp')
+  .requiredOption('--out <dir>', 'output folder (config.json with quantization_config, model.safetensors, tokenizer files)')
+  .addOption(new Option('--alpha <a>', 'SmoothQuant migration strength (default 0.5)').argParser(floatArg('--alpha')))
+  .addOption(new Option('--group-size <g>', 'w4 group size: 32, 64 or 128 (default 128)').argParser(intArg('--group-size')))
+  .option('--per-channel', 'w8a8/smoothquant: one weight scale per output channel (default: per tensor, as AMD)')
+  .option('--calib <file>', 'calibration text (default: the demo models\' training text models/demo/build/kjv-train.txt)')
+  .addOption(new Option('--calib-tokens <n>', 'calibration tokens (default 4096)').argParser(intArg('--calib-tokens')))
+  .option('--include <patterns...>', 'only these linears (module path parts or globs, e.g. mlp q_proj "model.layers.0.*")')
+  .option('--exclude <patterns...>', 'keep these linears in float (default: lm_head)')
+  .option('--no-clip', 'awq: skip the clipping search')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { model: string; recipe: string; out: string; alpha?: number; groupSize?: number; perChannel?: boolean; calib?: string; calibTokens?: number; include?: string[]; exclude?: string[]; clip: boolean; json?: boolean }) => {
+    const tty = process.stderr.isTTY;
+    const r = await runQuantize(
+      { ...opts, noClip: !opts.clip },
+      tty ? (stage, done, total) => process.stderr.write(`\r\x1b[K${progressBar(stage, done, total)}`) : undefined,
+    );
+    if (tty) process.stderr.write('\r\x1b[K');
+    console.log(opts.json ? JSON.stringify({ out: r.out, files: r.files, calibration: r.calibration, ...r.report }) : formatQuantize(r));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {
