@@ -24,8 +24,8 @@ export function benchModelSvg(r: BenchModelResult): string {
     title: `opshift bench model: ${r.model}`,
     subtitle: `${(r.parameters / 1e6).toFixed(1)}M parameters; ${gen} generated tokens per run; medians over repetitions`,
     panels: [
-      { title: 'time to first token (prefill)', x, y: { label: 'TTFT ms', scale: 'log' }, series: ttft },
-      { title: 'decode speed', x, y: { label: 'tokens/s' }, series: tps },
+      { title: 'time to first token (prefill)', x, y: { label: 'TTFT ms', scale: 'log' }, series: ttft, legend: 'top-left' },
+      { title: 'decode speed', x, y: { label: 'tokens/s' }, series: tps, legend: 'bottom-left' },
     ],
   });
 }

@@ -41,6 +41,8 @@ export interface Panel {
   readonly series: readonly Series[];
   /** Free text drawn under the plot area's top-left corner (e.g. the roofs' values). */
   readonly note?: string;
+  /** Legend corner inside the plot area (default top-right): pick the corner the data leaves empty. */
+  readonly legend?: 'top-right' | 'top-left' | 'bottom-right' | 'bottom-left';
 }
 
 export interface ChartSpec {
@@ -169,11 +171,13 @@ function renderPanel(p: Panel, x0: number, y0: number, w: number, h: number, col
       for (const q of ok) parts.push(el('circle', { cx: X(q.x), cy: Y(q.y), r: 3.5, fill: c, 'fill-opacity': 0.85 }, q.label ? el('title', {}, escapeXml(q.label)) : ''));
     out.push(el('g', { class: 'series', 'data-series': s.name, 'clip-path': `url(#${clip})` }, parts.join('')));
   });
-  // Legend: top right, inside the plot area.
+  // Legend: in a corner of the plot area.
   const lw = Math.max(...p.series.map((s) => s.name.length), 4) * 6.2 + 34;
-  const lx = R - lw - 6;
-  let ly = T + 8;
-  const legend: string[] = [el('rect', { x: lx, y: ly - 2, width: lw, height: p.series.length * 16 + 6, fill: '#fff', 'fill-opacity': 0.85, stroke: '#ccc' })];
+  const lh = p.series.length * 16 + 6;
+  const corner = p.legend ?? 'top-right';
+  const lx = corner.endsWith('right') ? R - lw - 6 : L + 6;
+  let ly = corner.startsWith('top') ? T + (p.note && corner === 'top-left' ? 22 : 8) : B - lh - 6;
+  const legend: string[] = [el('rect', { x: lx, y: ly - 2, width: lw, height: lh, fill: '#fff', 'fill-opacity': 0.85, stroke: '#ccc' })];
   p.series.forEach((s, i) => {
     const c = colorOf(s, i);
     const y = ly + 10;
