@@ -30,7 +30,7 @@ export interface BenchModelOptions {
   readonly peer?: boolean;
   /** PyTorch threads (default 1, like opshift's kernels). */
   readonly threads?: number;
-  /** Quantize the loaded model in memory first: w8a8 (per-tensor int8, quantize_dynamic) or w4 (pergrp uint4 g128). */
+  /** Quantize every linear (lm_head too) in memory first: w8a8 (per-tensor int8, quantize_dynamic) or w4 (pergrp uint4 g128). */
   readonly quant?: 'w8a8' | 'w4';
 }
 
@@ -84,7 +84,8 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
     throw new ArgumentError(`bench model: prompt lengths must be positive integers, got ${o.promptLengths.join(',')}`);
   if (!Number.isInteger(o.genTokens) || o.genTokens < 2) throw new ArgumentError(`bench model: -g ${o.genTokens}: generate at least 2 tokens to time decode`);
   const { model, dir, loadMs } = await openModel(o.model);
-  if (o.quant) quantize(model, o.quant === 'w8a8' ? { method: 'w8a8' } : { method: 'pergrp', groupSize: 128 });
+  // Every linear, lm_head included, as llama.cpp's Q8_0 / Q4_0 files quantize the output matrix too.
+  if (o.quant) quantize(model, o.quant === 'w8a8' ? { method: 'w8a8' } : { method: 'pergrp', groupSize: 128 }, { exclude: [] });
   let fileTokens: number[] | undefined;
   if (o.promptFile) {
     const tok = loadTokenizerIfAny(dir, true)!;
