@@ -22,10 +22,10 @@ export function benchModelSvg(r: BenchModelResult): string {
   const gen = r.rows[0]?.genTokens ?? 0;
   return renderChart({
     title: `opshift bench model: ${r.model}`,
-    subtitle: `${(r.parameters / 1e6).toFixed(1)}M parameters; ${gen} generated tokens per run; medians over repetitions`,
+    subtitle: `${r.parameters >= 1e8 ? (r.parameters / 1e6).toFixed(0) : (r.parameters / 1e6).toPrecision(3)}M parameters; ${gen} generated tokens per run; medians over repetitions`,
     panels: [
-      { title: 'time to first token (prefill)', x, y: { label: 'TTFT ms', scale: 'log' }, series: ttft, legend: 'top-left' },
-      { title: 'decode speed', x, y: { label: 'tokens/s' }, series: tps, legend: 'bottom-left' },
+      { title: 'time to first token (prefill)', x, y: { label: 'TTFT ms', scale: 'log' }, series: ttft },
+      { title: 'decode speed', x, y: { label: 'tokens/s' }, series: tps },
     ],
   });
 }

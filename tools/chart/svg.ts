@@ -41,9 +41,11 @@ export interface Panel {
   readonly series: readonly Series[];
   /** Free text drawn under the plot area's top-left corner (e.g. the roofs' values). */
   readonly note?: string;
-  /** Legend corner inside the plot area (default top-right): pick the corner the data leaves empty. */
-  readonly legend?: 'top-right' | 'top-left' | 'bottom-right' | 'bottom-left';
+  /** Legend corner inside the plot area; `auto` (default): the corner covering the fewest points and lines. */
+  readonly legend?: Corner | 'auto';
 }
+
+export type Corner = 'top-right' | 'top-left' | 'bottom-right' | 'bottom-left';
 
 export interface ChartSpec {
   readonly title: string;
@@ -174,9 +176,24 @@ function renderPanel(p: Panel, x0: number, y0: number, w: number, h: number, col
   // Legend: in a corner of the plot area.
   const lw = Math.max(...p.series.map((s) => s.name.length), 4) * 6.2 + 34;
   const lh = p.series.length * 16 + 6;
-  const corner = p.legend ?? 'top-right';
-  const lx = corner.endsWith('right') ? R - lw - 6 : L + 6;
-  let ly = corner.startsWith('top') ? T + (p.note && corner === 'top-left' ? 22 : 8) : B - lh - 6;
+  const box = (c: Corner) => ({ x: c.endsWith('right') ? R - lw - 6 : L + 6, y: c.startsWith('top') ? T + (p.note && c === 'top-left' ? 22 : 8) : B - lh - 6 });
+  // Sample every series (points and 8 steps along each segment) and take the emptiest corner.
+  const samples: [number, number][] = [];
+  for (const s of p.series) {
+    const q = s.points.filter((v) => inRange(p.x, v.x) && inRange(p.y, v.y)).map((v): [number, number] => [X(v.x), Y(v.y)]);
+    q.forEach((v, i) => {
+      samples.push(v);
+      if (i > 0 && (s.mode ?? 'both') !== 'points') for (let k = 1; k < 8; k++) samples.push([q[i - 1]![0] + ((v[0] - q[i - 1]![0]) * k) / 8, q[i - 1]![1] + ((v[1] - q[i - 1]![1]) * k) / 8]);
+    });
+  }
+  const covered = (c: Corner) => {
+    const b = box(c);
+    return samples.filter(([x, y]) => x >= b.x - 4 && x <= b.x + lw + 4 && y >= b.y - 6 && y <= b.y + lh + 4).length;
+  };
+  const corners: Corner[] = ['top-right', 'top-left', 'bottom-right', 'bottom-left'];
+  const corner = p.legend && p.legend !== 'auto' ? p.legend : corners.reduce((a, c) => (covered(c) < covered(a) ? c : a));
+  const lx = box(corner).x;
+  let ly = box(corner).y;
   const legend: string[] = [el('rect', { x: lx, y: ly - 2, width: lw, height: lh, fill: '#fff', 'fill-opacity': 0.85, stroke: '#ccc' })];
   p.series.forEach((s, i) => {
     const c = colorOf(s, i);
