@@ -6,7 +6,7 @@
  * supports() builds (and caches) the session for the call's signature: if ORT has no kernel for it (ORT's CPU
  * provider lacks float16 for many ops) the refusal carries ORT's own message and the dispatcher falls back.
  */
-import { resultType, type DType } from '../../core/dtype.js';
+import { resultType, type DType, type StorageArray } from '../../core/dtype.js';
 import type { Kernel, OpAttrs, OpDef, OpInputs, TensorSpec } from '../../core/op_def.js';
 import { normalizeDim, normalizeDims } from '../../core/shape.js';
 import { Tensor } from '../../core/tensor.js';
@@ -40,6 +40,17 @@ class GraphBuilder {
     }
     this.feeds.push({ name, tensor: t, bake });
     return t.dtype === dtype ? name : this.node('Cast', [name], { to: { i: ONNX_TYPE[dtype] } });
+  }
+
+  /**
+   * A baked (initializer) input for `t`, stored as `shape` (its elements in order) and `dtype`. Kernels that
+   * prepack their weights (MatMulInteger, MatMulNBits) only do so for initializers they read directly; a
+   * Reshape or Cast node in between, even one constant folding would remove, can cost them the prepacking.
+   */
+  baked(t: Tensor, shape: readonly number[], dtype: DType = t.dtype, convert?: (data: StorageArray) => StorageArray): string {
+    const name = `in${this.feeds.length}`;
+    this.feeds.push({ name, tensor: t, bake: true, bakeAs: { shape, dtype, convert } });
+    return name;
   }
 
   /** A node with one output; returns the output's name. */
@@ -82,12 +93,45 @@ class GraphBuilder {
       inputs: feeds.filter((f) => !f.bake).map((f) => ({ name: f.name, dtype: f.tensor.dtype, rank: f.tensor.ndim })),
       initializers: [
         ...initializers,
-        ...feeds.filter((f) => f.bake).map((f) => ({ name: f.name, dtype: f.tensor.dtype, shape: f.tensor.shape, data: contiguousData(f.tensor) })),
+        ...feeds
+          .filter((f) => f.bake)
+          .map((f) => {
+            const data = contiguousData(f.tensor);
+            if (!f.bakeAs) return { name: f.name, dtype: f.tensor.dtype, shape: f.tensor.shape, data };
+            const { dtype, shape, convert } = f.bakeAs;
+            const converted = convert ? convert(data) : data;
+            if (!convert && dtype !== f.tensor.dtype) throw new Error(`ort: baking ${f.tensor.dtype} as ${dtype} needs a conversion`);
+            return { name: f.name, dtype, shape, data: converted };
+          }),
       ],
       outputs: outputs.map((name, i) => ({ name, dtype: outs[i]!.dtype, rank: outs[i]!.shape.length })),
     });
     return { key, feeds, outputs, build };
   }
+}
+
+/** Rows of `cols` values 0..15 → rows of ceil(cols/2) bytes, two values a byte, the even one in the low nibble. */
+function packNibbles(v: Uint8Array, rows: number, cols: number): Uint8Array {
+  const per = Math.ceil(cols / 2);
+  const out = new Uint8Array(rows * per);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) out[r * per + (c >> 1)]! |= (v[r * cols + c]! & 15) << ((c & 1) * 4);
+  return out;
+}
+
+/**
+ * Wᵀ of a weight as one contiguous tensor, made once per weight view and kept while the weight lives: baking
+ * it needs a stable identity (the session key), and constant weights never change (copy_ refuses them).
+ */
+const transposed = new WeakMap<object, Map<string, Tensor>>();
+function transposedOnce(w: Tensor): Tensor {
+  if (!w.isConstant) return w.t().contiguous();
+  let m = transposed.get(w.storage);
+  if (!m) transposed.set(w.storage, (m = new Map()));
+  const key = `${w.offset}:${w.shape.join('x')}:${w.strides.join(',')}`;
+  let t = m.get(key);
+  if (!t) m.set(key, (t = w.t().contiguous().markConstant()));
+  return t;
 }
 
 type GraphFn<I extends OpInputs, A extends OpAttrs> = (g: GraphBuilder, inputs: I, attrs: A, outs: readonly TensorSpec[]) => string | string[];
@@ -307,9 +351,12 @@ export function ortKernels(): AnyPair[] {
         const xin = g.input(x);
         const scale0 = g.node('Div', [g.node('ReduceMax', [g.node('Abs', [xin])], { keepdims: { i: 0 } }), g.constant(full([], 128, { dtype: 'float32' }))]);
         const xs = g.node('Where', [g.node('Equal', [scale0, g.constant(full([], 0, { dtype: 'float32' }))]), g.constant(full([], 1, { dtype: 'float32' })), scale0]);
-        const xq = g.node('QuantizeLinear', [xin, xs, g.constant(full([], 0, { dtype: 'int8' }))]);
-        const wT = g.node('Transpose', [g.input(weight, 'int8', true)], { perm: { ints: [1, 0] } });
-        const acc = g.node('Cast', [g.node('MatMulInteger', [xq, wT])], { to: { i: ONNX_TYPE.float32 } });
+        // uint8 with zero point 128 instead of int8: the same integers (q + 128, clamped to [0, 255] exactly when
+        // q is clamped to [−128, 127]), and MatMulInteger then takes MLAS's fast u8×s8 path; s8×s8 is ~100x slower.
+        const zp = g.constant(full([], 128, { dtype: 'uint8' }));
+        const xq = g.node('QuantizeLinear', [xin, xs, zp]);
+        const wT = g.baked(transposedOnce(weight), [weight.shape[1]!, weight.shape[0]!]); // [K, N], an initializer MLAS prepacks
+        const acc = g.node('Cast', [g.node('MatMulInteger', [xq, wT, zp])], { to: { i: ONNX_TYPE.float32 } });
         const y = g.node('Mul', [acc, g.node('Mul', [xs, g.input(wScale, 'float32', true)])]);
         return bias ? g.node('Add', [y, g.input(bias)]) : y;
       },
@@ -321,10 +368,13 @@ export function ortKernels(): AnyPair[] {
         const [n, half] = qweight.shape as [number, number];
         const k = half * 2;
         const groups = k / blockSize;
-        const flat = g.ints([n * groups]);
-        const b = g.node('Reshape', [g.input(qweight, 'uint8', true), g.ints([n, groups, blockSize / 2])]);
-        const s = g.node('Reshape', [g.input(scales, 'float32', true), flat]);
-        const z = zeros ? g.node('Reshape', [g.input(zeros, 'float32', true), flat]) : '';
+        // Baked straight in MatMulNBits' layouts (initializers it reads directly, so MLAS prepacks B).
+        const b = g.baked(qweight, [n, groups, blockSize / 2]);
+        const s = g.baked(scales, [n * groups]);
+        // Zero points packed as 4-bit pairs per row ([N, ceil(groups/2)] uint8, block b in the low nibble when b is
+        // even): MLAS's fast path; float zero points send MatMulNBits to a ~100x slower one.
+        const zb = Math.ceil(groups / 2);
+        const z = zeros ? g.baked(zeros, [n * zb], 'uint8', (d) => packNibbles(d as Uint8Array, n, groups)) : '';
         // The bias is baked too: MatMulNBits' shape inference needs to see that it is [N].
         const ins = [g.input(x), b, s, z, '', ...(bias ? [g.input(bias, 'float32', true)] : [])];
         return g.node(

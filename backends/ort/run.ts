@@ -16,6 +16,8 @@ export interface Feed {
   readonly name: string;
   readonly tensor: Tensor;
   readonly bake?: boolean;
+  /** A baked tensor stored as this shape (same element order) and dtype: the layout an op wants, with no node. */
+  readonly bakeAs?: { readonly shape: readonly number[]; readonly dtype: DType; readonly convert?: (data: StorageArray) => StorageArray };
 }
 
 export interface OpGraph {
