@@ -208,8 +208,8 @@ describe('CLI: bench op / machine / model --plot / profile', { timeout: 120_000 
     const r = cli(['bench', 'model', '--model', LLAMA, '-l', '4,8', '-g', '2', '-w', '0', '-r', '1', '--compare-dispatch', '', 'Linear=cpu', '--format', 'csv', '--plot', svgFile]);
     expect(r.code, r.stderr).toBe(0);
     const svg = readFileSync(svgFile, 'utf8');
-    expect(parseXml(svg).filter((n) => n === 'polyline')).toHaveLength(4);
-    expect(seriesOf(svg)).toEqual(['default', 'Linear=cpu', 'default', 'Linear=cpu']);
+    expect(seriesOf(svg), svg).toEqual(['default', 'Linear=cpu', 'default', 'Linear=cpu']);
+    expect(parseXml(svg).filter((n) => n === 'polyline'), `${r.stdout}\n${svg}`).toHaveLength(4);
     expect(svg).toContain('time to first token');
     expect(svg).toContain('decode speed');
   });
