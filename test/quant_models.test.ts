@@ -111,7 +111,11 @@ describe('recipe invariants on the float model', () => {
       const m = loadModel(join(FIX, name));
       const ref = logits(m, probe);
       const targets = selectLinears(m);
-      const r = smoothQuantFold(m, calibrate(m, ids(64, 96, 4), targets, { window: 32, maxRows: 0 }), { alpha: 0.5 });
+      const before = linearModules(m).map((l) => l.linear);
+      const stats = calibrate(m, ids(64, 96, 4), targets, { window: 32, maxRows: 0 });
+      expect(linearModules(m).map((l) => l.linear)).toEqual(before); // the recording wrappers are gone
+      expect(stats.get(targets[0]!)!.count).toBe(64);
+      const r = smoothQuantFold(m, stats, { alpha: 0.5 });
       expect(r.groups.length).toBe(4); // two norms per layer, two layers
       expect(r.groups.some((g) => g.maxScale !== 1 || g.minScale !== 1)).toBe(true);
       expect(relMax(logits(m, probe), ref)).toBeLessThan(1e-5);
