@@ -90,4 +90,9 @@ for (const name of ['llama', 'opt']) {
     writeFileSync(join(build, `${name}-${split}.u16`), new Uint16Array(ids));
     console.log(`${name} ${split}: ${ids.length} tokens, ${new Set(ids).size} distinct`);
   }
+  // The held-out text exactly as `opshift eval perplexity` reads it (the whole file, one encode call): the
+  // perplexity the trainer records is computed on these ids, so opshift can reproduce it.
+  const evalIds = tok.encode(readFileSync(join(here, 'kjv-valid.txt'), 'utf8'));
+  writeFileSync(join(build, `${name}-valid-text.u16`), new Uint16Array(evalIds));
+  console.log(`${name} kjv-valid.txt: ${evalIds.length} tokens`);
 }

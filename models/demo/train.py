@@ -180,12 +180,12 @@ def main():
     cfg = CONFIGS[arch]()
     V = cfg["vocab_size"]
     load = lambda split: torch.frombuffer(bytearray(open(os.path.join(HERE, "build", f"{arch}-{split}.u16"), "rb").read()), dtype=torch.int16).to(torch.int64) & 0xFFFF
-    train, valid = load("train"), load("valid")
-    used = torch.unique(torch.cat([train, valid, torch.tensor([cfg["bos_token_id"], cfg["eos_token_id"]])]))
+    train, valid, valid_text = load("train"), load("valid"), load("valid-text")
+    used = torch.unique(torch.cat([train, valid, valid_text, torch.tensor([cfg["bos_token_id"], cfg["eos_token_id"]])]))
     compact = torch.full((V,), -1, dtype=torch.int64)
     compact[used] = torch.arange(len(used))
     n_unused = V - len(used)
-    ctrain, cvalid = compact[train], compact[valid]
+    ctrain, cvalid, cvalid_text = compact[train], compact[valid], compact[valid_text]
     g = torch.Generator().manual_seed(args.seed)
     w = init_params(arch, cfg, used, g)
     stages = []
@@ -261,8 +261,9 @@ def main():
     saved_used[EMB[arch]] = saved[EMB[arch]][used]  # same math as the full matrix (the other rows are zero)
     vl = sum(full_vocab_nll(hidden(arch, cfg, saved_used, cvalid[i:i + T + 1][None, :-1]), saved_used[EMB[arch]],
                             cvalid[i + 1:i + T + 1][None], n_unused).sum().item() for i in range(0, len(cvalid) - T - 1, T)) / (((len(cvalid) - T - 1 + T - 1) // T) * T)
-    ppl, n_scored = sliding_window_ppl(arch, cfg, saved_used, cvalid.tolist(), 256, 128, n_unused)
-    ppl_subset, n_subset = sliding_window_ppl(arch, cfg, saved_used, cvalid[:2048].tolist(), 256, 128, n_unused)
+    # Perplexities on kjv-valid.txt tokenized as one text, as `opshift eval perplexity` does.
+    ppl, n_scored = sliding_window_ppl(arch, cfg, saved_used, cvalid_text.tolist(), 256, 128, n_unused)
+    ppl_subset, n_subset = sliding_window_ppl(arch, cfg, saved_used, cvalid_text[:2048].tolist(), 256, 128, n_unused)
     metrics = {
         "arch": arch, "parameters": sum(t.numel() for t in state.values()), "trained_parameters": sum(p.numel() for p in w.values()),
         "vocab_rows_used": len(used), "train_tokens": len(train), "valid_tokens": len(valid), "steps": step,
