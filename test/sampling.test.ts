@@ -76,3 +76,35 @@ describe('generate', () => {
     expect(generate(model, [1], { maxNewTokens: 0 }).ids).toEqual([]);
   });
 });
+
+describe('top-k / top-p selection', () => {
+  it('topIndices gives the k largest in descending order (ties: lower id first), as a full sort does', async () => {
+    const { topIndices } = await import('../models/sampling.js');
+    let s = 7;
+    const v = Float64Array.from({ length: 5000 }, () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) % 1000) / 7);
+    const sorted = Array.from(v.keys()).sort((a, b) => v[b]! - v[a]! || a - b);
+    for (const k of [1, 5, 64, 700, 5000]) expect(Array.from(topIndices(v, k))).toEqual(sorted.slice(0, k));
+  });
+
+  it('top-p samples exactly the nucleus of a 32000-token row (widening selection beyond the first 64)', () => {
+    const V = 32000;
+    const row = new Float32Array(V).fill(-5);
+    for (let i = 0; i < 300; i++) row[(i * 97) % V] = 2 + (i % 7) * 0.01; // 300 near-equal leaders
+    const p = Array.from(row, (x) => Math.exp(x));
+    const total = p.reduce((a, b) => a + b, 0);
+    const order = Array.from(p.keys()).sort((a, b) => p[b]! - p[a]! || a - b);
+    let cum = 0;
+    let n = 0;
+    while (cum < 0.6 * total) cum += p[order[n++]!]!;
+    const nucleus = new Set(order.slice(0, n));
+    const s = new Sampler({ temperature: 1, topP: 0.6, seed: 2 });
+    const seen = new Set<number>();
+    for (let i = 0; i < 3000; i++) {
+      const id = s.next(Float32Array.from(row), []);
+      expect(nucleus.has(id)).toBe(true);
+      seen.add(id);
+    }
+    expect(n).toBeGreaterThan(64);
+    expect(seen.size).toBeGreaterThan(n * 0.9);
+  });
+});
