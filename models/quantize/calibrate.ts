@@ -108,7 +108,15 @@ export function calibrate(model: CausalLM, ids: readonly number[], paths: readon
 
 /** The first `tokens` token ids of a text file, tokenized with `encode`. */
 export function calibrationIds(file: string, encode: (text: string) => number[], tokens: number): number[] {
-  const ids = encode(readFileSync(file, 'utf8'));
+  const text = readFileSync(file, 'utf8');
+  // Tokenize a prefix (16 characters a token is generous), growing it until it gives enough tokens: a
+  // multi-megabyte training text is not tokenized whole for 4096 tokens.
+  let chars = Math.max(1024, 16 * tokens);
+  let ids = encode(text.slice(0, chars));
+  while (ids.length < tokens + 1 && chars < text.length) {
+    chars *= 2;
+    ids = encode(text.slice(0, chars));
+  }
   if (ids.length < 2) throw new ArgumentError(`calibration text ${file} has ${ids.length} token(s)`);
-  return ids.slice(0, tokens);
+  return ids.slice(0, tokens); // the cut prefix's last token may be partial: never reached for tokens < ids.length
 }
