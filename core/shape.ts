@@ -154,3 +154,38 @@ export function viewStrides(shape: Shape, strides: readonly number[], newShape: 
   if (viewD !== -1) return undefined;
   return out;
 }
+
+/** [lo, hi]: the lowest and highest storage index a view (offset, shape, strides) can touch. */
+export function spanOf(t: { readonly offset: number; readonly shape: readonly number[]; readonly strides: readonly number[] }): [number, number] {
+  let lo = t.offset;
+  let hi = t.offset;
+  for (let i = 0; i < t.shape.length; i++) {
+    const ext = (t.shape[i]! - 1) * t.strides[i]!;
+    if (ext < 0) lo += ext;
+    else hi += ext;
+  }
+  return [lo, hi];
+}
+
+/**
+ * Visit every index of a batch shape in row-major order, passing the running element offsets of two operands
+ * with (broadcast) batch strides `sa` and `sb`: the outer loop of batched matmuls.
+ */
+export function forEachBatch(batch: readonly number[], sa: readonly number[], sb: readonly number[], fn: (i: number, oa: number, ob: number) => void): void {
+  const total = numel(batch);
+  const idx = new Array<number>(batch.length).fill(0);
+  let oa = 0;
+  let ob = 0;
+  for (let i = 0; i < total; i++) {
+    fn(i, oa, ob);
+    for (let d = batch.length - 1; d >= 0; d--) {
+      idx[d]!++;
+      oa += sa[d]!;
+      ob += sb[d]!;
+      if (idx[d]! < batch[d]!) break;
+      oa -= sa[d]! * batch[d]!;
+      ob -= sb[d]! * batch[d]!;
+      idx[d] = 0;
+    }
+  }
+}

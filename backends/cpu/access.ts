@@ -11,7 +11,9 @@
  */
 import { allocStorage, isFloating, promoteTypes, type DType } from '../../core/dtype.js';
 import { bf16ToF32, decodeHalf, encodeHalf, f16ToF32, f32ToBf16, f32ToF16 } from '../../core/half.js';
-import { broadcastStrides } from '../../core/shape.js';
+import { broadcastStrides, spanOf } from '../../core/shape.js';
+
+export { spanOf };
 import type { Tensor } from '../../core/tensor.js';
 import { runLoop, type LoopOperand } from './loops.js';
 
@@ -20,18 +22,6 @@ export type Domain = 'float' | 'int' | 'bigint';
 export function domainOf(compute: DType): Domain {
   if (isFloating(compute)) return 'float';
   return compute === 'int64' ? 'bigint' : 'int';
-}
-
-/** [lo, hi] storage indices a view can touch. */
-export function spanOf(t: Tensor): [number, number] {
-  let lo = t.offset;
-  let hi = t.offset;
-  for (let i = 0; i < t.shape.length; i++) {
-    const ext = (t.shape[i]! - 1) * t.strides[i]!;
-    if (ext < 0) lo += ext;
-    else hi += ext;
-  }
-  return [lo, hi];
 }
 
 /** The view's storage span converted to float32 values; returns the array and the index shift. */

@@ -12,7 +12,7 @@
  * its packed blocks.
  */
 import type { Storage } from '../../core/storage.js';
-import { broadcastStrides, contiguousStrides, numel } from '../../core/shape.js';
+import { broadcastStrides, contiguousStrides, forEachBatch, spanOf } from '../../core/shape.js';
 import { Tensor } from '../../core/tensor.js';
 import type { WasmGemm } from './loader.js';
 
@@ -36,17 +36,6 @@ class Scope {
     for (const p of this.blocks) this.rt.heap.release(p);
     this.blocks.length = 0;
   }
-}
-
-function spanOf(t: Tensor): [number, number] {
-  let lo = t.offset;
-  let hi = t.offset;
-  for (let i = 0; i < t.shape.length; i++) {
-    const ext = (t.shape[i]! - 1) * t.strides[i]!;
-    if (ext < 0) lo += ext;
-    else hi += ext;
-  }
-  return [lo, hi];
 }
 
 /** The view's elements in row-major order into dst. */
@@ -297,26 +286,6 @@ class Call {
       lda = k;
     }
     ex.sgemm_packed(m, n, k, a, lda, bp, c, n);
-  }
-}
-
-/** Visit every batch index of `batch`, passing the element offsets of each operand's matrix. */
-function forEachBatch(batch: readonly number[], sa: readonly number[], sb: readonly number[], fn: (i: number, oa: number, ob: number) => void): void {
-  const total = numel(batch);
-  const idx = new Array<number>(batch.length).fill(0);
-  let oa = 0;
-  let ob = 0;
-  for (let i = 0; i < total; i++) {
-    fn(i, oa, ob);
-    for (let d = batch.length - 1; d >= 0; d--) {
-      idx[d]!++;
-      oa += sa[d]!;
-      ob += sb[d]!;
-      if (idx[d]! < batch[d]!) break;
-      oa -= sa[d]! * batch[d]!;
-      ob -= sb[d]! * batch[d]!;
-      idx[d] = 0;
-    }
   }
 }
 

@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import os
-import struct
 import sys
 import time
 
@@ -30,8 +29,8 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools", "peers"))
 from hf_reference import llama_config, llama_hidden, opt_config, opt_hidden  # noqa: E402
+from safetensors_py import load as read_safetensors_raw, save as write_safetensors  # noqa: E402
 
-ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 
 CONFIGS = {
     # ~7.4M parameters (6.1M of them the tied 32000-row embedding), 14.8 MB in bf16.
@@ -46,44 +45,6 @@ CONFIGS = {
         eos_token_id=50256, pad_token_id=50256, tie_word_embeddings=True, torch_dtype="bfloat16"),
 }
 EMB = {"llama": "model.embed_tokens.weight", "opt": "model.decoder.embed_tokens.weight"}
-
-
-def write_safetensors(path, tensors, metadata):
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        raw = t.view(torch.int16).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
-        header[name] = {"dtype": ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h)
-        for b in blobs:
-            f.write(b)
-
-
-def read_safetensors(path):
-    """name -> float32 tensor, for --init-from (bf16/f16/f32 files as this script writes them)."""
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        b, end = e["data_offsets"]
-        raw = bytearray(data[b:end])
-        if e["dtype"] == "BF16":
-            t = torch.frombuffer(raw, dtype=torch.int16).view(torch.bfloat16)
-        elif e["dtype"] == "F16":
-            t = torch.frombuffer(raw, dtype=torch.float16)
-        else:
-            t = torch.frombuffer(raw, dtype=torch.float32)
-        out[name] = t.to(torch.float32).reshape(e["shape"])
-    return out
 
 
 def init_params(arch, cfg, used, g):
@@ -190,7 +151,7 @@ def main():
     w = init_params(arch, cfg, used, g)
     stages = []
     if args.init_from:
-        prev = read_safetensors(os.path.join(args.init_from, "model.safetensors"))
+        prev = {n: t.to(torch.float32) for n, t in read_safetensors_raw(os.path.join(args.init_from, "model.safetensors")).items()}
         with torch.no_grad():
             for n, p in w.items():
                 p.copy_(prev[n][used] if n == EMB[arch] else prev[n])

@@ -2,7 +2,7 @@
 import { isFloating, type StorageArray } from '../../../core/dtype.js';
 import { encodeHalf } from '../../../core/half.js';
 import type { Kernel } from '../../../core/op_def.js';
-import { broadcastStrides, numel } from '../../../core/shape.js';
+import { broadcastStrides, forEachBatch } from '../../../core/shape.js';
 import type { Tensor } from '../../../core/tensor.js';
 import { matmulDims, type LinearInputs, type MatMulInputs } from '../../../ops/linalg.js';
 import { contiguousFloat, floatSpan } from '../access.js';
@@ -14,26 +14,6 @@ function floatTarget(out: Tensor): { C: Float32Array; finish: () => void } {
   if (out.dtype === 'float32') return { C: out.storage.data as Float32Array, finish: () => {} };
   const C = new Float32Array(out.numel);
   return { C, finish: () => encodeHalf(C, out.storage.data as Uint16Array, out.dtype as 'float16' | 'bfloat16') };
-}
-
-/** Visit every batch index of `batch`, passing the element offsets of each operand's matrix. */
-function forEachBatch(batch: readonly number[], sa: readonly number[], sb: readonly number[], fn: (i: number, oa: number, ob: number) => void): void {
-  const total = numel(batch);
-  const idx = new Array<number>(batch.length).fill(0);
-  let oa = 0;
-  let ob = 0;
-  for (let i = 0; i < total; i++) {
-    fn(i, oa, ob);
-    for (let d = batch.length - 1; d >= 0; d--) {
-      idx[d]!++;
-      oa += sa[d]!;
-      ob += sb[d]!;
-      if (idx[d]! < batch[d]!) break;
-      oa -= sa[d]! * batch[d]!;
-      ob -= sb[d]! * batch[d]!;
-      idx[d] = 0;
-    }
-  }
 }
 
 function floatMatmul(A: Tensor, B: Tensor, out: Tensor, batch: number[], m: number, k: number, n: number): void {
