@@ -40,8 +40,10 @@ export function linearModules(model: Module): { path: string; linear: Linear; pa
 export function selectLinears(model: Module, sel: Selection = {}): string[] {
   const exclude = sel.exclude ?? DEFAULT_EXCLUDE;
   const paths = linearModules(model).map((l) => l.path);
-  for (const p of [...(sel.include ?? []), ...exclude])
-    if (!paths.some((path) => matchesPattern(path, p)) && !(exclude === DEFAULT_EXCLUDE && p === 'lm_head'))
+  // An include that matches nothing is a typo; an exclude that matches nothing is harmless (`--exclude lm_head`
+  // on a model whose head is tied to the embedding).
+  for (const p of sel.include ?? [])
+    if (!paths.some((path) => matchesPattern(path, p)))
       throw new ArgumentError(`quantize: pattern '${p}' matches no Linear (linears: ${paths.slice(0, 6).join(', ')}${paths.length > 6 ? ', …' : ''})`);
   return paths.filter((p) => (sel.include === undefined || sel.include.some((i) => matchesPattern(p, i))) && !exclude.some((e) => matchesPattern(p, e)));
 }
