@@ -217,3 +217,21 @@ describe('opshift serve under load and abuse', () => {
     await server.shutdown();
   });
 });
+
+describe('opshift serve with the shipped demo model', () => {
+  it('an OpenAI client chats with demo:llama and gets KJV-like text', { timeout: 60_000 }, async () => {
+    const { loadModel } = await import('../models/load.js');
+    const dir = join(import.meta.dirname, '..', 'models', 'demo', 'llama');
+    const server = createServer({ model: loadModel(dir), tokenizer: loadTokenizer(dir), modelName: 'demo:llama' });
+    const url = await server.app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const r = await client.chat.completions.create({ model: 'demo:llama', messages: [{ role: 'user', content: 'And God said' }], max_tokens: 24, temperature: 0 });
+      const text = r.choices[0]!.message.content ?? '';
+      expect(text.split(/\s+/).filter((w) => /^[A-Za-z]+[,.;:]?$/.test(w)).length).toBeGreaterThan(8);
+      expect(text).toMatch(/\b(the|and|unto|LORD|him)\b/);
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
