@@ -245,6 +245,7 @@ bench
   .action(async (opts: { model: string; promptLengths: string; genTokens: string; warmup: string; reps: string; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads: string; plot?: string; png?: string; quant?: 'w8a8' | 'w4' }) => {
     if (opts.png && !opts.plot) throw new ArgumentError('--png needs --plot <file.svg>');
     const int = (name: string, v: string) => intArg(name)(v);
+    const progress = ttyProgress();
     const r = await runBenchModel(
       {
         model: opts.model,
@@ -258,9 +259,9 @@ bench
         threads: int('--threads', opts.threads),
         quant: opts.quant,
       },
-      process.stderr.isTTY ? (m) => process.stderr.write(`\r\x1b[K${m}`) : undefined,
+      progress.update,
     );
-    if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+    progress.done();
     console.log(opts.format === 'json' ? JSON.stringify(r, null, 2) : opts.format === 'csv' ? benchModelCsv(r) : formatBenchModel(r));
     if (opts.plot) await writeChart(benchModelSvg(r), opts.plot, opts.png, 'chart');
   });
@@ -436,9 +437,10 @@ evalCmd
     if (opts.maxTokens !== undefined) ids = ids.slice(0, intArg('--max-tokens')(opts.maxTokens));
     const window = intArg('--window')(opts.window);
     const stride = opts.stride === undefined ? Math.floor(window / 2) : intArg('--stride')(opts.stride);
-    const bar = process.stderr.isTTY ? (done: number, total: number) => process.stderr.write(`\r\x1b[Kscoring ${done}/${total} tokens`) : undefined;
+    const progress = ttyProgress();
+    const bar = progress.update && ((done: number, total: number) => progress.update!(`scoring ${done}/${total} tokens`));
     const { result: r } = underPolicy(opts.dispatch, false, () => perplexity(model, ids, { window, stride, onProgress: bar }));
-    if (bar) process.stderr.write('\r\x1b[K');
+    progress.done();
     const out = { model: opts.model, text: file, tokens: ids.length, window, stride, ...r };
     console.log(
       opts.json
@@ -501,12 +503,12 @@ program
   .option('--no-clip', 'awq: skip the clipping search')
   .option('--json', 'print the report as JSON')
   .action(async (opts: { model: string; recipe: string; out: string; alpha?: number; groupSize?: number; perChannel?: boolean; calib?: string; calibTokens?: number; include?: string[]; exclude?: string[]; clip: boolean; json?: boolean }) => {
-    const tty = process.stderr.isTTY;
+    const progress = ttyProgress();
     const r = await runQuantize(
       { ...opts, noClip: !opts.clip },
-      tty ? (stage, done, total) => process.stderr.write(`\r\x1b[K${progressBar(stage, done, total)}`) : undefined,
+      progress.update && ((stage, done, total) => progress.update!(progressBar(stage, done, total))),
     );
-    if (tty) process.stderr.write('\r\x1b[K');
+    progress.done();
     console.log(opts.json ? JSON.stringify({ out: r.out, files: r.files, calibration: r.calibration, ...r.report }) : formatQuantize(r));
   });
 
