@@ -129,21 +129,7 @@ export class Profile<T> {
 
   /** A printable table, sorted by total time. */
   summary(groupBy: readonly GroupKey[] = ['op', 'backend', 'shape']): string {
-    const rows = this.rows(groupBy);
-    const total = this.totalMs || 1;
-    const header = ['op', 'backend', 'calls', 'total ms', 'avg µs', '% time', 'GFLOP/s', 'cause', 'inputs'];
-    const body = rows.map((r) => [
-      r.op,
-      r.backend,
-      String(r.calls),
-      r.totalMs.toFixed(3),
-      (r.avgMs * 1000).toFixed(1),
-      r.backend === 'decompose' ? '(incl.)' : ((100 * r.totalMs) / total).toFixed(1),
-      r.totalMs > 0 ? (r.flops / (r.totalMs * 1e6)).toFixed(2) : '-',
-      r.causes.join(' | '),
-      r.shapes,
-    ]);
-    return renderTable(header, body);
+    return summaryTable(this.rows(groupBy), this.totalMs);
   }
 
   /** Chrome trace-event JSON (open in Perfetto or chrome://tracing); one lane per backend. */
@@ -185,6 +171,28 @@ export function profile<T>(fn: () => T): Profile<T> {
     refresh();
   }
   return new Profile(sink, result);
+}
+
+/**
+ * The key-averages table of `rows` (as `Profile.rows` groups them): calls, total and average time, share of
+ * `totalMs` (decompositions' time is counted in their primitives, so it shows "(incl.)"), GFLOP/s for ops that
+ * declare flops, causes and input signatures.
+ */
+export function summaryTable(rows: readonly SummaryRow[], totalMs: number): string {
+  const total = totalMs || 1;
+  const header = ['op', 'backend', 'calls', 'total ms', 'avg µs', '% time', 'GFLOP/s', 'cause', 'inputs'];
+  const body = rows.map((r) => [
+    r.op,
+    r.backend,
+    String(r.calls),
+    r.totalMs.toFixed(3),
+    (r.avgMs * 1000).toFixed(1),
+    r.backend === 'decompose' ? '(incl.)' : ((100 * r.totalMs) / total).toFixed(1),
+    r.totalMs > 0 && r.flops > 0 ? (r.flops / (r.totalMs * 1e6)).toFixed(2) : '-',
+    r.causes.join(' | '),
+    r.shapes,
+  ]);
+  return renderTable(header, body);
 }
 
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {

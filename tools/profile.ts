@@ -10,7 +10,7 @@
  */
 import { ArgumentError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy_spec.js';
-import { Profile, renderTable as renderRows, type GroupKey, type OpRecord, type SummaryRow } from '../core/profiler.js';
+import { Profile, renderTable as renderRows, summaryTable, type GroupKey, type OpRecord, type SummaryRow } from '../core/profiler.js';
 import { fromTypedArray } from '../ops/creation.js';
 import type { DType } from '../core/dtype.js';
 import { generate } from '../models/generate.js';
@@ -166,21 +166,8 @@ export async function runProfile(o: ProfileOptions): Promise<ProfileRun> {
 }
 
 function phaseTable(p: PhaseReport, top: number): string {
-  const total = p.opMs || 1;
-  const head = ['op', 'backend', 'calls', 'total ms', 'avg µs', '% time', 'GFLOP/s', 'cause', 'inputs'];
-  const body = p.rows.slice(0, top).map((r) => [
-    r.op,
-    r.backend,
-    String(r.calls),
-    r.totalMs.toFixed(3),
-    (r.avgMs * 1000).toFixed(1),
-    r.backend === 'decompose' ? '(incl.)' : ((100 * r.totalMs) / total).toFixed(1),
-    r.totalMs > 0 && r.flops > 0 ? (r.flops / (r.totalMs * 1e6)).toFixed(2) : '-',
-    r.causes.join(' | '),
-    r.shapes,
-  ]);
   const more = p.rows.length > top ? `\n… ${p.rows.length - top} more rows (--top N, or --json for all)` : '';
-  return `${renderRows(head, body)}${more}`;
+  return `${summaryTable(p.rows.slice(0, top), p.opMs)}${more}`;
 }
 
 export function formatProfile(r: ProfileReport, top = 25): string {
