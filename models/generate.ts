@@ -30,7 +30,8 @@ export interface GenerateResult {
   readonly stoppedBy: 'eos' | 'length';
 }
 
-function idsTensor(ids: readonly number[]): Tensor {
+/** Token ids as the [1, T] int64 batch every forward takes. */
+export function idsTensor(ids: readonly number[]): Tensor {
   return fromTypedArray(BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length]); // (1, T)
 }
 

@@ -5,8 +5,8 @@
  * token is −log softmax(logits)[target] over the full vocabulary, accumulated in double.
  */
 import { ArgumentError } from '../core/errors.js';
-import { fromTypedArray } from '../ops/creation.js';
 import type { CausalLM } from '../models/causal_lm.js';
+import { idsTensor } from '../models/generate.js';
 
 export interface PerplexityOptions {
   readonly window?: number;
@@ -48,7 +48,7 @@ export function perplexity(model: CausalLM, ids: readonly number[], options: Per
     const end = Math.min(begin + window, ids.length);
     const T = end - begin;
     const trg = end - prevEnd;
-    const x = fromTypedArray(BigInt64Array.from(ids.slice(begin, end), (v) => BigInt(v)), [1, T]); // (1, T)
+    const x = idsTensor(ids.slice(begin, end)); // (1, T)
     const logits = model.forward(x).to('float32').contiguous().toTypedArray() as Float32Array; // (1, T, V)
     // Predictions for positions 1..T-1 come from rows 0..T-2; score the last min(trg, T-1) of them.
     const n = Math.min(trg, T - 1);

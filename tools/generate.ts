@@ -8,9 +8,8 @@ import { ArgumentError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy_spec.js';
 import { withPolicy } from '../core/policy.js';
 import { profile, type Profile } from '../core/profiler.js';
-import { fromTypedArray } from '../ops/creation.js';
 import type { CausalLM } from '../models/causal_lm.js';
-import { generate, type GenerateOptions, type GenerateResult } from '../models/generate.js';
+import { generate, idsTensor, type GenerateOptions, type GenerateResult } from '../models/generate.js';
 import { loadModel, type LoadModelOptions } from '../models/load.js';
 import { writeNpy } from '../models/io/npy.js';
 import { resolveModelSource } from './model_source.js';
@@ -55,7 +54,7 @@ export function runGenerate(model: CausalLM, prompt: number[], options: Generate
 
 /** The last position's float32 logits ([vocab]), or every position's ([T, vocab]). */
 export function runLogits(model: CausalLM, ids: number[], options: { allPositions?: boolean; dispatch?: string; out: string }): { shape: number[] } {
-  const input = fromTypedArray(BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length]); // (1, T)
+  const input = idsTensor(ids); // (1, T)
   const { result: logits } = underPolicy(options.dispatch, false, () => model.forward(input, { lastOnly: !options.allPositions }));
   const V = logits.shape[2]!;
   const shape = options.allPositions ? [ids.length, V] : [V];

@@ -11,9 +11,8 @@
 import { ArgumentError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy_spec.js';
 import { Profile, renderTable as renderRows, summaryTable, type GroupKey, type OpRecord, type SummaryRow } from '../core/profiler.js';
-import { fromTypedArray } from '../ops/creation.js';
 import type { DType } from '../core/dtype.js';
-import { generate } from '../models/generate.js';
+import { generate, idsTensor } from '../models/generate.js';
 import { loadTokenizerIfAny, openModel, parseIds, underPolicy } from './generate.js';
 
 /** The GEMM-like ops whose time Ryzen AI's profiler reports per phase. */
@@ -113,7 +112,7 @@ export async function runProfile(o: ProfileOptions): Promise<ProfileRun> {
   const { result, profile: prof } = underPolicy(o.dispatch, true, () => {
     t0 = performance.now();
     if (o.maxNewTokens === 0) {
-      const input = fromTypedArray(BigInt64Array.from(prompt, (v) => BigInt(v)), [1, prompt.length]); // (1, T)
+      const input = idsTensor(prompt); // (1, T)
       model.forward(input, { lastOnly: true });
       marks.push(performance.now());
       return { ids: [] as number[], ttftMs: marks[0]! - t0, tokensPerS: NaN };

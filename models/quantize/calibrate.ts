@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { ArgumentError } from '../../core/errors.js';
 import type { Tensor } from '../../core/tensor.js';
-import { fromTypedArray } from '../../ops/creation.js';
 import type { CausalLM } from '../causal_lm.js';
 import type { LinearLike } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { linearModules } from './select.js';
+import { idsTensor } from '../generate.js';
 
 export interface InputStats {
   readonly inFeatures: number;
@@ -96,7 +96,7 @@ export function calibrate(model: CausalLM, ids: readonly number[], paths: readon
     for (let w = 0; w < windows; w++) {
       const chunk = ids.slice(w * window, (w + 1) * window);
       // lastOnly: the head's logits are not needed, only the linears' inputs.
-      model.forward(fromTypedArray(BigInt64Array.from(chunk, (v) => BigInt(v)), [1, chunk.length]), { lastOnly: true });
+      model.forward(idsTensor(chunk), { lastOnly: true });
       options.onProgress?.(Math.min((w + 1) * window, ids.length), ids.length);
     }
   } finally {
