@@ -13,9 +13,10 @@
  * other architectures with the portable kernels only).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildReporter, findCompiler } from '../native_build.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -24,44 +25,14 @@ const SOURCES = ['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 
 const outDir = join(root, 'dist', 'backends', 'npu');
 const libName = process.platform === 'darwin' ? 'libopshift_npu_emu.dylib' : 'libopshift_npu_emu.so';
 const output = join(outDir, libName);
-const statusFile = join(outDir, 'build-status.json');
 const strict = process.argv.includes('--strict') || process.env.OPSHIFT_NPU_STRICT === '1';
 
 export const FLAGS = ['-O3', '-fPIC', '-shared', '-std=gnu11', '-ffp-contract=off', '-fno-fast-math', '-fvisibility=hidden', '-Wall', '-Wextra', '-pthread'];
 
-function writeStatus(status) {
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(statusFile, JSON.stringify(status, null, 2) + '\n');
-}
-
-function findCompiler() {
-  const names = process.env.OPSHIFT_CC ? [process.env.OPSHIFT_CC] : ['cc', 'gcc', 'clang'];
-  const tried = [];
-  for (const cc of names) {
-    const v = spawnSync(cc, ['--version'], { encoding: 'utf8' });
-    if (v.error || v.status !== 0) {
-      tried.push(`${cc}: not found`);
-      continue;
-    }
-    return { cc, version: v.stdout.split('\n')[0].trim() };
-  }
-  return { tried };
-}
-
-function fail(reason) {
-  rmSync(output, { force: true });
-  writeStatus({ ok: false, reason });
-  const msg = `opshift: NPU emulation library not built: ${reason}`;
-  if (strict) {
-    console.error(msg);
-    process.exit(1);
-  }
-  console.warn(`${msg}\nopshift: the 'npu' backend will be unavailable; everything else works.`);
-  process.exit(0);
-}
+const { writeStatus, fail } = buildReporter({ outDir, output, what: 'NPU emulation library', backend: 'npu', strict });
 
 if (process.platform === 'win32') fail('building the emulation library on Windows is not scripted; build it with your C compiler and set OPSHIFT_NPU_LIB');
-const found = findCompiler();
+const found = findCompiler(process.env.OPSHIFT_CC ? [process.env.OPSHIFT_CC] : ['cc', 'gcc', 'clang']);
 if (!found.cc) fail(`no C compiler found (${found.tried.join('; ')}); apt-get install gcc, or set OPSHIFT_CC`);
 
 mkdirSync(outDir, { recursive: true });

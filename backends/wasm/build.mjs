@@ -10,16 +10,16 @@
  * Compiler: $OPSHIFT_CLANG, else clang, clang-19 … clang-14 on PATH.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildReporter, findCompiler } from '../native_build.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const source = join(here, 'native', 'gemm.c');
 const outDir = join(root, 'dist', 'backends', 'wasm');
 const output = join(outDir, 'gemm.wasm');
-const statusFile = join(outDir, 'build-status.json');
 const strict = process.argv.includes('--strict') || process.env.OPSHIFT_WASM_STRICT === '1';
 
 const FLAGS = [
@@ -41,46 +41,20 @@ const FLAGS = [
   '-Wl,--initial-memory=1048576',
 ];
 
-function writeStatus(status) {
-  mkdirSync(outDir, { recursive: true });
-  writeFileSync(statusFile, JSON.stringify(status, null, 2) + '\n');
+const { writeStatus, fail } = buildReporter({ outDir, output, what: 'wasm kernels', backend: 'wasm', strict });
+
+/** Usable only if it can link a wasm32 module (the target needs LLVM's WebAssembly backend and wasm-ld). */
+function linksWasm32(cc) {
+  const probe = spawnSync(cc, ['--target=wasm32', '-nostdlib', '-Wl,--no-entry', '-x', 'c', '-', '-o', '/dev/null'], {
+    input: 'int f(void){return 0;}\n',
+    encoding: 'utf8',
+  });
+  if (probe.status === 0) return undefined;
+  return `cannot link wasm32 (${(probe.stderr || '').trim().split('\n').pop() || `exit ${probe.status}`})`;
 }
 
-/** The first clang that can link a wasm32 module (the target needs LLVM's WebAssembly backend and wasm-ld). */
-function findClang() {
-  const names = process.env.OPSHIFT_CLANG ? [process.env.OPSHIFT_CLANG] : ['clang', 'clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang-15', 'clang-14'];
-  const tried = [];
-  for (const cc of names) {
-    const v = spawnSync(cc, ['--version'], { encoding: 'utf8' });
-    if (v.error || v.status !== 0) {
-      tried.push(`${cc}: not found`);
-      continue;
-    }
-    const version = v.stdout.split('\n')[0].trim();
-    const probe = spawnSync(cc, ['--target=wasm32', '-nostdlib', '-Wl,--no-entry', '-x', 'c', '-', '-o', '/dev/null'], {
-      input: 'int f(void){return 0;}\n',
-      encoding: 'utf8',
-    });
-    if (probe.status === 0) return { cc, version };
-    const why = (probe.stderr || '').trim().split('\n').pop() || `exit ${probe.status}`;
-    tried.push(`${cc} (${version}): cannot link wasm32 (${why})`);
-  }
-  return { tried };
-}
-
-function fail(reason) {
-  rmSync(output, { force: true });
-  writeStatus({ ok: false, reason });
-  const msg = `opshift: wasm kernels not built: ${reason}`;
-  if (strict) {
-    console.error(msg);
-    process.exit(1);
-  }
-  console.warn(`${msg}\nopshift: the 'wasm' backend will be unavailable; everything else works.`);
-  process.exit(0);
-}
-
-const found = findClang();
+const clangs = process.env.OPSHIFT_CLANG ? [process.env.OPSHIFT_CLANG] : ['clang', 'clang-19', 'clang-18', 'clang-17', 'clang-16', 'clang-15', 'clang-14'];
+const found = findCompiler(clangs, linksWasm32);
 if (!found.cc) fail(`clang with a wasm32 target not found (${found.tried.join('; ')}); apt-get install clang lld`);
 
 const tmp = `${output}.tmp`;
