@@ -263,17 +263,24 @@ function byteLevelBpe(dir: string, config: JsonObject): JsonObject {
   };
 }
 
+/** Which tokenizer files a folder has: `tokenizer.json`, GPT-2 style `vocab.json` + `merges.txt`, or none. */
+export function tokenizerFiles(dir: string): 'tokenizer.json' | 'vocab.json+merges.txt' | undefined {
+  if (fs.existsSync(path.join(dir, 'tokenizer.json'))) return 'tokenizer.json';
+  if (fs.existsSync(path.join(dir, 'vocab.json')) && fs.existsSync(path.join(dir, 'merges.txt'))) return 'vocab.json+merges.txt';
+  return undefined;
+}
+
 /**
  * Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a model folder; without a tokenizer.json,
  * a byte-level BPE tokenizer from `vocab.json` + `merges.txt` (GPT-2 / OPT).
  */
 export function loadTokenizer(dir: string): HfTokenizer {
-  const file = path.join(dir, 'tokenizer.json');
   const configFile = path.join(dir, 'tokenizer_config.json');
   const config = fs.existsSync(configFile) ? readJsonFile(configFile) : {};
   let json: JsonObject;
-  if (fs.existsSync(file)) json = readJsonFile(file);
-  else if (fs.existsSync(path.join(dir, 'vocab.json')) && fs.existsSync(path.join(dir, 'merges.txt'))) json = byteLevelBpe(dir, config);
+  const files = tokenizerFiles(dir);
+  if (files === 'tokenizer.json') json = readJsonFile(path.join(dir, 'tokenizer.json'));
+  else if (files === 'vocab.json+merges.txt') json = byteLevelBpe(dir, config);
   else {
     const other = ['tokenizer.model', 'vocab.json', 'merges.txt'].filter((f) => fs.existsSync(path.join(dir, f)));
     throw new TokenizerError(

@@ -2,8 +2,6 @@
  * `opshift generate` and `opshift logits`: a model from a folder, hub id, `demo:…` or `synthetic:…`, run
  * under a dispatch policy, with the per-op profile on request.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { ArgumentError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy_spec.js';
 import { withPolicy } from '../core/policy.js';
@@ -13,7 +11,7 @@ import { generate, idsTensor, type GenerateOptions, type GenerateResult } from '
 import { loadModel, type LoadModelOptions } from '../models/load.js';
 import { writeNpy } from '../models/io/npy.js';
 import { resolveModelSource } from './model_source.js';
-import { loadTokenizer, type HfTokenizer } from '../models/tokenizer.js';
+import { loadTokenizer, tokenizerFiles, type HfTokenizer } from '../models/tokenizer.js';
 
 export interface LoadedModel {
   readonly model: CausalLM;
@@ -64,8 +62,7 @@ export function runLogits(model: CausalLM, ids: number[], options: { allPosition
 
 /** True when the folder has tokenizer files (tokenizer.json, or GPT-2 style vocab.json + merges.txt). */
 export function hasTokenizer(dir: string | undefined): dir is string {
-  if (dir === undefined) return false;
-  return existsSync(join(dir, 'tokenizer.json')) || (existsSync(join(dir, 'vocab.json')) && existsSync(join(dir, 'merges.txt')));
+  return dir !== undefined && tokenizerFiles(dir) !== undefined;
 }
 
 /** The folder's tokenizer, or undefined when there is none and none is needed (ids in, ids out). */
