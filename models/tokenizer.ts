@@ -90,6 +90,13 @@ export class StreamDecoder {
     return '';
   }
 
+  /** Feeds ids that are already shown (a prompt): later text is decoded after them, and none is emitted now. */
+  prime(ids: readonly number[]): void {
+    this.ids.push(...ids);
+    this.prefixOffset = 0;
+    this.readOffset = this.ids.length;
+  }
+
   /** Text still held back (an incomplete character at the end): call once the ids are final. */
   flush(): string {
     const prefix = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), this.options);
@@ -168,9 +175,15 @@ export class HfTokenizer {
     });
   }
 
-  /** A decoder for streaming generated ids as text. */
-  streamDecoder(options: DecodeOptions = {}): StreamDecoder {
-    return new StreamDecoder(this, options);
+  /**
+   * A decoder for streaming generated ids as text. `context` (the prompt's ids) is fed first without emitting
+   * text, so the first generated token keeps the leading space sentencepiece drops from a lone decode.
+   */
+  streamDecoder(options: DecodeOptions & { context?: readonly number[] } = {}): StreamDecoder {
+    const { context, ...decode } = options;
+    const d = new StreamDecoder(this, decode);
+    if (context?.length) d.prime(context);
+    return d;
   }
 
   tokenToId(token: string): number | undefined {

@@ -84,6 +84,16 @@ describe('Llama 2 tokenizer (sentencepiece BPE with byte fallback)', () => {
     expect(pieces).toEqual(['', 'Hello', ' ', '', '', '', '🦙', '']);
   });
 
+  it('a stream decoder with the prompt as context keeps the first token\'s leading space', () => {
+    const prompt = llama2.encode('And God said');
+    const all = llama2.encode('And God said unto him, Let there be light');
+    const next = all.slice(prompt.length);
+    const primed = llama2.streamDecoder({ context: prompt });
+    expect(next.map((id) => primed.push(id)).join('') + primed.flush()).toBe(' unto him, Let there be light');
+    const lone = llama2.streamDecoder();
+    expect(next.map((id) => lone.push(id)).join('') + lone.flush()).toBe('unto him, Let there be light');
+  });
+
   it('chat templates: a clear error without one, rendered from chat_template.jinja with one', () => {
     expect(() => llama2.applyChatTemplate([{ role: 'user', content: 'Hi' }])).toThrow(TokenizerError);
     expect(() => llama2.applyChatTemplate([{ role: 'user', content: 'Hi' }])).toThrow(/has no chat template/);

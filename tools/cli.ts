@@ -266,13 +266,6 @@ bench
     if (opts.plot) await writeChart(benchModelSvg(r), opts.plot, opts.png, 'chart');
   });
 
-/** The text of `ids` as a continuation of `prompt` (with the leading space a lone decode would drop). */
-function continuation(tok: NonNullable<ReturnType<typeof loadTokenizerIfAny>>, prompt: readonly number[], ids: readonly number[]): string {
-  const d = tok.streamDecoder();
-  d.push([...prompt]);
-  return d.push([...ids]) + d.flush();
-}
-
 const floatArg = (name: string) => (v: string) => {
   const x = Number(v);
   if (!Number.isFinite(x)) throw new Error(`${name} '${v}' is not a number`);
@@ -328,10 +321,7 @@ program
     else if (opts.prompt !== undefined) prompt = tok!.encode(opts.prompt);
     else throw new Error('give --prompt TEXT or --ids 1,2,3');
     const stream = !opts.json;
-    const decoder = tok?.streamDecoder();
-    // Primed with the prompt, so the first generated token keeps its leading space (sentencepiece drops it
-    // when a token is decoded alone).
-    decoder?.push(prompt);
+    const decoder = tok?.streamDecoder({ context: prompt });
     if (stream && opts.prompt !== undefined) process.stdout.write(opts.prompt);
     const r = runGenerate(model, prompt, {
       maxNewTokens: opts.maxNewTokens,
@@ -349,7 +339,8 @@ program
         process.stdout.write(decoder ? decoder.push(id) : `${id} `);
       },
     });
-    const text = tok ? continuation(tok, prompt, r.ids) : undefined;
+    const cont = tok?.streamDecoder({ context: prompt });
+    const text = cont ? cont.push(r.ids) + cont.flush() : undefined;
     const stats = { prompt_tokens: r.promptTokens, generated_tokens: r.ids.length, ttft_ms: r.ttftMs, tokens_per_s: r.tokensPerS, load_ms: loadMs, stopped_by: r.stoppedBy };
     if (opts.json) {
       console.log(JSON.stringify({ ids: r.ids, text, ...stats, profile: r.profile?.rows(['op', 'backend']) }));

@@ -149,8 +149,7 @@ export class Engine {
   }
 
   async #run(job: Job): Promise<JobResult> {
-    const decoder = this.tokenizer.streamDecoder({ skipSpecialTokens: true });
-    decoder.push(job.prompt); // so the completion's first token keeps its leading space
+    const decoder = this.tokenizer.streamDecoder({ skipSpecialTokens: true, context: job.prompt });
     let text = '';
     let emitted = 0;
     let finishReason: FinishReason = 'length';
