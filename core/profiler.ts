@@ -179,6 +179,12 @@ export function profile<T>(fn: () => T): Profile<T> {
  * declare flops, causes and input signatures.
  */
 export function summaryTable(rows: readonly SummaryRow[], totalMs: number): string {
+  const { header, body } = summaryCells(rows, totalMs);
+  return renderTable(header, body);
+}
+
+/** summaryTable's header and cells, for callers that lay the table out themselves (the CLI fits it to the terminal). */
+export function summaryCells(rows: readonly SummaryRow[], totalMs: number): { header: string[]; body: string[][] } {
   const total = totalMs || 1;
   const header = ['op', 'backend', 'calls', 'total ms', 'avg µs', '% time', 'GFLOP/s', 'cause', 'inputs'];
   const body = rows.map((r) => [
@@ -192,7 +198,7 @@ export function summaryTable(rows: readonly SummaryRow[], totalMs: number): stri
     r.causes.join(' | '),
     r.shapes,
   ]);
-  return renderTable(header, body);
+  return { header, body };
 }
 
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
