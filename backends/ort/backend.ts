@@ -1,7 +1,7 @@
 /** The ORT backend: onnxruntime-node single-op sessions (MLAS GEMMs on CPU; DirectML or CUDA where present). */
 import type { Backend } from '../backend.js';
 import { loadOrt } from './binding.js';
-import { ortConfig } from './config.js';
+import { ortConfig, ortW8A8Path } from './config.js';
 
 export const ortBackend: Backend = {
   name: 'ort',
@@ -22,6 +22,7 @@ export const ortBackend: Backend = {
         threads: String(c.threads),
         opt: c.optimizationLevel,
         cache: String(c.maxSessions),
+        w8a8: `${ortW8A8Path().path} (${ortW8A8Path().reason})`,
       },
     };
   },

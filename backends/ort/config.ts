@@ -5,9 +5,11 @@
  *   OPSHIFT_ORT_OPT_LEVEL   graph optimization: disabled | basic | extended | all (default all)
  *   OPSHIFT_ORT_CACHE       max cached sessions (default 256); the least recently used is disposed
  *   OPSHIFT_ORT_ACCURACY    MatMulNBits accuracy_level: 0 (float32 compute, default) .. 4 (int8 activations, fastest)
+ *   OPSHIFT_ORT_W8A8        w8a8 MatMulInteger path: auto (default) | u8s8 | u8u8 (see w8a8_path.ts)
  */
 import { ArgumentError } from '../../core/errors.js';
 import type { NativeSessionOptions } from './binding.js';
+import { W8A8_SETTINGS, resolveW8A8Path, type W8A8Path, type W8A8Setting } from './w8a8_path.js';
 
 export interface OrtConfig {
   readonly threads: number;
@@ -16,11 +18,17 @@ export interface OrtConfig {
   readonly maxSessions: number;
   /** MatMulNBits accuracy_level (0: unset/float32, 1: fp32, 2: fp16, 3: bf16, 4: int8 activations). */
   readonly accuracyLevel: number;
+  /**
+   * LinearW8A8's MatMulInteger kernel: 'u8s8' (int8 weights; exact only with VNNI), 'u8u8' (weights baked as
+   * uint8 w + 128; exact everywhere) or 'auto' (u8s8 where the CPU has VNNI, else u8u8).
+   */
+  readonly w8a8Path: W8A8Setting;
 }
 
 const LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
 
-function fromEnv(env: NodeJS.ProcessEnv): OrtConfig {
+/** The settings an environment asks for (OPSHIFT_ORT_*), validated. */
+export function ortConfigFromEnv(env: NodeJS.ProcessEnv): OrtConfig {
   const threads = env.OPSHIFT_ORT_THREADS ? Number(env.OPSHIFT_ORT_THREADS) : 1;
   const level = (env.OPSHIFT_ORT_OPT_LEVEL ?? 'all') as OrtConfig['optimizationLevel'];
   return validate({
@@ -29,6 +37,7 @@ function fromEnv(env: NodeJS.ProcessEnv): OrtConfig {
     optimizationLevel: level,
     maxSessions: env.OPSHIFT_ORT_CACHE ? Number(env.OPSHIFT_ORT_CACHE) : 256,
     accuracyLevel: env.OPSHIFT_ORT_ACCURACY ? Number(env.OPSHIFT_ORT_ACCURACY) : 0,
+    w8a8Path: (env.OPSHIFT_ORT_W8A8 || 'auto') as W8A8Setting,
   });
 }
 
@@ -39,6 +48,8 @@ function validate(c: OrtConfig): OrtConfig {
   if (c.providers.length === 0) throw new ArgumentError('ort: at least one execution provider is needed');
   if (!Number.isInteger(c.accuracyLevel) || c.accuracyLevel < 0 || c.accuracyLevel > 4)
     throw new ArgumentError(`ort: accuracy level must be 0..4, got ${c.accuracyLevel}`);
+  if (!W8A8_SETTINGS.includes(c.w8a8Path))
+    throw new ArgumentError(`ort: w8a8 path (OPSHIFT_ORT_W8A8) must be one of ${W8A8_SETTINGS.join(', ')}, got '${String(c.w8a8Path)}'`);
   return c;
 }
 
@@ -46,7 +57,7 @@ let current: OrtConfig | undefined;
 const listeners: (() => void)[] = [];
 
 export function ortConfig(): OrtConfig {
-  current ??= fromEnv(process.env);
+  current ??= ortConfigFromEnv(process.env);
   return current;
 }
 
@@ -55,6 +66,11 @@ export function configureOrt(patch: Partial<OrtConfig>): OrtConfig {
   current = validate({ ...ortConfig(), ...patch });
   for (const l of listeners) l();
   return current;
+}
+
+/** The MatMulInteger path LinearW8A8 uses under the current settings, and why. */
+export function ortW8A8Path(): { path: W8A8Path; reason: string } {
+  return resolveW8A8Path(ortConfig().w8a8Path);
 }
 
 export function onConfigChange(fn: () => void): void {

@@ -20,7 +20,7 @@ import * as R2 from '../../ops/reduce2.js';
 import { full, ones } from '../../ops/creation.js';
 import { LinearW4, LinearW8A8 } from '../../ops/quant.js';
 import { loadOrt } from './binding.js';
-import { ortConfig, sessionOptions } from './config.js';
+import { ortConfig, ortW8A8Path, sessionOptions } from './config.js';
 import { ONNX_TYPE, buildModel, type AttrValue, type GraphSpec, type InitializerSpec, type NodeSpec } from './onnx_model.js';
 import { cache, contiguousData, runGraph, sessionKey, type Feed, type OpGraph } from './run.js';
 
@@ -119,6 +119,14 @@ function packNibbles(v: Uint8Array, rows: number, cols: number): Uint8Array {
   return out;
 }
 
+/** int8 values as uint8 v + 128: flipping the sign bit of each byte maps −128..127 onto 0..255 in order. */
+function offsetToUint8(d: StorageArray): Uint8Array {
+  const s = d as Int8Array;
+  const u = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) u[i] = (s[i]! + 128) & 0xff;
+  return u;
+}
+
 /**
  * Wᵀ of a weight as one contiguous tensor, made once per weight view and kept while the weight lives: baking
  * it needs a stable identity (the session key), and constant weights never change (copy_ refuses them).
@@ -140,6 +148,8 @@ interface Spec<I extends OpInputs, A extends OpAttrs> {
   /** A reason this call cannot be expressed for ORT at all (checked before building a session). */
   readonly refuse?: (inputs: I, attrs: A, outs: readonly TensorSpec[]) => string | undefined;
   readonly graph: GraphFn<I, A>;
+  /** Settings besides the attributes that change the graph (they must change the session key too). */
+  readonly key?: (inputs: I, attrs: A) => string;
 }
 
 function tensorsOf(inputs: OpInputs): Tensor[] {
@@ -158,7 +168,8 @@ const failed = new Map<string, string>();
 function graphOf<I extends OpInputs, A extends OpAttrs>(spec: Spec<I, A>, inputs: I, attrs: A, outs: readonly TensorSpec[]): OpGraph {
   const g = new GraphBuilder();
   const o = spec.graph(g, inputs, attrs, outs);
-  return g.finish(`${JSON.stringify(attrs)}`, typeof o === 'string' ? [o] : o, outs);
+  const extra = spec.key ? `|${spec.key(inputs, attrs)}` : '';
+  return g.finish(`${JSON.stringify(attrs)}${extra}`, typeof o === 'string' ? [o] : o, outs);
 }
 
 /**
@@ -347,16 +358,22 @@ export function ortKernels(): AnyPair[] {
       // AMD's w8a8 in ONNX ops: x_scale = max|x|/128 (1 if 0), QuantizeLinear (round half to even, saturate)
       // to int8, MatMulInteger (int8 x int8 -> int32, MLAS), then float(acc) · (x_scale · w_scale) + bias: the
       // same float32 steps as the cpu reference, so results match it exactly.
+      key: () => ortW8A8Path().path,
       graph: (g, { x, weight, wScale, bias }) => {
         const xin = g.input(x);
         const scale0 = g.node('Div', [g.node('ReduceMax', [g.node('Abs', [xin])], { keepdims: { i: 0 } }), g.constant(full([], 128, { dtype: 'float32' }))]);
         const xs = g.node('Where', [g.node('Equal', [scale0, g.constant(full([], 0, { dtype: 'float32' }))]), g.constant(full([], 1, { dtype: 'float32' })), scale0]);
         // uint8 with zero point 128 instead of int8: the same integers (q + 128, clamped to [0, 255] exactly when
-        // q is clamped to [−128, 127]), and MatMulInteger then takes MLAS's fast u8×s8 path; s8×s8 is ~100x slower.
+        // q is clamped to [−128, 127]), and MatMulInteger then takes MLAS's fast u8×s8 or u8×u8 kernels; s8×s8
+        // is ~100x slower.
         const zp = g.constant(full([], 128, { dtype: 'uint8' }));
         const xq = g.node('QuantizeLinear', [xin, xs, zp]);
-        const wT = g.baked(transposedOnce(weight), [weight.shape[1]!, weight.shape[0]!]); // [K, N], an initializer MLAS prepacks
-        const acc = g.node('Cast', [g.node('MatMulInteger', [xq, wT, zp])], { to: { i: ONNX_TYPE.float32 } });
+        const [n, k] = weight.shape as [number, number];
+        // Wᵀ [K, N], an initializer MLAS prepacks. u8u8 (w8a8_path.ts): the weight as uint8 w + 128 (flipping the
+        // sign bit) with zero point 128 — the same integers, and MLAS's u8u8 kernels never saturate.
+        const u8u8 = ortW8A8Path().path === 'u8u8';
+        const wT = u8u8 ? g.baked(transposedOnce(weight), [k, n], 'uint8', offsetToUint8) : g.baked(transposedOnce(weight), [k, n]);
+        const acc = g.node('Cast', [g.node('MatMulInteger', u8u8 ? [xq, wT, zp, zp] : [xq, wT, zp])], { to: { i: ONNX_TYPE.float32 } });
         const y = g.node('Mul', [acc, g.node('Mul', [xs, g.input(wScale, 'float32', true)])]);
         return bias ? g.node('Add', [y, g.input(bias)]) : y;
       },
