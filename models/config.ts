@@ -61,10 +61,38 @@ export interface LlamaConfig {
 export type ModelConfig = OptConfig | LlamaConfig;
 type Raw = Readonly<Record<string, Json>>;
 
-/** A positive integer field (sizes); the error names the file and field. */
-function positive(f: JsonConfig, key: string, fallback?: number): number {
+/**
+ * Upper bounds on the sizes config.json may declare, checked before anything is built or allocated (a
+ * `num_hidden_layers: 1e6` would otherwise build a million layers, a `head_dim: 1e9` allocate gigabytes of
+ * rotary tables). Each is well above the largest public OPT/Llama (Llama 3.1 405B: hidden 16384, 126 layers,
+ * 128 heads, intermediate 53248, vocab 128256; context windows up to 10M positions).
+ */
+export const CONFIG_LIMITS: Readonly<Record<string, number>> = {
+  hidden_size: 65_536,
+  word_embed_proj_dim: 65_536,
+  num_hidden_layers: 1024,
+  num_attention_heads: 1024,
+  num_key_value_heads: 1024,
+  head_dim: 1024,
+  vocab_size: 4_194_304,
+  intermediate_size: 1_048_576,
+  ffn_dim: 1_048_576,
+  max_position_embeddings: 16_777_216,
+  original_max_position_embeddings: 16_777_216,
+};
+
+/** A size field: an integer in 1..CONFIG_LIMITS[key]; the error names the file, the field and the bound. */
+function size(f: JsonConfig, key: string, fallback?: number): number {
   const v = f.int(key, fallback);
-  if (v <= 0) throw new CheckpointError(f.file, `field '${key}' must be a positive integer, got ${v}`);
+  const max = CONFIG_LIMITS[key] ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(v) || v < 1 || v > max) fail(f, key, `must be an integer in 1..${max}, got ${v}`);
+  return v;
+}
+
+/** A real number > 0 (rope_theta, eps, rope factors): 0, negative or huge values make the forward NaN/Inf. */
+function positiveReal(f: JsonConfig, key: string, fallback?: number): number {
+  const v = f.number(key, fallback);
+  if (!(v > 0) || !Number.isFinite(v)) fail(f, key, `must be a finite number > 0, got ${v}`);
   return v;
 }
 
@@ -72,23 +100,87 @@ function fail(f: JsonConfig, key: string, rule: string): never {
   throw new CheckpointError(f.file, `field '${key}' ${rule}`);
 }
 
+/** What a typed config breaks, as (config.json field, rule), or undefined; shared by parseConfig and the model constructors. */
+export function configProblem(c: ModelConfig): { field: string; rule: string } | undefined {
+  const sizes: [string, number][] =
+    c.modelType === 'opt'
+      ? [['vocab_size', c.vocabSize], ['hidden_size', c.hiddenSize], ['num_hidden_layers', c.numLayers], ['num_attention_heads', c.numHeads], ['ffn_dim', c.ffnDim], ['max_position_embeddings', c.maxPositions], ['word_embed_proj_dim', c.wordEmbedProjDim]]
+      : [['vocab_size', c.vocabSize], ['hidden_size', c.hiddenSize], ['num_hidden_layers', c.numLayers], ['num_attention_heads', c.numHeads], ['num_key_value_heads', c.numKvHeads], ['head_dim', c.headDim], ['intermediate_size', c.intermediateSize], ['max_position_embeddings', c.maxPositions]]; // prettier-ignore
+  for (const [field, v] of sizes) {
+    const max = CONFIG_LIMITS[field]!;
+    if (!Number.isSafeInteger(v) || v < 1 || v > max) return { field, rule: `must be an integer in 1..${max}, got ${v}` };
+  }
+  if (c.modelType === 'opt') {
+    if (c.hiddenSize % c.numHeads !== 0) return { field: 'hidden_size', rule: `(${c.hiddenSize}) must be divisible by num_attention_heads (${c.numHeads})` };
+    return undefined;
+  }
+  if (c.numHeads % c.numKvHeads !== 0) return { field: 'num_key_value_heads', rule: `(${c.numKvHeads}) must divide num_attention_heads (${c.numHeads})` };
+  // Rotary embeddings rotate pairs of channels: an odd head_dim has no pairing.
+  if (c.headDim % 2 !== 0) return { field: 'head_dim', rule: `(${c.headDim}) must be even for rotary embeddings` };
+  if (!(c.rmsNormEps > 0) || !Number.isFinite(c.rmsNormEps)) return { field: 'rms_norm_eps', rule: `must be a finite number > 0, got ${c.rmsNormEps}` };
+  if (!(c.ropeTheta > 0) || !Number.isFinite(c.ropeTheta)) return { field: 'rope_theta', rule: `must be a finite number > 0, got ${c.ropeTheta}` };
+  const s = c.ropeScaling;
+  if (s) {
+    if (!(s.factor > 0) || !Number.isFinite(s.factor)) return { field: 'rope_scaling.factor', rule: `must be a finite number > 0, got ${s.factor}` };
+    if (s.type === 'llama3') {
+      if (!(s.lowFreqFactor > 0) || !Number.isFinite(s.lowFreqFactor)) return { field: 'rope_scaling.low_freq_factor', rule: `must be a finite number > 0, got ${s.lowFreqFactor}` };
+      // The smoothing divides by high - low: equal factors give 0/0.
+      if (!(s.highFreqFactor > s.lowFreqFactor) || !Number.isFinite(s.highFreqFactor))
+        return { field: 'rope_scaling.high_freq_factor', rule: `(${s.highFreqFactor}) must be finite and greater than low_freq_factor (${s.lowFreqFactor})` };
+      const max = CONFIG_LIMITS.original_max_position_embeddings!;
+      if (!Number.isSafeInteger(s.originalMaxPositions) || s.originalMaxPositions < 1 || s.originalMaxPositions > max)
+        return { field: 'rope_scaling.original_max_position_embeddings', rule: `must be an integer in 1..${max}, got ${s.originalMaxPositions}` };
+    }
+  }
+  return undefined;
+}
+
+/** Throws an ArgumentError naming the field when a typed config (a preset, a hand-built one) breaks a rule. */
+export function checkConfig(c: ModelConfig, where: string): void {
+  const p = configProblem(c);
+  if (p) throw new ArgumentError(`${where}: config field '${p.field}' ${p.rule}`);
+}
+
+/**
+ * The number of parameters a config describes, from the config alone (no module is built): checked against
+ * the values the checkpoint declares before anything is allocated. Equal to buildModel(c).numParameters().
+ */
+export function parameterCount(c: ModelConfig): number {
+  if (c.modelType === 'opt') {
+    const { vocabSize: V, hiddenSize: C, ffnDim: F, wordEmbedProjDim: E } = c;
+    const b = c.enableBias ? 1 : 0;
+    const layer = 4 * (C * C + b * C) + 2 * 2 * C + (C * F + b * F) + (F * C + b * C);
+    let n = V * E + (c.maxPositions + 2) * C + c.numLayers * layer;
+    if (E !== C) n += 2 * C * E;
+    if (c.layerNormBefore && !c.removeFinalLayerNorm) n += 2 * C;
+    if (!c.tieWordEmbeddings) n += E * V;
+    return n;
+  }
+  const { vocabSize: V, hiddenSize: C, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = c;
+  const ab = c.attentionBias ? 1 : 0;
+  const mb = c.mlpBias ? 1 : 0;
+  const attn = C * H * D + ab * H * D + 2 * (C * KV * D + ab * KV * D) + H * D * C + ab * C;
+  const mlp = 2 * (C * I + mb * I) + I * C + mb * C;
+  return V * C + c.numLayers * (attn + mlp + 2 * C) + C + (c.tieWordEmbeddings ? 0 : C * V);
+}
+
 function parseOpt(f: JsonConfig): OptConfig {
-  const hidden = positive(f, 'hidden_size');
-  const heads = positive(f, 'num_attention_heads');
+  const hidden = size(f, 'hidden_size');
+  const heads = size(f, 'num_attention_heads');
   if (hidden % heads !== 0) fail(f, 'hidden_size', `(${hidden}) must be divisible by num_attention_heads (${heads})`);
   const act = f.string('activation_function', 'relu');
   if (act !== 'relu') fail(f, 'activation_function', `"${String(act)}" is not supported (OPT uses relu)`);
   if (f.raw.layer_norm_elementwise_affine === false) fail(f, 'layer_norm_elementwise_affine', 'false is not supported');
   return {
     modelType: 'opt',
-    vocabSize: positive(f, 'vocab_size'),
+    vocabSize: size(f, 'vocab_size'),
     hiddenSize: hidden,
-    numLayers: positive(f, 'num_hidden_layers'),
+    numLayers: size(f, 'num_hidden_layers'),
     numHeads: heads,
-    ffnDim: positive(f, 'ffn_dim'),
-    maxPositions: positive(f, 'max_position_embeddings'),
+    ffnDim: size(f, 'ffn_dim'),
+    maxPositions: size(f, 'max_position_embeddings'),
     layerNormBefore: f.bool('do_layer_norm_before', true),
-    wordEmbedProjDim: positive(f, 'word_embed_proj_dim', hidden),
+    wordEmbedProjDim: size(f, 'word_embed_proj_dim', hidden),
     enableBias: f.bool('enable_bias', true),
     removeFinalLayerNorm: f.bool('_remove_final_layer_norm', false),
     tieWordEmbeddings: f.bool('tie_word_embeddings', true),
@@ -101,45 +193,47 @@ function parseOpt(f: JsonConfig): OptConfig {
 function parseRope(f: JsonConfig): { theta: number; scaling: RopeScaling | undefined } {
   const params = f.object('rope_parameters');
   const s = params ?? f.object('rope_scaling');
-  const theta = params?.has('rope_theta') ? params.number('rope_theta') : f.number('rope_theta', 10000);
+  const theta = params?.has('rope_theta') ? positiveReal(params, 'rope_theta') : positiveReal(f, 'rope_theta', 10000);
   if (!s) return { theta, scaling: undefined };
   const type = s.string('rope_type', s.string('type', 'default'));
   if (type === 'default') return { theta, scaling: undefined };
-  if (type === 'llama3')
+  if (type === 'llama3') {
+    const lowFreqFactor = positiveReal(s, 'low_freq_factor');
+    const highFreqFactor = positiveReal(s, 'high_freq_factor');
+    if (!(highFreqFactor > lowFreqFactor)) fail(s, 'high_freq_factor', `(${highFreqFactor}) must be greater than low_freq_factor (${lowFreqFactor})`);
     return {
       theta,
-      scaling: {
-        type: 'llama3',
-        factor: s.number('factor'),
-        lowFreqFactor: s.number('low_freq_factor'),
-        highFreqFactor: s.number('high_freq_factor'),
-        originalMaxPositions: positive(s, 'original_max_position_embeddings'),
-      },
+      scaling: { type: 'llama3', factor: positiveReal(s, 'factor'), lowFreqFactor, highFreqFactor, originalMaxPositions: size(s, 'original_max_position_embeddings') },
     };
-  if (type === 'linear') return { theta, scaling: { type: 'linear', factor: s.number('factor') } };
+  }
+  if (type === 'linear') return { theta, scaling: { type: 'linear', factor: positiveReal(s, 'factor') } };
   return fail(s, 'rope_type', `"${String(type)}" is not supported (default, linear and llama3 are)`);
 }
 
 function parseLlama(f: JsonConfig): LlamaConfig {
-  const hidden = positive(f, 'hidden_size');
-  const heads = positive(f, 'num_attention_heads');
-  const kv = positive(f, 'num_key_value_heads', heads);
+  const hidden = size(f, 'hidden_size');
+  const heads = size(f, 'num_attention_heads');
+  const kv = size(f, 'num_key_value_heads', heads);
   if (heads % kv !== 0) fail(f, 'num_key_value_heads', `(${kv}) must divide num_attention_heads (${heads})`);
-  const headDim = positive(f, 'head_dim', hidden / heads);
+  // Without head_dim, heads split hidden_size evenly (a fractional head_dim would reach the tensor code as a size).
+  if (!f.has('head_dim') && hidden % heads !== 0)
+    fail(f, 'hidden_size', `(${hidden}) must be divisible by num_attention_heads (${heads}) when head_dim is not given`);
+  const headDim = size(f, 'head_dim', hidden / heads);
+  if (headDim % 2 !== 0) fail(f, 'head_dim', `(${headDim}) must be even for rotary embeddings`);
   const act = f.string('hidden_act', 'silu');
   if (act !== 'silu') fail(f, 'hidden_act', `"${String(act)}" is not supported (Llama uses silu)`);
   const rope = parseRope(f);
   return {
     modelType: 'llama',
-    vocabSize: positive(f, 'vocab_size'),
+    vocabSize: size(f, 'vocab_size'),
     hiddenSize: hidden,
-    intermediateSize: positive(f, 'intermediate_size'),
-    numLayers: positive(f, 'num_hidden_layers'),
+    intermediateSize: size(f, 'intermediate_size'),
+    numLayers: size(f, 'num_hidden_layers'),
     numHeads: heads,
     numKvHeads: kv,
     headDim,
-    maxPositions: positive(f, 'max_position_embeddings'),
-    rmsNormEps: f.number('rms_norm_eps', 1e-6),
+    maxPositions: size(f, 'max_position_embeddings'),
+    rmsNormEps: positiveReal(f, 'rms_norm_eps', 1e-6),
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
@@ -153,9 +247,14 @@ function parseLlama(f: JsonConfig): LlamaConfig {
 /** The typed config of a `config.json` (read by openCheckpoint, or a preset's object). */
 export function parseConfig(f: JsonConfig): ModelConfig {
   const type = f.string('model_type');
-  if (type === 'opt') return parseOpt(f);
-  if (type === 'llama' || type === 'mistral') return parseLlama(f);
-  return fail(f, 'model_type', `"${type}" is not supported (opt, llama)`);
+  let c: ModelConfig;
+  if (type === 'opt') c = parseOpt(f);
+  else if (type === 'llama' || type === 'mistral') c = parseLlama(f);
+  else return fail(f, 'model_type', `"${type}" is not supported (opt, llama)`);
+  // The parsers check each field as they read it; this repeats the cross-field rules on the typed result.
+  const p = configProblem(c);
+  if (p) fail(f, p.field, p.rule);
+  return c;
 }
 
 // ---- presets: the public sizes, as their config.json files give them ----

@@ -9,7 +9,7 @@ import { rope, ropeTables, scaledDotProductAttention } from '../ops/nn.js';
 import type { DType } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
 import type { CausalLM, ForwardOptions } from './causal_lm.js';
-import type { LlamaConfig } from './config.js';
+import { checkConfig, type LlamaConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { Module } from './nn/module.js';
 import { Embedding, Linear, RMSNorm, type LinearLike } from './nn/layers.js';
@@ -104,6 +104,7 @@ export class Llama extends Module implements CausalLM {
 
   constructor(readonly config: LlamaConfig) {
     super();
+    checkConfig(config, 'llama'); // a hand-built config gets the rules config.json gets, before any layer is built
     this.model = this.child('model', new LlamaBody(config));
     if (!config.tieWordEmbeddings) this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize));
     this.#invFreq = ropeInvFreq(config.headDim, config.ropeTheta, config.ropeScaling);

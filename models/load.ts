@@ -5,9 +5,9 @@
  * `lm_head.weight` that a tied model does not need.
  */
 import type { DType } from '../core/dtype.js';
-import { ArgumentError } from '../core/errors.js';
+import { ArgumentError, CheckpointError } from '../core/errors.js';
 import type { CausalLM } from './causal_lm.js';
-import { parseConfig, presetConfig, type ModelConfig } from './config.js';
+import { parameterCount, parseConfig, presetConfig, type ModelConfig } from './config.js';
 import { openCheckpoint, type Checkpoint } from './io/checkpoint.js';
 import { Llama } from './llama.js';
 import type { TensorSource } from './nn/module.js';
@@ -44,14 +44,37 @@ function renamer(ck: Checkpoint): (path: string) => string | undefined {
   };
 }
 
+/**
+ * The config's parameter count against what the checkpoint's headers declare, before any module is built or
+ * byte allocated: a config.json that does not describe these weights fails here, naming both counts. A float
+ * checkpoint must declare at least as many values as the model has parameters; a quantized one packs at most
+ * two (int4) per byte, so its data bytes bound the count.
+ */
+export function checkParameterCount(ck: Checkpoint, config: ModelConfig, quantized: boolean): void {
+  const expected = parameterCount(config);
+  let values = 0;
+  let bytes = 0;
+  for (const n of ck.names()) {
+    const t = ck.info(n);
+    values += t.shape.reduce((a, b) => a * b, 1);
+    bytes += t.byteLength;
+  }
+  const sizes = `${config.modelType}, hidden_size ${config.hiddenSize}, ${config.numLayers} layers, vocab_size ${config.vocabSize}`;
+  if (!quantized && expected > values)
+    throw new CheckpointError(ck.config.file, `describes a model of ${expected} parameters (${sizes}) but the checkpoint's tensors hold ${values} values: config.json does not match the weights`);
+  if (quantized && expected > 2 * bytes)
+    throw new CheckpointError(ck.config.file, `describes a model of ${expected} parameters (${sizes}) but the quantized checkpoint holds ${bytes} bytes (at most ${2 * bytes} int4 values): config.json does not match the weights`);
+}
+
 /** Load a model from an open checkpoint. */
 export function loadFromCheckpoint(ck: Checkpoint, options: LoadModelOptions = {}): CausalLM {
   // Stop ids: generation_config.json's and config.json's together (HF generate reads the former).
   const config = { ...parseConfig(ck.config), eosTokenIds: [...ck.eosTokenIds] };
-  const model = buildModel(config);
-  const tied = config.tieWordEmbeddings;
   // Quantized folders (opshift's or AutoAWQ's quantization_config): quantized linears become QLinears first.
   const method = quantMethod(ck.config.raw, ck.config.file);
+  checkParameterCount(ck, config, method !== undefined);
+  const model = buildModel(config);
+  const tied = config.tieWordEmbeddings;
   const source = method ? quantizedSource(ck, method) : checkpointSource(ck);
   if (method) prepareQuantized(model, source);
   const names = method ? new Set(source.names()) : undefined;

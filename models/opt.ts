@@ -10,7 +10,7 @@ import { linear } from '../ops/linalg.js';
 import { scaledDotProductAttention } from '../ops/nn.js';
 import type { Tensor } from '../core/tensor.js';
 import type { CausalLM, ForwardOptions } from './causal_lm.js';
-import type { OptConfig } from './config.js';
+import { checkConfig, type OptConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { Module } from './nn/module.js';
 import { Embedding, LayerNorm, Linear, type LinearLike } from './nn/layers.js';
@@ -109,6 +109,7 @@ export class Opt extends Module implements CausalLM {
 
   constructor(readonly config: OptConfig) {
     super();
+    checkConfig(config, 'opt'); // a hand-built config gets the rules config.json gets, before any layer is built
     this.model = this.child('model', new OptBody(config));
     if (!config.tieWordEmbeddings) this.child('lm_head', new Linear(config.wordEmbedProjDim, config.vocabSize));
   }

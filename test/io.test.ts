@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointError, DTypeError, f32ToBf16, f32ToF16, fromTypedArray, tensor, type DType, type Tensor } from '../core/index.js';
 import { openSafetensors, serializeSafetensors, writeSafetensors } from '../models/io/safetensors.js';
@@ -214,8 +215,57 @@ describe('safetensors: corrupt files fail with the file name and the rule', () =
         const [b] = h['f32.weight']!.data_offsets as number[];
         h['scalar']!.data_offsets = [b! + 4, b! + 8];
       }),
-      /tensors '.*' \[.*\] and '.*' \[.*\] have overlapping data_offsets/,
+      /tensor '.*' data_offsets \[\d+, \d+\] must begin where '.*' ends \(\d+\): overlapping tensors/,
     );
+  });
+
+  // The reference implementation's coverage rule: sorted by offset, the tensors tile the data section exactly.
+  it('a header length one byte short is rejected, not read shifted by a byte (issue #15.6)', () => {
+    const padded = withHeader(header.trimEnd() + '   ');
+    const short = Buffer.from(padded);
+    short.writeBigUInt64LE(short.readBigUInt64LE(0) - 1n);
+    expectError(short, /the tensors cover \d+ bytes but the data section after the \d+-byte header is \d+ bytes: the header length is wrong/);
+    const unpadded = withHeader(header.trimEnd());
+    unpadded.writeBigUInt64LE(unpadded.readBigUInt64LE(0) - 1n);
+    expectError(unpadded, /not valid JSON/);
+    const long = Buffer.from(padded);
+    long.writeBigUInt64LE(long.readBigUInt64LE(0) + 1n);
+    expectError(long, /not valid JSON|the tensors cover \d+ bytes but the data section .* is \d+ bytes/);
+    // The padding itself is fine: spaces (or any JSON whitespace) after the object, as the reference's serde reads it.
+    const file = path.join(tmp, 'padded.safetensors');
+    fs.writeFileSync(file, withHeader(header.trimEnd() + ' \n\t  '));
+    const f = openSafetensors(file);
+    const ref = openSafetensors(path.join(FIXTURES, 'torch_all.safetensors'));
+    for (const n of ref.names()) expect(rawBytes(f.load(n))).toEqual(rawBytes(ref.load(n)));
+    f.close();
+    ref.close();
+  });
+
+  it('holes, trailing bytes and a first tensor not at byte 0 are rejected', () => {
+    const data = good.subarray(8 + headerLen);
+    expectError(withHeader(header, Buffer.concat([data, Buffer.alloc(4)])), /the tensors cover \d+ bytes but the data section .* is \d+ bytes.*trailing bytes/);
+    const shifted = (h: Record<string, Record<string, unknown>>): void => {
+      for (const e of Object.entries(h)) if (e[0] !== '__metadata__') e[1].data_offsets = (e[1].data_offsets as number[]).map((o) => o + 4);
+    };
+    const h = JSON.parse(header) as Record<string, Record<string, unknown>>;
+    shifted(h);
+    expectError(withHeader(JSON.stringify(h), Buffer.concat([Buffer.alloc(4), data])), /the first tensor must begin at byte 0 of the data section/);
+    // A hole: 4 zero bytes before the last tensor's data, its offsets moved past them; only the hole is wrong.
+    const h2 = JSON.parse(header) as Record<string, Record<string, unknown>>;
+    const [lastName, last] = Object.entries(h2).filter(([n]) => n !== '__metadata__').sort(([, x], [, y]) => (y.data_offsets as number[])[0]! - (x.data_offsets as number[])[0]!)[0]!;
+    const [b, e] = last.data_offsets as number[];
+    last.data_offsets = [b! + 4, e! + 4];
+    expectError(withHeader(JSON.stringify(h2), Buffer.concat([data.subarray(0, b!), Buffer.alloc(4), data.subarray(b!)])), new RegExp(`tensor '${lastName}' data_offsets \\[${b! + 4}, ${e! + 4}\\] must begin where '.*' ends \\(${b}\\): a hole between tensors`));
+  });
+
+  it('FIFOs, devices and directories are refused without blocking (issue #15.6)', () => {
+    const fifo = path.join(tmp, 'fifo.safetensors');
+    if (spawnSync('mkfifo', [fifo]).status === 0) {
+      // Without O_NONBLOCK this open would wait forever for a writer.
+      expect(() => openSafetensors(fifo)).toThrow(/fifo\.safetensors: the safetensors file is a FIFO \(named pipe\), not a regular file/);
+    }
+    if (fs.existsSync('/dev/zero')) expect(() => openSafetensors('/dev/zero')).toThrow(/\/dev\/zero: the safetensors file is a character device, not a regular file/);
+    expect(() => openSafetensors(tmp)).toThrow(/is a directory, not a regular file/);
   });
 
   it('a known dtype opshift cannot load opens, and fails on load', () => {

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, type Tensor } from '../../core/index.js';
+import { readRegularText } from './regular_file.js';
 import { openSafetensors, writeSafetensors, type LoadOptions, type SafetensorsFile, type SafetensorsTensorInfo } from './safetensors.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -17,13 +18,15 @@ export const WEIGHTS_INDEX_FILE = 'model.safetensors.index.json';
 
 export type Json = unknown;
 
-function readJson(file: string, what: string): Record<string, Json> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CheckpointError(file, `cannot read ${what}: ${(e as Error).message}`);
-  }
+/**
+ * The largest config / index JSON file read (the index of a 405B model is ~100 kB): a bigger one is corrupt
+ * or hostile, and is refused before it is read into memory.
+ */
+export const MAX_JSON_BYTES = 64 * 1024 * 1024;
+
+/** Reads a JSON object from a regular file (not a FIFO or device) of at most MAX_JSON_BYTES. */
+export function readJson(file: string, what: string): Record<string, Json> {
+  const text = readRegularText(file, what, MAX_JSON_BYTES);
   let v: Json;
   try {
     v = JSON.parse(text);

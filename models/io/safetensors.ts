@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CheckpointError, DTypeError, fromTypedArray, Tensor, type DType } from '../../core/index.js';
 import { allocStorage, type StorageArray } from '../../core/dtype.js';
+import { openRegularFile } from './regular_file.js';
 
 /** safetensors dtype strings opshift reads and writes. */
 export const SAFETENSORS_DTYPES = ['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL'] as const;
@@ -127,6 +128,7 @@ export function parseSafetensorsHeader(
   const tensors = new Map<string, SafetensorsTensorInfo>();
   for (const [name, entry] of Object.entries(json)) {
     if (name === '__metadata__') {
+      if (entry === null) continue; // the reference reads it as an Option: null is no metadata
       if (!isPlainObject(entry)) fail(file, '__metadata__ must be an object of string → string');
       for (const [k, v] of Object.entries(entry))
         if (typeof v !== 'string') fail(file, `__metadata__ must map strings to strings, but "${k}" is ${JSON.stringify(v)}`);
@@ -152,6 +154,7 @@ export function parseSafetensorsHeader(
       if (!Number.isSafeInteger(numel)) fail(file, `${where}: shape ${JSON.stringify(shape)} has too many elements`);
     }
     const byteLength = numel * size;
+    if (!Number.isSafeInteger(byteLength)) fail(file, `${where}: shape ${JSON.stringify(shape)} of ${dtype} has too many bytes`);
     if (end - begin !== byteLength)
       fail(file, `${where}: ${dtype} [${(shape as number[]).join(', ')}] needs ${byteLength} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
     if (end > dataBytes)
@@ -159,14 +162,24 @@ export function parseSafetensorsHeader(
     tensors.set(name, { dtype, shape: shape as number[], byteLength, dataOffsets: [begin, end] });
   }
 
-  // No two tensors may share bytes (empty tensors occupy none).
-  const ranges = [...tensors].filter(([, t]) => t.byteLength > 0).sort(([, a], [, b]) => a.dataOffsets[0] - b.dataOffsets[0]);
-  for (let i = 1; i < ranges.length; i++) {
-    const [pn, p] = ranges[i - 1]!;
-    const [cn, c] = ranges[i]!;
-    if (c.dataOffsets[0] < p.dataOffsets[1])
-      fail(file, `tensors '${pn}' [${p.dataOffsets.join(', ')}] and '${cn}' [${c.dataOffsets.join(', ')}] have overlapping data_offsets`);
+  // The reference implementation's coverage rule (safetensors `Metadata::validate` and `read_metadata`):
+  // sorted by data_offsets, the tensors tile the data section exactly, from byte 0 to its last byte, with no
+  // hole and no overlap. This is what catches a header length that is off by a few bytes: the data section
+  // then starts in the wrong place and is longer or shorter than what the tensors cover.
+  const sorted = [...tensors].sort(([, a], [, b]) => a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1]);
+  let at = 0;
+  let prev = '';
+  for (const [name, t] of sorted) {
+    const [begin, end] = t.dataOffsets;
+    if (begin !== at)
+      fail(file, at === 0 && prev === ''
+        ? `tensor '${name}' data_offsets [${begin}, ${end}]: the first tensor must begin at byte 0 of the data section`
+        : `tensor '${name}' data_offsets [${begin}, ${end}] must begin where '${prev}' ends (${at}): ${begin < at ? 'overlapping' : 'a hole between'} tensors`);
+    at = end;
+    prev = name;
   }
+  if (at !== dataBytes)
+    fail(file, `the tensors cover ${at} bytes but the data section after the ${headerBytes.length}-byte header is ${dataBytes} bytes: the header length is wrong, the file is truncated, or it has trailing bytes`);
   return { tensors, metadata };
 }
 
@@ -184,16 +197,9 @@ export class SafetensorsFile {
   constructor(file: string) {
     this.path = file;
     if (os.endianness() !== 'LE') fail(file, 'safetensors data is little-endian; big-endian hosts are not supported');
-    let fd: number;
+    // Only regular files: a FIFO or a device in place of a weight file would block or never end.
+    const { fd, size } = openRegularFile(file, 'the safetensors file');
     try {
-      fd = fs.openSync(file, 'r');
-    } catch (e) {
-      fail(file, `cannot open: ${(e as Error).message}`);
-    }
-    try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) fail(file, 'not a regular file');
-      const size = st.size;
       this.fileSize = size;
       if (size < 8) fail(file, `file is ${size} bytes, shorter than the 8-byte header length: not a safetensors file`);
       const head = Buffer.alloc(8);
