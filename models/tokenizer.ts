@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Template } from '@huggingface/jinja';
+import { Environment, Interpreter, Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { TokenizerError } from '../core/index.js';
 
@@ -34,6 +34,90 @@ export interface ChatTemplateOptions {
   tools?: readonly Record<string, unknown>[];
   /** Extra variables for the template (e.g. `{ date_string: '26 Jul 2024' }`). */
   variables?: Record<string, unknown>;
+  /** Limits for rendering an untrusted template with untrusted messages (a server). Default: none. */
+  budget?: TemplateBudget;
+}
+
+/**
+ * Bounds on one chat-template render. Templates are code from the model folder and messages are input from
+ * clients; without bounds `{% for i in range(5000000) %}` or a string doubled in a loop runs for seconds and
+ * takes gigabytes. The time check is cooperative (every few hundred interpreter steps), so one slow builtin
+ * call can overrun it: a server should also run renders where it can kill them (tools/serve's worker watchdog).
+ */
+export interface TemplateBudget {
+  /** Wall time for the whole render, ms. */
+  readonly timeMs?: number;
+  /** Largest rendered text (UTF-8 bytes); also bounds every intermediate string and list the template builds. */
+  readonly maxBytes?: number;
+  /** Largest `range()` the template may build (default 100,000 items). */
+  readonly maxRangeItems?: number;
+}
+
+/** A template's own `raise_exception(message)`: the template rejects these messages (a client error). */
+export class TemplateRaiseError extends TokenizerError {}
+
+/** A render exceeded its TemplateBudget; `budget` names which limit. */
+export class TemplateBudgetError extends TokenizerError {
+  constructor(
+    readonly budget: 'time' | 'bytes' | 'range',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Any other failure while rendering (the template hit an error with these messages). */
+export class TemplateRenderError extends TokenizerError {}
+
+/*
+ * @huggingface/jinja's .d.ts files import './runtime' without an extension, which NodeNext resolution cannot
+ * follow, so Environment and Interpreter arrive untyped: these are the parts of them used here.
+ */
+interface JinjaValue {
+  readonly type: string;
+  readonly value: unknown;
+}
+interface JinjaEnvironment {
+  set(name: string, value: unknown): JinjaValue;
+}
+interface JinjaInterpreter {
+  run(program: Template['parsed']): JinjaValue;
+  evaluate(statement: unknown, environment: JinjaEnvironment): JinjaValue;
+}
+const JinjaEnvironmentClass = Environment as unknown as new (parent?: JinjaEnvironment) => JinjaEnvironment;
+const JinjaInterpreterClass = Interpreter as unknown as new (env: JinjaEnvironment) => JinjaInterpreter;
+
+const strftimeTemplate = new Template('{{ strftime_now(format) }}');
+
+/** How often (interpreter steps) the render checks the clock: cheap enough, and fine-grained enough. */
+const CLOCK_EVERY = 256;
+
+/** Jinja's interpreter with a step clock and a size check on every value it produces. */
+class BudgetedInterpreter extends JinjaInterpreterClass {
+  #steps = 0;
+  readonly #deadline: number;
+
+  constructor(
+    env: JinjaEnvironment,
+    private readonly budget: TemplateBudget,
+  ) {
+    super(env);
+    this.#deadline = budget.timeMs === undefined ? Infinity : performance.now() + budget.timeMs;
+  }
+
+  override evaluate(statement: unknown, environment: JinjaEnvironment): JinjaValue {
+    if (++this.#steps % CLOCK_EVERY === 0 && performance.now() > this.#deadline)
+      throw new TemplateBudgetError('time', `chat template: rendering took longer than the ${this.budget.timeMs} ms template time budget`);
+    const v = super.evaluate(statement, environment);
+    const max = this.budget.maxBytes;
+    if (max !== undefined) {
+      const x: unknown = v.value;
+      // A string's UTF-8 size is at least its length, so length > max already exceeds the byte budget.
+      if ((typeof x === 'string' || Array.isArray(x)) && x.length > max)
+        throw new TemplateBudgetError('bytes', `chat template: a ${typeof x === 'string' ? 'string' : 'list'} of ${x.length} ${typeof x === 'string' ? 'characters' : 'items'} exceeds the ${max}-byte template output budget`);
+    }
+    return v;
+  }
 }
 
 type JsonObject = Record<string, unknown>;
@@ -208,13 +292,43 @@ export class HfTokenizer {
       const t = tokenText(this.config[k]);
       if (t !== undefined) specials[k] = t;
     }
-    return this.compiled.render({
+    const items: Record<string, unknown> = {
       ...specials,
       ...options.variables,
       messages,
       add_generation_prompt: options.addGenerationPrompt ?? false,
       ...(options.tools ? { tools: options.tools } : {}),
+    };
+    const budget = options.budget;
+    if (!budget) return this.compiled.render(items);
+    // What Template.render() does, with a budgeted interpreter and two of its globals replaced: a bounded
+    // range, and a raise_exception we can tell apart from other errors. The library does not export its
+    // globals setup, so the constants are declared here and strftime_now goes through the library's own.
+    const scope = new JinjaEnvironmentClass();
+    for (const [k, v] of [['true', true], ['false', false], ['none', null], ['True', true], ['False', false], ['None', null]] as const) scope.set(k, v);
+    scope.set('strftime_now', (format: string) => strftimeTemplate.render({ format }));
+    const maxRange = budget.maxRangeItems ?? 100_000;
+    scope.set('range', (start: number, stop?: number, step = 1) => {
+      const [a, b] = stop === undefined ? [0, start] : [start, stop];
+      if (step === 0) throw new TemplateRenderError('chat template: range() step must not be zero');
+      const n = Math.max(0, Math.ceil((b - a) / step));
+      if (!(n <= maxRange)) throw new TemplateBudgetError('range', `chat template: range() of ${n} items exceeds the template budget of ${maxRange}`);
+      return Array.from({ length: n }, (_, i) => a + i * step);
     });
+    scope.set('raise_exception', (message: unknown) => {
+      throw new TemplateRaiseError(`chat template: ${String(message)}`);
+    });
+    for (const [k, v] of Object.entries(items)) scope.set(k, v);
+    let out: string;
+    try {
+      out = new BudgetedInterpreter(scope, budget).run(this.compiled.parsed).value as string;
+    } catch (e) {
+      if (e instanceof TokenizerError) throw e;
+      throw new TemplateRenderError(`chat template: ${(e as Error).message}`);
+    }
+    if (budget.maxBytes !== undefined && Buffer.byteLength(out) > budget.maxBytes)
+      throw new TemplateBudgetError('bytes', `chat template: the rendered prompt is ${Buffer.byteLength(out)} bytes, over the ${budget.maxBytes}-byte template output budget`);
+    return out;
   }
 }
 
