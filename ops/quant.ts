@@ -4,9 +4,13 @@
  * - `linearW8A8`: activations quantized per call, per tensor, symmetric: x_scale = max|x|/128,
  *   xq = clamp(round_half_even(x / x_scale), −128, 127); int8 weights (per tensor, AMD's choice, or per output
  *   channel); y = int32_acc · (x_scale · w_scale) + bias. No zero points.
+ *   Non-finite activations: if any element of x is NaN or ±Inf, every output element is NaN (bias or not).
+ *   The scale is per tensor, so one such value leaves it undefined for every row; a float linear would give
+ *   NaN/Inf too, and a finite answer would hide the fault. cpu, ort and npu all follow this rule.
  * - `linearW4`: float activations × uint4 weights quantized per group of `blockSize` along K (asymmetric,
  *   zero points 0..15, default 8), dequantized as (q − zero)·scale — the layout of ONNX Runtime's MatMulNBits:
  *   qweight [N, K/2] uint8 (element k in the low nibble when k is even), scales and zeros [N, K/blockSize].
+ *   Activations stay float, so NaN/Inf propagate as in a float GEMM, element by element (Inf · 0 = NaN).
  *
  * The weight quantizers that make those tensors follow the same notes (PyTorch's quantize_dynamic for int8,
  * AWQ's pseudo_quantize_tensor for uint4).

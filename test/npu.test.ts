@@ -299,6 +299,27 @@ describe.skipIf(!available)('npu: numerics (bit for bit against the contract)', 
     g.dispose();
   });
 
+  it('the float w8a8 entry: a NaN or ±Inf anywhere (SIMD body or tail) makes x_scale and every output NaN, on every ISA', () => {
+    const [M, K, N] = [3, 45, 20]; // M·K = 135: 16 vectors of 8 and a tail of 7
+    const w = int8s(K * N, 17);
+    const bias = floats(N, 18);
+    for (const at of [0, 9, 127, 128, 134])
+      for (const v of [NaN, Infinity, -Infinity]) {
+        const x = floats(M * K, 19, -3, 3);
+        x[at] = v;
+        for (const ctx of contexts()) {
+          const g = ctx.createW8(w, K, N);
+          const y = new Float32Array(M * N);
+          for (const b of [bias, null]) {
+            y.fill(7);
+            expect(g.runW8F32(x, M, Float32Array.of(0.01), b, y), `${v} at ${at} ${ctx.description}`).toBeNaN();
+            expect(Array.from(y).filter((e) => !Number.isNaN(e)), `${v} at ${at} ${ctx.description}`).toEqual([]);
+          }
+          g.dispose();
+        }
+      }
+  });
+
   it('w4abf16 equals the loop-nest model (groups 32/64/128, K tiles, zeros/bias or not, f32 and bf16 in and out)', () => {
     for (const [M, K, N, G, zeros, withBias] of [
       [1, 256, 40, 128, true, true],

@@ -361,8 +361,12 @@ export function ortKernels(): AnyPair[] {
       key: () => ortW8A8Path().path,
       graph: (g, { x, weight, wScale, bias }) => {
         const xin = g.input(x);
-        const scale0 = g.node('Div', [g.node('ReduceMax', [g.node('Abs', [xin])], { keepdims: { i: 0 } }), g.constant(full([], 128, { dtype: 'float32' }))]);
-        const xs = g.node('Where', [g.node('Equal', [scale0, g.constant(full([], 0, { dtype: 'float32' }))]), g.constant(full([], 1, { dtype: 'float32' })), scale0]);
+        const zero = g.constant(full([], 0, { dtype: 'float32' }));
+        const absmax = g.node('Div', [g.node('ReduceMax', [g.node('Abs', [xin])], { keepdims: { i: 0 } }), g.constant(full([], 128, { dtype: 'float32' }))]);
+        // Σ x·0 is 0, or NaN when any x is NaN or ±Inf (ReduceMax's NaN handling is unspecified): added to the
+        // scale it makes the scale, and so every output, NaN — the rule of ops/quant.ts. + 0 changes no bits.
+        const scale0 = g.node('Add', [absmax, g.node('ReduceSum', [g.node('Mul', [xin, zero])], { keepdims: { i: 0 } })]);
+        const xs = g.node('Where', [g.node('Equal', [scale0, zero]), g.constant(full([], 1, { dtype: 'float32' })), scale0]);
         // uint8 with zero point 128 instead of int8: the same integers (q + 128, clamped to [0, 255] exactly when
         // q is clamped to [−128, 127]), and MatMulInteger then takes MLAS's fast u8×s8 or u8×u8 kernels; s8×s8
         // is ~100x slower.

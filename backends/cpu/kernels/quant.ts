@@ -7,13 +7,18 @@ import { contiguousFloat } from '../access.js';
 import { gemmDot } from '../gemm.js';
 import { gather } from './util.js';
 
-/** The per-call activation scale: max|x| / 128 in float32 (1 for an all-zero input, which then stays zero). */
+/**
+ * The per-call activation scale: max|x| / 128 in float32 (1 for an all-zero input, which then stays zero); NaN
+ * when any element is NaN or ±Inf: the scale is then undefined, and the op's output is NaN (ops/quant.ts).
+ */
 export function activationScale(x: Float32Array): number {
   let m = 0;
   for (let i = 0; i < x.length; i++) {
     const a = Math.abs(x[i]!);
     if (a > m) m = a;
+    else if (a !== a) return NaN; // NaN fails `a > m`: checked apart, at no cost on the common path
   }
+  if (m === Infinity) return NaN;
   return Math.fround(m / 128) || 1;
 }
 
@@ -23,12 +28,16 @@ export const linearW8A8Kernel: Kernel<LinearW8A8Inputs, Record<string, never>> =
     const xs = contiguousFloat(x);
     const M = xs.length / K;
     const sx = activationScale(xs);
+    const y = out!.storage.data as Float32Array;
+    if (Number.isNaN(sx)) {
+      y.fill(NaN); // a non-finite activation: every output is NaN, bias or not (ops/quant.ts)
+      return;
+    }
     const xq = new Int8Array(xs.length);
     for (let i = 0; i < xs.length; i++) xq[i] = Math.max(-128, Math.min(127, roundHalfEven(Math.fround(xs[i]! / sx))));
     const w = gather(weight) as Int8Array;
     const ws = contiguousFloat(wScale);
     const b = bias ? contiguousFloat(bias) : undefined;
-    const y = out!.storage.data as Float32Array;
     for (let m = 0; m < M; m++)
       for (let n = 0; n < N; n++) {
         let acc = 0; // |acc| < 128·128·K: exact in a double, as in int32

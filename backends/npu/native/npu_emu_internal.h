@@ -44,7 +44,7 @@ typedef struct {
   void (*f_chunk2)(int R, const float* x, int64_t ldx, const float* w, int64_t wstride, int64_t kc, float* acc, int64_t astride, int fused);
   /* w4 dequantization of k in [0, kc) (kc even) of one panel group: out[k][c] = fma(q, s[c], nzs[c]). */
   void (*w4_dequant)(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out);
-  /* max |x| over n floats */
+  /* max |x| over n floats; NaN when any x is NaN (+Inf when one is infinite) */
   float (*absmax)(const float* x, int64_t n);
   /* xq[i] = clamp(rint(x[i] / scale), -128, 127) (RNE) */
   void (*quantize)(const float* x, int64_t n, float scale, int8_t* xq);

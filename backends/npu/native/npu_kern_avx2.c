@@ -175,8 +175,14 @@ static void w4_rows(int R, int P, const float* x, int64_t ldx, const uint8_t* qp
 static float absmax(const float* x, int64_t n) {
   const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   __m256 m = _mm256_setzero_ps();
+  __m256 nan = _mm256_setzero_ps(); /* all-ones lanes where some x was NaN: vmaxps alone would drop them */
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), mask), m); /* NaN lanes keep m, like the C loop */
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    m = _mm256_max_ps(_mm256_and_ps(v, mask), m);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  if (_mm256_movemask_ps(nan)) return __builtin_nanf(""); /* as the portable loop: NaN when any x is NaN */
   float t[8];
   _mm256_storeu_ps(t, m);
   float r = 0.0f;
@@ -185,6 +191,7 @@ static float absmax(const float* x, int64_t n) {
   for (; i < n; i++) {
     float a = __builtin_fabsf(x[i]);
     if (a > r) r = a;
+    else if (a != a) return a;
   }
   return r;
 }

@@ -58,6 +58,7 @@ static float absmax(const float* x, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     float a = fabsf(x[i]);
     if (a > m) m = a;
+    else if (a != a) return a; /* NaN: the scale is undefined (the float w8 entry then outputs NaN) */
   }
   return m;
 }

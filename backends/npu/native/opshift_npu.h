@@ -26,7 +26,8 @@
  *   bf16(f)  = round to nearest even of the float32 bits (i += 0x7fff + ((i >> 16) & 1), then >> 16);
  *              NaN maps to the quiet NaN 0x7fc0.
  *   w8a8:    c[m][n] = sum_k a[m][k] * w[k][n] in int32 (exact; the library rejects K that could overflow).
- *            Float entry: x_scale = max|x| / 128 over the whole M x K call (1 when that is 0);
+ *            Float entry: x_scale = max|x| / 128 over the whole M x K call (1 when that is 0); when any x is
+            NaN or +-Inf, x_scale is undefined: every y is NaN (bias or not) and x_scale is reported as NaN;
  *            xq = clamp(round_half_even(x / x_scale), -128, 127) (float32 division);
  *            y = float(acc) * float(x_scale * w_scale[n]) + bias[n], each step a float32 operation, no FMA.
  *   w4abf16: w[k][n] = (q[k][n] - z[g][n]) * bf16(scale[g][n]) with g = k / group (exact in float32);

@@ -9,6 +9,8 @@
  * Columns are processed in panels of 16 (the prepacked layouts of npu_emu_internal.h), split across threads.
  */
 #define _GNU_SOURCE
+#include <float.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -644,6 +646,16 @@ NPU_API npu_status npu_gemm_run_w8_f32(npu_gemm* g, const float* x, int64_t M, c
   /* x_scale = max|x| / 128 over the whole call (1 for an all-zero input, which then stays zero) */
   float xs = k->absmax(x, M * K) / 128.0f;
   if (xs == 0.0f) xs = 1.0f;
+  if (!(xs <= FLT_MAX)) {
+    /* a NaN or +-Inf activation: the per-tensor scale is undefined, so the whole output is NaN (contract) */
+    xs = NAN;
+    if (x_scale_out) *x_scale_out = xs;
+    for (int64_t i = 0; i < M * N; i++) y[i] = NAN;
+    g->stats.ms_host_acc += now_ms() - t0;
+    g->stats.calls++;
+    pthread_mutex_unlock(&g->ctx->run_lock);
+    return NPU_OK;
+  }
   if (x_scale_out) *x_scale_out = xs;
   /* quantized rows and int32 accumulators share one scratch block: [M x K int8][M x N int32] */
   size_t qbytes = (size_t)round_up(M * K, 64);
