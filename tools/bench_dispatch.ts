@@ -6,7 +6,7 @@
 import { Bench } from 'tinybench';
 import { Add, ones, Tensor, type Kernel } from '../core/index.js';
 import type { BinaryInputs, NoAttrs } from '../ops/elementwise.js';
-import { renderTable } from '../core/profiler.js';
+import { fitTable } from './table.js';
 import { runPythonPeer } from './peer.js';
 
 const BATCH = 1000;
@@ -63,9 +63,9 @@ export function runDispatchBench(options: { timeMs?: number; peer?: boolean } = 
   return { rows, peer: peer.ok ? `PyTorch ${peer.value.torch} (${peer.value.threads} threads), same run` : `PyTorch peer skipped: ${peer.reason}` };
 }
 
-export function formatDispatchBench(r: DispatchBenchResult): string {
+export function formatDispatchBench(r: DispatchBenchResult, width?: number): string {
   const f = (ns: number | undefined) => (ns === undefined ? '-' : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
-  const table = renderTable(
+  const table = fitTable(
     ['add, float32', 'eager a.add(b)', 'bare cpu kernel', 'overhead', 'of it: output alloc', 'PyTorch eager', 'opshift / PyTorch'],
     r.rows.map((x) => [
       `${x.elements} element${x.elements > 1 ? 's' : ''}`,
@@ -75,7 +75,7 @@ export function formatDispatchBench(r: DispatchBenchResult): string {
       f(x.allocNs),
       f(x.torchNs),
       x.torchNs ? `${(x.eagerNs / x.torchNs).toFixed(2)}x` : '-',
-    ]),
+    ]), { width },
   );
   return `${table}\nmedians of batches of ${BATCH} calls (tinybench); peer: ${r.peer}`;
 }

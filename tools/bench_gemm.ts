@@ -11,7 +11,7 @@
  */
 import { Bench } from 'tinybench';
 import { linear, listBackends, manualSeed, matmul, profile, randn, withBackend, type Tensor } from '../core/index.js';
-import { renderTable } from '../core/profiler.js';
+import { fitTable } from './table.js';
 import { peerBlas, runPythonPeer } from './peer.js';
 
 export interface GemmCase {
@@ -122,7 +122,7 @@ export function runBenchGemm(options: BenchGemmOptions = {}): BenchGemmResult {
   return { rows, backends, peer };
 }
 
-export function formatBenchGemm(r: BenchGemmResult): string {
+export function formatBenchGemm(r: BenchGemmResult, width?: number): string {
   const ms = (v: number | undefined) => (v === undefined ? '-' : v < 10 ? v.toFixed(3) : v.toFixed(1));
   const gf = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(2));
   const headers = ['case (M x N x K)'];
@@ -146,7 +146,7 @@ export function formatBenchGemm(r: BenchGemmResult): string {
     cells.push(ms(row.torchMs), gf(tg));
     return cells;
   });
-  const lines = [renderTable(headers, body), '', 'float32, single thread; median time per call through the eager API (dispatch, copies and packing included).'];
+  const lines = [fitTable(headers, body, { width }), '', 'float32, single thread; median time per call through the eager API (dispatch, copies and packing included).'];
   if (ratio) lines.push('wasm/cpu: speed of the wasm backend relative to cpu (cpu ms / wasm ms).');
   lines.push(`peer: ${r.peer}`);
   for (const n of notes) lines.push(`note: ${n}`);

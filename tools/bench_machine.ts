@@ -16,7 +16,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { getOp, linear, listBackends, manualSeed, profile, rand, withBackend } from '../core/index.js';
-import { renderTable } from '../core/profiler.js';
+import { fitTable } from './table.js';
 
 export interface BandwidthProbe {
   readonly kind: 'copy' | 'triad';
@@ -168,15 +168,15 @@ export function machineProfile(o: MachineOptions = {}): MachineProfile {
   return (sessionCache = m);
 }
 
-export function formatMachine(m: MachineProfile): string {
+export function formatMachine(m: MachineProfile, width?: number): string {
   const head = `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}; one thread${m.cached ? ` (cached from ${m.measuredAt}; --fresh re-measures)` : ''}`;
-  const bw = renderTable(
+  const bw = fitTable(
     ['memory probe', 'array MiB', 'GB/s'],
-    m.bandwidth.map((b) => [`${b.kind}: ${b.how}`, String(b.mib), b.gbps.toFixed(2)]),
+    m.bandwidth.map((b) => [`${b.kind}: ${b.how}`, String(b.mib), b.gbps.toFixed(2)]), { width },
   );
-  const pk = renderTable(
+  const pk = fitTable(
     ['peak probe', 'backend', 'threads', 'GFLOP/s'],
-    m.peaks.map((p) => [p.shape, p.backend === p.ranOn ? p.backend : `${p.backend} -> ${p.ranOn}`, p.threads === 1 ? '1' : `${p.threads} (not a roof)`, p.gflops.toFixed(2)]),
+    m.peaks.map((p) => [p.shape, p.backend === p.ranOn ? p.backend : `${p.backend} -> ${p.ranOn}`, p.threads === 1 ? '1' : `${p.threads} (not a roof)`, p.gflops.toFixed(2)]), { width },
   );
   return `${head}\n\n${bw}\n\n${pk}\n\nroofs: ${m.bandwidthGBps.toFixed(2)} GB/s (${m.bandwidthFrom}), ${m.peakGflops.toFixed(2)} GFLOP/s (${m.peakFrom}); ridge at ${(m.peakGflops / m.bandwidthGBps).toFixed(2)} flop/byte`;
 }

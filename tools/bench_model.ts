@@ -8,13 +8,15 @@ import { readFileSync } from 'node:fs';
 import { ArgumentError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy_spec.js';
 import { withPolicy } from '../core/policy.js';
-import { profile, renderTable, type SummaryRow } from '../core/profiler.js';
+import { profile, type SummaryRow } from '../core/profiler.js';
 import type { CausalLM } from '../models/causal_lm.js';
 import { generate } from '../models/generate.js';
 import { PRESETS } from '../models/config.js';
 import { loadTokenizerIfAny, openModel } from './generate.js';
 import { peerBlas, runPythonPeer } from './peer.js';
 import { quantize } from '../models/quantize/index.js';
+import { percentText, spreadOf, spreadWarning } from './stats.js';
+import { fitTable } from './table.js';
 
 export interface BenchModelOptions {
   readonly model: string;
@@ -28,7 +30,7 @@ export interface BenchModelOptions {
   readonly seed?: number;
   /** Also time PyTorch eager on the same shapes (synthetic presets only; default true). */
   readonly peer?: boolean;
-  /** PyTorch threads (default 1, like opshift's kernels). */
+  /** PyTorch peer threads (default 1, like opshift's kernels); the CLI's -t also sets ORT's and the NPU's. */
   readonly threads?: number;
   /** Quantize every linear (lm_head too) in memory first: w8a8 (per-tensor int8, quantize_dynamic) or w4 (pergrp uint4 g128). */
   readonly quant?: 'w8a8' | 'w4';
@@ -47,6 +49,12 @@ export interface BenchModelRow {
   /** Medians over the repetitions. */
   readonly ttftMs: number;
   readonly tokensPerS: number;
+  /** Interquartile ranges over the repetitions, and IQR / median. */
+  readonly ttftIqrMs: number;
+  readonly ttftRelSpread: number;
+  readonly tokensPerSIqr: number;
+  readonly tokensPerSRelSpread: number;
+  readonly reps: number;
   readonly msPerToken: number;
   readonly peakRssMiB: number;
   /** Op time per op and backend, prefill and decode together, from one profiled repetition. */
@@ -61,12 +69,6 @@ export interface BenchModelResult {
   /** PyTorch eager on the same shapes and prompts, same run; or why it was skipped. */
   readonly peer: { readonly name: string; readonly rows: PeerRow[] } | { readonly skipped: string };
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /** `n` prompt ids: the file's tokens repeated to length, or a fixed pseudo-random sequence in the vocabulary. */
 export function promptIds(model: CausalLM, n: number, fileTokens: number[] | undefined, seed = 1): number[] {
@@ -111,14 +113,20 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
         peak = Math.max(peak, process.memoryUsage.rss());
       }
       const prof = profile(run);
-      const tok = median(tps);
+      const t = spreadOf(ttft);
+      const d = spreadOf(tps);
       rows.push({
         dispatch: spec || 'default',
         promptTokens: L,
         genTokens: o.genTokens,
-        ttftMs: median(ttft),
-        tokensPerS: tok,
-        msPerToken: 1000 / tok,
+        ttftMs: t.median,
+        tokensPerS: d.median,
+        ttftIqrMs: t.iqr,
+        ttftRelSpread: t.relSpread,
+        tokensPerSIqr: d.iqr,
+        tokensPerSRelSpread: d.relSpread,
+        reps: o.reps,
+        msPerToken: 1000 / d.median,
         peakRssMiB: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20,
         breakdown: prof.rows(['op', 'backend']),
       });
@@ -150,11 +158,11 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
   return { model: o.quant ? `${o.model} (${o.quant})` : o.model, parameters: model.numParameters(), loadMs, rows, peer };
 }
 
-export function formatBenchModel(r: BenchModelResult): string {
+export function formatBenchModel(r: BenchModelResult, width?: number): string {
   const head = `${r.model}: ${(r.parameters / 1e6).toFixed(1)}M parameters, loaded in ${r.loadMs.toFixed(0)} ms`;
   const peerRows = 'rows' in r.peer ? r.peer.rows : [];
-  const table = renderTable(
-    ['dispatch', 'prompt', 'gen', 'TTFT ms', 'tok/s', 'ms/token', 'peak RSS MiB', 'PyTorch TTFT ms', 'PyTorch tok/s', 'top ops (backend: % of op time)'],
+  const table = fitTable(
+    ['dispatch', 'prompt', 'gen', 'TTFT ms', 'IQR %', 'tok/s', 'IQR %', { title: 'ms/token', drop: 1 }, { title: 'peak RSS MiB', drop: 2 }, { title: 'PyTorch TTFT ms', drop: 4 }, { title: 'PyTorch tok/s', drop: 5 }, { title: 'top ops (backend: % of op time)', drop: 3 }],
     r.rows.map((x) => {
       const total = x.breakdown.reduce((a, b) => a + b.totalMs, 0) || 1;
       const top = x.breakdown.slice(0, 4).map((b) => `${b.op}@${b.backend} ${((100 * b.totalMs) / total).toFixed(0)}%`).join(', ');
@@ -164,7 +172,9 @@ export function formatBenchModel(r: BenchModelResult): string {
         String(x.promptTokens),
         String(x.genTokens),
         x.ttftMs.toFixed(1),
+        x.reps > 1 ? percentText(x.ttftRelSpread) : '-',
         x.tokensPerS.toFixed(2),
+        x.reps > 1 ? percentText(x.tokensPerSRelSpread) : '-',
         x.msPerToken.toFixed(1),
         x.peakRssMiB.toFixed(0),
         p ? p.ttftMs.toFixed(1) : '-',
@@ -172,15 +182,23 @@ export function formatBenchModel(r: BenchModelResult): string {
         top,
       ];
     }),
+    { width },
   );
   const peer = 'rows' in r.peer ? `peer: ${r.peer.name}, same shapes and prompts, same run` : `peer: skipped: ${r.peer.skipped}`;
-  return `${head}\n${table}\n${peer}`;
+  const noisy = r.rows.flatMap((x) => [
+    { label: `${x.dispatch}, prompt ${x.promptTokens}: TTFT`, relSpread: x.ttftRelSpread },
+    { label: `${x.dispatch}, prompt ${x.promptTokens}: tok/s`, relSpread: x.tokensPerSRelSpread },
+  ]);
+  const reps = r.rows[0]?.reps ?? 1;
+  const warn = spreadWarning(noisy, `-r ${Math.max(reps * 2, 5)}`);
+  const note = reps > 1 ? 'IQR %: interquartile range over the repetitions over the median' : 'one repetition: no spread (-r 3 or more to see it)';
+  return [head, table, note, peer, ...(warn ? [warn] : [])].join('\n');
 }
 
 export function benchModelCsv(r: BenchModelResult): string {
-  const lines = ['model,dispatch,prompt_tokens,gen_tokens,ttft_ms,tokens_per_s,ms_per_token,peak_rss_mib'];
+  const lines = ['model,dispatch,prompt_tokens,gen_tokens,ttft_ms,tokens_per_s,ms_per_token,peak_rss_mib,ttft_iqr_ms,tokens_per_s_iqr,reps'];
   const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   for (const x of r.rows)
-    lines.push([q(r.model), q(x.dispatch), x.promptTokens, x.genTokens, x.ttftMs.toFixed(3), x.tokensPerS.toFixed(3), x.msPerToken.toFixed(3), x.peakRssMiB.toFixed(1)].join(','));
+    lines.push([q(r.model), q(x.dispatch), x.promptTokens, x.genTokens, x.ttftMs.toFixed(3), x.tokensPerS.toFixed(3), x.msPerToken.toFixed(3), x.peakRssMiB.toFixed(1), x.ttftIqrMs.toFixed(3), x.tokensPerSIqr.toFixed(3), x.reps].join(','));
   return lines.join('\n');
 }

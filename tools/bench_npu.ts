@@ -15,7 +15,7 @@
  */
 import { Bench } from 'tinybench';
 import { backendStatus, linearW4, linearW8A8, manualSeed, quantizeWeightInt8, quantizeWeightUint4, randn, withBackend, type Tensor } from '../core/index.js';
-import { renderTable } from '../core/profiler.js';
+import { fitTable } from './table.js';
 import { loadOrt, type NativeSession, type OrtRuntime } from '../backends/ort/binding.js';
 import { configureOrt, ortConfig, sessionOptions } from '../backends/ort/config.js';
 import { buildModel, type GraphSpec } from '../backends/ort/onnx_model.js';
@@ -238,7 +238,7 @@ export function runBenchNpu(options: BenchNpuOptions = {}): BenchNpuResult {
 
 const fmtMs = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`);
 
-export function formatBenchNpu(r: BenchNpuResult): string {
+export function formatBenchNpu(r: BenchNpuResult, width?: number): string {
   const threads = Object.keys(r.rows[0]?.npuMs ?? {}).map(Number);
   const head = ['variant', 'M x K x N', 'ORT (1 thread)', ...threads.flatMap((t) => [`npu ${t}T`, `npu ${t}T / ORT speed`]), 'npu GOP/s (best)', 'ORT via opshift ort backend'];
   const rows = r.rows.map((row) => {
@@ -255,7 +255,7 @@ export function formatBenchNpu(r: BenchNpuResult): string {
     ];
   });
   return (
-    renderTable(head, rows) +
+    fitTable(head, rows, { width }) +
     `\n\nnpu: the emulation library (${r.isa} kernels) through koffi, ${r.library}. ORT: onnxruntime-node's synchronous run on ` +
     `DynamicQuantizeLinear + MatMulInteger (int8 weight initializer) and com.microsoft MatMulNBits (accuracy_level ${r.ortAccuracy}), ` +
     `1 intra-op thread; last column: the same op through opshift's ort backend kernels.\n` +

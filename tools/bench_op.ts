@@ -15,7 +15,6 @@ import { getOp, listBackends, profile, withBackend, type DType, type Tensor } fr
 import { DTYPES } from '../core/dtype.js';
 import { ArgumentError } from '../core/errors.js';
 import type { Kernel, OpAttrs, OpDef, OpInputs } from '../core/op_def.js';
-import { renderTable } from '../core/profiler.js';
 import { configureOrt } from '../backends/ort/config.js';
 import { benchCases } from './op_cases/bench.js';
 import { GEMM_TOL } from './op_cases/linalg.js';
@@ -23,6 +22,9 @@ import { buildArgs, defaultTolerance, input, OP_CASES, runCase, value, type Arg,
 import { runPythonPeer } from './peer.js';
 import type { MachineProfile } from './bench_machine.js';
 import { renderChart, type Point, type Series } from './chart/svg.js';
+import { markerFor } from './chart/palette.js';
+import { fitTable, type Column } from './table.js';
+import { percentText, quantile, spreadOf, spreadWarning } from './stats.js';
 
 export interface BenchOpOptions {
   /** Regex over case names; default: the benchmark set (tools/op_cases/bench.ts). */
@@ -69,6 +71,11 @@ export interface BenchOpRow {
   readonly inputs: string;
   readonly dtype: string;
   readonly medianMs: number;
+  /** Interquartile range of the timed samples, ms, and IQR / median: how far to trust the median. */
+  readonly iqrMs: number;
+  readonly relSpread: number;
+  /** Timed samples behind the median. */
+  readonly samples: number;
   readonly p90Ms: number;
   readonly opsPerS: number;
   readonly flops: number;
@@ -238,11 +245,6 @@ function captureKernelCall(op: OpDef, backend: string, fn: () => void): Captured
   return captured;
 }
 
-function percentile(sorted: ArrayLike<number>, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
 function numbers(t: Tensor): Float64Array {
   const a = t.toArray() as ArrayLike<number | bigint | boolean>;
   const out = new Float64Array(a.length);
@@ -317,6 +319,8 @@ export function runBenchOp(options: BenchOpOptions = {}): BenchOpResult {
       bench.runSync();
       const r = bench.tasks[0]!.result;
       if (r.state !== 'completed') throw new Error(`bench op: ${c.name} on ${b} did not complete (${r.state})`);
+      const sorted = Float64Array.from(r.latency.samples ?? []).sort();
+      const spread = { ...spreadOf(sorted), p90: quantile(sorted, 0.9) };
       const median = r.latency.p50;
       let kernelMs: number | undefined;
       const call = rec?.backend === b && op ? captureKernelCall(op as unknown as OpDef, b, () => withBackend(b, () => runCase(c, args))) : undefined;
@@ -338,7 +342,10 @@ export function runBenchOp(options: BenchOpOptions = {}): BenchOpResult {
         inputs: rec ? fmtSig(rec.inputShapes, rec.inputDTypes) : '',
         dtype: rec?.inputDTypes[0] ?? '',
         medianMs: median,
-        p90Ms: percentile(r.latency.samples ?? [], 0.9),
+        iqrMs: spread.iqr,
+        relSpread: spread.relSpread,
+        samples: spread.samples,
+        p90Ms: spread.p90,
         opsPerS: 1000 / median,
         flops,
         bytes,
@@ -377,19 +384,25 @@ export function runBenchOp(options: BenchOpOptions = {}): BenchOpResult {
 const ms = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : v < 1 ? v.toFixed(4) : v.toFixed(2));
 const sci = (v: number) => (v === 0 ? '0' : v < 1e-3 || v >= 1e4 ? v.toExponential(2) : v.toPrecision(3));
 
-function tableCells(r: BenchOpResult): { header: string[]; body: string[][] } {
+/**
+ * The table's columns, with the order they are hidden in when the terminal is narrow (`drop`, lowest first):
+ * the case, backend, median, its spread, GFLOP/s, the comparisons and the check stay longest.
+ */
+function tableCells(r: BenchOpResult): { header: Column[]; body: string[][] } {
   const check = r.rows.some((x) => x.check);
   const base = r.baseline;
-  const header = [
-    'case', 'backend', 'median ms', 'p90 ms', 'ops/s', 'GFLOP/s', 'GB/s', 'kernel ms (warm out)', 'kernel GB/s',
+  const header: Column[] = [
+    'case', 'backend', 'median ms', 'IQR %', { title: 'p90 ms', drop: 1 }, { title: 'ops/s', drop: 2 }, 'GFLOP/s', { title: 'GB/s', drop: 6 },
+    { title: 'kernel ms (warm out)', drop: 4 }, { title: 'kernel GB/s', drop: 3 },
     ...(base ? [`vs ${base}`] : []),
-    ...(check ? ['max abs err', 'max rel err', 'NMSE', 'check'] : []),
-    'PyTorch ms', 'vs PyTorch', 'cause',
+    ...(check ? [{ title: 'max abs err', drop: 5 }, { title: 'max rel err', drop: 8 }, { title: 'NMSE', drop: 9 }, 'check'] : []),
+    { title: 'PyTorch ms', drop: 7 }, 'vs PyTorch', { title: 'cause', drop: 10 },
   ];
   const body = r.rows.map((x) => [
     x.case,
     x.backend === x.ranOn ? x.backend : `${x.backend} -> ${x.ranOn}`,
     ms(x.medianMs),
+    percentText(x.relSpread),
     ms(x.p90Ms),
     x.opsPerS >= 100 ? x.opsPerS.toFixed(0) : x.opsPerS.toFixed(2),
     x.gflops >= 0.01 ? x.gflops.toFixed(2) : '-',
@@ -405,29 +418,31 @@ function tableCells(r: BenchOpResult): { header: string[]; body: string[][] } {
   return { header, body };
 }
 
-export function formatBenchOp(r: BenchOpResult): string {
+export function formatBenchOp(r: BenchOpResult, width?: number): string {
   const { header, body } = tableCells(r);
-  const notes = ['kernel ms (warm out): the kernel alone, rerun into the same output buffer (no fresh-output allocation)'];
+  const notes = ['IQR %: interquartile range of the timed samples over the median', 'kernel ms (warm out): the kernel alone, rerun into the same output buffer (no fresh-output allocation)'];
   if (r.baseline) notes.push(`vs ${r.baseline}: ${r.baseline} median / this median (above 1x: faster)`);
-  return `${renderTable(header, body)}\n${notes.join('\n')}\npeer: ${r.peer}`;
+  const warn = spreadWarning(r.rows.map((x) => ({ label: `${x.case} on ${x.backend}`, relSpread: x.relSpread })), `--time ${Math.min(r.timeMs * 4, 60_000)}`);
+  return [fitTable(header, body, { width }), ...notes, `peer: ${r.peer}`, ...(warn ? [warn] : [])].join('\n');
 }
 
 /** A GitHub-flavoured Markdown table (for READMEs and issues). */
 export function benchOpMarkdown(r: BenchOpResult): string {
-  const { header, body } = tableCells(r);
+  const { header: cols, body } = tableCells(r);
+  const header = cols.map((c) => (typeof c === 'string' ? c : c.title));
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((b) => `| ${b.map(esc).join(' | ')} |`)].join('\n');
 }
 
 export function benchOpCsv(r: BenchOpResult): string {
-  const cols = ['case', 'op', 'backend', 'ran_on', 'dtype', 'inputs', 'median_ms', 'p90_ms', 'ops_per_s', 'flops', 'bytes', 'intensity', 'gflops', 'gbps', 'kernel_ms', 'speedup', 'max_abs_err', 'max_rel_err', 'nmse', 'check_ok', 'torch_ms', 'cause'];
+  const cols = ['case', 'op', 'backend', 'ran_on', 'dtype', 'inputs', 'median_ms', 'iqr_ms', 'rel_spread', 'samples', 'p90_ms', 'ops_per_s', 'flops', 'bytes', 'intensity', 'gflops', 'gbps', 'kernel_ms', 'speedup', 'max_abs_err', 'max_rel_err', 'nmse', 'check_ok', 'torch_ms', 'cause'];
   const q = (v: string | number | boolean | undefined) => {
     if (v === undefined) return '';
     const s = String(v);
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   const lines = r.rows.map((x) =>
-    [x.case, x.op, x.backend, x.ranOn, x.dtype, x.inputs, x.medianMs, x.p90Ms, x.opsPerS, x.flops, x.bytes, x.intensity, x.gflops, x.gbps, x.kernelMs, x.speedup, x.check?.maxAbs, x.check?.maxRel, x.check?.nmse, x.check?.ok, x.torchMs, x.cause].map(q).join(','),
+    [x.case, x.op, x.backend, x.ranOn, x.dtype, x.inputs, x.medianMs, x.iqrMs, x.relSpread, x.samples, x.p90Ms, x.opsPerS, x.flops, x.bytes, x.intensity, x.gflops, x.gbps, x.kernelMs, x.speedup, x.check?.maxAbs, x.check?.maxRel, x.check?.nmse, x.check?.ok, x.torchMs, x.cause].map(q).join(','),
   );
   return [cols.join(','), ...lines].join('\n');
 }
@@ -440,13 +455,23 @@ export function benchOpCsv(r: BenchOpResult): string {
 export function rooflineSvg(r: BenchOpResult, m: MachineProfile, title = 'opshift bench op: roofline'): string {
   const on = r.rows.filter((x) => x.flops > 0 && x.bytes > 0);
   const backends = [...new Set(on.map((x) => x.backend))];
+  // Each case gets a number, drawn beside its highest point and explained in the legend; the marker shape
+  // says the op family. Together they identify every point in a PNG, where the hover text is gone.
+  const caseNames = [...new Set(on.map((x) => x.case))];
+  const tagOf = (c: string) => String(caseNames.indexOf(c) + 1);
+  const pointsFor = (rows: readonly BenchOpRow[], y: (x: BenchOpRow) => number, label: (x: BenchOpRow) => string): Point[] =>
+    rows.map((x) => ({ x: x.intensity, y: y(x), label: label(x), marker: markerFor(x.op).marker, tag: top.get(x.case) === x ? tagOf(x.case) : undefined }));
+  const torch = [...new Map(on.filter((x) => x.torchMs).map((x) => [x.case, x])).values()];
+  const torchY = (x: BenchOpRow) => x.flops / (x.torchMs! * 1e6);
+  const top = new Map<string, BenchOpRow>();
+  for (const x of on) if (!top.has(x.case) || x.gflops > top.get(x.case)!.gflops) top.set(x.case, x);
   const series: Series[] = backends.map((b) => ({
     name: b,
     mode: 'points',
-    points: on.filter((x) => x.backend === b).map((x): Point => ({ x: x.intensity, y: x.gflops, label: `${x.case} on ${x.ranOn}: ${x.gflops.toFixed(2)} GFLOP/s, ${x.medianMs.toFixed(3)} ms` })),
+    points: pointsFor(on.filter((x) => x.backend === b), (x) => x.gflops, (x) => `${x.case} on ${x.ranOn}: ${x.gflops.toFixed(2)} GFLOP/s, ${x.medianMs.toFixed(3)} ms`),
   }));
-  const torch = [...new Map(on.filter((x) => x.torchMs).map((x) => [x.case, x])).values()];
-  if (torch.length) series.push({ name: 'PyTorch', mode: 'points', points: torch.map((x) => ({ x: x.intensity, y: x.flops / (x.torchMs! * 1e6), label: `${x.case} in PyTorch: ${x.torchMs!.toFixed(3)} ms` })) });
+  if (torch.length) series.push({ name: 'PyTorch', mode: 'points', points: torch.map((x) => ({ x: x.intensity, y: torchY(x), label: `${x.case} in PyTorch: ${x.torchMs!.toFixed(3)} ms`, marker: markerFor(x.op).marker })) });
+  const families = [...new Map(on.map((x) => [markerFor(x.op).family, markerFor(x.op).marker])).entries()];
   const ridge = m.peakGflops / m.bandwidthGBps;
   const ai = [...on.map((x) => x.intensity), ridge];
   const lo = 10 ** Math.floor(Math.log10(Math.min(...ai) / 2));
@@ -463,8 +488,11 @@ export function rooflineSvg(r: BenchOpResult, m: MachineProfile, title = 'opshif
         y: { label: 'achieved GFLOP/s', scale: 'log', min: 10 ** Math.floor(Math.log10(Math.min(...ys))), max: 10 ** Math.ceil(Math.log10(Math.max(...ys) * 1.5)) },
         series,
         note: `${on.length} of ${r.rows.length} rows (rows without flops are left out); median times`,
-        legend: 'bottom-right',
       },
+    ],
+    legendSections: [
+      { title: 'op family', items: families.map(([family, marker]) => ({ marker, text: family })) },
+      { title: 'case', items: caseNames.map((c) => ({ tag: tagOf(c), text: c })) },
     ],
     panelWidth: 760,
     panelHeight: 460,

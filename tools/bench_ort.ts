@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { Bench } from 'tinybench';
 import { backendStatus, ones, rand, withBackend, type Tensor } from '../core/index.js';
-import { renderTable } from '../core/profiler.js';
+import { fitTable } from './table.js';
 import { ortConfig, sessionOptions } from '../backends/ort/config.js';
 import { buildModel } from '../backends/ort/onnx_model.js';
 
@@ -99,12 +99,12 @@ export async function runOrtBench(options: { timeMs?: number } = {}): Promise<Or
   return rows;
 }
 
-export function formatOrtBench(rows: readonly OrtBenchRow[]): string {
+export function formatOrtBench(rows: readonly OrtBenchRow[], width?: number): string {
   const t = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(1)} µs` : `${ms.toFixed(2)} ms`);
   return (
-    renderTable(
+    fitTable(
       ['case', 'opshift (ort backend)', 'onnxruntime-node session.run()', 'opshift / direct', 'GFLOP/s (opshift)'],
-      rows.map((r) => [r.name, t(r.opshiftMs), t(r.directMs), `${(r.opshiftMs / r.directMs).toFixed(3)}x`, r.gflops ? r.gflops.toFixed(1) : '-']),
+      rows.map((r) => [r.name, t(r.opshiftMs), t(r.directMs), `${(r.opshiftMs / r.directMs).toFixed(3)}x`, r.gflops ? r.gflops.toFixed(1) : '-']), { width },
     ) + `\nmedians (tinybench); ORT intra-op threads: ${ortConfig().threads}`
   );
 }

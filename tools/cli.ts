@@ -1,18 +1,22 @@
 #!/usr/bin/env node
-/** The `opshift` command. */
+/**
+ * The `opshift` command. Every option value is parsed and checked (tools/cli_args.ts) and every conflict
+ * rejected before a model loads or anything prints; tables fit the terminal (tools/table.ts, --wide for full
+ * width). The llama.cpp habits work: -m model, -p prompt, -f prompt file, -n tokens to generate, -t threads.
+ */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { coverage, listBackends } from '../core/index.js';
 import { parsePolicy } from '../core/policy_spec.js';
-import { renderTable, type GroupKey } from '../core/profiler.js';
+import { type GroupKey } from '../core/profiler.js';
 import { formatDispatchBench, runDispatchBench } from './bench_dispatch.js';
 import { runDemo } from './demo.js';
 import { benchOpCsv, benchOpMarkdown, formatBenchOp, rooflineSvg, runBenchOp } from './bench_op.js';
 import { formatMachine, machineProfile } from './bench_machine.js';
 import { svgToPng } from './chart/svg.js';
 import { benchModelSvg } from './chart/model.js';
-import { formatProfile, runProfile } from './profile.js';
+import { formatProfile, runProfile, summaryText } from './profile.js';
 import { ArgumentError } from '../core/errors.js';
 import { formatBenchGemm, runBenchGemm } from './bench_gemm.js';
 import { formatOrtBench, runOrtBench } from './bench_ort.js';
@@ -24,15 +28,34 @@ import { benchModelCsv, formatBenchModel, runBenchModel } from './bench_model.js
 import { perplexity } from './eval_perplexity.js';
 import { repoRoot } from './model_source.js';
 import { formatQuantize, progressBar, runQuantize } from './quantize.js';
+import { floatOption, intOption, MAX_TIME_MS, MAX_TOKENS, parseIntList, parseIntOption, readPromptFile } from './cli_args.js';
+import { fitTable, outputWidth, wrapParagraph } from './table.js';
+import { MAX_THREADS, NPU_MAX_THREADS, setThreads } from './threads.js';
 
 const program = new Command();
 program.name('opshift').description('Eager-mode tensor runtime with per-op backend dispatch (CPU, ONNX Runtime, NPU)').version('0.1.0');
+
+/** --wide: tables at full width; otherwise they fit the terminal (80 columns when piped). */
+const WIDE = ['--wide', 'print tables at full width (no wrapping, eliding or hidden columns)'] as const;
+const widthOf = (o: { wide?: boolean }, stream: NodeJS.WriteStream = process.stdout): number => (o.wide ? Infinity : outputWidth(stream));
+
+/** -t/--threads N: ORT intra-op threads and NPU library threads (and the PyTorch peer's where one runs). */
+const threadsOption = (extra = '') =>
+  new Option('-t, --threads <n>', `threads for every backend that has them: ORT intra-op threads and the NPU library's host threads (at most ${NPU_MAX_THREADS})${extra}; the cpu and wasm kernels are single-threaded (default: each backend's own)`).argParser(
+    intOption('--threads', 1, MAX_THREADS),
+  );
+const applyThreads = (n: number | undefined): void => {
+  if (n !== undefined) setThreads(n);
+};
+const modelHelp = 'folder, hub id (owner/name), demo:llama | demo:opt, or synthetic:<preset>';
+const timeOption = (ms: number, what: string) => new Option('--time <ms>', what).default(ms).argParser(intOption('--time', 1, MAX_TIME_MS));
 
 program
   .command('backends')
   .description('list every registered backend, available or not and why, with versions')
   .option('--json', 'machine-readable output')
-  .action((opts: { json?: boolean }) => {
+  .option(...WIDE)
+  .action((opts: { json?: boolean; wide?: boolean }) => {
     const list = listBackends();
     if (opts.json) {
       console.log(JSON.stringify(list, null, 2));
@@ -43,11 +66,12 @@ program
       b.status.available ? 'available' : 'unavailable',
       String(b.priority),
       String(b.kernels),
-      b.status.available ? (b.status.version ?? '') : b.status.reason,
-      b.status.available && b.status.details ? Object.entries(b.status.details).map(([k, v]) => `${k}=${v}`).join(' ') : '',
+      // Details (library paths, threads) on their own line under the version: narrow terminals wrap one column.
+      b.status.available ? [b.status.version ?? '', Object.entries(b.status.details ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')].filter(Boolean).join('\n') : b.status.reason,
       b.description,
     ]);
-    console.log(renderTable(['backend', 'status', 'priority', 'kernels', 'version / reason', 'details', 'description'], rows));
+    const header = ['backend', 'status', { title: 'priority', drop: 2 }, 'kernels', 'version / reason / details', { title: 'description', drop: 1, elide: true }];
+    console.log(fitTable(header, rows, { width: widthOf(opts) }));
   });
 
 program
@@ -55,7 +79,8 @@ program
   .description('op x backend coverage matrix')
   .option('--json', 'machine-readable output')
   .option('--cases-json', 'print the op-case catalog as JSON (input to the PyTorch fixture script)')
-  .action((opts: { json?: boolean; casesJson?: boolean }) => {
+  .option(...WIDE)
+  .action((opts: { json?: boolean; casesJson?: boolean; wide?: boolean }) => {
     if (opts.casesJson) {
       console.log(catalogJson());
       return;
@@ -73,31 +98,37 @@ program
       const c = cases[op]?.[b];
       return c ? `yes ${c[0]}/${c[1]}` : available.includes(b) ? 'yes' : 'yes (unavailable)';
     };
+    const width = widthOf(opts);
     console.log(
-      renderTable(
+      fitTable(
         ['op', ...names, 'decompose'],
         rows.map((r) => [r.op, ...names.map((n) => cell(r.op, n, r.backends[n] === true)), r.composite ? 'yes' : '-']),
+        { width },
       ),
     );
     console.log(
-      `\n${rows.length} ops. 'yes n/m': the backend has a kernel and ran n of the op's m catalog cases itself (supports() may refuse ` +
-        `some); 'decompose': a composite that can run as primitives when no backend has a fused kernel`,
+      wrapParagraph(
+        `\n${rows.length} ops. 'yes n/m': the backend has a kernel and ran n of the op's m catalog cases itself (supports() may refuse ` +
+          `some); 'decompose': a composite that can run as primitives when no backend has a fused kernel`,
+        width,
+      ),
     );
   });
 
 program
   .command('demo')
   .description('run a small eager workload under a per-op dispatch policy and print the profile')
-  .option('--tokens <n>', 'prompt length (prefill M)', (v) => parseInt(v, 10), 16)
-  .option('--dim <n>', 'model width', (v) => parseInt(v, 10), 64)
+  .addOption(new Option('--tokens <n>', 'prompt length (prefill M)').default(16).argParser(intOption('--tokens', 1, 4096)))
+  .addOption(new Option('--dim <n>', 'model width').default(64).argParser(intOption('--dim', 1, 4096)))
   .option('--trace <file>', 'write a Chrome/Perfetto trace JSON')
-  .action((opts: { tokens: number; dim: number; trace?: string }) => {
+  .option(...WIDE)
+  .action((opts: { tokens: number; dim: number; trace?: string; wide?: boolean }) => {
     const { profile, policy } = runDemo({ tokens: opts.tokens, dim: opts.dim });
     const { prefill, decode } = profile.result;
     console.log(`policy: ${policy}`);
     console.log(`prefill output ${JSON.stringify(prefill.shape)}, mean ${prefill.mean().item().toFixed(6)}`);
     console.log(`decode output  ${JSON.stringify(decode.shape)}, mean ${decode.mean().item().toFixed(6)}\n`);
-    console.log(profile.summary());
+    console.log(summaryText(profile.rows(), profile.totalMs, widthOf(opts)));
     console.log(`\n${profile.records.length} ops, ${profile.totalMs.toFixed(2)} ms in kernels`);
     if (opts.trace) {
       writeFileSync(opts.trace, JSON.stringify(profile.toChromeTrace()));
@@ -109,12 +140,13 @@ const bench = program.command('bench').description('benchmarks');
 bench
   .command('dispatch')
   .description("the dispatcher's own overhead per op (eager add vs bare kernel), with PyTorch measured in the same run")
-  .addOption(new Option('--time <ms>', 'time per task').default(1000).argParser((v) => parseInt(v, 10)))
+  .addOption(timeOption(1000, 'time per task'))
   .option('--no-peer', 'skip the PyTorch peer')
   .option('--json', 'machine-readable output')
-  .action((opts: { time: number; peer: boolean; json?: boolean }) => {
+  .option(...WIDE)
+  .action((opts: { time: number; peer: boolean; json?: boolean; wide?: boolean }) => {
     const r = runDispatchBench({ timeMs: opts.time, peer: opts.peer });
-    console.log(opts.json ? JSON.stringify(r, null, 2) : formatDispatchBench(r));
+    console.log(opts.json ? JSON.stringify(r, null, 2) : formatDispatchBench(r, widthOf(opts)));
   });
 
 /** A one-line progress indicator on stderr when it is a terminal; undefined (quiet) when piped. */
@@ -123,13 +155,11 @@ function ttyProgress(): { update: ((msg: string) => void) | undefined; done: () 
   return { update: (m) => process.stderr.write(`\r\x1b[K${m.slice(0, (process.stderr.columns || 100) - 1)}`), done: () => process.stderr.write('\r\x1b[K') };
 }
 
-function posIntArg(name: string): (v: string) => number {
-  return (v) => {
-    const x = Number(v);
-    if (!Number.isInteger(x) || x < 1) throw new ArgumentError(`${name} '${v}' is not a positive integer`);
-    return x;
-  };
-}
+/** Integer option values read as strings (serve's): decimal digits only, within [min, max]. */
+const intArg =
+  (name: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  (v: string): number =>
+    parseIntOption(name, v, min, max);
 
 /** Write an SVG chart, and its PNG rendering when asked (@resvg/resvg-js, no browser). */
 async function writeChart(svg: string, file: string, png: string | undefined, what: string): Promise<void> {
@@ -143,7 +173,7 @@ async function writeChart(svg: string, file: string, png: string | undefined, wh
 
 bench
   .command('op')
-  .description('time op cases per backend (median, p90, ops/s, GFLOP/s, GB/s, cause, ratio to a baseline, error vs cpu) next to PyTorch on the same inputs')
+  .description('time op cases per backend (median, IQR, p90, ops/s, GFLOP/s, GB/s, cause, ratio to a baseline, error vs cpu) next to PyTorch on the same inputs')
   .argument('[ops...]', 'OpDef names to run (see opshift ops), e.g. MatMul Linear Softmax')
   .option('--cases <regex>', 'case names to run (default: the benchmark set)')
   .option('--shapes <list>', 'build cases from shapes: M×K×N for MatMul/Linear (default ops), the tensor shape for other ops, e.g. 1x2048x2048,128x2048x2048')
@@ -151,15 +181,17 @@ bench
   .option('--backends <list>', 'comma-separated backends (default: every available one with a kernel)')
   .option('--baseline <backend>', 'add a speed-ratio column against this backend (e.g. cpu)')
   .option('--check', "compare every backend's outputs with the cpu reference (max abs/rel error, NMSE, allclose)")
-  .addOption(new Option('--time <ms>', 'time per case and backend').default(500).argParser(posIntArg('--time')))
-  .addOption(new Option('--threads <n>', 'PyTorch peer threads and ORT intra-op threads (default 1)').argParser(posIntArg('--threads')))
+  .addOption(timeOption(500, 'time per case and backend'))
+  .addOption(threadsOption(' and the PyTorch peer (default 1 for ORT and the peer)'))
   .option('--no-peer', 'skip the PyTorch peer')
   .option('--plot <file.svg>', 'write a roofline chart (GFLOP/s vs flop/byte per backend under this machine\'s roofs)')
   .option('--png <file.png>', 'also render the chart as PNG (with --plot)')
   .addOption(new Option('--format <f>', 'output format').choices(['table', 'json', 'csv', 'md']).default('table'))
-  .option('--json', 'same as --format json')
-  .action(async (ops: string[], opts: { cases?: string; shapes?: string; dtype?: DType; backends?: string; baseline?: string; check?: boolean; time: number; threads?: number; peer: boolean; plot?: string; png?: string; format: string; json?: boolean }) => {
+  .addOption(new Option('--json', 'same as --format json').conflicts('format'))
+  .option(...WIDE)
+  .action(async (ops: string[], opts: { cases?: string; shapes?: string; dtype?: DType; backends?: string; baseline?: string; check?: boolean; time: number; threads?: number; peer: boolean; plot?: string; png?: string; format: string; json?: boolean; wide?: boolean }) => {
     if (opts.png && !opts.plot) throw new ArgumentError('--png needs --plot <file.svg>');
+    applyThreads(opts.threads);
     const bar = ttyProgress();
     const r = runBenchOp({
       ops,
@@ -177,32 +209,34 @@ bench
     const machine = opts.plot ? machineProfile({ onProgress: bar.update && ((m) => bar.update!(`bench machine: ${m}`)) }) : undefined;
     bar.done();
     const format = opts.json ? 'json' : opts.format;
-    console.log(format === 'json' ? JSON.stringify(machine ? { ...r, machine } : r, null, 2) : format === 'csv' ? benchOpCsv(r) : format === 'md' ? benchOpMarkdown(r) : formatBenchOp(r));
+    console.log(format === 'json' ? JSON.stringify(machine ? { ...r, machine } : r, null, 2) : format === 'csv' ? benchOpCsv(r) : format === 'md' ? benchOpMarkdown(r) : formatBenchOp(r, widthOf(opts)));
     if (opts.plot && machine) await writeChart(rooflineSvg(r, machine), opts.plot, opts.png, 'roofline');
   });
 
 bench
   .command('machine')
   .description("this machine's single-thread memory bandwidth and peak float32 GFLOP/s (the roofline's roofs); cached for 12 hours")
-  .addOption(new Option('--time <ms>', 'time per probe').default(300).argParser(posIntArg('--time')))
-  .addOption(new Option('--mib <n>', 'array size per stream, MiB').default(64).argParser(posIntArg('--mib')))
+  .addOption(timeOption(300, 'time per probe'))
+  .addOption(new Option('--mib <n>', 'array size per stream, MiB').default(64).argParser(intOption('--mib', 1, 4096)))
   .option('--fresh', 'measure again instead of using the cached result')
   .option('--json', 'machine-readable output')
-  .action((opts: { time: number; mib: number; fresh?: boolean; json?: boolean }) => {
+  .option(...WIDE)
+  .action((opts: { time: number; mib: number; fresh?: boolean; json?: boolean; wide?: boolean }) => {
     const bar = ttyProgress();
     const m = machineProfile({ timeMs: opts.time, mib: opts.mib, fresh: opts.fresh, onProgress: bar.update });
     bar.done();
-    console.log(opts.json ? JSON.stringify(m, null, 2) : formatMachine(m));
+    console.log(opts.json ? JSON.stringify(m, null, 2) : formatMachine(m, widthOf(opts)));
   });
 
 bench
   .command('ort')
   .description('ORT through opshift vs onnxruntime-node session.run() directly: GEMMs with constant weights and a 1-element Add')
-  .addOption(new Option('--time <ms>', 'time per case').default(1000).argParser((v) => parseInt(v, 10)))
+  .addOption(timeOption(1000, 'time per case'))
   .option('--json', 'machine-readable output')
-  .action(async (opts: { time: number; json?: boolean }) => {
+  .option(...WIDE)
+  .action(async (opts: { time: number; json?: boolean; wide?: boolean }) => {
     const rows = await runOrtBench({ timeMs: opts.time });
-    console.log(opts.json ? JSON.stringify(rows, null, 2) : formatOrtBench(rows));
+    console.log(opts.json ? JSON.stringify(rows, null, 2) : formatOrtBench(rows, widthOf(opts)));
   });
 
 bench
@@ -210,11 +244,12 @@ bench
   .description('float32 GEMM/GEMV GFLOP/s: cpu (TypeScript) vs wasm (SIMD) on 1024^3, 128x2048x2048, 1x4096x4096, with PyTorch (1 thread)')
   .option('--cases <regex>', 'case names to run (default: all)')
   .option('--backends <list>', 'comma-separated backends (default: cpu,wasm)')
-  .addOption(new Option('--time <ms>', 'time per case and backend').default(2000).argParser((v) => parseInt(v, 10)))
-  .addOption(new Option('--threads <n>', 'PyTorch threads').default(1).argParser((v) => parseInt(v, 10)))
+  .addOption(timeOption(2000, 'time per case and backend'))
+  .addOption(new Option('-t, --threads <n>', 'PyTorch peer threads (the cpu and wasm kernels are single-threaded)').default(1).argParser(intOption('--threads', 1, MAX_THREADS)))
   .option('--no-peer', 'skip the PyTorch peer')
   .option('--json', 'machine-readable output')
-  .action((opts: { cases?: string; backends?: string; time: number; threads: number; peer: boolean; json?: boolean }) => {
+  .option(...WIDE)
+  .action((opts: { cases?: string; backends?: string; time: number; threads: number; peer: boolean; json?: boolean; wide?: boolean }) => {
     const r = runBenchGemm({
       cases: opts.cases,
       backends: opts.backends?.split(',').map((s) => s.trim()),
@@ -222,65 +257,85 @@ bench
       threads: opts.threads,
       peer: opts.peer,
     });
-    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchGemm(r));
+    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchGemm(r, widthOf(opts)));
   });
 
 bench
   .command('model')
-  .description("time to first token, decode tok/s and the per-op backend breakdown over prompt lengths (Ryzen AI's model_benchmark)")
-  .option('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset> (e.g. synthetic:opt-125m, synthetic:tinyllama-1.1b)', 'synthetic:opt-125m')
-  .option('-l, --prompt-lengths <list>', 'prompt lengths, comma-separated', '128')
-  .option('-g, --gen-tokens <n>', 'tokens generated per run', '64')
-  .option('-w, --warmup <n>', 'warm-up runs per prompt length', '1')
-  .option('-r, --reps <n>', 'timed repetitions (medians reported)', '3')
+  .description("time to first token, decode tok/s (medians with their IQR) and the per-op backend breakdown over prompt lengths (Ryzen AI's model_benchmark; flags as llama-bench: -m -p -n -r -t)")
+  .option('-m, --model <source>', `${modelHelp} (e.g. synthetic:opt-125m, synthetic:tinyllama-1.1b)`, 'synthetic:opt-125m')
+  .option('-p, --prompt-lengths <list>', 'prompt lengths, comma-separated (llama-bench -p; -l also works)', '128')
+  .addOption(new Option('-l <list>', 'same as --prompt-lengths').hideHelp().conflicts('promptLengths'))
+  .addOption(new Option('-n, --gen-tokens <n>', 'tokens generated per run (llama-bench -n; -g also works)').default(64).argParser(intOption('--gen-tokens', 2, MAX_TOKENS)))
+  .addOption(new Option('-g <n>', 'same as --gen-tokens').hideHelp().argParser(intOption('--gen-tokens', 2, MAX_TOKENS)).conflicts('genTokens'))
+  .addOption(new Option('-w, --warmup <n>', 'warm-up runs per prompt length').default(1).argParser(intOption('--warmup', 0, 1000)))
+  .addOption(new Option('-r, --reps <n>', 'timed repetitions (medians and IQR reported)').default(3).argParser(intOption('--reps', 1, 1000)))
   .option('--dispatch <policy>', 'per-op backends, e.g. "Linear=ort,*=cpu" (default: priority order)')
-  .option('--compare-dispatch <policies...>', 'several policies, one row set each')
-  .option('--prompt-file <file>', 'take prompt tokens from this text (tokenized with the model folder\'s tokenizer)')
+  .addOption(new Option('--compare-dispatch <policies...>', 'several policies, one row set each').conflicts('dispatch'))
+  .option('-f, --prompt-file <file>', 'take prompt tokens from this text (tokenized with the model folder\'s tokenizer)')
   .option('--no-peer', 'skip the PyTorch peer (synthetic presets only)')
-  .option('--threads <n>', 'PyTorch peer threads', '1')
+  .addOption(threadsOption(' and the PyTorch peer (default 1 for the peer)'))
   .addOption(new Option('--quant <q>', 'quantize in memory first: w8a8 (int8 per tensor) or w4 (uint4 g128)').choices(['w8a8', 'w4']))
   .addOption(new Option('--format <f>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--plot <file.svg>', 'write a chart: TTFT and tokens/s against prompt length, one series per dispatch policy')
   .option('--png <file.png>', 'also render the chart as PNG (with --plot)')
-  .action(async (opts: { model: string; promptLengths: string; genTokens: string; warmup: string; reps: string; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads: string; plot?: string; png?: string; quant?: 'w8a8' | 'w4' }) => {
+  .option(...WIDE)
+  .action(async (opts: { model: string; promptLengths: string; l?: string; genTokens: number; g?: number; warmup: number; reps: number; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads?: number; plot?: string; png?: string; quant?: 'w8a8' | 'w4'; wide?: boolean }) => {
     if (opts.png && !opts.plot) throw new ArgumentError('--png needs --plot <file.svg>');
-    const int = (name: string, v: string) => intArg(name)(v);
+    const promptLengths = parseIntList('--prompt-lengths', opts.l ?? opts.promptLengths, 1, MAX_TOKENS);
+    const policies = opts.compareDispatch ?? [opts.dispatch ?? ''];
+    for (const p of policies) if (p) parsePolicy(p); // a bad policy fails before the model loads
+    applyThreads(opts.threads);
     const progress = ttyProgress();
     const r = await runBenchModel(
       {
         model: opts.model,
-        promptLengths: opts.promptLengths.split(',').map((v) => int('--prompt-lengths', v.trim())),
-        genTokens: int('--gen-tokens', opts.genTokens),
-        warmup: int('--warmup', opts.warmup),
-        reps: Math.max(1, int('--reps', opts.reps)),
-        dispatch: opts.compareDispatch ?? [opts.dispatch ?? ''],
+        promptLengths,
+        genTokens: opts.g ?? opts.genTokens,
+        warmup: opts.warmup,
+        reps: opts.reps,
+        dispatch: policies,
         promptFile: opts.promptFile,
         peer: opts.peer,
-        threads: int('--threads', opts.threads),
+        threads: opts.threads ?? 1,
         quant: opts.quant,
       },
       progress.update,
     );
     progress.done();
-    console.log(opts.format === 'json' ? JSON.stringify(r, null, 2) : opts.format === 'csv' ? benchModelCsv(r) : formatBenchModel(r));
+    console.log(opts.format === 'json' ? JSON.stringify(r, null, 2) : opts.format === 'csv' ? benchModelCsv(r) : formatBenchModel(r, widthOf(opts)));
     if (opts.plot) await writeChart(benchModelSvg(r), opts.plot, opts.png, 'chart');
   });
 
-const floatArg = (name: string) => (v: string) => {
-  const x = Number(v);
-  if (!Number.isFinite(x)) throw new Error(`${name} '${v}' is not a number`);
-  return x;
-};
-const intArg = (name: string) => (v: string) => {
-  const x = Number(v);
-  if (!Number.isInteger(x) || x < 0) throw new Error(`${name} '${v}' is not a non-negative integer`);
-  return x;
-};
+/** Ranges of the sampling options (models/sampling.ts checks the same rules for library callers). */
+const TEMPERATURE = { min: 0, max: 100, minExclusive: true } as const;
+const TOP_P = { min: 0, max: 1, minExclusive: true } as const;
+const REPETITION_PENALTY = { min: 0, max: 100, minExclusive: true } as const;
 
-interface GenerateCliOptions {
-  model: string;
+/** The prompt's source options, shared by generate and profile (exactly one of them). */
+function addPromptOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('-p, --prompt <text>', "prompt text (needs the model folder's tokenizer.json)").conflicts(['ids', 'promptFile']))
+    .addOption(new Option('-f, --prompt-file <file>', "prompt text from a file, '-' for standard input (for long prompts: command lines have a size limit)").conflicts('ids'))
+    .option('--ids <list>', 'prompt token ids, comma-separated (instead of a text prompt)');
+}
+
+interface PromptOptions {
   prompt?: string;
+  promptFile?: string;
   ids?: string;
+}
+
+/** The prompt as ids or text, read and checked before the model loads; an error when none is given. */
+function promptSource(o: PromptOptions): { ids: number[] } | { text: string } {
+  if (o.ids !== undefined) return { ids: parseIds(o.ids) };
+  if (o.promptFile !== undefined) return { text: readPromptFile(o.promptFile) };
+  if (o.prompt !== undefined) return { text: o.prompt };
+  throw new ArgumentError('give --prompt TEXT, --prompt-file FILE or --ids 1,2,3');
+}
+
+interface GenerateCliOptions extends PromptOptions {
+  model: string;
   maxNewTokens: number;
   greedy?: boolean;
   temperature?: number;
@@ -291,38 +346,45 @@ interface GenerateCliOptions {
   ignoreEos?: boolean;
   dispatch?: string;
   dtype: DType;
+  threads?: number;
   profile?: boolean;
   json?: boolean;
+  wide?: boolean;
 }
 
-program
-  .command('generate')
-  .description('generate text with OPT or Llama from a Hugging Face folder, hub id, demo:<name> or synthetic:<preset>')
-  .option('--model <source>', 'folder, hub id (owner/name), demo:llama | demo:opt, or synthetic:<preset>', 'demo:llama')
-  .option('--prompt <text>', 'prompt text (needs the model folder\'s tokenizer.json)')
-  .option('--ids <list>', 'prompt token ids, comma-separated (instead of --prompt)')
-  .addOption(new Option('--max-new-tokens <n>', 'tokens to generate').default(32).argParser(intArg('--max-new-tokens')))
-  .option('--greedy', 'argmax decoding (the default unless --temperature is given)')
-  .addOption(new Option('--temperature <t>', 'sample with this temperature').argParser(floatArg('--temperature')))
-  .addOption(new Option('--top-p <p>', 'nucleus sampling mass').argParser(floatArg('--top-p')))
-  .addOption(new Option('--top-k <k>', 'sample among the k most likely tokens').argParser(intArg('--top-k')))
-  .addOption(new Option('--repetition-penalty <r>', 'penalty on tokens already present (1: off)').argParser(floatArg('--repetition-penalty')))
-  .addOption(new Option('--seed <s>', 'sampling seed').default(0).argParser(intArg('--seed')))
+addPromptOptions(
+  program
+    .command('generate')
+    .description('generate text with OPT or Llama from a Hugging Face folder, hub id, demo:<name> or synthetic:<preset>')
+    .option('-m, --model <source>', modelHelp, 'demo:llama'),
+)
+  .addOption(new Option('-n, --max-new-tokens <n>', 'tokens to generate').default(32).argParser(intOption('--max-new-tokens', 1, MAX_TOKENS)))
+  .addOption(new Option('--greedy', 'argmax decoding (the default unless --temperature is given)').conflicts(['temperature', 'topP', 'topK', 'seed']))
+  .addOption(new Option('--temperature <t>', 'sample with this temperature (> 0)').argParser(floatOption('--temperature', TEMPERATURE)))
+  .addOption(new Option('--top-p <p>', 'nucleus sampling mass, in (0, 1]').argParser(floatOption('--top-p', TOP_P)))
+  .addOption(new Option('--top-k <k>', 'sample among the k most likely tokens (0: off)').argParser(intOption('--top-k', 0, MAX_TOKENS)))
+  .addOption(new Option('--repetition-penalty <r>', 'penalty on tokens already present (1: off)').argParser(floatOption('--repetition-penalty', REPETITION_PENALTY)))
+  .addOption(new Option('--seed <s>', 'sampling seed').default(0).argParser(intOption('--seed', 0, 2 ** 32 - 1)))
   .option('--ignore-eos', 'keep going past end-of-sequence tokens')
   .option('--dispatch <policy>', 'per-op backends, e.g. "MatMul=ort,Linear=rows>=8?ort:cpu,*=cpu"')
   .addOption(new Option('--dtype <dtype>', 'weight dtype in memory').default('float32').choices(['float32', 'float16', 'bfloat16']))
+  .addOption(threadsOption())
   .option('--profile', 'print the per-op dispatch profile (backend, cause, time) after the text')
   .option('--json', 'print one JSON object: {ids, text, ttft_ms, tokens_per_s, ...}')
+  .option(...WIDE)
   .action(async (opts: GenerateCliOptions) => {
+    // Everything that can be checked without the model is checked before it loads.
+    if (opts.dispatch) parsePolicy(opts.dispatch);
+    const source = promptSource(opts);
+    applyThreads(opts.threads);
     const { model, dir, loadMs } = await openModel(opts.model, { dtype: opts.dtype });
-    const tok = loadTokenizerIfAny(dir, opts.prompt !== undefined);
-    let prompt: number[];
-    if (opts.ids !== undefined) prompt = parseIds(opts.ids);
-    else if (opts.prompt !== undefined) prompt = tok!.encode(opts.prompt);
-    else throw new Error('give --prompt TEXT or --ids 1,2,3');
+    const tok = loadTokenizerIfAny(dir, 'text' in source);
+    const prompt = 'ids' in source ? source.ids : tok!.encode(source.text);
     const stream = !opts.json;
     const decoder = tok?.streamDecoder({ context: prompt });
-    if (stream && opts.prompt !== undefined) process.stdout.write(opts.prompt);
+    // The prompt is echoed with the first token, not before: an error in the prefill (a prompt id outside the
+    // vocabulary, a prompt longer than the model's context) then prints alone, not glued to the prompt.
+    const echo = stream && 'text' in source ? source.text : '';
     const r = runGenerate(model, prompt, {
       maxNewTokens: opts.maxNewTokens,
       greedy: opts.greedy,
@@ -334,9 +396,9 @@ program
       ignoreEos: opts.ignoreEos,
       dispatch: opts.dispatch,
       profile: opts.profile,
-      onToken: (id) => {
+      onToken: (id, i) => {
         if (!stream) return;
-        process.stdout.write(decoder ? decoder.push(id) : `${id} `);
+        process.stdout.write(`${i === 0 ? echo : ''}${decoder ? decoder.push(id) : `${id} `}`);
       },
     });
     const cont = tok?.streamDecoder({ context: prompt });
@@ -351,57 +413,81 @@ program
     console.error(
       `\n[${r.promptTokens} prompt + ${r.ids.length} generated tokens; TTFT ${r.ttftMs.toFixed(1)} ms; decode ${Number.isNaN(r.tokensPerS) ? '-' : r.tokensPerS.toFixed(2)} tok/s; load ${loadMs.toFixed(0)} ms; stopped by ${r.stoppedBy}]`,
     );
-    if (r.profile) console.error(`\n${r.profile.summary(['op', 'backend'])}`);
+    if (r.profile) console.error(`\n${summaryText(r.profile.rows(['op', 'backend']), r.profile.totalMs, widthOf(opts, process.stderr))}`);
   });
 
 program
   .command('logits')
   .description('write the float32 logits of a forward pass as a NumPy .npy file (last position: [vocab])')
-  .requiredOption('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>')
+  .requiredOption('-m, --model <source>', modelHelp)
   .requiredOption('--ids <list>', 'token ids, comma-separated')
   .requiredOption('--out <file>', 'output .npy file')
   .option('--all-positions', 'every position: [T, vocab]')
   .option('--dispatch <policy>', 'per-op backends, as for generate')
-  .action(async (opts: { model: string; ids: string; out: string; allPositions?: boolean; dispatch?: string }) => {
+  .addOption(threadsOption())
+  .action(async (opts: { model: string; ids: string; out: string; allPositions?: boolean; dispatch?: string; threads?: number }) => {
+    if (opts.dispatch) parsePolicy(opts.dispatch);
+    const ids = parseIds(opts.ids);
+    applyThreads(opts.threads);
     const { model } = await openModel(opts.model);
-    const r = runLogits(model, parseIds(opts.ids), { allPositions: opts.allPositions, dispatch: opts.dispatch, out: opts.out });
+    const r = runLogits(model, ids, { allPositions: opts.allPositions, dispatch: opts.dispatch, out: opts.out });
     console.log(`wrote ${opts.out}: float32 [${r.shape.join(', ')}]`);
   });
 
 bench
   .command('npu')
   .description('NPU emulation library vs ORT on the quantized linears (w8a8 vs MatMulInteger, w4abf16 vs MatMulNBits) at 1 and 2 library threads, and the FFI overhead per call')
-  .addOption(new Option('--time <ms>', 'time per task').default(1000).argParser((v) => parseInt(v, 10)))
-  .option('--threads <list>', 'comma-separated library thread counts', '1,2')
-  .addOption(new Option('--accuracy <n>', 'ORT MatMulNBits accuracy_level').default(4).argParser((v) => parseInt(v, 10)))
+  .addOption(timeOption(1000, 'time per task'))
+  .option('--threads <list>', `comma-separated library thread counts (each 1..${NPU_MAX_THREADS})`, '1,2')
+  .addOption(new Option('--accuracy <n>', 'ORT MatMulNBits accuracy_level').default(4).argParser(intOption('--accuracy', 0, 4)))
   .addOption(new Option('--isa <isa>', 'cap the emulation kernels').choices(['auto', 'avx2-vnni', 'avx2', 'portable']).default('auto'))
   .option('--json', 'machine-readable output')
-  .action((opts: { time: number; threads: string; accuracy: number; isa: 'auto' | 'avx2-vnni' | 'avx2' | 'portable'; json?: boolean }) => {
-    const r = runBenchNpu({ timeMs: opts.time, threads: opts.threads.split(',').map((s) => parseInt(s, 10)), accuracy: opts.accuracy, isa: opts.isa });
-    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchNpu(r));
+  .option(...WIDE)
+  .action((opts: { time: number; threads: string; accuracy: number; isa: 'auto' | 'avx2-vnni' | 'avx2' | 'portable'; json?: boolean; wide?: boolean }) => {
+    const threads = parseIntList('--threads', opts.threads, 1, NPU_MAX_THREADS);
+    const r = runBenchNpu({ timeMs: opts.time, threads, accuracy: opts.accuracy, isa: opts.isa });
+    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchNpu(r, widthOf(opts)));
   });
 
-program
-  .command('profile')
-  .description('run a generate (or one forward) under the profiler: per op/backend/shape, split into prefill (M > 1) and decode (M = 1), with causes and a Chrome trace')
-  .requiredOption('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>')
-  .option('--prompt <text>', "prompt text (needs the model folder's tokenizer)")
-  .option('--ids <list>', 'prompt token ids, comma-separated (instead of --prompt)')
-  .addOption(new Option('--max-new-tokens <n>', 'tokens to generate (0: one forward over the prompt)').default(16).argParser(intArg('--max-new-tokens')))
+addPromptOptions(
+  program
+    .command('profile')
+    .description(
+      'run a generate (or one forward) under the profiler: per op/backend/shape, split into prefill (M > 1) and decode (M = 1), with causes and a Chrome trace. ' +
+        'The first run of a model includes one-time weight preparation (ORT sessions, NPU weight formatting, wasm packing) in its prefill: --warmup N runs N untimed steps first',
+    )
+    .requiredOption('-m, --model <source>', modelHelp),
+)
+  .addOption(new Option('-n, --max-new-tokens <n>', 'tokens to generate (0: one forward over the prompt)').default(16).argParser(intOption('--max-new-tokens', 0, MAX_TOKENS)))
+  .addOption(new Option('--warmup <n>', 'untimed generate steps (forwards) on the same prompt and policy before profiling, so one-time weight preparation is not in the profile').default(0).argParser(intOption('--warmup', 0, 10_000)))
   .option('--dispatch <policy>', 'per-op backends, e.g. "Linear=rows>=8?ort:wasm,*=cpu"')
   .addOption(new Option('--dtype <dtype>', 'weight dtype in memory').choices(['float32', 'float16', 'bfloat16']))
+  .addOption(threadsOption())
   .option('--group-by <keys>', 'comma-separated: op, backend, shape', 'op,backend,shape')
-  .addOption(new Option('--top <n>', 'rows per table').default(25).argParser(posIntArg('--top')))
+  .addOption(new Option('--top <n>', 'rows per table').default(25).argParser(intOption('--top', 1, 100_000)))
   .option('--trace <file.json>', 'write a Chrome trace (open in https://ui.perfetto.dev)')
   .option('--json', 'print the report as JSON')
-  .action(async (opts: { model: string; prompt?: string; ids?: string; maxNewTokens: number; dispatch?: string; dtype?: DType; groupBy: string; top: number; trace?: string; json?: boolean }) => {
+  .option(...WIDE)
+  .action(async (opts: PromptOptions & { model: string; maxNewTokens: number; warmup: number; dispatch?: string; dtype?: DType; threads?: number; groupBy: string; top: number; trace?: string; json?: boolean; wide?: boolean }) => {
     const keys = opts.groupBy.split(',').map((s) => s.trim());
     const bad = keys.find((k) => !['op', 'backend', 'shape'].includes(k));
     if (bad !== undefined) throw new ArgumentError(`--group-by '${opts.groupBy}': '${bad}' is not one of op, backend, shape`);
+    if (opts.dispatch) parsePolicy(opts.dispatch);
+    const source = promptSource(opts);
+    applyThreads(opts.threads);
     const bar = ttyProgress();
-    const { report, trace } = await runProfile({ model: opts.model, prompt: opts.prompt, ids: opts.ids, maxNewTokens: opts.maxNewTokens, dispatch: opts.dispatch, dtype: opts.dtype, groupBy: keys as GroupKey[], onProgress: bar.update });
+    const { report, trace } = await runProfile({
+      model: opts.model,
+      ...('ids' in source ? { ids: opts.ids } : { prompt: source.text }),
+      maxNewTokens: opts.maxNewTokens,
+      warmup: opts.warmup,
+      dispatch: opts.dispatch,
+      dtype: opts.dtype,
+      groupBy: keys as GroupKey[],
+      onProgress: bar.update,
+    });
     bar.done();
-    console.log(opts.json ? JSON.stringify(report, null, 2) : formatProfile(report, opts.top));
+    console.log(opts.json ? JSON.stringify(report, null, 2) : formatProfile(report, opts.top, widthOf(opts)));
     if (opts.trace) {
       writeFileSync(opts.trace, JSON.stringify(trace));
       console.error(`trace written to ${opts.trace} (${trace.traceEvents.length} events; open in https://ui.perfetto.dev)`);
@@ -413,21 +499,26 @@ const evalCmd = program.command('eval').description('model evaluation');
 evalCmd
   .command('perplexity')
   .description("sliding-window perplexity (Hugging Face's method) of a text, under any dispatch policy")
-  .option('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>', 'demo:llama')
-  .option('--text <file>', 'text to score (default: the demo models\' held-out KJV chapters)')
-  .option('--window <n>', 'tokens per window', '256')
-  .option('--stride <n>', 'tokens between window starts (default: window / 2)')
-  .option('--max-tokens <n>', 'score only the first N tokens of the text')
+  .option('-m, --model <source>', modelHelp, 'demo:llama')
+  .option('-f, --text <file>', 'text to score (default: the demo models\' held-out KJV chapters)')
+  .addOption(new Option('--window <n>', 'tokens per window').default(256).argParser(intOption('--window', 2, MAX_TOKENS)))
+  .addOption(new Option('--stride <n>', 'tokens between window starts (default: window / 2)').argParser(intOption('--stride', 1, MAX_TOKENS)))
+  .addOption(new Option('--max-tokens <n>', 'score only the first N tokens of the text').argParser(intOption('--max-tokens', 2, Number.MAX_SAFE_INTEGER)))
   .option('--dispatch <policy>', 'per-op backends, as for generate')
+  .addOption(threadsOption())
   .option('--json', 'machine-readable output')
-  .action(async (opts: { model: string; text?: string; window: string; stride?: string; maxTokens?: string; dispatch?: string; json?: boolean }) => {
+  .action(async (opts: { model: string; text?: string; window: number; stride?: number; maxTokens?: number; dispatch?: string; threads?: number; json?: boolean }) => {
+    const window = opts.window;
+    const stride = opts.stride ?? Math.floor(window / 2);
+    if (stride > window) throw new ArgumentError(`--stride ${stride} is larger than --window ${window} (tokens between windows would go unscored)`);
+    if (opts.dispatch) parsePolicy(opts.dispatch);
+    const file = opts.text ?? join(repoRoot(), 'models', 'demo', 'kjv-valid.txt');
+    const textIn = readFileSync(file, 'utf8');
+    applyThreads(opts.threads);
     const { model, dir } = await openModel(opts.model);
     const tok = loadTokenizerIfAny(dir, true)!;
-    const file = opts.text ?? join(repoRoot(), 'models', 'demo', 'kjv-valid.txt');
-    let ids = tok.encode(readFileSync(file, 'utf8'));
-    if (opts.maxTokens !== undefined) ids = ids.slice(0, intArg('--max-tokens')(opts.maxTokens));
-    const window = intArg('--window')(opts.window);
-    const stride = opts.stride === undefined ? Math.floor(window / 2) : intArg('--stride')(opts.stride);
+    let ids = tok.encode(textIn);
+    if (opts.maxTokens !== undefined) ids = ids.slice(0, opts.maxTokens);
     const progress = ttyProgress();
     const bar = progress.update && ((done: number, total: number) => progress.update!(`scoring ${done}/${total} tokens`));
     const { result: r } = underPolicy(opts.dispatch, false, () => perplexity(model, ids, { window, stride, onProgress: bar }));
@@ -443,15 +534,17 @@ evalCmd
 program
   .command('serve')
   .description('an OpenAI-compatible HTTP server (chat/completions, completions, SSE streaming, /health, /metrics)')
-  .option('--model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>', 'demo:llama')
+  .option('-m, --model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>', 'demo:llama')
   .option('--quant-dir <dir>', 'serve this quantized model folder instead of --model')
   .option('--port <n>', 'port (0: any free port)', '8000')
   .option('--host <addr>', 'address to bind (loopback by default)', '127.0.0.1')
   .option('--dispatch <policy>', 'per-op backends, as for generate')
   .option('--api-key <key>', 'require Authorization: Bearer <key>')
+  .addOption(threadsOption())
   .option('--max-queue <n>', 'requests waiting before 429', '16')
   .option('--max-tokens <n>', 'largest max_tokens accepted', '2048')
-  .action(async (opts: { model: string; quantDir?: string; port: string; host: string; dispatch?: string; apiKey?: string; maxQueue: string; maxTokens: string }) => {
+  .action(async (opts: { model: string; quantDir?: string; port: string; host: string; dispatch?: string; apiKey?: string; maxQueue: string; maxTokens: string; threads?: number }) => {
+    applyThreads(opts.threads);
     const source = opts.quantDir ?? opts.model;
     const { model, dir } = await openModel(source);
     const tokenizer = loadTokenizerIfAny(dir, true)!;
@@ -481,19 +574,27 @@ program
 program
   .command('quantize')
   .description('quantize a model folder\'s linears (w8a8, smoothquant, awq, pergrp) and save it as a model folder')
-  .requiredOption('--model <source>', 'folder, hub id or demo:<name>')
+  .requiredOption('-m, --model <source>', 'folder, hub id or demo:<name>')
   .requiredOption('--recipe <name>', 'w8a8 | smoothquant | awq | pergrp')
   .requiredOption('--out <dir>', 'output folder (config.json with quantization_config, model.safetensors, tokenizer files)')
-  .addOption(new Option('--alpha <a>', 'SmoothQuant migration strength (default 0.5)').argParser(floatArg('--alpha')))
-  .addOption(new Option('--group-size <g>', 'w4 group size: 32, 64 or 128 (default 128)').argParser(intArg('--group-size')))
+  .addOption(new Option('--alpha <a>', 'SmoothQuant migration strength in [0, 1] (default 0.5)').argParser(floatOption('--alpha', { min: 0, max: 1 })))
+  .addOption(
+    new Option('--group-size <g>', 'w4 group size: 32, 64 or 128 (default 128)').argParser((v) => {
+      const g = parseIntOption('--group-size', v, 32, 128);
+      if (![32, 64, 128].includes(g)) throw new ArgumentError(`--group-size ${g} is not one of 32, 64, 128`);
+      return g;
+    }),
+  )
   .option('--per-channel', 'w8a8/smoothquant: one weight scale per output channel (default: per tensor, as AMD)')
   .option('--calib <file>', 'calibration text (default: the demo models\' training text models/demo/build/kjv-train.txt)')
-  .addOption(new Option('--calib-tokens <n>', 'calibration tokens (default 4096)').argParser(intArg('--calib-tokens')))
+  .addOption(new Option('--calib-tokens <n>', 'calibration tokens (default 4096)').argParser(intOption('--calib-tokens', 1, MAX_TOKENS)))
   .option('--include <patterns...>', 'only these linears (module path parts or globs, e.g. mlp q_proj "model.layers.0.*")')
   .option('--exclude <patterns...>', 'keep these linears in float (default: lm_head)')
   .option('--no-clip', 'awq: skip the clipping search')
+  .addOption(threadsOption())
   .option('--json', 'print the report as JSON')
-  .action(async (opts: { model: string; recipe: string; out: string; alpha?: number; groupSize?: number; perChannel?: boolean; calib?: string; calibTokens?: number; include?: string[]; exclude?: string[]; clip: boolean; json?: boolean }) => {
+  .action(async (opts: { model: string; recipe: string; out: string; alpha?: number; groupSize?: number; perChannel?: boolean; calib?: string; calibTokens?: number; include?: string[]; exclude?: string[]; clip: boolean; threads?: number; json?: boolean }) => {
+    applyThreads(opts.threads);
     const progress = ttyProgress();
     const r = await runQuantize(
       { ...opts, noClip: !opts.clip },

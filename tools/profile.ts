@@ -7,13 +7,18 @@
  * The split needs nothing from models/: generate() calls onToken right after each forward's token is picked,
  * so the first call's timestamp ends prefill and each later one ends a decode step; a record belongs to the
  * phase its start time falls in. The trace gets a "phases" lane with one span per forward.
+ *
+ * The first run of a model includes one-time weight preparation (ORT sessions with baked-in weights, NPU
+ * weight formatting, wasm packing), which would show up as a slow prefill; `warmup` runs that many untimed
+ * generate steps on the same prompt and policy first, so the profile shows the steady state.
  */
 import { ArgumentError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy_spec.js';
-import { Profile, renderTable as renderRows, summaryTable, type GroupKey, type OpRecord, type SummaryRow } from '../core/profiler.js';
+import { Profile, summaryCells, type GroupKey, type OpRecord, type SummaryRow } from '../core/profiler.js';
 import type { DType } from '../core/dtype.js';
 import { generate, idsTensor } from '../models/generate.js';
 import { loadTokenizerIfAny, openModel, parseIds, underPolicy } from './generate.js';
+import { fitTable, type Column } from './table.js';
 
 /** The GEMM-like ops whose time Ryzen AI's profiler reports per phase. */
 export const GEMM_OPS: readonly string[] = ['MatMul', 'Linear', 'LinearW8A8', 'LinearW4'];
@@ -26,6 +31,8 @@ export interface ProfileOptions {
   readonly dispatch?: string;
   readonly dtype?: DType;
   readonly groupBy?: readonly GroupKey[];
+  /** Untimed generate steps (forwards) on the same prompt and policy before the profiled run (default 0). */
+  readonly warmup?: number;
   readonly onProgress?: (msg: string) => void;
 }
 
@@ -64,6 +71,8 @@ export interface ProfileReport {
   readonly ttftMs: number;
   readonly tokensPerS: number;
   readonly loadMs: number;
+  /** Untimed generate steps run before the profile. */
+  readonly warmup: number;
   readonly groupBy: readonly GroupKey[];
   readonly prefill: PhaseReport;
   readonly decode: PhaseReport;
@@ -102,11 +111,17 @@ export async function runProfile(o: ProfileOptions): Promise<ProfileRun> {
   if (o.dispatch) parsePolicy(o.dispatch); // a bad policy fails before the model loads
   if (o.prompt === undefined && o.ids === undefined) throw new ArgumentError('profile: give --prompt TEXT or --ids 1,2,3');
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) throw new ArgumentError(`profile: --max-new-tokens ${o.maxNewTokens} must be a non-negative integer`);
+  const warmup = o.warmup ?? 0;
+  if (!Number.isInteger(warmup) || warmup < 0) throw new ArgumentError(`profile: --warmup ${warmup} must be a non-negative integer`);
   const ids = o.ids !== undefined ? parseIds(o.ids) : undefined;
   o.onProgress?.(`loading ${o.model}`);
   const { model, dir, loadMs } = await openModel(o.model, o.dtype ? { dtype: o.dtype } : {});
   const prompt = ids ?? loadTokenizerIfAny(dir, true)!.encode(o.prompt!);
   const groupBy = o.groupBy ?? ['op', 'backend', 'shape'];
+  if (warmup > 0) {
+    o.onProgress?.(`warm-up: ${warmup} untimed step${warmup > 1 ? 's' : ''}`);
+    underPolicy(o.dispatch, false, () => generate(model, prompt, { maxNewTokens: warmup, ignoreEos: true }));
+  }
   const marks: number[] = [];
   let t0 = 0;
   const { result, profile: prof } = underPolicy(o.dispatch, true, () => {
@@ -140,6 +155,7 @@ export async function runProfile(o: ProfileOptions): Promise<ProfileRun> {
     ttftMs: result.ttftMs,
     tokensPerS: result.tokensPerS,
     loadMs,
+    warmup,
     groupBy,
     prefill: phase('prefill', pre, marks.length > 0 ? 1 : 0, prompt.length, (marks[0] ?? t0) - t0, groupBy),
     decode: phase('decode', dec, Math.max(0, marks.length - 1), 1, decodeWall, groupBy),
@@ -164,26 +180,38 @@ export async function runProfile(o: ProfileOptions): Promise<ProfileRun> {
   return { report, trace };
 }
 
-function phaseTable(p: PhaseReport, top: number): string {
-  const more = p.rows.length > top ? `\n… ${p.rows.length - top} more rows (--top N, or --json for all)` : '';
-  return `${summaryTable(p.rows.slice(0, top), p.opMs)}${more}`;
+/**
+ * The key-averages table (op, backend, calls, times, causes, inputs) fitted to `width`: causes and input
+ * signatures wrap; average µs and GFLOP/s are the first columns to go when it is still too wide.
+ */
+export function summaryText(rows: readonly SummaryRow[], totalMs: number, width?: number): string {
+  const { header, body } = summaryCells(rows, totalMs);
+  const drop: Record<string, number> = { 'avg µs': 1, 'GFLOP/s': 2, 'total ms': 3 };
+  return fitTable(header.map((h): Column => (drop[h] ? { title: h, drop: drop[h] } : h)), body, { width });
 }
 
-export function formatProfile(r: ProfileReport, top = 25): string {
+function phaseTable(p: PhaseReport, top: number, width: number | undefined): string {
+  const more = p.rows.length > top ? `\n… ${p.rows.length - top} more rows (--top N, or --json for all)` : '';
+  return `${summaryText(p.rows.slice(0, top), p.opMs, width)}${more}`;
+}
+
+export function formatProfile(r: ProfileReport, top = 25, width?: number): string {
   const tps = Number.isNaN(r.tokensPerS) ? '-' : r.tokensPerS.toFixed(2);
   const lines = [
-    `${r.model}: ${r.promptTokens} prompt + ${r.generatedTokens} generated tokens; TTFT ${r.ttftMs.toFixed(1)} ms; decode ${tps} tok/s; dispatch: ${r.dispatch}; load ${r.loadMs.toFixed(0)} ms`,
+    `${r.model}: ${r.promptTokens} prompt + ${r.generatedTokens} generated tokens; TTFT ${r.ttftMs.toFixed(1)} ms; decode ${tps} tok/s; dispatch: ${r.dispatch}; load ${r.loadMs.toFixed(0)} ms; ` +
+      (r.warmup > 0 ? `after ${r.warmup} untimed warm-up step${r.warmup > 1 ? 's' : ''}` : 'no warm-up (prefill includes one-time weight preparation; --warmup N)'),
     '',
     `prefill: ${r.prefill.forwards} forward, M = ${r.prefill.m}; ${r.prefill.wallMs.toFixed(1)} ms wall, ${r.prefill.opMs.toFixed(1)} ms in ${r.prefill.ops} ops (grouped by ${r.groupBy.join(', ')})`,
-    phaseTable(r.prefill, top),
+    phaseTable(r.prefill, top, width),
     '',
     `decode: ${r.decode.forwards} forwards, M = 1; ${r.decode.wallMs.toFixed(1)} ms wall, ${r.decode.opMs.toFixed(1)} ms in ${r.decode.ops} ops`,
-    r.decode.forwards > 0 ? phaseTable(r.decode, top) : '(no decode steps: generate at least 2 tokens)',
+    r.decode.forwards > 0 ? phaseTable(r.decode, top, width) : '(no decode steps: generate at least 2 tokens)',
     '',
     'GEMM time by phase',
-    renderRows(
+    fitTable(
       ['op', 'backend', 'prefill calls', 'prefill ms', 'prefill GFLOP/s', 'decode calls', 'decode ms', 'decode GFLOP/s', 'cause'],
       r.gemm.map((g) => [g.op, g.backend, String(g.prefillCalls), g.prefillMs.toFixed(2), g.prefillGflops.toFixed(2), String(g.decodeCalls), g.decodeMs.toFixed(2), g.decodeGflops.toFixed(2), g.causes.join(' | ')]),
+      { width },
     ),
   ];
   return lines.join('\n');

@@ -1,9 +1,15 @@
 /**
  * A small SVG chart writer: panels with linear or log axes, ticks, labels, series drawn as lines and/or
- * points, a legend and a title; no browser, no DOM, plain strings. Text is XML-escaped, so case names and
- * policies with `<`, `&` or quotes stay well-formed. Charts are deterministic (same input, same bytes) so a
- * committed chart diffs cleanly.
+ * points, a title, and one legend to the right of the panels (never over the data). Series colours come from
+ * the shared palette (tools/chart/palette.ts: a backend has the same colour in every chart); points can carry a
+ * marker shape (per op family) and a small visible tag, so they stay distinguishable in a PNG, where hover text
+ * is lost; the legend can explain both in extra sections. No browser, no DOM, plain strings. Text is
+ * XML-escaped, so case names and policies with `<`, `&` or quotes stay well-formed. Charts are deterministic
+ * (same input, same bytes) so a committed chart diffs cleanly.
  */
+import { colorMap, type Marker } from './palette.js';
+
+export type { Marker } from './palette.js';
 
 export type Scale = 'linear' | 'log';
 
@@ -22,6 +28,10 @@ export interface Point {
   readonly y: number;
   /** Hover text (an SVG <title>): e.g. the case name. */
   readonly label?: string;
+  /** Marker shape of this point (default: the series'). */
+  readonly marker?: Marker;
+  /** A short text drawn beside the point (visible in PNGs too), e.g. a case number the legend explains. */
+  readonly tag?: string;
 }
 
 export interface Series {
@@ -30,8 +40,10 @@ export interface Series {
   /** `line`: polyline only; `points`: markers only; `both` (default). */
   readonly mode?: 'line' | 'points' | 'both';
   readonly dashed?: boolean;
-  /** CSS colour; default: the palette, in series order. */
+  /** CSS colour; default: the backend's fixed colour (palette.ts), else the next free one. */
   readonly color?: string;
+  /** Marker shape of its points (default circle). */
+  readonly marker?: Marker;
 }
 
 export interface Panel {
@@ -41,11 +53,13 @@ export interface Panel {
   readonly series: readonly Series[];
   /** Free text drawn under the plot area's top-left corner (e.g. the roofs' values). */
   readonly note?: string;
-  /** Legend corner inside the plot area; `auto` (default): the corner covering the fewest points and lines. */
-  readonly legend?: Corner | 'auto';
 }
 
-export type Corner = 'top-right' | 'top-left' | 'bottom-right' | 'bottom-left';
+/** An extra legend section under the series: e.g. which marker is which op family, which tag which case. */
+export interface LegendSection {
+  readonly title: string;
+  readonly items: readonly { readonly text: string; readonly marker?: Marker; readonly tag?: string }[];
+}
 
 export interface ChartSpec {
   readonly title: string;
@@ -55,10 +69,8 @@ export interface ChartSpec {
   readonly layout?: 'row' | 'column';
   readonly panelWidth?: number;
   readonly panelHeight?: number;
+  readonly legendSections?: readonly LegendSection[];
 }
-
-/** Colour-blind-safe palette (Okabe–Ito), darkest first. */
-export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
 
 export function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
@@ -126,8 +138,34 @@ function el(name: string, attrs: Record<string, string | number | undefined>, bo
 
 const text = (x: number, y: number, s: string, attrs: Record<string, string | number | undefined> = {}): string => el('text', { x, y, ...attrs }, escapeXml(s));
 
+/** A marker of radius ~r centred on (x, y); `body` (e.g. a <title>) goes inside the element. */
+export function markerSvg(shape: Marker, x: number, y: number, r: number, color: string, body = ''): string {
+  const poly = (pts: [number, number][]) => el('polygon', { points: pts.map(([a, b]) => `${r2(x + a)},${r2(y + b)}`).join(' '), fill: color, 'fill-opacity': 0.85 }, body);
+  const k = r * 1.15;
+  switch (shape) {
+    case 'square':
+      return el('rect', { x: x - r * 0.9, y: y - r * 0.9, width: r * 1.8, height: r * 1.8, fill: color, 'fill-opacity': 0.85 }, body);
+    case 'triangle':
+      return poly([[0, -k], [k, k * 0.8], [-k, k * 0.8]]);
+    case 'triangle-down':
+      return poly([[0, k], [k, -k * 0.8], [-k, -k * 0.8]]);
+    case 'diamond':
+      return poly([[0, -k], [k, 0], [0, k], [-k, 0]]);
+    case 'cross':
+    case 'plus': {
+      const d = shape === 'cross' ? `M${r2(x - r)},${r2(y - r)}L${r2(x + r)},${r2(y + r)}M${r2(x - r)},${r2(y + r)}L${r2(x + r)},${r2(y - r)}` : `M${r2(x - k)},${r2(y)}L${r2(x + k)},${r2(y)}M${r2(x)},${r2(y - k)}L${r2(x)},${r2(y + k)}`;
+      return el('path', { d, stroke: color, 'stroke-width': 2, fill: 'none' }, body);
+    }
+    default:
+      return el('circle', { cx: x, cy: y, r, fill: color, 'fill-opacity': 0.85 }, body);
+  }
+}
+
+/** Approximate width of `s` in the chart's 11 px sans-serif (no font metrics without a browser). */
+const textWidth = (s: string, px = 11): number => s.length * px * 0.58;
+
 /** One panel inside the box (x0, y0, w, h), legend included. */
-function renderPanel(p: Panel, x0: number, y0: number, w: number, h: number, colorOf: (s: Series, i: number) => string): string {
+function renderPanel(p: Panel, x0: number, y0: number, w: number, h: number, colorOf: (s: Series) => string): string {
   const m = { left: 62, right: 16, top: p.title ? 28 : 12, bottom: 44 };
   const L = x0 + m.left;
   const R = x0 + w - m.right;
@@ -141,7 +179,7 @@ function renderPanel(p: Panel, x0: number, y0: number, w: number, h: number, col
   const Y = (v: number) => ym.map(v, B, T);
   const out: string[] = [];
   if (p.title) out.push(text(L, y0 + 18, p.title, { 'font-weight': 'bold', 'font-size': 13 }));
-  out.push(el('rect', { x: L, y: T, width: R - L, height: B - T, fill: '#fff', stroke: '#888' }));
+  out.push(el('rect', { class: 'plot', x: L, y: T, width: R - L, height: B - T, fill: '#fff', stroke: '#888' }));
   const minor = (m: Mapper, log: boolean) => (log ? m.ticks.flatMap((t) => [2, 3, 5].map((k) => t * k)).filter((v) => v > m.lo && v < m.hi) : []);
   for (const t of minor(xm, p.x.scale === 'log' && !p.x.ticks)) out.push(el('line', { x1: X(t), y1: T, x2: X(t), y2: B, stroke: '#f2f2f2' }));
   for (const t of minor(ym, p.y.scale === 'log' && !p.y.ticks)) out.push(el('line', { x1: L, y1: Y(t), x2: R, y2: Y(t), stroke: '#f2f2f2' }));
@@ -162,49 +200,61 @@ function renderPanel(p: Panel, x0: number, y0: number, w: number, h: number, col
   if (p.note) out.push(text(L + 6, T + 14, p.note, { fill: '#555', 'font-size': 10 }));
   const clip = `clip${Math.round(x0)}_${Math.round(y0)}`;
   out.push(el('clipPath', { id: clip }, el('rect', { x: L, y: T, width: R - L, height: B - T })));
-  p.series.forEach((s, i) => {
-    const c = colorOf(s, i);
+  p.series.forEach((s) => {
+    const c = colorOf(s);
     const ok = s.points.filter((q) => inRange(p.x, q.x) && inRange(p.y, q.y));
     const parts: string[] = [];
     const mode = s.mode ?? 'both';
     if (mode !== 'points' && ok.length > 1)
       parts.push(el('polyline', { points: ok.map((q) => `${r2(X(q.x))},${r2(Y(q.y))}`).join(' '), fill: 'none', stroke: c, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '6 4' : undefined }));
     if (mode !== 'line')
-      for (const q of ok) parts.push(el('circle', { cx: X(q.x), cy: Y(q.y), r: 3.5, fill: c, 'fill-opacity': 0.85 }, q.label ? el('title', {}, escapeXml(q.label)) : ''));
+      for (const q of ok) parts.push(markerSvg(q.marker ?? s.marker ?? 'circle', X(q.x), Y(q.y), 3.5, c, q.label ? el('title', {}, escapeXml(q.label)) : ''));
     out.push(el('g', { class: 'series', 'data-series': s.name, 'clip-path': `url(#${clip})` }, parts.join('')));
+    // Tags are drawn outside the clip so a tag next to a point at the edge stays readable.
+    const tags = mode === 'line' ? [] : ok.filter((q) => q.tag);
+    if (tags.length) out.push(el('g', { class: 'tags' }, tags.map((q) => text(X(q.x) + 5, Y(q.y) - 5, q.tag!, { 'font-size': 9, fill: '#333' })).join('')));
   });
-  // Legend: in a corner of the plot area.
-  const lw = Math.max(...p.series.map((s) => s.name.length), 4) * 6.2 + 34;
-  const lh = p.series.length * 16 + 6;
-  const box = (c: Corner) => ({ x: c.endsWith('right') ? R - lw - 6 : L + 6, y: c.startsWith('top') ? T + (p.note && c === 'top-left' ? 22 : 8) : B - lh - 6 });
-  // Sample every series (points and 8 steps along each segment) and take the emptiest corner.
-  const samples: [number, number][] = [];
-  for (const s of p.series) {
-    const q = s.points.filter((v) => inRange(p.x, v.x) && inRange(p.y, v.y)).map((v): [number, number] => [X(v.x), Y(v.y)]);
-    q.forEach((v, i) => {
-      samples.push(v);
-      if (i > 0 && (s.mode ?? 'both') !== 'points') for (let k = 1; k < 8; k++) samples.push([q[i - 1]![0] + ((v[0] - q[i - 1]![0]) * k) / 8, q[i - 1]![1] + ((v[1] - q[i - 1]![1]) * k) / 8]);
-    });
-  }
-  const covered = (c: Corner) => {
-    const b = box(c);
-    return samples.filter(([x, y]) => x >= b.x - 4 && x <= b.x + lw + 4 && y >= b.y - 6 && y <= b.y + lh + 4).length;
-  };
-  const corners: Corner[] = ['top-right', 'top-left', 'bottom-right', 'bottom-left'];
-  const corner = p.legend && p.legend !== 'auto' ? p.legend : corners.reduce((a, c) => (covered(c) < covered(a) ? c : a));
-  const lx = box(corner).x;
-  let ly = box(corner).y;
-  const legend: string[] = [el('rect', { x: lx, y: ly - 2, width: lw, height: lh, fill: '#fff', 'fill-opacity': 0.85, stroke: '#ccc' })];
-  p.series.forEach((s, i) => {
-    const c = colorOf(s, i);
-    const y = ly + 10;
-    if ((s.mode ?? 'both') !== 'points') legend.push(el('line', { x1: lx + 6, y1: y - 4, x2: lx + 24, y2: y - 4, stroke: c, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '4 3' : undefined }));
-    if ((s.mode ?? 'both') !== 'line') legend.push(el('circle', { cx: lx + 15, cy: y - 4, r: 3, fill: c }));
-    legend.push(text(lx + 30, y, s.name));
-    ly += 16;
-  });
-  out.push(el('g', { class: 'legend' }, legend.join('')));
   return out.join('\n');
+}
+
+/** Series as the legend lists them: once per name (panels share series), in order of first appearance. */
+function legendSeries(spec: ChartSpec): Series[] {
+  const seen = new Map<string, Series>();
+  for (const p of spec.panels) for (const s of p.series) if (!seen.has(s.name)) seen.set(s.name, s);
+  return [...seen.values()];
+}
+
+/** The legend, a column to the right of the panels: series (colour, line, marker), then the extra sections. */
+function renderLegend(series: readonly Series[], sections: readonly LegendSection[], x: number, y: number, colorOf: (s: Series) => string): { svg: string; width: number; height: number } {
+  const rows: string[] = [];
+  let yy = y + 14;
+  const widths: number[] = [];
+  for (const s of series) {
+    const c = colorOf(s);
+    const mode = s.mode ?? 'both';
+    if (mode !== 'points') rows.push(el('line', { x1: x + 8, y1: yy - 4, x2: x + 28, y2: yy - 4, stroke: c, 'stroke-width': 2, 'stroke-dasharray': s.dashed ? '4 3' : undefined }));
+    if (mode !== 'line') rows.push(markerSvg(s.marker ?? 'circle', x + 18, yy - 4, 3.5, c));
+    rows.push(text(x + 34, yy, s.name));
+    widths.push(34 + textWidth(s.name));
+    yy += 16;
+  }
+  for (const sec of sections) {
+    yy += 6;
+    rows.push(text(x + 8, yy, sec.title, { 'font-weight': 'bold', fill: '#333' }));
+    widths.push(8 + textWidth(sec.title) * 1.08);
+    yy += 15;
+    for (const it of sec.items) {
+      if (it.marker) rows.push(markerSvg(it.marker, x + 18, yy - 4, 3.5, '#555'));
+      if (it.tag) rows.push(text(x + 10, yy, it.tag, { 'font-size': 9, fill: '#333' }));
+      rows.push(text(x + 34, yy, it.text, { 'font-size': 10 }));
+      widths.push(34 + textWidth(it.text, 10));
+      yy += 14;
+    }
+  }
+  const width = Math.ceil(Math.max(80, ...widths) + 10);
+  const height = yy - y;
+  const box = el('rect', { x, y, width, height, fill: '#fff', stroke: '#ccc' });
+  return { svg: el('g', { class: 'legend' }, [box, ...rows].join('')), width, height };
 }
 
 /** The chart as a standalone SVG document. */
@@ -214,16 +264,19 @@ export function renderChart(spec: ChartSpec): string {
   const n = spec.panels.length;
   const row = (spec.layout ?? 'row') === 'row';
   const head = spec.subtitle ? 48 : 32;
-  const W = row ? pw * n : pw;
-  const H = head + (row ? ph : ph * n);
-  const names = [...new Set(spec.panels.flatMap((p) => p.series.filter((s) => !s.color).map((s) => s.name)))];
-  const colorOf = (s: Series) => s.color ?? PALETTE[names.indexOf(s.name) % PALETTE.length]!;
+  const PW = row ? pw * n : pw;
+  const colors = colorMap(spec.panels.flatMap((p) => p.series.filter((s) => !s.color).map((s) => s.name)));
+  const colorOf = (s: Series) => s.color ?? colors.get(s.name)!;
+  const legend = renderLegend(legendSeries(spec), spec.legendSections ?? [], PW + 4, head + 12, colorOf);
+  const W = PW + legend.width + 16;
+  const H = Math.max(head + (row ? ph : ph * n), head + 12 + legend.height + 12);
   const body: string[] = [
     el('rect', { width: W, height: H, fill: '#fff' }),
     text(12, 20, spec.title, { 'font-size': 15, 'font-weight': 'bold' }),
   ];
   if (spec.subtitle) body.push(text(12, 38, spec.subtitle, { fill: '#555' }));
   spec.panels.forEach((p, i) => body.push(el('g', { class: 'panel' }, renderPanel(p, row ? i * pw : 0, head + (row ? 0 : i * ph), pw, ph, colorOf))));
+  body.push(legend.svg);
   return (
     `<?xml version="1.0" encoding="UTF-8"?>\n` +
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="11">\n` +
