@@ -1,6 +1,12 @@
 /**
  * Generation: one prefill forward over the prompt, then one decode forward per token, both through the KV
  * cache; stops at EOS (unless ignoreEos) or after maxNewTokens. Reports time to first token and decode speed.
+ *
+ * Context length: the whole sequence, prompt + max_new_tokens, must fit in the model's positions
+ * (config max_position_embeddings, `maxPositions`), as Hugging Face's max_length counts it. A request that does
+ * not fit throws ContextLengthError before any forward runs, for every model type (Llama's rope would silently
+ * extrapolate past its training context; OPT has no learned position there). With `stopAtContext` generation
+ * instead stops exactly at the limit (stoppedBy 'context'); a prompt that fills the context still throws.
  */
 import { ArgumentError } from '../core/errors.js';
 import { fromTypedArray } from '../ops/creation.js';
@@ -15,6 +21,11 @@ export interface GenerateOptions extends SamplingOptions {
   readonly ignoreEos?: boolean;
   /** Called with each new id as soon as it is picked (streaming). */
   readonly onToken?: (id: number, index: number) => void;
+  /**
+   * When prompt + maxNewTokens exceeds the model's positions: stop at the limit (true) instead of throwing
+   * ContextLengthError (default false: a silently shorter answer is easy to miss).
+   */
+  readonly stopAtContext?: boolean;
 }
 
 export interface GenerateResult {
@@ -27,8 +38,55 @@ export interface GenerateResult {
   readonly decodeMs: number;
   /** Tokens after the first one per second of decode (NaN for fewer than 2 tokens). */
   readonly tokensPerS: number;
-  readonly stoppedBy: 'eos' | 'length';
+  /** 'context': stopAtContext cut generation at the model's last position before maxNewTokens. */
+  readonly stoppedBy: 'eos' | 'length' | 'context';
 }
+
+/** The sequence a generation asks for (prompt + max_new_tokens) is longer than the model's context. */
+export class ContextLengthError extends ArgumentError {
+  constructor(
+    readonly promptTokens: number,
+    readonly maxNewTokens: number,
+    readonly maxPositions: number,
+  ) {
+    super(
+      promptTokens >= maxPositions && maxNewTokens > 0
+        ? `generate: the prompt's ${promptTokens} tokens leave no room for max_new_tokens ${maxNewTokens} in the model's ${maxPositions} positions (max_position_embeddings); shorten the prompt`
+        : `generate: ${promptTokens} prompt tokens + max_new_tokens ${maxNewTokens} = ${promptTokens + maxNewTokens} positions exceed the model's ${maxPositions} (max_position_embeddings); shorten the prompt or lower max_new_tokens`,
+    );
+  }
+}
+
+/** What the context check needs of a model: its config's max_position_embeddings. */
+export interface HasContext {
+  readonly config: { readonly maxPositions: number };
+}
+
+/**
+ * Throws ContextLengthError unless prompt + max_new_tokens fits in the model's positions. The one check used by
+ * generate / tokens, the CLI (through them) and the server.
+ */
+export function checkContextLength(model: HasContext, promptTokens: number, maxNewTokens: number): void {
+  const max = model.config.maxPositions;
+  if (promptTokens > max || promptTokens + maxNewTokens > max) throw new ContextLengthError(promptTokens, maxNewTokens, max);
+}
+
+/**
+ * The number of tokens a generation may produce: maxNewTokens, checked against the context; with stopAtContext
+ * cut to the positions left after the prompt (a prompt that leaves none still throws, unless nothing is asked).
+ */
+export function contextBudget(model: HasContext, promptTokens: number, maxNewTokens: number, stopAtContext = false): number {
+  const room = model.config.maxPositions - promptTokens;
+  if (!stopAtContext || maxNewTokens <= room) {
+    checkContextLength(model, promptTokens, maxNewTokens);
+    return maxNewTokens;
+  }
+  if (room <= 0) throw new ContextLengthError(promptTokens, maxNewTokens, model.config.maxPositions);
+  return room;
+}
+
+/** max_new_tokens when the caller gives none. */
+export const DEFAULT_MAX_NEW_TOKENS = 32;
 
 /** Token ids as the [1, T] int64 batch every forward takes. */
 export function idsTensor(ids: readonly number[]): Tensor {
@@ -59,8 +117,9 @@ export function* tokens(model: CausalLM, prompt: readonly number[], options: Omi
   const vocab = model.config.vocabSize;
   const badId = prompt.find((v) => !Number.isInteger(v) || v < 0 || v >= vocab);
   if (badId !== undefined) throw new ArgumentError(`generate: prompt id ${badId} is outside the vocabulary [0, ${vocab})`);
-  const maxNew = options.maxNewTokens ?? 32;
-  if (!Number.isInteger(maxNew) || maxNew < 0) throw new ArgumentError(`generate: max_new_tokens ${maxNew} must be a non-negative integer`);
+  const asked = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+  if (!Number.isInteger(asked) || asked < 0) throw new ArgumentError(`generate: max_new_tokens ${asked} must be a non-negative integer`);
+  const maxNew = contextBudget(model, prompt.length, asked, options.stopAtContext);
   const sampler = new Sampler(options);
   const eos = new Set(options.ignoreEos ? [] : (options.eosTokenIds ?? model.config.eosTokenIds));
   if (maxNew === 0) return;
@@ -102,6 +161,8 @@ export function generate(model: CausalLM, prompt: readonly number[], options: Ge
     options.onToken?.(step.id, step.index);
     if (step.eos) stoppedBy = 'eos';
   }
+  const asked = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+  if (stoppedBy === 'length' && out.length < asked) stoppedBy = 'context'; // only stopAtContext ends it early
   const decodeMs = out.length > 0 ? performance.now() - t0 - ttft : 0;
   return {
     ids: out,

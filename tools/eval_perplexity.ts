@@ -33,7 +33,11 @@ function nll(logits: Float32Array, offset: number, V: number, target: number): n
 }
 
 export function perplexity(model: CausalLM, ids: readonly number[], options: PerplexityOptions = {}): PerplexityResult {
-  const window = options.window ?? 256;
+  // The default fits the model; a window longer than its positions is refused, as generate refuses a
+  // sequence longer than them (models/generate.ts): Llama's rope would score positions it was never trained on.
+  const window = options.window ?? Math.min(256, model.config.maxPositions);
+  if (Number.isInteger(window) && window > model.config.maxPositions)
+    throw new ArgumentError(`perplexity: window ${window} exceeds the model's ${model.config.maxPositions} positions (max_position_embeddings); use a window of at most ${model.config.maxPositions}`);
   const stride = options.stride ?? window / 2;
   if (!Number.isInteger(window) || window < 2) throw new ArgumentError(`perplexity: window ${window} must be an integer ≥ 2`);
   if (!Number.isInteger(stride) || stride < 1 || stride > window) throw new ArgumentError(`perplexity: stride ${stride} must be an integer in [1, window ${window}]`);
