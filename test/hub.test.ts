@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { HubError, tensor } from '../core/index.js';
+import { CheckpointError, HubError, tensor } from '../core/index.js';
 import { openCheckpoint, saveCheckpoint } from '../models/io/checkpoint.js';
 import { downloadFile, resolveModel } from '../models/io/hub.js';
+import { startEvilHub, type Behavior, type EvilHub } from './fuzz/evil_hub.js';
 
 /**
  * A local stand-in for the hub: /{owner}/{name}/resolve/{rev}/{file}, with LFS files (the weights) answered by
@@ -22,14 +23,15 @@ interface FakeRepo {
   files: Map<string, Served>;
   gated?: boolean;
   lieAboutSize?: boolean;
-  /** Cut the connection half way through the first CDN download of this file. */
-  dropOnce?: string;
+  /** Cut the connection half way through the CDN download of this file, `drops` times. */
+  dropFile?: string;
+  drops?: number;
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'opshift-hub-'));
 const repos = new Map<string, FakeRepo>();
 const log: { method: string; url: string; range?: string }[] = [];
-const dropped = new Set<string>();
+const dropped = new Map<string, number>();
 let server: http.Server;
 let endpoint = '';
 let deadEndpoint = '';
@@ -63,8 +65,9 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
       ...(m ? { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` } : {}),
     });
     if (req.method === 'HEAD') return void res.end();
-    if (entry.r.dropOnce === entry.name && !dropped.has(entry.name)) {
-      dropped.add(entry.name);
+    const key = `${entry.r.commit}/${entry.name}`;
+    if (entry.r.dropFile === entry.name && (dropped.get(key) ?? 0) < (entry.r.drops ?? 1)) {
+      dropped.set(key, (dropped.get(key) ?? 0) + 1);
       res.write(part.subarray(0, part.length >> 1), () => setTimeout(() => res.destroy(), 20));
       return;
     }
@@ -109,7 +112,10 @@ beforeAll(async () => {
   // Its own weights bytes, so the CDN (which serves by content hash) knows which download to cut.
   const flaky = path.join(tmp, 'src-flaky');
   saveCheckpoint(flaky, weights, config, { metadata: { format: 'pt', repo: 'flaky' } });
-  repos.set('tiny/flaky', { ...repoFromFolder(flaky, 'flaky'), dropOnce: 'model.safetensors' });
+  repos.set('tiny/flaky', { ...repoFromFolder(flaky, 'flaky'), dropFile: 'model.safetensors', drops: 1 });
+  const down = path.join(tmp, 'src-down');
+  saveCheckpoint(down, weights, config, { metadata: { format: 'pt', repo: 'down' } });
+  repos.set('tiny/down', { ...repoFromFolder(down, 'down'), dropFile: 'model.safetensors', drops: 2 });
   const noConfig = repoFromFolder(single, 'noconfig');
   noConfig.files.delete('config.json');
   repos.set('tiny/noconfig', noConfig);
@@ -205,17 +211,27 @@ describe('hub downloads into the Hugging Face cache layout', () => {
     expect(renamed).toContain('models--tiny--renamed');
   });
 
-  it('resumes an interrupted download with a Range request', async () => {
-    const err = await rejection(resolveModel('tiny/flaky', opts()));
-    expect(err.message).toMatch(/network error downloading .*model\.safetensors after \d+ bytes.*run again to resume/);
-    const blobs = path.join(cacheDir, 'models--tiny--flaky', 'blobs');
+  it('a dropped connection is retried once, resuming with a Range request', async () => {
+    const before = log.length;
+    const dir = await resolveModel('tiny/flaky', opts());
+    const body = repos.get('tiny/flaky')!.files.get('model.safetensors')!.body;
+    const gets = log.slice(before).filter((r) => r.method === 'GET' && r.url.startsWith('/cdn/'));
+    expect(gets.length).toBe(2);
+    expect(gets[1]!.range).toMatch(/^bytes=[1-9]\d*-$/);
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(body)).toBe(true);
+  });
+
+  it('resumes an interrupted download with a Range request on the next run', async () => {
+    const err = await rejection(resolveModel('tiny/down', opts()));
+    expect(err.message).toMatch(/^'model\.safetensors' of 'tiny\/down': network error downloading http:\S+ after \d+ bytes: .*tried twice; run again to resume/);
+    const blobs = path.join(cacheDir, 'models--tiny--down', 'blobs');
     const partial = fs.readdirSync(blobs).find((f) => f.endsWith('.incomplete'))!;
     const have = fs.statSync(path.join(blobs, partial)).size;
-    const body = repos.get('tiny/flaky')!.files.get('model.safetensors')!.body;
+    const body = repos.get('tiny/down')!.files.get('model.safetensors')!.body;
     expect(have).toBeGreaterThan(0);
     expect(have).toBeLessThan(body.length);
     const before = log.length;
-    const dir = await resolveModel('tiny/flaky', opts());
+    const dir = await resolveModel('tiny/down', opts());
     expect(log.slice(before).find((r) => r.url.startsWith('/cdn/'))?.range).toBe(`bytes=${have}-`);
     expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(body)).toBe(true);
     expect(fs.readdirSync(blobs).some((f) => f.endsWith('.incomplete'))).toBe(false);
@@ -277,5 +293,136 @@ describe('hub downloads into the Hugging Face cache layout', () => {
     expect(await resolveModel(tmp, opts())).toBe(path.resolve(tmp));
     expect((await rejection(resolveModel('not a model', opts()))).message).toMatch(/neither an existing folder nor a hub model id/);
     expect((await rejection(resolveModel('../x/y', opts()))).message).toMatch(/neither an existing folder/);
+  });
+});
+
+/** Every file under `dir` (recursively), relative to it. */
+function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => !fs.lstatSync(path.join(dir, f)).isDirectory());
+}
+
+describe('a malicious hub cannot hurt opshift (issue #15.5)', () => {
+  let evil: EvilHub;
+  const root = path.join(tmp, 'evil');
+  const model = new Map<string, Buffer>();
+  const evilCache = path.join(root, 'cache');
+  const eopts = (extra: Record<string, unknown> = {}) => ({ endpoint: evil.endpoint, cacheDir: evilCache, progress: false, env: noHome, timeoutMs: 400, ...extra });
+  const serve = (id: string, behavior: Behavior, files = model): void => void evil.repos.set(id, { files, behavior });
+  const weightsOnly = (f: string): boolean => f.endsWith('.safetensors');
+
+  beforeAll(async () => {
+    evil = await startEvilHub();
+    const src = path.join(root, 'src');
+    saveCheckpoint(src, weights, config);
+    for (const f of fs.readdirSync(src)) model.set(f, fs.readFileSync(path.join(src, f)));
+  });
+  afterAll(async () => evil.close());
+
+  it('stops at the declared size: 10 bytes declared, megabytes sent', async () => {
+    serve('evil/oversize', { lfs: weightsOnly, declaredSize: (f, b) => (weightsOnly(f) ? '10' : String(b.length)), extra: 'endless', target: weightsOnly });
+    const err = await rejection(resolveModel('evil/oversize', eopts()));
+    expect(err).toBeInstanceOf(HubError);
+    expect(err.message).toMatch(/^'model\.safetensors' of 'evil\/oversize': http:\S+: the server sent more than 10 bytes \(the size the server declared\); the download was stopped there/);
+    const blobs = path.join(evilCache, 'models--evil--oversize', 'blobs');
+    // Nothing over the declared size was kept: the partial file is deleted, only config.json's blob remains.
+    expect(filesUnder(blobs).map((f) => fs.statSync(path.join(blobs, f)).size).every((n) => n <= model.get('config.json')!.length)).toBe(true);
+  });
+
+  it('without a size header, stops at maxBytes', async () => {
+    serve('evil/nosize', { declaredSize: () => null, extra: 'endless' });
+    const err = await rejection(resolveModel('evil/nosize', eopts({ maxBytes: 100_000 })));
+    expect(err.message).toMatch(/^'config\.json' of 'evil\/nosize': http:\S+config\.json: the server sent more than 100000 bytes \(no size was declared; maxBytes \/ OPSHIFT_HUB_MAX_BYTES is the limit\)/);
+    const declared = await rejection(resolveModel('evil/oversize', eopts({ maxBytes: 5, cacheDir: path.join(root, 'c2') })));
+    expect(declared.message).toMatch(/declares \d+ bytes, more than the 5-byte limit/);
+  });
+
+  it('a stalled HEAD or body times out (with one retry) instead of hanging', async () => {
+    serve('evil/stall-head', { stallHead: true });
+    let t0 = Date.now();
+    const head = await rejection(resolveModel('evil/stall-head', eopts({ cacheDir: path.join(root, 'c3') })));
+    expect(head).toBeInstanceOf(HubError);
+    expect(head.message).toMatch(/network error fetching .*config\.json: timed out after 400 ms without data \(OPSHIFT_HUB_TIMEOUT_MS/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(evil.log.filter((r) => r.path === '/evil/stall-head/resolve/main/config.json').length).toBe(2); // one retry
+    serve('evil/stall-body', { lfs: weightsOnly, stallBody: 0.5, target: weightsOnly });
+    t0 = Date.now();
+    const body = await rejection(resolveModel('evil/stall-body', eopts({ cacheDir: path.join(root, 'c4'), env: { ...noHome, OPSHIFT_HUB_TIMEOUT_MS: '300' }, timeoutMs: undefined })));
+    expect(body.message).toMatch(/^'model\.safetensors' of 'evil\/stall-body': network error downloading http:\S+ after \d+ bytes: timed out after 300 ms.*tried twice; run again to resume/);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    await expect(resolveModel('evil/stall-body', eopts({ timeoutMs: 0 }))).rejects.toThrow(/option timeoutMs must be a positive integer, got 0/);
+    await expect(resolveModel('evil/stall-body', eopts({ timeoutMs: undefined, env: { OPSHIFT_HUB_TIMEOUT_MS: 'soon' } }))).rejects.toThrow(/OPSHIFT_HUB_TIMEOUT_MS must be a positive integer, got "soon"/);
+  });
+
+  it('revisions cannot leave the cache', async () => {
+    serve('evil/model', {});
+    const outside = path.join(root, 'outside');
+    fs.mkdirSync(outside, { recursive: true });
+    for (const revision of ['../../outside/x', '../x', '/etc/passwd', 'a/../../b', 'main\\..\\x', 'a\u0000b', 'refs/..', '.hidden']) {
+      const before = evil.log.length;
+      const err = await rejection(resolveModel('evil/model', eopts({ revision })));
+      expect(err, revision).toBeInstanceOf(HubError);
+      expect(err.message).toMatch(/^revision ".*" of 'evil\/model' .*: not a commit hash, branch or tag name$/);
+      expect(evil.log.length).toBe(before); // refused before any request
+    }
+    expect(filesUnder(outside)).toEqual([]);
+    expect(await resolveModel('evil/model', eopts({ revision: 'refs/pr/1' }))).toContain(path.join('models--evil--model', 'snapshots'));
+    expect(fs.readFileSync(path.join(evilCache, 'models--evil--model', 'refs', 'refs', 'pr', '1'), 'utf8')).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it("ETags '.' and '..', commits and file names that are paths are refused", async () => {
+    for (const etag of ['"."', '".."', '"../x"', '"a/b"', '""', '"x.incomplete"']) {
+      serve('evil/etag', { etag: () => etag });
+      const err = await rejection(resolveModel('evil/etag', eopts({ cacheDir: path.join(root, 'c5') })));
+      expect(err.message, etag).toMatch(/the server's ETag .* is not usable as a blob name/);
+    }
+    serve('evil/commit', { commit: '../../../../tmp/x' });
+    expect((await rejection(resolveModel('evil/commit', eopts()))).message).toMatch(/no usable commit hash \(x-repo-commit "\.\.\/\.\.\/\.\.\/\.\.\/tmp\/x", want 40 hex digits\)/);
+    const sharded = new Map(model);
+    sharded.delete('model.safetensors');
+    sharded.set('model.safetensors.index.json', Buffer.from(JSON.stringify({ weight_map: { 'lm_head.weight': '../../../escape.safetensors' } })));
+    serve('evil/index', {}, sharded);
+    const idx = await rejection(resolveModel('evil/index', eopts()));
+    expect(idx.message).toMatch(/evil\/index: "\.\.\/\.\.\/\.\.\/escape\.safetensors" is not a valid file path inside a repository/);
+    await expect(downloadFile('evil/model', '/etc/passwd', eopts())).rejects.toThrow(/is not a valid file path inside a repository/);
+  });
+
+  it('a redirect loop or chain says so', async () => {
+    serve('evil/loop', { redirect: { kind: 'loop' } });
+    expect((await rejection(resolveModel('evil/loop', eopts()))).message).toMatch(/redirect loop fetching .*\/evil\/loop\/resolve\/main\/config\.json/);
+    serve('evil/chain', { redirect: { kind: 'chain', hops: 50 } });
+    expect((await rejection(resolveModel('evil/chain', eopts()))).message).toMatch(/too many redirects fetching .*config\.json: more than 5/);
+    serve('evil/cdn-loop', { lfs: weightsOnly, redirect: { kind: 'cdn-loop' } });
+    expect((await rejection(resolveModel('evil/cdn-loop', eopts()))).message).toMatch(/redirect loop fetching .*model\.safetensors/);
+    serve('evil/short-chain', { redirect: { kind: 'chain', hops: 3 } });
+    const dir = await resolveModel('evil/short-chain', eopts());
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(model.get('model.safetensors')!)).toBe(true);
+  });
+
+  it('an LFS file whose bytes do not hash to its sha256 ETag is refused; a 500 is retried once', async () => {
+    serve('evil/hash', { lfs: weightsOnly, etag: (f, b) => (weightsOnly(f) ? `"${'ab'.repeat(32)}"` : `"${b.length}"`) });
+    expect((await rejection(resolveModel('evil/hash', eopts()))).message).toMatch(/checksum mismatch for .*model\.safetensors: the ETag says sha256 (ab){32}, the \d+ bytes received hash to [0-9a-f]{64}/);
+    serve('evil/500', { status: 500 });
+    const err = await rejection(resolveModel('evil/500', eopts()));
+    expect((err as HubError).status).toBe(500);
+    expect(evil.log.filter((r) => r.path === '/evil/500/resolve/main/config.json').length).toBe(2);
+  });
+
+  it('a FIFO in the cache where an index should be is refused, not read forever', async () => {
+    const sharded = new Map(model);
+    sharded.delete('model.safetensors');
+    sharded.set('model.safetensors.index.json', Buffer.from('{"weight_map": {}}'));
+    serve('evil/fifo', {}, sharded);
+    const cache = path.join(root, 'c6');
+    // First run fills the cache; then the blob is swapped for a FIFO (a hostile local user or a broken disk).
+    await resolveModel('evil/fifo', eopts({ cacheDir: cache }));
+    const blob = path.join(cache, 'models--evil--fifo', 'blobs');
+    const index = filesUnder(blob).find((f) => fs.readFileSync(path.join(blob, f), 'utf8').includes('weight_map'))!;
+    fs.rmSync(path.join(blob, index));
+    const { spawnSync } = await import('node:child_process');
+    if (spawnSync('mkfifo', [path.join(blob, index)]).status !== 0) return;
+    const err = await rejection(resolveModel('evil/fifo', eopts({ cacheDir: cache })));
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect(err.message).toMatch(/model\.safetensors\.index\.json: the weight index is a FIFO \(named pipe\), not a regular file/);
   });
 });

@@ -13,12 +13,20 @@
  * response carries the commit, etag and x-linked-size), then, if the blob is not cached yet, a GET that follows
  * redirects. Sizes are checked against x-linked-size / Content-Length. Without network (or with
  * HF_HUB_OFFLINE=1) the cached snapshot of the ref is used.
+ *
+ * A hostile or broken server cannot hurt the machine: revisions, ETags, commits and file names are checked
+ * against the hub's rules before they become paths (hub_rules.ts) and every path written must lie inside the
+ * cache; downloads stop at the declared size (or `maxBytes` without one); every request has a timeout with
+ * one retry (hub_http.ts); redirects are limited; LFS files are checked against their sha256 ETag.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HubError } from '../../core/index.js';
-import { CONFIG_FILE, GENERATION_CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from './checkpoint.js';
+import { CheckpointError, HubError } from '../../core/index.js';
+import { CONFIG_FILE, GENERATION_CONFIG_FILE, readJson, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from './checkpoint.js';
+import { discard, NetworkError, requestFollowing, streamBody, type IdleTimer } from './hub_http.js';
+import { checkEtag, checkRepoFile, checkRevision, COMMIT_RE, insideCache, isRepoId } from './hub_rules.js';
 
 export interface ResolveOptions {
   /** Branch, tag or commit hash. Default 'main'. */
@@ -33,9 +41,25 @@ export interface ResolveOptions {
   offline?: boolean;
   /** Progress bar on stderr. Default: when stderr is a TTY and HF_HUB_DISABLE_PROGRESS_BARS is not set. */
   progress?: boolean;
+  /** Connect and read timeout of every request, in ms (one retry follows a timeout). Default `OPSHIFT_HUB_TIMEOUT_MS`, else 10000, as huggingface_hub. */
+  timeoutMs?: number;
+  /**
+   * The largest file downloaded, declared or not: a server that declares more, or sends more than it declared
+   * (or than this when it declares nothing), is stopped. Default `OPSHIFT_HUB_MAX_BYTES`, else 50 GB (the
+   * hub's own limit per file).
+   */
+  maxBytes?: number;
   /** Where the defaults above are read from. Default process.env. */
   env?: Readonly<Record<string, string | undefined>>;
 }
+
+/** huggingface_hub's HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT default. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** The hub refuses files over 50 GB, so no real download is larger. */
+export const DEFAULT_MAX_BYTES = 50_000_000_000;
+/** Redirect hops: HEAD follows only same-host renames, GET the CDN hop (and a few more for mirrors). */
+const HEAD_REDIRECTS = 5;
+const GET_REDIRECTS = 10;
 
 /** The files a model folder needs besides the weights; `required` ones fail the resolve when missing. */
 export const MODEL_FILES: readonly { readonly file: string; readonly required: boolean }[] = [
@@ -46,8 +70,6 @@ export const MODEL_FILES: readonly { readonly file: string; readonly required: b
   { file: 'special_tokens_map.json', required: false },
 ];
 
-const COMMIT_RE = /^[0-9a-f]{40}$/;
-const REPO_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9._-]+$/;
 
 function isTrue(v: string | undefined): boolean {
   return v !== undefined && ['1', 'true', 'yes', 'on'].includes(v.trim().toLowerCase());
@@ -69,6 +91,23 @@ interface Settings {
   readonly token: string | undefined;
   readonly offline: boolean;
   readonly progress: boolean;
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+}
+
+/** A positive integer option, else its environment variable, else the default; a bad value names its source. */
+function positiveSetting(option: number | undefined, optionName: string, envValue: string | undefined, envName: string, fallback: number): number {
+  const ok = (v: number): boolean => Number.isSafeInteger(v) && v > 0;
+  if (option !== undefined) {
+    if (!ok(option)) throw new HubError(`option ${optionName} must be a positive integer, got ${option}`, '');
+    return option;
+  }
+  if (envValue !== undefined && envValue.trim() !== '') {
+    const v = Number(envValue.trim());
+    if (!ok(v)) throw new HubError(`${envName} must be a positive integer, got ${JSON.stringify(envValue)}`, '');
+    return v;
+  }
+  return fallback;
 }
 
 function settings(o: ResolveOptions): Settings {
@@ -81,14 +120,9 @@ function settings(o: ResolveOptions): Settings {
     token: o.token ?? (env.HF_TOKEN || savedToken(env.HF_TOKEN_PATH || path.join(home, 'token'))),
     offline: o.offline ?? isTrue(env.HF_HUB_OFFLINE),
     progress: o.progress ?? (process.stderr.isTTY === true && !isTrue(env.HF_HUB_DISABLE_PROGRESS_BARS)),
+    timeoutMs: positiveSetting(o.timeoutMs, 'timeoutMs', env.OPSHIFT_HUB_TIMEOUT_MS, 'OPSHIFT_HUB_TIMEOUT_MS', DEFAULT_TIMEOUT_MS),
+    maxBytes: positiveSetting(o.maxBytes, 'maxBytes', env.OPSHIFT_HUB_MAX_BYTES, 'OPSHIFT_HUB_MAX_BYTES', DEFAULT_MAX_BYTES),
   };
-}
-
-/** A path inside a repo: relative, no `..`, no empty segments. */
-function checkRepoFile(file: string, where: string): void {
-  const parts = file.split('/');
-  if (file.startsWith('/') || file.includes('\\') || parts.some((p) => p === '' || p === '.' || p === '..'))
-    throw new HubError(`${where}: '${file}' is not a valid file path inside a repository`, file);
 }
 
 /** The cache folder of a model repo: `<cacheDir>/models--owner--name`. */
@@ -102,7 +136,14 @@ class Repo {
     readonly id: string,
     readonly s: Settings,
   ) {
+    // The revision becomes refs/<revision> in the cache and a URL segment: checked before either exists.
+    checkRevision(s.revision, id);
     this.dir = path.join(s.cacheDir, `models--${id.split('/').join('--')}`);
+  }
+
+  /** `p` if it lies inside the cache root (every path written goes through this). */
+  inCache(p: string): string {
+    return insideCache(this.s.cacheDir, p);
   }
 
   url(file: string): string {
@@ -113,8 +154,9 @@ class Repo {
   cachedCommit(): string | undefined {
     if (COMMIT_RE.test(this.s.revision)) return this.s.revision;
     try {
+      // A ref file holds a commit hash; anything else (edited, corrupt) is ignored rather than used in a path.
       const c = fs.readFileSync(path.join(this.dir, 'refs', this.s.revision), 'utf8').trim();
-      return c || undefined;
+      return COMMIT_RE.test(c) ? c : undefined;
     } catch {
       return undefined;
     }
@@ -138,17 +180,6 @@ class Repo {
   }
 }
 
-class NetworkError extends HubError {}
-
-async function request(url: string, init: RequestInit): Promise<Response> {
-  try {
-    return await fetch(url, init);
-  } catch (e) {
-    const cause = (e as { cause?: { message?: string; code?: string } }).cause;
-    throw new NetworkError(`network error fetching ${url}: ${cause?.code ?? ''} ${cause?.message ?? (e as Error).message}`.replace(/\s+/g, ' ').trim(), url);
-  }
-}
-
 function httpError(repo: Repo, file: string, url: string, res: Response): HubError {
   const code = res.headers.get('x-error-code');
   const tokenHint = repo.s.token
@@ -169,40 +200,44 @@ function httpError(repo: Repo, file: string, url: string, res: Response): HubErr
   }
 }
 
-function stripEtag(e: string | null): string | undefined {
-  if (!e) return undefined;
-  return e.replace(/^W\//, '').replace(/^"|"$/g, '');
-}
-
 interface Head {
   readonly commit: string;
   readonly etag: string;
   readonly size: number | undefined;
+  /** An LFS file: its ETag is the sha256 of its contents, checked after the download. */
+  readonly sha256: boolean;
+}
+
+/** Runs `fn` once more after a network failure or a 5xx answer (a stalled or briefly overloaded server). */
+async function withRetry<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof NetworkError || (e instanceof HubError && e.status !== undefined && e.status >= 500)) return fn();
+    throw e;
+  }
 }
 
 /** HEAD on the resolve URL, following only same-host (relative) redirects, e.g. a renamed repo. */
 async function head(repo: Repo, file: string): Promise<Head | undefined> {
-  let url = repo.url(file);
-  for (let hops = 0; ; hops++) {
-    const res = await request(url, { method: 'HEAD', headers: repo.headers(), redirect: 'manual' });
-    if (res.status === 404 && res.headers.get('x-error-code') !== 'RepoNotFound' && res.headers.get('x-error-code') !== 'RevisionNotFound')
-      return undefined; // EntryNotFound: the caller decides whether the file was optional
-    if (res.status >= 300 && res.status < 400) {
-      const loc = res.headers.get('location');
-      // The hub answers LFS files with a redirect to its CDN: that response has everything we need.
-      if (loc && loc.startsWith('/') && !res.headers.get('x-linked-etag') && hops < 5) {
-        url = new URL(loc, url).toString();
-        continue;
-      }
-    } else if (!res.ok) throw httpError(repo, file, url, res);
-    const commit = res.headers.get('x-repo-commit') ?? (COMMIT_RE.test(repo.s.revision) ? repo.s.revision : null);
-    const etag = stripEtag(res.headers.get('x-linked-etag')) ?? stripEtag(res.headers.get('etag'));
-    if (!commit || !COMMIT_RE.test(commit)) throw new HubError(`${url}: the server sent no commit hash (x-repo-commit header); is ${repo.s.endpoint} a Hugging Face hub?`, url);
-    if (!etag || !/^[\w.-]+$/.test(etag)) throw new HubError(`${url}: the server sent no usable ETag; is ${repo.s.endpoint} a Hugging Face hub?`, url);
-    const sizeHeader = res.headers.get('x-linked-size') ?? (res.status >= 300 ? null : res.headers.get('content-length'));
-    const size = sizeHeader !== null && /^\d+$/.test(sizeHeader) ? Number(sizeHeader) : undefined;
-    return { commit, etag, size };
-  }
+  const start = repo.url(file);
+  // The hub answers LFS files with a redirect to its CDN: that response has everything we need.
+  const follow = (r: Response): boolean => (r.headers.get('location') ?? '').startsWith('/') && !r.headers.get('x-linked-etag');
+  const { res, timer, url } = await requestFollowing('HEAD', start, { headers: repo.headers(), timeoutMs: repo.s.timeoutMs, maxRedirects: HEAD_REDIRECTS, follow });
+  await discard(res, timer);
+  if (res.status === 404 && res.headers.get('x-error-code') !== 'RepoNotFound' && res.headers.get('x-error-code') !== 'RevisionNotFound')
+    return undefined; // EntryNotFound: the caller decides whether the file was optional
+  if (!(res.status >= 300 && res.status < 400) && !res.ok) throw httpError(repo, file, url, res);
+  const commit = res.headers.get('x-repo-commit') ?? (COMMIT_RE.test(repo.s.revision) ? repo.s.revision : null);
+  if (!commit || !COMMIT_RE.test(commit))
+    throw new HubError(`${url}: the server sent no usable commit hash (x-repo-commit ${JSON.stringify(commit)}, want 40 hex digits); is ${repo.s.endpoint} a Hugging Face hub?`, url);
+  const linked = res.headers.get('x-linked-etag');
+  const etag = checkEtag(linked ?? res.headers.get('etag'), url);
+  const sizeHeader = res.headers.get('x-linked-size') ?? (res.status >= 300 ? null : res.headers.get('content-length'));
+  const size = sizeHeader !== null && /^\d{1,16}$/.test(sizeHeader.trim()) ? Number(sizeHeader.trim()) : undefined;
+  if (size !== undefined && size > repo.s.maxBytes)
+    throw new HubError(`${url}: the server declares ${size} bytes, more than the ${repo.s.maxBytes}-byte limit (maxBytes / OPSHIFT_HUB_MAX_BYTES)`, url);
+  return { commit, etag, size, sha256: linked !== null && /^[0-9a-f]{64}$/.test(etag) };
 }
 
 /** A one-line progress bar on stderr, redrawn at most every 100 ms. */
@@ -239,57 +274,110 @@ class ProgressBar {
   }
 }
 
-/** GET the file into blobs/<etag>.incomplete (resuming it), verify its size, move it to blobs/<etag>. */
-async function downloadBlob(repo: Repo, file: string, h: Head, blob: string): Promise<void> {
-  const partial = `${blob}.incomplete`;
-  fs.mkdirSync(path.dirname(blob), { recursive: true });
+/** Free bytes on the filesystem holding `dir`, or undefined where statfs is not available. */
+function freeBytes(dir: string): number | undefined {
+  try {
+    const st = fs.statfsSync(dir);
+    return st.bavail * st.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/**
+ * One GET of the file into `partial`, resuming from its current size with a Range request. Stops at the
+ * declared size (or maxBytes without one). Throws NetworkError when the connection fails (the caller retries).
+ */
+async function downloadOnce(repo: Repo, file: string, h: Head, partial: string): Promise<void> {
   let have = fs.existsSync(partial) ? fs.statSync(partial).size : 0;
   if (h.size !== undefined && have > h.size) {
     fs.rmSync(partial);
     have = 0;
   }
-  const url = repo.url(file);
-  const extra: Record<string, string> = have > 0 ? { range: `bytes=${have}-` } : {};
-  let res = await request(url, { headers: repo.headers(extra), redirect: 'follow' });
+  const start = repo.url(file);
+  const get = (range: boolean): Promise<{ res: Response; timer: IdleTimer; url: string }> =>
+    requestFollowing('GET', start, { headers: repo.headers(range ? { range: `bytes=${have}-` } : {}), timeoutMs: repo.s.timeoutMs, maxRedirects: GET_REDIRECTS });
+  let { res, timer, url } = await get(have > 0);
   if (res.status === 416 && have > 0) {
     // The partial file is complete or stale: start over.
-    await res.body?.cancel();
+    await discard(res, timer);
     fs.rmSync(partial);
     have = 0;
-    res = await request(url, { headers: repo.headers(), redirect: 'follow' });
+    ({ res, timer, url } = await get(false));
   }
-  if (!res.ok) throw httpError(repo, file, url, res);
+  if (!res.ok) {
+    await discard(res, timer);
+    throw httpError(repo, file, url, res);
+  }
   if (have > 0 && res.status !== 206) have = 0; // the server ignored the Range header: rewrite from the start
+  if (have > 0) {
+    // A 206 for some other range would splice the wrong bytes in: start over instead.
+    const from = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
+    if (!from || Number(from[1]) !== have) {
+      await discard(res, timer);
+      fs.rmSync(partial);
+      throw new NetworkError(`${url}: asked for bytes ${have}- and got content-range ${JSON.stringify(res.headers.get('content-range'))}; the partial file was deleted`, url);
+    }
+  }
+  const free = freeBytes(path.dirname(partial));
+  if (h.size !== undefined && free !== undefined && h.size - have > free) {
+    await discard(res, timer);
+    throw new HubError(`${url}: needs ${h.size - have} more bytes but only ${free} are free in ${path.dirname(partial)}`, url);
+  }
+  const limit =
+    h.size !== undefined
+      ? { bytes: h.size, text: 'the size the server declared', offset: have }
+      : { bytes: repo.s.maxBytes, text: 'no size was declared; maxBytes / OPSHIFT_HUB_MAX_BYTES is the limit', offset: have };
   const fd = fs.openSync(partial, have > 0 ? 'a' : 'w');
   const bar = new ProgressBar(`${repo.id}/${file}`, h.size, repo.s.progress);
   let done = have;
   try {
-    if (res.body) {
-      try {
-        for await (const chunk of res.body) {
-          const bytes = chunk as Uint8Array;
-          for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off);
-          done += bytes.length;
-          bar.update(done);
-        }
-      } catch (e) {
-        const cause = (e as { cause?: { message?: string } }).cause;
-        throw new HubError(
-          `network error downloading ${url} after ${done} bytes: ${cause?.message ?? (e as Error).message} (run again to resume from ${partial})`,
-          url,
-        );
-      }
-    }
+    await streamBody(res, timer, url, limit, (bytes) => {
+      for (let off = 0; off < bytes.length; ) off += fs.writeSync(fd, bytes, off);
+      done += bytes.length;
+      bar.update(done);
+    });
+  } catch (e) {
+    if (!(e instanceof NetworkError)) fs.rmSync(partial, { force: true }); // over the limit: nothing worth resuming
+    throw e;
   } finally {
     fs.closeSync(fd);
     bar.finish(done);
+  }
+}
+
+/** GET the file into blobs/<etag>.incomplete (resuming it, one retry), verify size and sha256, move it to blobs/<etag>. */
+async function downloadBlob(repo: Repo, file: string, h: Head, blob: string): Promise<void> {
+  const partial = repo.inCache(`${blob}.incomplete`);
+  fs.mkdirSync(path.dirname(blob), { recursive: true });
+  const url = repo.url(file);
+  try {
+    await withRetry(() => downloadOnce(repo, file, h, partial));
+  } catch (e) {
+    // The URL may be a CDN's: the message names the repo file too.
+    if (e instanceof NetworkError) throw new HubError(`'${file}' of '${repo.id}': ${e.message} (tried twice; run again to resume from ${partial})`, e.url);
+    if (e instanceof HubError) throw new HubError(`'${file}' of '${repo.id}': ${e.message}`, e.url, e.status);
+    throw e;
   }
   const size = fs.statSync(partial).size;
   if (h.size !== undefined && size !== h.size) {
     fs.rmSync(partial);
     throw new HubError(`size mismatch for ${url}: expected ${h.size} bytes (from the server's headers), got ${size}; the partial file was deleted, run again`, url);
   }
-  fs.renameSync(partial, blob);
+  if (h.sha256) {
+    const sum = await sha256Of(partial);
+    if (sum !== h.etag) {
+      fs.rmSync(partial);
+      throw new HubError(`checksum mismatch for ${url}: the ETag says sha256 ${h.etag}, the ${size} bytes received hash to ${sum}; the file was deleted, run again`, url);
+    }
+  }
+  fs.renameSync(partial, repo.inCache(blob));
 }
 
 function pidAlive(pid: number): boolean {
@@ -344,7 +432,7 @@ function link(blob: string, pointer: string): void {
 
 function writeRef(repo: Repo, commit: string): void {
   if (COMMIT_RE.test(repo.s.revision)) return;
-  const ref = path.join(repo.dir, 'refs', repo.s.revision);
+  const ref = repo.inCache(path.join(repo.dir, 'refs', ...repo.s.revision.split('/')));
   fs.mkdirSync(path.dirname(ref), { recursive: true });
   if (fs.existsSync(ref) && fs.readFileSync(ref, 'utf8') === commit) return;
   fs.writeFileSync(ref, commit);
@@ -374,7 +462,7 @@ async function fetchFile(repo: Repo, file: string, required: boolean): Promise<s
   }
   let h: Head | undefined;
   try {
-    h = await head(repo, file);
+    h = await withRetry(() => head(repo, file));
   } catch (e) {
     // No network: fall back to what the cache has for this ref, as huggingface_hub does.
     if (e instanceof NetworkError) {
@@ -391,16 +479,16 @@ async function fetchFile(repo: Repo, file: string, required: boolean): Promise<s
     if (required) throw new HubError(`model '${repo.id}' has no file '${file}' at revision '${repo.s.revision}' (404 for ${url})`, url, 404);
     const commit = repo.cachedCommit();
     if (commit) {
-      const marker = path.join(repo.dir, '.no_exist', commit, ...file.split('/'));
+      const marker = repo.inCache(path.join(repo.dir, '.no_exist', commit, ...file.split('/')));
       fs.mkdirSync(path.dirname(marker), { recursive: true });
       fs.writeFileSync(marker, '');
     }
     return undefined;
   }
-  const pointer = repo.snapshotPath(h.commit, file);
-  const blob = path.join(repo.dir, 'blobs', h.etag);
+  const pointer = repo.inCache(repo.snapshotPath(h.commit, file));
+  const blob = repo.inCache(path.join(repo.dir, 'blobs', h.etag));
   if (!fs.existsSync(blob)) {
-    const lock = path.join(repo.s.cacheDir, '.locks', path.basename(repo.dir), `${h.etag}.lock`);
+    const lock = repo.inCache(path.join(repo.s.cacheDir, '.locks', path.basename(repo.dir), `${h.etag}.lock`));
     await withLock(lock, async () => {
       if (!fs.existsSync(blob)) await downloadBlob(repo, file, h, blob); // another process may have finished it
     });
@@ -415,7 +503,7 @@ async function fetchFile(repo: Repo, file: string, required: boolean): Promise<s
  * undefined when `required` is false and the repo has no such file.
  */
 export async function downloadFile(repoId: string, file: string, options: ResolveOptions & { required?: boolean } = {}): Promise<string | undefined> {
-  if (!REPO_ID_RE.test(repoId) || repoId.includes('..')) throw new HubError(`'${repoId}' is not a hub model id of the form owner/name`, repoId);
+  if (!isRepoId(repoId)) throw new HubError(`'${repoId}' is not a hub model id of the form owner/name`, repoId);
   return fetchFile(new Repo(repoId, settings(options)), file, options.required ?? true);
 }
 
@@ -429,7 +517,7 @@ export async function resolveModel(idOrPath: string, options: ResolveOptions = {
     if (fs.statSync(idOrPath).isDirectory()) return path.resolve(idOrPath);
     throw new HubError(`'${idOrPath}' is a file, not a model folder`, idOrPath);
   }
-  if (!REPO_ID_RE.test(idOrPath) || idOrPath.includes('..'))
+  if (!isRepoId(idOrPath))
     throw new HubError(`'${idOrPath}' is neither an existing folder nor a hub model id of the form owner/name`, idOrPath);
   const repo = new Repo(idOrPath, settings(options));
   let snapshot: string | undefined;
@@ -446,16 +534,12 @@ export async function resolveModel(idOrPath: string, options: ResolveOptions = {
     const index = await fetchFile(repo, WEIGHTS_INDEX_FILE, false);
     if (!index)
       throw new HubError(`model '${repo.id}' has neither ${WEIGHTS_FILE} nor ${WEIGHTS_INDEX_FILE} at revision '${repo.s.revision}' (only safetensors weights are supported)`, repo.url(WEIGHTS_FILE), 404);
-    let map: unknown;
-    try {
-      map = (JSON.parse(fs.readFileSync(index, 'utf8')) as { weight_map?: unknown }).weight_map;
-    } catch (e) {
-      throw new HubError(`${index}: not valid JSON: ${(e as Error).message}`, repo.url(WEIGHTS_INDEX_FILE));
-    }
-    if (typeof map !== 'object' || map === null) throw new HubError(`${index}: no 'weight_map' object`, repo.url(WEIGHTS_INDEX_FILE));
+    // Bounded and regular-file-only, like every JSON file a checkpoint reads (a CheckpointError names the file).
+    const map = readJson(index, 'the weight index').weight_map;
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new CheckpointError(index, "'weight_map' must be an object mapping tensor names to shard files");
     const shards = [...new Set(Object.values(map as Record<string, unknown>))];
     for (const shard of shards) {
-      if (typeof shard !== 'string') throw new HubError(`${index}: weight_map values must be file names`, repo.url(WEIGHTS_INDEX_FILE));
+      if (typeof shard !== 'string') throw new CheckpointError(index, `weight_map values must be file names, got ${JSON.stringify(shard)}`);
       await fetchFile(repo, shard, true);
     }
   }
