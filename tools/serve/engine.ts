@@ -1,49 +1,34 @@
 /**
- * The serving engine: one model, one generation at a time, a bounded FIFO queue in front. Generation runs
- * token by token (models/generate.ts `tokens()`), yielding to the event loop between tokens so the server keeps
- * accepting, queueing, answering 429s and noticing disconnects while a request generates. A cancelled job
- * (client gone) stops at the next token and its KV cache is released.
+ * The serving engine on the HTTP thread: one model (in a worker thread, model_worker.ts), one generation at a
+ * time, a bounded FIFO queue in front. It never runs model work itself, so the event loop stays free to
+ * accept, queue, answer 429s, /health and /metrics while a prompt prefills. A client that goes away cancels
+ * its job: a queued one is dropped, a running one stops at its next prefill chunk or token.
  */
-import { withPolicy } from '../../core/policy.js';
-import type { Policy } from '../../core/policy.js';
-import { profile } from '../../core/profiler.js';
-import type { CausalLM } from '../../models/causal_lm.js';
-import { tokens } from '../../models/generate.js';
-import type { HfTokenizer } from '../../models/tokenizer.js';
+import { ApiError } from './errors.js';
+import type { JobCallbacks, ModelWorker } from './model_worker.js';
+import type { FinishReason, JobDone, PromptInput } from './protocol.js';
 
-export type FinishReason = 'stop' | 'length' | 'cancelled';
+export type { FinishReason };
 
-export interface Job {
-  readonly prompt: number[];
-  readonly maxTokens: number;
+export interface Job extends JobCallbacks {
+  readonly prompt: PromptInput;
+  /** The request's max_tokens, or undefined for the server's default (min(cap, context left)). */
+  readonly maxTokens: number | undefined;
   readonly temperature: number | undefined;
   readonly topP: number | undefined;
   readonly seed: number | undefined;
   readonly stop: readonly string[];
   readonly signal: AbortSignal;
-  /** New text as it becomes final (stop strings held back until they cannot match). */
-  readonly onText?: (text: string) => void;
 }
 
-export interface JobResult {
-  readonly text: string;
-  readonly finishReason: FinishReason;
-  readonly promptTokens: number;
-  readonly completionTokens: number;
-  readonly ttftMs: number;
-}
-
-interface Queued {
-  readonly job: Job;
-  readonly resolve: (r: JobResult) => void;
-  readonly reject: (e: unknown) => void;
-}
+export type JobResult = Pick<JobDone, 'text' | 'finishReason' | 'promptTokens' | 'completionTokens' | 'ttftMs'>;
 
 export interface EngineMetrics {
   requests: number;
   completed: number;
   cancelled: number;
   failed: number;
+  /** 429s: requests refused because the queue was full or the server was draining. */
   rejected: number;
   promptTokens: number;
   completionTokens: number;
@@ -51,30 +36,30 @@ export interface EngineMetrics {
   decodeTokens: number;
   decodeMs: number;
   ttftMs: number[];
-  /** Kernel time per backend, ms (from the profiler, every op of every request). */
+  /** Kernel time per backend, ms (from the worker's profiler, every op of every request). */
   backendMs: Record<string, number>;
 }
 
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+export interface EngineOptions {
+  readonly maxQueue: number;
+  readonly maxTokensCap: number;
+  readonly maxPromptTokens: number;
+}
 
-/** Length of the longest suffix of `text` that is a proper prefix of some stop string (text to hold back). */
-function pendingStopPrefix(text: string, stops: readonly string[]): number {
-  let keep = 0;
-  for (const s of stops)
-    for (let n = Math.min(s.length - 1, text.length); n > keep; n--)
-      if (text.endsWith(s.slice(0, n))) {
-        keep = n;
-        break;
-      }
-  return keep;
+interface Queued {
+  readonly id: number;
+  readonly job: Job;
+  readonly resolve: (r: JobResult) => void;
+  readonly reject: (e: unknown) => void;
 }
 
 export class QueueFullError extends Error {}
 
 export class Engine {
   readonly #queue: Queued[] = [];
-  #running = false;
+  #running: Queued | undefined;
   #draining = false;
+  #nextId = 1;
   readonly metrics: EngineMetrics = {
     requests: 0,
     completed: 0,
@@ -90,9 +75,8 @@ export class Engine {
   };
 
   constructor(
-    readonly model: CausalLM,
-    readonly tokenizer: HfTokenizer,
-    readonly options: { readonly maxQueue: number; readonly policy?: Policy },
+    readonly worker: ModelWorker,
+    readonly options: EngineOptions,
   ) {}
 
   /** Requests waiting (not counting the one generating). */
@@ -101,110 +85,95 @@ export class Engine {
   }
 
   get busy(): boolean {
-    return this.#running;
+    return this.#running !== undefined;
+  }
+
+  /** True when submit() would refuse at once (queue full or draining). */
+  get full(): boolean {
+    return this.#draining || this.#queue.length >= this.options.maxQueue;
   }
 
   /** Queue a job; rejects with QueueFullError at once when the queue is full or the engine is draining. */
   submit(job: Job): Promise<JobResult> {
-    if (this.#draining || this.#queue.length >= this.options.maxQueue) {
+    if (this.full) {
       this.metrics.rejected++;
       return Promise.reject(new QueueFullError(this.#draining ? 'the server is shutting down' : `the queue is full (${this.options.maxQueue} waiting)`));
     }
     this.metrics.requests++;
+    if (job.signal.aborted) {
+      this.metrics.cancelled++;
+      return Promise.resolve({ text: '', finishReason: 'cancelled', promptTokens: 0, completionTokens: 0, ttftMs: 0 });
+    }
     return new Promise<JobResult>((resolve, reject) => {
-      this.#queue.push({ job, resolve, reject });
+      const q: Queued = { id: this.#nextId++, job, resolve, reject };
+      this.#queue.push(q);
+      job.signal.addEventListener('abort', () => this.#abort(q), { once: true });
       if (!this.#running) void this.#loop();
     });
+  }
+
+  #abort(q: Queued): void {
+    const i = this.#queue.indexOf(q);
+    if (i >= 0) {
+      this.#queue.splice(i, 1);
+      this.metrics.cancelled++;
+      q.resolve({ text: '', finishReason: 'cancelled', promptTokens: 0, completionTokens: 0, ttftMs: 0 });
+    } else if (this.#running === q) this.worker.cancel(q.id);
   }
 
   /** Stop taking jobs; queued ones are cancelled; resolves when the running one has finished. */
   async drain(): Promise<void> {
     this.#draining = true;
-    for (const q of this.#queue.splice(0)) q.resolve({ text: '', finishReason: 'cancelled', promptTokens: q.job.prompt.length, completionTokens: 0, ttftMs: 0 });
+    for (const q of this.#queue.splice(0)) q.resolve({ text: '', finishReason: 'cancelled', promptTokens: 0, completionTokens: 0, ttftMs: 0 });
     while (this.#running) await new Promise((r) => setTimeout(r, 5));
   }
 
   async #loop(): Promise<void> {
-    this.#running = true;
-    try {
-      for (let q = this.#queue.shift(); q; q = this.#queue.shift()) {
-        try {
-          q.resolve(await this.#run(q.job));
-        } catch (e) {
-          this.metrics.failed++;
-          q.reject(e);
-        }
-      }
-    } finally {
-      this.#running = false;
-    }
-  }
-
-  /** Runs `fn` under the server's dispatch policy, adding its op time per backend to the metrics. */
-  #step<T>(fn: () => T): T {
-    const run = this.options.policy ? () => withPolicy(this.options.policy!, fn) : fn;
-    const p = profile(run);
-    for (const r of p.records) if (r.depth === 0) this.metrics.backendMs[r.backend] = (this.metrics.backendMs[r.backend] ?? 0) + r.ms;
-    return p.result;
-  }
-
-  async #run(job: Job): Promise<JobResult> {
-    const decoder = this.tokenizer.streamDecoder({ skipSpecialTokens: true, context: job.prompt });
-    let text = '';
-    let emitted = 0;
-    let finishReason: FinishReason = 'length';
-    let count = 0;
-    let ttft = 0;
-    const t0 = performance.now();
-    if (job.signal.aborted) finishReason = 'cancelled';
-    else {
-      // temperature 0 (or none) is greedy, as in OpenAI's API.
-      const it = tokens(this.model, job.prompt, { maxNewTokens: job.maxTokens, temperature: job.temperature || undefined, greedy: !job.temperature, topP: job.topP, seed: job.seed });
+    for (let q = this.#queue.shift(); q; q = this.#queue.shift()) {
+      this.#running = q;
       try {
-        for (;;) {
-          const step = this.#step(() => it.next());
-          if (step.done) break;
-          count++;
-          if (count === 1) ttft = performance.now() - t0;
-          if (step.value.eos) {
-            finishReason = 'stop';
-            break;
-          }
-          text += decoder.push(step.value.id);
-          const hit = job.stop.map((s) => text.indexOf(s)).filter((i) => i >= 0);
-          if (hit.length > 0) {
-            text = text.slice(0, Math.min(...hit));
-            finishReason = 'stop';
-            break;
-          }
-          const safe = text.length - pendingStopPrefix(text, job.stop);
-          if (safe > emitted) {
-            job.onText?.(text.slice(emitted, safe));
-            emitted = safe;
-          }
-          await yieldToLoop();
-          if (job.signal.aborted) {
-            finishReason = 'cancelled';
-            break;
-          }
-        }
-        if (finishReason === 'length') text += decoder.flush();
+        q.resolve(this.#record(await this.#run(q)));
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status < 500)) this.metrics.failed++;
+        q.reject(e);
       } finally {
-        it.return(); // releases the KV cache when we stopped early
+        this.#running = undefined;
       }
     }
-    if (finishReason !== 'cancelled' && text.length > emitted) job.onText?.(text.slice(emitted));
+  }
+
+  #run(q: Queued): Promise<JobDone> {
+    const { job } = q;
+    return this.worker.run(
+      {
+        type: 'job',
+        id: q.id,
+        prompt: job.prompt,
+        maxTokens: job.maxTokens,
+        maxTokensCap: this.options.maxTokensCap,
+        maxPromptTokens: this.options.maxPromptTokens,
+        temperature: job.temperature,
+        topP: job.topP,
+        seed: job.seed,
+        stop: job.stop,
+      },
+      { onAccepted: job.onAccepted?.bind(job), onText: job.onText?.bind(job) },
+    );
+  }
+
+  #record(r: JobDone): JobResult {
     const m = this.metrics;
-    m.promptTokens += job.prompt.length;
-    m.completionTokens += count;
-    if (count > 1) {
-      m.decodeTokens += count - 1;
-      m.decodeMs += performance.now() - t0 - ttft;
+    m.promptTokens += r.promptTokens;
+    m.completionTokens += r.completionTokens;
+    if (r.completionTokens > 1) {
+      m.decodeTokens += r.completionTokens - 1;
+      m.decodeMs += r.decodeMs;
     }
-    if (count > 0) m.ttftMs.push(ttft);
+    if (r.completionTokens > 0) m.ttftMs.push(r.ttftMs);
     if (m.ttftMs.length > 1000) m.ttftMs.splice(0, m.ttftMs.length - 1000);
-    if (finishReason === 'cancelled') m.cancelled++;
+    for (const [b, ms] of Object.entries(r.backendMs)) m.backendMs[b] = (m.backendMs[b] ?? 0) + ms;
+    if (r.finishReason === 'cancelled') m.cancelled++;
     else m.completed++;
-    return { text, finishReason, promptTokens: job.prompt.length, completionTokens: count, ttftMs: ttft };
+    return r;
   }
 }

@@ -10,7 +10,8 @@ export interface ChatMessage {
 }
 
 export interface SamplingParams {
-  readonly maxTokens: number;
+  /** undefined: the server's default (min(--max-tokens, context left after the prompt)). */
+  readonly maxTokens: number | undefined;
   readonly temperature: number | undefined;
   readonly topP: number | undefined;
   readonly seed: number | undefined;
@@ -32,10 +33,8 @@ export interface CompletionRequest extends SamplingParams {
 }
 
 export interface Limits {
-  /** Largest max_tokens accepted. */
+  /** Largest max_tokens accepted (--max-tokens). */
   readonly maxTokens: number;
-  /** max_tokens when the request gives none. */
-  readonly defaultMaxTokens: number;
 }
 
 type Obj = Record<string, unknown>;
@@ -60,7 +59,7 @@ function optInt(o: Obj, key: string, lo: number, hi: number): number | undefined
 }
 
 function sampling(o: Obj, limits: Limits): SamplingParams {
-  const maxTokens = optInt(o, 'max_completion_tokens', 1, limits.maxTokens) ?? optInt(o, 'max_tokens', 1, limits.maxTokens) ?? limits.defaultMaxTokens;
+  const maxTokens = optInt(o, 'max_completion_tokens', 1, limits.maxTokens) ?? optInt(o, 'max_tokens', 1, limits.maxTokens);
   const n = optInt(o, 'n', 1, 1);
   void n; // n > 1 is refused by optInt's range
   const stopRaw = o.stop;
@@ -82,8 +81,9 @@ function sampling(o: Obj, limits: Limits): SamplingParams {
   return {
     maxTokens,
     temperature,
+    // top_p 0 is greedy and any int64 seed is valid (its low 32 bits seed the generator): worker_job.ts samplingFor.
     topP: optNumber(o, 'top_p', 0, 1),
-    seed: optInt(o, 'seed', -(2 ** 53), 2 ** 53),
+    seed: optInt(o, 'seed', -(2 ** 63), 2 ** 63),
     stop,
     stream,
     includeUsage,

@@ -1,0 +1,88 @@
+/**
+ * Messages between the HTTP thread (engine.ts, model_worker.ts) and the model worker (worker.ts). Everything
+ * here is structured-clone data: the worker owns the model and tokenizer, the HTTP side never touches them.
+ */
+import type { ChatMessage } from './requests.js';
+
+/** What the worker needs to build its model, tokenizer and budgets. */
+export interface WorkerInit {
+  /** What loadModel takes: a folder or `synthetic:<preset>` (the HTTP side resolves hub ids and demo: names). */
+  readonly modelLoad: string;
+  /** Folder with the tokenizer files (undefined: the model has none; only token-id prompts work). */
+  readonly tokenizerDir: string | undefined;
+  /** `--dispatch` policy spec, parsed in the worker (a policy may hold functions, which cannot be posted). */
+  readonly dispatch: string | undefined;
+  /** `-t/--threads`: ORT and NPU library threads, set in the worker (the backends' settings are per thread). */
+  readonly threads: number | undefined;
+  /** Prompt tokens per prefill forward: a cancel reaches a running prefill within one chunk. */
+  readonly prefillChunk: number;
+  readonly templateTimeoutMs: number;
+  readonly templateMaxBytes: number;
+  /** Int32 slot 0 holds the id of the job to cancel (read between chunks and tokens without yielding). */
+  readonly cancel: SharedArrayBuffer;
+}
+
+/** The model as the HTTP side needs to know it. */
+export interface ModelInfo {
+  readonly modelType: string;
+  readonly maxPositions: number;
+  readonly vocabSize: number;
+  readonly hasTokenizer: boolean;
+  readonly hasChatTemplate: boolean;
+  readonly loadMs: number;
+}
+
+export type PromptInput = { readonly kind: 'chat'; readonly messages: readonly ChatMessage[] } | { readonly kind: 'text'; readonly text: string } | { readonly kind: 'ids'; readonly ids: readonly number[] };
+
+export interface JobMessage {
+  readonly type: 'job';
+  readonly id: number;
+  readonly prompt: PromptInput;
+  /** The request's max_tokens, or undefined: then min(maxTokensCap, positions left after the prompt). */
+  readonly maxTokens: number | undefined;
+  readonly maxTokensCap: number;
+  readonly maxPromptTokens: number;
+  readonly temperature: number | undefined;
+  readonly topP: number | undefined;
+  readonly seed: number | undefined;
+  readonly stop: readonly string[];
+}
+
+export type ToWorker = JobMessage;
+
+/** An OpenAI-style client error decided in the worker (it is the one that sees the prompt's tokens). */
+export interface ClientError {
+  readonly status: number;
+  readonly message: string;
+  readonly param: string | null;
+  readonly code: string;
+}
+
+export type FinishReason = 'stop' | 'length' | 'cancelled';
+
+export interface JobDone {
+  readonly text: string;
+  readonly finishReason: FinishReason;
+  readonly promptTokens: number;
+  /** Prompt positions run through the model before the job ended (< promptTokens when cancelled mid-prefill). */
+  readonly prefilled: number;
+  readonly completionTokens: number;
+  readonly ttftMs: number;
+  readonly decodeMs: number;
+  /** Kernel time per backend during this job, ms. */
+  readonly backendMs: Record<string, number>;
+}
+
+/** The untrusted phases the watchdog times: chat-template rendering and tokenization. */
+export type GuardedPhase = 'template' | 'tokenize';
+
+export type FromWorker =
+  | { readonly type: 'ready'; readonly info: ModelInfo }
+  | { readonly type: 'fatal'; readonly message: string }
+  | { readonly type: 'phase'; readonly id: number; readonly phase: GuardedPhase }
+  /** The prompt passed every check; generation starts (the HTTP side may now commit to a 200). */
+  | { readonly type: 'accepted'; readonly id: number; readonly promptTokens: number; readonly maxTokens: number }
+  | { readonly type: 'text'; readonly id: number; readonly text: string }
+  | { readonly type: 'done'; readonly id: number; readonly result: JobDone; readonly liveKvCaches: number }
+  | { readonly type: 'rejected'; readonly id: number; readonly error: ClientError }
+  | { readonly type: 'failed'; readonly id: number; readonly message: string; readonly liveKvCaches: number };
