@@ -31,6 +31,7 @@ import { formatQuantize, progressBar, runQuantize } from './quantize.js';
 import { floatOption, intOption, MAX_TIME_MS, MAX_TOKENS, parseIntList, parseIntOption, readPromptFile } from './cli_args.js';
 import { fitTable, outputWidth, wrapParagraph } from './table.js';
 import { MAX_THREADS, NPU_MAX_THREADS, setThreads } from './threads.js';
+import { LIMITS as SERVE_LIMITS, type ServeLimits } from './serve/limits.js';
 
 const program = new Command();
 program.name('opshift').description('Eager-mode tensor runtime with per-op backend dispatch (CPU, ONNX Runtime, NPU)').version('0.1.0');
@@ -154,12 +155,6 @@ function ttyProgress(): { update: ((msg: string) => void) | undefined; done: () 
   if (!process.stderr.isTTY) return { update: undefined, done: () => {} };
   return { update: (m) => process.stderr.write(`\r\x1b[K${m.slice(0, (process.stderr.columns || 100) - 1)}`), done: () => process.stderr.write('\r\x1b[K') };
 }
-
-/** Integer option values read as strings (serve's): decimal digits only, within [min, max]. */
-const intArg =
-  (name: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  (v: string): number =>
-    parseIntOption(name, v, min, max);
 
 /** Write an SVG chart, and its PNG rendering when asked (@resvg/resvg-js, no browser). */
 async function writeChart(svg: string, file: string, png: string | undefined, what: string): Promise<void> {
@@ -531,45 +526,47 @@ evalCmd
     );
   });
 
-program
+const serveCommand = program
   .command('serve')
-  .description('an OpenAI-compatible HTTP server (chat/completions, completions, SSE streaming, /health, /metrics)')
-  .option('-m, --model <source>', 'folder, hub id, demo:<name> or synthetic:<preset>', 'demo:llama')
+  .description('an OpenAI-compatible HTTP server (chat/completions, completions, SSE streaming, /health, /metrics); the model runs in a worker thread')
+  .option('-m, --model <source>', modelHelp, 'demo:llama')
   .option('--quant-dir <dir>', 'serve this quantized model folder instead of --model')
-  .option('--port <n>', 'port (0: any free port)', '8000')
+  .addOption(new Option('--port <n>', 'port (0: any free port)').default(8000).argParser(intOption('--port', 0, 65535)))
   .option('--host <addr>', 'address to bind (loopback by default)', '127.0.0.1')
+  .option('--allow-host <names>', 'comma-separated Host header names answered besides localhost, 127.0.0.1, [::1] and the bound address (* = any); others get 403 (DNS rebinding protection)')
   .option('--dispatch <policy>', 'per-op backends, as for generate')
   .option('--api-key <key>', 'require Authorization: Bearer <key>')
-  .addOption(threadsOption())
-  .option('--max-queue <n>', 'requests waiting before 429', '16')
-  .option('--max-tokens <n>', 'largest max_tokens accepted', '2048')
-  .action(async (opts: { model: string; quantDir?: string; port: string; host: string; dispatch?: string; apiKey?: string; maxQueue: string; maxTokens: string; threads?: number }) => {
-    applyThreads(opts.threads);
-    const source = opts.quantDir ?? opts.model;
-    const { model, dir } = await openModel(source);
-    const tokenizer = loadTokenizerIfAny(dir, true)!;
-    const { createServer } = await import('./serve/server.js');
-    const server = createServer({
-      model,
-      tokenizer,
-      modelName: source,
-      policy: opts.dispatch ? parsePolicy(opts.dispatch) : undefined,
-      apiKey: opts.apiKey ?? process.env.OPSHIFT_API_KEY,
-      maxQueue: intArg('--max-queue')(opts.maxQueue),
-      maxTokens: intArg('--max-tokens')(opts.maxTokens),
-    });
-    const address = await server.app.listen({ port: intArg('--port')(opts.port), host: opts.host });
-    console.error(`opshift serve: ${source} on ${address}/v1 (POST /v1/chat/completions, /v1/completions; GET /v1/models, /health, /metrics)`);
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) process.exit(1); // a second signal: do not wait
-      stopping = true;
-      console.error(`opshift serve: ${signal}: finishing the running request, cancelling queued ones`);
-      void server.shutdown().then(() => process.exit(0));
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+  .addOption(threadsOption());
+// The limits (body size, prompt tokens, max tokens, template and tokenizer budgets, timeouts) come from one
+// table in tools/serve/limits.ts, shared with the README and the server's own startup check.
+for (const spec of Object.values(SERVE_LIMITS)) serveCommand.addOption(new Option(`${spec.flag} <n>`, spec.help).default(spec.default).argParser(intOption(spec.flag, 1, Number.MAX_SAFE_INTEGER)));
+serveCommand.action(async (opts: { model: string; quantDir?: string; port: number; host: string; allowHost?: string; dispatch?: string; apiKey?: string; threads?: number } & ServeLimits) => {
+  if (opts.dispatch) parsePolicy(opts.dispatch); // a bad policy fails before the model loads
+  const source = opts.quantDir ?? opts.model;
+  const { createServer } = await import('./serve/server.js');
+  const { model: _m, quantDir: _q, port, host, allowHost, dispatch, apiKey, threads, ...limits } = opts;
+  const server = await createServer({
+    ...limits,
+    model: source,
+    modelName: source,
+    host,
+    allowHosts: allowHost?.split(','),
+    dispatch,
+    threads,
+    apiKey: apiKey ?? process.env.OPSHIFT_API_KEY,
   });
+  const address = await server.listen(port);
+  console.error(`opshift serve: ${source} on ${address}/v1 (POST /v1/chat/completions, /v1/completions; GET /v1/models, /health, /metrics)`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1); // a second signal: do not wait
+    stopping = true;
+    console.error(`opshift serve: ${signal}: finishing the running request, cancelling queued ones`);
+    void server.shutdown().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+});
 
 program
   .command('quantize')
@@ -586,7 +583,7 @@ program
     }),
   )
   .option('--per-channel', 'w8a8/smoothquant: one weight scale per output channel (default: per tensor, as AMD)')
-  .option('--calib <file>', 'calibration text (default: the demo models\' training text models/demo/build/kjv-train.txt)')
+  .option('--calib <file>', 'calibration text (default: models/demo/kjv-calib.txt, a sample of the demo models\' training text)')
   .addOption(new Option('--calib-tokens <n>', 'calibration tokens (default 4096)').argParser(intOption('--calib-tokens', 1, MAX_TOKENS)))
   .option('--include <patterns...>', 'only these linears (module path parts or globs, e.g. mlp q_proj "model.layers.0.*")')
   .option('--exclude <patterns...>', 'keep these linears in float (default: lm_head)')
