@@ -61,6 +61,7 @@ function record(
   specs: readonly TensorSpec[],
   start: number,
   ms: number,
+  prepared = false,
 ): void {
   const ins = inputTensors(inputs);
   let bytes = 0;
@@ -79,6 +80,7 @@ function record(
     flops: op.flops ? op.flops(inputs, attrs, specs) : defaultFlops(specs),
     bytes,
     depth: profilerState.depth,
+    ...(prepared ? { prepared } : {}),
   });
 }
 
@@ -103,6 +105,8 @@ export function dispatchAll<I extends OpInputs, A extends OpAttrs>(opDef: OpDef<
   const cands = candidates(op, (): CallInfo => ({ op: op.name, inputs, attrs, outs: specs }));
 
   let refusals: Refusal[] | undefined;
+  // A kernel's supports() may prepare too (ORT builds its session there): cleared before the candidates run.
+  profilerState.prepared = false;
   for (let c = 0; c < cands.length; c++) {
     const cand = cands[c]!;
     if (cand.backend === DECOMPOSE) {
@@ -113,6 +117,9 @@ export function dispatchAll<I extends OpInputs, A extends OpAttrs>(opDef: OpDef<
       (refusals ??= []).push({ backend: DECOMPOSE, reason: `${op.name} has no decomposition` });
       continue;
     }
+    // The default order lists every backend not known to be unavailable; one that a lazy probe finds
+    // unavailable here drops out silently, as it would have been left out of the order had it been probed.
+    if (cand.cause === 'priority' && backendStatus(cand.backend)?.available === false) continue;
     const reason = refusalOf(op, cand.backend, inputs, attrs, specs);
     if (reason !== undefined) {
       (refusals ??= []).push({ backend: cand.backend, reason });
@@ -128,7 +135,9 @@ export function dispatchAll<I extends OpInputs, A extends OpAttrs>(opDef: OpDef<
     const start = performance.now();
     kernel.run(inputs, attrs, outs);
     const ms = performance.now() - start;
-    record(op, cand.backend, refusals ? fallbackCause(refusals, cand.backend) : cand.cause, inputs, attrs, specs, start, ms);
+    const prepared = profilerState.prepared;
+    profilerState.prepared = false;
+    record(op, cand.backend, refusals ? fallbackCause(refusals, cand.backend) : cand.cause, inputs, attrs, specs, start, ms, prepared);
     return outs;
   }
   if (op.decompose) {

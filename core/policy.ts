@@ -6,7 +6,9 @@
  */
 import { ArgumentError, BackendUnavailableError } from './errors.js';
 import type { Candidate, OpAttrs, OpDef, OpInputs, TensorSpec } from './op_def.js';
-import { backendStatus, defaultOrder, getRegistryVersion, hasBackend } from './registry.js';
+import { getOp, listOps } from './op_def.js';
+import { backendNames, backendStatus, defaultOrder, getRegistryVersion, hasBackend } from './registry.js';
+import { didYouMean } from './suggest.js';
 
 export const DECOMPOSE = 'decompose';
 
@@ -53,7 +55,8 @@ export function policyVersionKey(): number {
 
 function checkNames(where: string, names: readonly string[]): void {
   for (const n of names) {
-    if (n !== DECOMPOSE && !hasBackend(n)) throw new ArgumentError(`${where}: unknown backend '${n}'`);
+    if (n !== DECOMPOSE && !hasBackend(n))
+      throw new ArgumentError(`${where}: unknown backend '${n}'${didYouMean(n, [...backendNames(), DECOMPOSE])} (registered: ${backendNames().join(', ')})`);
   }
 }
 
@@ -61,8 +64,15 @@ function toList(c: BackendChoice): readonly string[] {
   return typeof c === 'string' ? [c] : c;
 }
 
+/** An op name in a policy that names no op (`Matmul`, `linear`) would silently never match: refuse it. */
+export function checkOpName(where: string, op: string): void {
+  if (op === '*' || getOp(op)) return;
+  throw new ArgumentError(`${where}: unknown op '${op}'${didYouMean(op, listOps().map((o) => o.name))}; ops are OpDef names as \`opshift ops\` lists them, or '*'`);
+}
+
 function checkPolicy(where: string, p: Policy): void {
   for (const [op, rule] of Object.entries(p)) {
+    checkOpName(where, op);
     if (typeof rule === 'function') continue;
     if (typeof rule !== 'string' && !Array.isArray(rule)) throw new ArgumentError(`${where}: rule for '${op}' must be a backend name, a list, or a function`);
     checkNames(`${where}: ${op}`, toList(rule));

@@ -8,16 +8,17 @@
  * Ops are OpDef names (`opshift ops` lists them) or `*` for every op.
  */
 import { ArgumentError } from './errors.js';
-import { getOp } from './op_def.js';
-import { byRows, DECOMPOSE, type OpRule, type Policy } from './policy.js';
-import { hasBackend } from './registry.js';
+import { byRows, checkOpName, DECOMPOSE, type OpRule, type Policy } from './policy.js';
+import { backendNames, hasBackend } from './registry.js';
+import { didYouMean } from './suggest.js';
 
 const ROWS = /^rows>=(\d+)\?([^:]+):(.+)$/;
 
 function backends(spec: string, text: string): string[] {
   const list = text.split('|').map((s) => s.trim());
   for (const b of list)
-    if (b !== DECOMPOSE && !hasBackend(b)) throw new ArgumentError(`dispatch '${spec}': unknown backend '${b}' (see opshift backends)`);
+    if (b !== DECOMPOSE && !hasBackend(b))
+      throw new ArgumentError(`dispatch '${spec}': unknown backend '${b}'${didYouMean(b, [...backendNames(), DECOMPOSE])} (see opshift backends)`);
   return list;
 }
 
@@ -28,7 +29,7 @@ export function parsePolicy(spec: string): Policy {
     if (eq <= 0) throw new ArgumentError(`dispatch '${spec}': '${part}' is not op=backend`);
     const op = part.slice(0, eq).trim();
     const rule = part.slice(eq + 1).trim();
-    if (op !== '*' && !getOp(op)) throw new ArgumentError(`dispatch '${spec}': unknown op '${op}' (see opshift ops)`);
+    checkOpName(`dispatch '${spec}'`, op);
     const rows = ROWS.exec(rule);
     policy[op] = rows ? byRows(Number(rows[1]), backends(spec, rows[2]!), backends(spec, rows[3]!)) : backends(spec, rule);
   }

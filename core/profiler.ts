@@ -4,6 +4,7 @@
  * `OPSHIFT_DEBUG=1` prints every dispatch decision with its cause; `OPSHIFT_DEBUG=2` one line per op with
  * timing (tinygrad's DEBUG=2 style).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DType } from './dtype.js';
 import { formatShape } from './shape.js';
 
@@ -26,9 +27,24 @@ export interface OpRecord {
   readonly bytes: number;
   /** 0 for ops called by user code, 1+ for primitives inside a decomposition. */
   readonly depth: number;
+  /**
+   * The call did one-time preparation: a backend packed, transposed or quantized a constant weight, or built
+   * the session it runs in (ORT, whose session build is not inside `ms`). Such a record measures that work, not
+   * the steady-state op: warm up before profiling steady steps (`opshift profile --warmup N`).
+   */
+  readonly prepared?: boolean;
 }
 
-const sinks: OpRecord[][] = [];
+/** One profile's records; closed when its scope ends, so late async work cannot append to a finished profile. */
+interface Sink {
+  readonly records: OpRecord[];
+  open: boolean;
+}
+
+// Each profile scope is carried by AsyncLocalStorage, so `profile(async () => …)` keeps recording its own ops
+// across awaits (and only its own: concurrent work outside the scope is not attributed to it).
+const scope = new AsyncLocalStorage<readonly Sink[]>();
+let openSinks = 0;
 
 function parseDebug(v: string | undefined): number {
   const n = Number(v ?? 0);
@@ -40,11 +56,21 @@ export const profilerState = {
   debug: parseDebug(process.env.OPSHIFT_DEBUG),
   recording: false,
   depth: 0,
+  /** Set by `notePrepared()` inside a kernel; the dispatcher clears it before and reads it after each kernel. */
+  prepared: false,
 };
 profilerState.recording = profilerState.debug > 0;
 
 function refresh(): void {
-  profilerState.recording = sinks.length > 0 || profilerState.debug > 0;
+  profilerState.recording = openSinks > 0 || profilerState.debug > 0;
+}
+
+/**
+ * Kernels call this when they do one-time preparation for the call (a miss of their prepared-weight or session
+ * cache), so the op's record says so.
+ */
+export function notePrepared(): void {
+  profilerState.prepared = true;
 }
 
 /** Set the debug trace level at runtime (same as OPSHIFT_DEBUG). */
@@ -59,13 +85,14 @@ export function sigOf(shapes: readonly (readonly number[])[], dtypes: readonly D
 
 /** Called by the dispatcher for each finished op while recording. */
 export function emitRecord(r: OpRecord): void {
-  for (const s of sinks) s.push(r);
+  const sinks = openSinks > 0 ? scope.getStore() : undefined;
+  if (sinks) for (const s of sinks) if (s.open) s.records.push(r);
   const level = profilerState.debug;
   if (level >= 2) {
     const gflops = r.ms > 0 ? r.flops / (r.ms * 1e6) : 0;
     process.stderr.write(
       `[opshift] ${'  '.repeat(r.depth)}${r.op.padEnd(14)} ${r.backend.padEnd(9)} ${sigOf(r.inputShapes, r.inputDTypes)} -> ` +
-        `${sigOf(r.outShapes, r.outDTypes)}  ${r.ms.toFixed(4)} ms  ${gflops.toFixed(2)} GFLOP/s  (${r.cause})\n`,
+        `${sigOf(r.outShapes, r.outDTypes)}  ${r.ms.toFixed(4)} ms  ${gflops.toFixed(2)} GFLOP/s  (${r.cause})${r.prepared ? ' [+prepare]' : ''}\n`,
     );
   } else if (level >= 1) {
     process.stderr.write(`[opshift] ${'  '.repeat(r.depth)}${r.op} -> ${r.backend} (${r.cause})\n`);
@@ -121,7 +148,7 @@ export class Profile<T> {
           avgMs: totalMs / g.recs.length,
           flops: g.recs.reduce((a, r) => a + r.flops, 0),
           bytes: g.recs.reduce((a, r) => a + r.bytes, 0),
-          causes: [...new Set(g.recs.map((r) => r.cause))],
+          causes: [...new Set(g.recs.map((r) => (r.prepared ? `${r.cause} +prepare` : r.cause)))],
         };
       })
       .sort((a, b) => b.totalMs - a.totalMs);
@@ -151,6 +178,7 @@ export class Profile<T> {
           outputs: sigOf(r.outShapes, r.outDTypes),
           flops: r.flops,
           bytes: r.bytes,
+          ...(r.prepared ? { prepared: true } : {}),
         },
       });
     }
@@ -158,19 +186,46 @@ export class Profile<T> {
   }
 }
 
-/** Run `fn` and record every op it dispatches. Nested profiles each see the ops of their own scope. */
-export function profile<T>(fn: () => T): Profile<T> {
-  const sink: OpRecord[] = [];
-  sinks.push(sink);
-  refresh();
-  let result: T;
-  try {
-    result = fn();
-  } finally {
-    sinks.splice(sinks.indexOf(sink), 1);
+/**
+ * Run `fn` and record every op it dispatches. Nested profiles each see the ops of their own scope. An async
+ * `fn` is profiled until its promise settles (every op after each `await` included): `await profile(async () => …)`.
+ */
+export function profile<T>(fn: () => Promise<T>): Promise<Profile<T>>;
+export function profile<T>(fn: () => T): Profile<T>;
+export function profile<T>(fn: () => T | Promise<T>): Profile<T> | Promise<Profile<T>> {
+  const sink: Sink = { records: [], open: true };
+  const close = () => {
+    sink.open = false;
+    openSinks--;
     refresh();
+  };
+  openSinks++;
+  refresh();
+  let result: T | Promise<T>;
+  try {
+    result = scope.run([...(scope.getStore() ?? []), sink], fn);
+  } catch (e) {
+    close();
+    throw e;
   }
-  return new Profile(sink, result);
+  if (!isPromiseLike(result)) {
+    close();
+    return new Profile(sink.records, result);
+  }
+  return Promise.resolve(result).then(
+    (value) => {
+      close();
+      return new Profile(sink.records, value);
+    },
+    (e: unknown) => {
+      close();
+      throw e;
+    },
+  );
+}
+
+function isPromiseLike<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
 }
 
 /**

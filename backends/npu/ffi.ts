@@ -15,7 +15,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import koffi from 'koffi';
+import { createRequire } from 'node:module';
+import type * as Koffi from 'koffi';
 import { NpuError } from '../../core/errors.js';
 
 /** OPSHIFT_NPU_ABI_VERSION of the header this file was written against. */
@@ -67,14 +68,20 @@ interface Fn<F> {
 }
 const fn = <F>(proto: string, status = true): Fn<F> => ({ proto, status });
 
+// koffi is loaded on first use (the backend's probe), never at import: importing opshift loads no native code.
+let koffiModule: typeof Koffi | undefined;
+function koffi(): typeof Koffi {
+  return (koffiModule ??= createRequire(import.meta.url)('koffi') as typeof Koffi);
+}
+
 // Struct and opaque types are registered once per process (koffi names are global), before any prototype.
 let typesDeclared = false;
 function declareTypes(): void {
   if (typesDeclared) return;
   typesDeclared = true;
-  koffi.opaque('npu_ctx');
-  koffi.opaque('npu_gemm');
-  koffi.struct('npu_ctx_desc', {
+  koffi().opaque('npu_ctx');
+  koffi().opaque('npu_gemm');
+  koffi().struct('npu_ctx_desc', {
     struct_size: 'uint32_t',
     artifact_dir: 'const char*',
     device: 'const char*',
@@ -82,7 +89,7 @@ function declareTypes(): void {
     log_path: 'const char*',
     threads: 'int32_t',
   });
-  koffi.struct('npu_stats', {
+  koffi().struct('npu_stats', {
     struct_size: 'uint32_t',
     reserved: 'uint32_t',
     ms_copy_in: 'double',
@@ -195,10 +202,10 @@ function load(path: string): NpuLoadResult {
       reason: why ? `NPU emulation library not built: ${why}` : `NPU library ${path} not found (run npm run build, which needs a C compiler, or set OPSHIFT_NPU_LIB)`,
     };
   }
-  let lib: ReturnType<typeof koffi.load>;
+  let lib: Koffi.IKoffiLib;
   try {
     declareTypes();
-    lib = koffi.load(path);
+    lib = koffi().load(path);
   } catch (e) {
     return { ok: false, reason: `NPU library ${path} failed to load: ${(e as Error).message}` };
   }
@@ -282,7 +289,7 @@ export class NpuContext {
     lib.call(
       'npu_ctx_create',
       {
-        struct_size: koffi.sizeof('npu_ctx_desc'),
+        struct_size: koffi().sizeof('npu_ctx_desc'),
         artifact_dir: options.artifactDir ?? null,
         device: options.device ?? null,
         flags: options.flags ?? 0,
@@ -400,7 +407,7 @@ export class NpuGemm {
   }
 
   stats(reset = false): GemmStats {
-    const s: NpuStats = { struct_size: koffi.sizeof('npu_stats'), reserved: 0, ms_copy_in: 0, ms_sync_in: 0, ms_run: 0, ms_sync_out: 0, ms_host_acc: 0, runs: 0, calls: 0 };
+    const s: NpuStats = { struct_size: koffi().sizeof('npu_stats'), reserved: 0, ms_copy_in: 0, ms_sync_in: 0, ms_run: 0, ms_sync_out: 0, ms_host_acc: 0, runs: 0, calls: 0 };
     this.ctx.lib.call('npu_gemm_stats', this.handle('npu_gemm_stats'), s, reset ? 1 : 0);
     return { msCopyIn: s.ms_copy_in, msRun: s.ms_run, msHostAcc: s.ms_host_acc, runs: Number(s.runs), calls: Number(s.calls) };
   }

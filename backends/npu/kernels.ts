@@ -15,6 +15,7 @@
  * its handle destroyed right after.
  */
 import { bf16DecodeTable } from '../../core/half.js';
+import { notePrepared } from '../../core/profiler.js';
 import type { Kernel } from '../../core/op_def.js';
 import type { Storage } from '../../core/storage.js';
 import type { Tensor } from '../../core/tensor.js';
@@ -88,6 +89,7 @@ function withPrepared<R>(tag: string, weight: Tensor, deps: readonly (Tensor | u
   if (entry) counters.hits++;
   else {
     counters.misses++;
+    notePrepared();
     entry = { gemm: make(), deps: depStorages };
     perStorage.set(key, entry);
     cached.add(new WeakRef(entry.gemm));

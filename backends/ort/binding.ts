@@ -5,6 +5,7 @@
  * package.json, the shape of the binding is checked here, and anything missing makes the backend unavailable
  * with the reason instead of failing an import.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -45,9 +46,38 @@ export type LoadResult = { ok: true; runtime: OrtRuntime } | { ok: false; reason
 
 let cached: LoadResult | undefined;
 
+/**
+ * onnxruntime-node's native initialisation (initOrt) reads /proc/self/cmdline and crashes the process with
+ * SIGSEGV when the command line is longer than about 29 KiB (measured with onnxruntime-node 1.30.0 on Linux:
+ * 28,000 bytes of arguments load, 30,000 crash). A native crash is never acceptable, so the backend refuses to
+ * load above this bound and says why; long prompts go through files or stdin instead (`--prompt-file`).
+ */
+export const MAX_ORT_CMDLINE_BYTES = 24 * 1024;
+
+/** Bytes of this process's command line (argv as the kernel holds it), or 0 where it cannot be read. */
+export function commandLineBytes(): number {
+  try {
+    return readFileSync('/proc/self/cmdline').length;
+  } catch {
+    // Not Linux: count what Node saw (execArgv, argv), each with its NUL.
+    return [process.argv0, ...process.execArgv, ...process.argv.slice(1)].reduce((n, a) => n + Buffer.byteLength(a) + 1, 0);
+  }
+}
+
 /** Load the binding once; never throws. */
 export function loadOrt(): LoadResult {
-  cached ??= loadOrtWith(require);
+  if (!cached) {
+    const bytes = commandLineBytes();
+    cached =
+      bytes > MAX_ORT_CMDLINE_BYTES
+        ? {
+            ok: false,
+            reason:
+              `the process command line is ${bytes} bytes; onnxruntime-node crashes when it exceeds ~29 KiB, so opshift does ` +
+              `not load it above ${MAX_ORT_CMDLINE_BYTES} (pass long prompts with --prompt-file or stdin)`,
+          }
+        : loadOrtWith(require);
+  }
   return cached;
 }
 
@@ -85,6 +115,10 @@ export function loadOrtWith(require: (id: string) => unknown): LoadResult {
       },
     };
   } catch (e) {
-    return { ok: false, reason: `onnxruntime-node could not be loaded: ${(e as Error).message.split('\n')[0]}` };
+    const err = e as NodeJS.ErrnoException;
+    // An optional peer dependency: a user who never installed it gets how to, not a stack of module paths.
+    if (err.code === 'MODULE_NOT_FOUND' && /onnxruntime-node/.test(err.message))
+      return { ok: false, reason: 'install onnxruntime-node (an optional peer dependency of opshift): npm install onnxruntime-node@1.30.0' };
+    return { ok: false, reason: `onnxruntime-node could not be loaded: ${err.message.split('\n')[0]}` };
   }
 }

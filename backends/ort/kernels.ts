@@ -19,6 +19,7 @@ import * as R from '../../ops/reduce.js';
 import * as R2 from '../../ops/reduce2.js';
 import { full, ones } from '../../ops/creation.js';
 import { LinearW4, LinearW8A8 } from '../../ops/quant.js';
+import { notePrepared } from '../../core/profiler.js';
 import { loadOrt } from './binding.js';
 import { ortConfig, ortW8A8Path, sessionOptions } from './config.js';
 import { ONNX_TYPE, buildModel, type AttrValue, type GraphSpec, type InitializerSpec, type NodeSpec } from './onnx_model.js';
@@ -200,7 +201,10 @@ function ortKernel<I extends OpInputs, A extends OpAttrs>(op: string, spec: Spec
       try {
         const loaded = loadOrt();
         if (!loaded.ok) return `is unavailable (${loaded.reason})`;
-        cache.get(key, () => loaded.runtime.createSession(buildModel(g.build()), sessionOptions(ortConfig())));
+        cache.get(key, () => {
+          notePrepared();
+          return loaded.runtime.createSession(buildModel(g.build()), sessionOptions(ortConfig()));
+        });
         return true;
       } catch (e) {
         const reason = `has no kernel for this call (${(e as Error).message.split('\n')[0]!.replace(/^\[ONNXRuntimeError\] : \d+ : \w+ : /, '').slice(0, 160)})`;

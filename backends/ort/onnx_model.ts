@@ -3,10 +3,16 @@
  * symbolic dims (so one session serves every shape of the same rank), constant inputs baked as initializers
  * (so MLAS prepacks weights), and one or a few nodes.
  */
-import onnxProto from 'onnx-proto';
+import { createRequire } from 'node:module';
+import type OnnxProtoModule from 'onnx-proto';
 import type { DType, StorageArray } from '../../core/dtype.js';
 
-const { onnx } = onnxProto;
+type Onnx = (typeof OnnxProtoModule)['onnx'];
+// Loaded on the first graph built (protobufjs costs ~40 ms to import): importing opshift stays light.
+let onnxModule: Onnx | undefined;
+function onnxSchema(): Onnx {
+  return (onnxModule ??= (createRequire(import.meta.url)('onnx-proto') as typeof OnnxProtoModule).onnx);
+}
 
 /** ONNX TensorProto.DataType codes. */
 export const ONNX_TYPE: Readonly<Record<DType, number>> = {
@@ -59,7 +65,7 @@ const OPSETS = [
 ];
 
 function valueInfo(v: ValueSpec, symbolic: boolean) {
-  return onnx.ValueInfoProto.create({
+  return onnxSchema().ValueInfoProto.create({
     name: v.name,
     type: {
       tensorType: {
@@ -72,17 +78,17 @@ function valueInfo(v: ValueSpec, symbolic: boolean) {
 }
 
 function attribute(name: string, v: AttrValue) {
-  const T = onnx.AttributeProto.AttributeType;
-  if ('i' in v) return onnx.AttributeProto.create({ name, type: T.INT, i: v.i });
-  if ('f' in v) return onnx.AttributeProto.create({ name, type: T.FLOAT, f: v.f });
-  if ('s' in v) return onnx.AttributeProto.create({ name, type: T.STRING, s: new TextEncoder().encode(v.s) });
-  if ('ints' in v) return onnx.AttributeProto.create({ name, type: T.INTS, ints: [...v.ints] });
-  return onnx.AttributeProto.create({ name, type: T.FLOATS, floats: [...v.floats] });
+  const T = onnxSchema().AttributeProto.AttributeType;
+  if ('i' in v) return onnxSchema().AttributeProto.create({ name, type: T.INT, i: v.i });
+  if ('f' in v) return onnxSchema().AttributeProto.create({ name, type: T.FLOAT, f: v.f });
+  if ('s' in v) return onnxSchema().AttributeProto.create({ name, type: T.STRING, s: new TextEncoder().encode(v.s) });
+  if ('ints' in v) return onnxSchema().AttributeProto.create({ name, type: T.INTS, ints: [...v.ints] });
+  return onnxSchema().AttributeProto.create({ name, type: T.FLOATS, floats: [...v.floats] });
 }
 
 function initializer(i: InitializerSpec) {
   const d = i.data;
-  return onnx.TensorProto.create({
+  return onnxSchema().TensorProto.create({
     name: i.name,
     dataType: ONNX_TYPE[i.dtype],
     dims: [...i.shape],
@@ -92,14 +98,14 @@ function initializer(i: InitializerSpec) {
 }
 
 export function buildModel(g: GraphSpec): Uint8Array {
-  const model = onnx.ModelProto.create({
+  const model = onnxSchema().ModelProto.create({
     irVersion: 10,
     producerName: 'opshift',
     opsetImport: OPSETS,
     graph: {
       name: 'opshift_op',
       node: g.nodes.map((n) =>
-        onnx.NodeProto.create({
+        onnxSchema().NodeProto.create({
           opType: n.op,
           domain: n.domain ?? '',
           input: [...n.inputs],
@@ -112,5 +118,5 @@ export function buildModel(g: GraphSpec): Uint8Array {
       output: g.outputs.map((v) => valueInfo(v, false)),
     },
   });
-  return onnx.ModelProto.encode(model).finish();
+  return onnxSchema().ModelProto.encode(model).finish();
 }

@@ -11,6 +11,7 @@
  * prefills skip the copy and the packing. When the Storage is garbage-collected, a FinalizationRegistry frees
  * its packed blocks.
  */
+import { notePrepared } from '../../core/profiler.js';
 import type { Storage } from '../../core/storage.js';
 import { broadcastStrides, contiguousStrides, forEachBatch, spanOf } from '../../core/shape.js';
 import { Tensor } from '../../core/tensor.js';
@@ -152,6 +153,7 @@ function packedConstant(rt: WasmGemm, storage: Storage, off: number, K: number, 
     return hit.ptr;
   }
   cache.misses++;
+  notePrepared();
   const floats = Math.ceil(N / 8) * 8 * K;
   const ptr = rt.heap.alloc(floats * 4);
   const s = new Scope(rt);
