@@ -29,8 +29,9 @@ describe('opshift bench dispatch', () => {
       expect(row.overheadNs).toBeCloseTo(row.eagerNs - row.kernelNs, 6);
       expect(row.torchNs).toBeUndefined();
     }
-    const text = formatDispatchBench(r);
+    const text = formatDispatchBench(r, Infinity);
     expect(text).toMatch(/^add, float32\s+eager a\.add\(b\)/);
+    expect(Math.max(...formatDispatchBench(r, 80).split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
     expect(text).toContain('peer: PyTorch peer skipped: disabled (--no-peer)');
   });
 });
@@ -48,7 +49,88 @@ describe('opshift bench op', () => {
     expect(mm.medianMs).toBeGreaterThan(0);
     // 7×13 @ 13×11: 2·7·11·13 flops.
     expect(mm.gflops * mm.medianMs * 1e6).toBeCloseTo(2 * 7 * 11 * 13, 3);
-    expect(formatBenchOp(r)).toMatch(/^case\s+backend\s+median ms/);
+    expect(formatBenchOp(r, Infinity)).toMatch(/^case\s+backend\s+median ms\s+IQR %\s+p90 ms/);
+    expect(mm.samples).toBeGreaterThan(0);
+    expect(mm.iqrMs).toBeGreaterThanOrEqual(0);
+    expect(mm.relSpread).toBeCloseTo(mm.iqrMs / mm.medianMs, 1);
+    expect(Math.max(...formatBenchOp(r, 80).split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
+    // A noisy row gets the warning line, with what to do about it.
+    const noisy = { ...r, rows: r.rows.map((x) => ({ ...x, relSpread: 0.5 })) };
+    expect(formatBenchOp(noisy, Infinity)).toMatch(/\nwarning: 2 of 2 medians have an IQR above 10% of the median: Add\/same_4x5 on cpu \(50%\).*measure longer \(--time 80\)/);
     expect(() => runBenchOp({ cases: '^nothing$', peer: false })).toThrow('bench op: no case matches /^nothing$/');
+  });
+});
+
+describe('table layout (tools/table.ts)', () => {
+  it('fits the width: text wraps, numbers stay whole, droppable columns go first with a footnote, --wide is unchanged', async () => {
+    const { fitTable, wrapText, elide } = await import('../tools/table.js');
+    const rows = [
+      ['Linear', '12.345', 'a long reason that has to wrap onto continuation lines because it is long', 'x'.repeat(40)],
+      ['Softmax', '0.5', 'short', 'y'],
+    ];
+    const header = ['op', 'ms', 'reason', { title: 'extra', drop: 1 }];
+    const wide = fitTable(header, rows, { width: Infinity });
+    expect(wide.split('\n')).toHaveLength(4); // header, rule, two rows: nothing wrapped
+    expect(Math.max(...wide.split('\n').map((l) => l.length))).toBeGreaterThan(100);
+    const narrow = fitTable(header, rows, { width: 40 }).split('\n');
+    expect(Math.max(...narrow.map((l) => l.length))).toBeLessThanOrEqual(40);
+    expect(narrow.slice(-2).join(' ')).toBe('(column hidden to fit 40 characters: extra; --wide shows all)');
+    expect(narrow.join('\n')).toContain('12.345'); // a numeric cell is never split
+    expect(narrow.filter((l) => l.startsWith('Linear'))).toHaveLength(1);
+    expect(narrow.some((l) => /^\s+\S/.test(l) && !l.startsWith('-'))).toBe(true); // continuation lines
+    // Every word of the reason survives the wrapping, in order.
+    expect(narrow.slice(2).map((l) => l.slice(12).trim()).join(' ')).toContain('a long reason that has to wrap onto continuation lines');
+    expect(wrapText('library=/a/b/c/d.so abi=1', 12)).toEqual(['library=/a/', 'b/c/d.so', 'abi=1']);
+    expect(wrapText('one\ntwo', 80)).toEqual(['one', 'two']);
+    expect(elide('description text', 8)).toBe('descrip…');
+    const el = fitTable(['k', { title: 'd', elide: true }], [['a', 'z'.repeat(200)]], { width: 30 }).split('\n');
+    expect(el[2]).toMatch(/^a\s+z+…$/);
+    expect(el[2]!.length).toBeLessThanOrEqual(30);
+  });
+});
+
+describe('option values (tools/cli_args.ts)', () => {
+  it('integers are decimal and bounded, floats are decimal and in range; errors name the option, value and range', async () => {
+    const { parseIntOption, parseFloatOption, parseIntList } = await import('../tools/cli_args.js');
+    expect(parseIntOption('--n', '12', 0, 100)).toBe(12);
+    expect(() => parseIntOption('--n', '1e12', 0, 100)).toThrow("--n '1e12' is not a decimal integer (allowed: 0..100)");
+    expect(() => parseIntOption('--n', '', 0, 100)).toThrow("--n '' is not a decimal integer (allowed: 0..100)");
+    expect(() => parseIntOption('--n', '0x10', 0, 100)).toThrow("--n '0x10' is not a decimal integer");
+    expect(() => parseIntOption('--n', '1.5', 0, 100)).toThrow("--n '1.5' is not a decimal integer");
+    expect(() => parseIntOption('--n', '-1', 0, 100)).toThrow('--n -1 is out of range (allowed: 0..100)');
+    expect(() => parseIntOption('--n', '101', 0, 100)).toThrow('--n 101 is out of range (allowed: 0..100)');
+    expect(parseFloatOption('--t', '0.7', { min: 0, max: 2, minExclusive: true })).toBe(0.7);
+    expect(parseFloatOption('--t', '1e-3', { min: 0, max: 2, minExclusive: true })).toBe(0.001);
+    expect(() => parseFloatOption('--t', '0', { min: 0, max: 2, minExclusive: true })).toThrow('--t 0 is out of range (allowed: > 0 and ≤ 2)');
+    for (const bad of ['', 'NaN', 'Infinity', '0x1', '1,5']) expect(() => parseFloatOption('--t', bad, { min: 0, max: 2 }), bad).toThrow(/is not a decimal number/);
+    expect(parseIntList('--l', '4, 8,16', 1, 64)).toEqual([4, 8, 16]);
+    expect(() => parseIntList('--l', '4,,8', 1, 64)).toThrow("--l '' is not a decimal integer");
+  });
+
+  it('-t sets ORT and NPU threads through their config modules (the NPU capped at its 16)', async () => {
+    const { setThreads } = await import('../tools/threads.js');
+    const { ortConfig, configureOrt } = await import('../backends/ort/config.js');
+    const { npuConfig, configureNpu } = await import('../backends/npu/config.js');
+    const before = { ort: ortConfig().threads, npu: npuConfig().threads };
+    try {
+      expect(setThreads(3)).toEqual({ ort: 3, npu: 3 });
+      expect([ortConfig().threads, npuConfig().threads]).toEqual([3, 3]);
+      expect(setThreads(40)).toEqual({ ort: 40, npu: 16 });
+    } finally {
+      configureOrt({ threads: before.ort });
+      configureNpu({ threads: before.npu });
+    }
+  });
+});
+
+describe('benchmark spread (tools/stats.ts)', () => {
+  it('median and IQR with interpolated quantiles; a warning names the noisy rows', async () => {
+    const { quantile, spreadOf, spreadWarning } = await import('../tools/stats.js');
+    expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5);
+    expect(spreadOf([10, 1, 4, 3, 2])).toEqual({ median: 3, iqr: 2, relSpread: 2 / 3, samples: 5 });
+    expect(spreadOf([5])).toMatchObject({ median: 5, iqr: 0, relSpread: 0 });
+    expect(spreadWarning([{ label: 'a', relSpread: 0.05 }], '--time 2000')).toBe('');
+    const w = spreadWarning([{ label: 'a', relSpread: 0.05 }, { label: 'b on cpu', relSpread: 0.25 }], '--time 2000');
+    expect(w).toBe('warning: 1 of 2 medians have an IQR above 10% of the median: b on cpu (25%); these numbers are noisy: measure longer (--time 2000) or on a quieter machine');
   });
 });

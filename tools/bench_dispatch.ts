@@ -6,7 +6,7 @@
 import { Bench } from 'tinybench';
 import { Add, ones, Tensor, type Kernel } from '../core/index.js';
 import type { BinaryInputs, NoAttrs } from '../ops/elementwise.js';
-import { fitTable } from './table.js';
+import { fitTable, wrapParagraph } from './table.js';
 import { runPythonPeer } from './peer.js';
 
 const BATCH = 1000;
@@ -77,5 +77,5 @@ export function formatDispatchBench(r: DispatchBenchResult, width?: number): str
       x.torchNs ? `${(x.eagerNs / x.torchNs).toFixed(2)}x` : '-',
     ]), { width },
   );
-  return `${table}\nmedians of batches of ${BATCH} calls (tinybench); peer: ${r.peer}`;
+  return `${table}\n${wrapParagraph(`medians of batches of ${BATCH} calls (tinybench); peer: ${r.peer}`, width)}`;
 }

@@ -11,7 +11,7 @@
  */
 import { Bench } from 'tinybench';
 import { linear, listBackends, manualSeed, matmul, profile, randn, withBackend, type Tensor } from '../core/index.js';
-import { fitTable } from './table.js';
+import { fitTable, wrapParagraph } from './table.js';
 import { peerBlas, runPythonPeer } from './peer.js';
 
 export interface GemmCase {
@@ -155,5 +155,5 @@ export function formatBenchGemm(r: BenchGemmResult, width?: number): string {
     const s = listBackends().find((x) => x.name === b)?.status;
     if (s && !s.available) lines.push(`note: ${b} unavailable: ${s.reason}`);
   }
-  return lines.join('\n');
+  return [lines[0], ...lines.slice(1).map((l) => wrapParagraph(l, width))].join('\n');
 }

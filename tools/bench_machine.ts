@@ -16,7 +16,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { getOp, linear, listBackends, manualSeed, profile, rand, withBackend } from '../core/index.js';
-import { fitTable } from './table.js';
+import { fitTable, wrapParagraph } from './table.js';
 
 export interface BandwidthProbe {
   readonly kind: 'copy' | 'triad';
@@ -178,5 +178,6 @@ export function formatMachine(m: MachineProfile, width?: number): string {
     ['peak probe', 'backend', 'threads', 'GFLOP/s'],
     m.peaks.map((p) => [p.shape, p.backend === p.ranOn ? p.backend : `${p.backend} -> ${p.ranOn}`, p.threads === 1 ? '1' : `${p.threads} (not a roof)`, p.gflops.toFixed(2)]), { width },
   );
-  return `${head}\n\n${bw}\n\n${pk}\n\nroofs: ${m.bandwidthGBps.toFixed(2)} GB/s (${m.bandwidthFrom}), ${m.peakGflops.toFixed(2)} GFLOP/s (${m.peakFrom}); ridge at ${(m.peakGflops / m.bandwidthGBps).toFixed(2)} flop/byte`;
+  const roofs = `roofs: ${m.bandwidthGBps.toFixed(2)} GB/s (${m.bandwidthFrom}), ${m.peakGflops.toFixed(2)} GFLOP/s (${m.peakFrom}); ridge at ${(m.peakGflops / m.bandwidthGBps).toFixed(2)} flop/byte`;
+  return `${wrapParagraph(head, width)}\n\n${bw}\n\n${pk}\n\n${wrapParagraph(roofs, width)}`;
 }

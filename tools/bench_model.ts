@@ -16,7 +16,7 @@ import { loadTokenizerIfAny, openModel } from './generate.js';
 import { peerBlas, runPythonPeer } from './peer.js';
 import { quantize } from '../models/quantize/index.js';
 import { percentText, spreadOf, spreadWarning } from './stats.js';
-import { fitTable } from './table.js';
+import { fitTable, wrapParagraph } from './table.js';
 
 export interface BenchModelOptions {
   readonly model: string;
@@ -162,7 +162,11 @@ export function formatBenchModel(r: BenchModelResult, width?: number): string {
   const head = `${r.model}: ${(r.parameters / 1e6).toFixed(1)}M parameters, loaded in ${r.loadMs.toFixed(0)} ms`;
   const peerRows = 'rows' in r.peer ? r.peer.rows : [];
   const table = fitTable(
-    ['dispatch', 'prompt', 'gen', 'TTFT ms', 'IQR %', 'tok/s', 'IQR %', { title: 'ms/token', drop: 1 }, { title: 'peak RSS MiB', drop: 2 }, { title: 'PyTorch TTFT ms', drop: 4 }, { title: 'PyTorch tok/s', drop: 5 }, { title: 'top ops (backend: % of op time)', drop: 3 }],
+    [
+      'dispatch', 'prompt', 'gen', 'TTFT ms', 'IQR %', 'tok/s', 'IQR %', { title: 'ms/token', drop: 1 }, { title: 'peak RSS MiB', drop: 2 },
+      ...(peerRows.length ? [{ title: 'PyTorch TTFT ms', drop: 4 }, { title: 'PyTorch tok/s', drop: 5 }] : []),
+      { title: 'top ops (backend: % of op time)', drop: 3 },
+    ],
     r.rows.map((x) => {
       const total = x.breakdown.reduce((a, b) => a + b.totalMs, 0) || 1;
       const top = x.breakdown.slice(0, 4).map((b) => `${b.op}@${b.backend} ${((100 * b.totalMs) / total).toFixed(0)}%`).join(', ');
@@ -177,8 +181,7 @@ export function formatBenchModel(r: BenchModelResult, width?: number): string {
         x.reps > 1 ? percentText(x.tokensPerSRelSpread) : '-',
         x.msPerToken.toFixed(1),
         x.peakRssMiB.toFixed(0),
-        p ? p.ttftMs.toFixed(1) : '-',
-        p ? p.tokensPerS.toFixed(2) : '-',
+        ...(peerRows.length ? [p ? p.ttftMs.toFixed(1) : '-', p ? p.tokensPerS.toFixed(2) : '-'] : []),
         top,
       ];
     }),
@@ -192,7 +195,7 @@ export function formatBenchModel(r: BenchModelResult, width?: number): string {
   const reps = r.rows[0]?.reps ?? 1;
   const warn = spreadWarning(noisy, `-r ${Math.max(reps * 2, 5)}`);
   const note = reps > 1 ? 'IQR %: interquartile range over the repetitions over the median' : 'one repetition: no spread (-r 3 or more to see it)';
-  return [head, table, note, peer, ...(warn ? [warn] : [])].join('\n');
+  return [wrapParagraph(head, width), table, ...[note, peer, ...(warn ? [warn] : [])].map((l) => wrapParagraph(l, width))].join('\n');
 }
 
 export function benchModelCsv(r: BenchModelResult): string {

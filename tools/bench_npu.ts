@@ -15,7 +15,7 @@
  */
 import { Bench } from 'tinybench';
 import { backendStatus, linearW4, linearW8A8, manualSeed, quantizeWeightInt8, quantizeWeightUint4, randn, withBackend, type Tensor } from '../core/index.js';
-import { fitTable } from './table.js';
+import { fitTable, wrapParagraph } from './table.js';
 import { loadOrt, type NativeSession, type OrtRuntime } from '../backends/ort/binding.js';
 import { configureOrt, ortConfig, sessionOptions } from '../backends/ort/config.js';
 import { buildModel, type GraphSpec } from '../backends/ort/onnx_model.js';
@@ -254,11 +254,11 @@ export function formatBenchNpu(r: BenchNpuResult, width?: number): string {
       fmtMs(row.ortBackendMs),
     ];
   });
-  return (
-    fitTable(head, rows, { width }) +
-    `\n\nnpu: the emulation library (${r.isa} kernels) through koffi, ${r.library}. ORT: onnxruntime-node's synchronous run on ` +
-    `DynamicQuantizeLinear + MatMulInteger (int8 weight initializer) and com.microsoft MatMulNBits (accuracy_level ${r.ortAccuracy}), ` +
-    `1 intra-op thread; last column: the same op through opshift's ort backend kernels.\n` +
-    `'npu / ORT speed' > 1 means the library is faster. FFI overhead of a trivial call (npu_abi_version) through koffi: ${r.ffiNs.toFixed(0)} ns.`
-  );
+  const notes = [
+    `npu: the emulation library (${r.isa} kernels) through koffi, ${r.library}. ORT: onnxruntime-node's synchronous run on ` +
+      `DynamicQuantizeLinear + MatMulInteger (int8 weight initializer) and com.microsoft MatMulNBits (accuracy_level ${r.ortAccuracy}), ` +
+      `1 intra-op thread; last column: the same op through opshift's ort backend kernels.`,
+    `'npu / ORT speed' > 1 means the library is faster. FFI overhead of a trivial call (npu_abi_version) through koffi: ${r.ffiNs.toFixed(0)} ns.`,
+  ];
+  return `${fitTable(head, rows, { width })}\n\n${notes.map((n) => wrapParagraph(n, width)).join('\n')}`;
 }

@@ -23,7 +23,7 @@ import { runPythonPeer } from './peer.js';
 import type { MachineProfile } from './bench_machine.js';
 import { renderChart, type Point, type Series } from './chart/svg.js';
 import { markerFor } from './chart/palette.js';
-import { fitTable, type Column } from './table.js';
+import { fitTable, wrapParagraph, type Column } from './table.js';
 import { percentText, quantile, spreadOf, spreadWarning } from './stats.js';
 
 export interface BenchOpOptions {
@@ -390,13 +390,15 @@ const sci = (v: number) => (v === 0 ? '0' : v < 1e-3 || v >= 1e4 ? v.toExponenti
  */
 function tableCells(r: BenchOpResult): { header: Column[]; body: string[][] } {
   const check = r.rows.some((x) => x.check);
+  const torch = r.rows.some((x) => x.torchMs !== undefined);
   const base = r.baseline;
   const header: Column[] = [
     'case', 'backend', 'median ms', 'IQR %', { title: 'p90 ms', drop: 1 }, { title: 'ops/s', drop: 2 }, 'GFLOP/s', { title: 'GB/s', drop: 6 },
     { title: 'kernel ms (warm out)', drop: 4 }, { title: 'kernel GB/s', drop: 3 },
     ...(base ? [`vs ${base}`] : []),
     ...(check ? [{ title: 'max abs err', drop: 5 }, { title: 'max rel err', drop: 8 }, { title: 'NMSE', drop: 9 }, 'check'] : []),
-    { title: 'PyTorch ms', drop: 7 }, 'vs PyTorch', { title: 'cause', drop: 10 },
+    ...(torch ? [{ title: 'PyTorch ms', drop: 7 }, 'vs PyTorch'] : []),
+    { title: 'cause', drop: 10 },
   ];
   const body = r.rows.map((x) => [
     x.case,
@@ -411,8 +413,7 @@ function tableCells(r: BenchOpResult): { header: Column[]; body: string[][] } {
     x.kernelMs && x.gbps > 0 ? ((x.gbps * x.medianMs) / x.kernelMs).toFixed(2) : '-',
     ...(base ? [x.speedup === undefined ? '-' : `${x.speedup.toFixed(2)}x`] : []),
     ...(check ? (x.check ? [sci(x.check.maxAbs), sci(x.check.maxRel), sci(x.check.nmse), x.check.ok ? 'ok' : `FAIL (rtol ${x.check.tol.rtol}, atol ${x.check.tol.atol})`] : ['-', '-', '-', '-']) : []),
-    ms(x.torchMs),
-    x.torchMs ? `${(x.medianMs / x.torchMs).toFixed(2)}x` : '-',
+    ...(torch ? [ms(x.torchMs), x.torchMs ? `${(x.medianMs / x.torchMs).toFixed(2)}x` : '-'] : []),
     x.cause,
   ]);
   return { header, body };
@@ -423,7 +424,7 @@ export function formatBenchOp(r: BenchOpResult, width?: number): string {
   const notes = ['IQR %: interquartile range of the timed samples over the median', 'kernel ms (warm out): the kernel alone, rerun into the same output buffer (no fresh-output allocation)'];
   if (r.baseline) notes.push(`vs ${r.baseline}: ${r.baseline} median / this median (above 1x: faster)`);
   const warn = spreadWarning(r.rows.map((x) => ({ label: `${x.case} on ${x.backend}`, relSpread: x.relSpread })), `--time ${Math.min(r.timeMs * 4, 60_000)}`);
-  return [fitTable(header, body, { width }), ...notes, `peer: ${r.peer}`, ...(warn ? [warn] : [])].join('\n');
+  return [fitTable(header, body, { width }), ...[...notes, `peer: ${r.peer}`, ...(warn ? [warn] : [])].map((l) => wrapParagraph(l, width))].join('\n');
 }
 
 /** A GitHub-flavoured Markdown table (for READMEs and issues). */

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { Bench } from 'tinybench';
 import { backendStatus, ones, rand, withBackend, type Tensor } from '../core/index.js';
-import { fitTable } from './table.js';
+import { fitTable, wrapParagraph } from './table.js';
 import { ortConfig, sessionOptions } from '../backends/ort/config.js';
 import { buildModel } from '../backends/ort/onnx_model.js';
 
@@ -105,6 +105,6 @@ export function formatOrtBench(rows: readonly OrtBenchRow[], width?: number): st
     fitTable(
       ['case', 'opshift (ort backend)', 'onnxruntime-node session.run()', 'opshift / direct', 'GFLOP/s (opshift)'],
       rows.map((r) => [r.name, t(r.opshiftMs), t(r.directMs), `${(r.opshiftMs / r.directMs).toFixed(3)}x`, r.gflops ? r.gflops.toFixed(1) : '-']), { width },
-    ) + `\nmedians (tinybench); ORT intra-op threads: ${ortConfig().threads}`
+    ) + `\n${wrapParagraph(`medians (tinybench); ORT intra-op threads: ${ortConfig().threads}`, width)}`
   );
 }

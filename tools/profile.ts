@@ -18,7 +18,7 @@ import { Profile, summaryCells, type GroupKey, type OpRecord, type SummaryRow } 
 import type { DType } from '../core/dtype.js';
 import { generate, idsTensor } from '../models/generate.js';
 import { loadTokenizerIfAny, openModel, parseIds, underPolicy } from './generate.js';
-import { fitTable, type Column } from './table.js';
+import { fitTable, wrapParagraph, type Column } from './table.js';
 
 /** The GEMM-like ops whose time Ryzen AI's profiler reports per phase. */
 export const GEMM_OPS: readonly string[] = ['MatMul', 'Linear', 'LinearW8A8', 'LinearW4'];
@@ -198,10 +198,10 @@ function phaseTable(p: PhaseReport, top: number, width: number | undefined): str
 export function formatProfile(r: ProfileReport, top = 25, width?: number): string {
   const tps = Number.isNaN(r.tokensPerS) ? '-' : r.tokensPerS.toFixed(2);
   const lines = [
-    `${r.model}: ${r.promptTokens} prompt + ${r.generatedTokens} generated tokens; TTFT ${r.ttftMs.toFixed(1)} ms; decode ${tps} tok/s; dispatch: ${r.dispatch}; load ${r.loadMs.toFixed(0)} ms; ` +
-      (r.warmup > 0 ? `after ${r.warmup} untimed warm-up step${r.warmup > 1 ? 's' : ''}` : 'no warm-up (prefill includes one-time weight preparation; --warmup N)'),
+    wrapParagraph(`${r.model}: ${r.promptTokens} prompt + ${r.generatedTokens} generated tokens; TTFT ${r.ttftMs.toFixed(1)} ms; decode ${tps} tok/s; dispatch: ${r.dispatch}; load ${r.loadMs.toFixed(0)} ms; ` +
+      (r.warmup > 0 ? `after ${r.warmup} untimed warm-up step${r.warmup > 1 ? 's' : ''}` : 'no warm-up (prefill includes one-time weight preparation; --warmup N)'), width),
     '',
-    `prefill: ${r.prefill.forwards} forward, M = ${r.prefill.m}; ${r.prefill.wallMs.toFixed(1)} ms wall, ${r.prefill.opMs.toFixed(1)} ms in ${r.prefill.ops} ops (grouped by ${r.groupBy.join(', ')})`,
+    wrapParagraph(`prefill: ${r.prefill.forwards} forward, M = ${r.prefill.m}; ${r.prefill.wallMs.toFixed(1)} ms wall, ${r.prefill.opMs.toFixed(1)} ms in ${r.prefill.ops} ops (grouped by ${r.groupBy.join(', ')})`, width),
     phaseTable(r.prefill, top, width),
     '',
     `decode: ${r.decode.forwards} forwards, M = 1; ${r.decode.wallMs.toFixed(1)} ms wall, ${r.decode.opMs.toFixed(1)} ms in ${r.decode.ops} ops`,

@@ -34,7 +34,7 @@ const MIN_TEXT = 8;
 const COMFORT_TEXT = 24;
 /** The key column keeps at least this much before wrapping. */
 const MIN_KEY = 16;
-const NUMERIC = /^(?:[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?(?:x|%| ms)?|-|\(incl\.\)|n\/a)$/i;
+const NUMERIC = /^(?:[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?(?:x|%| ms| µs| ns| s)?|-|\(incl\.\)|n\/a)$/i;
 
 /**
  * The width tables should fit on `stream`: its columns when it is a terminal wider than 80, else 80 (piped
@@ -53,19 +53,10 @@ export function wrapText(s: string, w: number): string[] {
   const out: string[] = [];
   let rest = s;
   while (rest.length > w) {
-    // The last break opportunity within the first w characters (a space is dropped, other separators kept).
+    // The last space within the first w characters (dropped), else the last separator (kept on the line).
     let cut = -1;
-    for (let i = Math.min(w, rest.length - 1); i > 0; i--) {
-      const ch = rest[i - 1]!;
-      if (rest[i] === ' ') {
-        cut = i;
-        break;
-      }
-      if (ch === ',' || ch === '|' || ch === '/' || ch === ';') {
-        cut = i;
-        break;
-      }
-    }
+    for (let i = Math.min(w, rest.length - 1); i > 0 && cut < 0; i--) if (rest[i] === ' ') cut = i;
+    for (let i = Math.min(w, rest.length - 1); i > 0 && cut < 0; i--) if (',|/;'.includes(rest[i - 1]!)) cut = i;
     if (cut <= 0) cut = w;
     out.push(rest.slice(0, cut).trimEnd());
     rest = rest.slice(cut).trimStart();
@@ -124,12 +115,15 @@ export function fitTable(columns: readonly Column[], rows: readonly (readonly st
   }
   // Still too wide at the hard floors: the rightmost columns other than the key.
   while (total(shown, 'floor') > budget && shown.length > 1) hide(shown.at(-1)!);
-  // Narrow the widest squeezable column one character at a time until the table fits.
-  while (total(shown, 'width') > budget) {
-    let widest: Col | undefined;
-    for (const c of shown) if (c.width > c.floor && (!widest || c.width > widest.width)) widest = c;
-    if (!widest) break; // only the key column is left and it is at its floor: nothing more to give
-    widest.width--;
+  // Narrow the widest squeezable column one character at a time until the table fits: first no column below
+  // its comfortable width, then down to the hard floors.
+  for (const limit of ['comfort', 'floor'] as const) {
+    while (total(shown, 'width') > budget) {
+      let widest: Col | undefined;
+      for (const c of shown) if (c.width > c[limit] && (!widest || c.width > widest.width)) widest = c;
+      if (!widest) break;
+      widest.width--;
+    }
   }
   const lines: string[] = [];
   const emit = (cells: readonly string[][]) => {
