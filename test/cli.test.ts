@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatDispatchBench, runDispatchBench } from '../tools/bench_dispatch.js';
 import { runDemo } from '../tools/demo.js';
@@ -132,5 +134,86 @@ describe('benchmark spread (tools/stats.ts)', () => {
     expect(spreadWarning([{ label: 'a', relSpread: 0.05 }], '--time 2000')).toBe('');
     const w = spreadWarning([{ label: 'a', relSpread: 0.05 }, { label: 'b on cpu', relSpread: 0.25 }], '--time 2000');
     expect(w).toBe('warning: 1 of 2 medians have an IQR above 10% of the median: b on cpu (25%); these numbers are noisy: measure longer (--time 2000) or on a quieter machine');
+  });
+});
+
+describe('the built CLI: tables, numbers, conflicts', { timeout: 120_000 }, () => {
+  const ROOT = join(import.meta.dirname, '..');
+  const CLI = join(ROOT, 'dist', 'tools', 'cli.js');
+  const LLAMA = join(ROOT, 'test', 'fixtures', 'models', 'llama-mha');
+  /** Runs the CLI with stdout and stderr piped (not a TTY: tables fit 80 columns). */
+  const run = (args: string[]): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      p.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    });
+  const widest = (text: string) => Math.max(...text.split('\n').map((l) => l.length));
+
+  it('backends and ops fit 80 columns when piped; --wide prints full rows; --json is unchanged', async () => {
+    const [b, bw, bj, o, ow] = await Promise.all([run(['backends']), run(['backends', '--wide']), run(['backends', '--json']), run(['ops']), run(['ops', '--wide'])]);
+    for (const r of [b, bw, bj, o, ow]) expect(r.code, r.stderr).toBe(0);
+    expect(widest(b.stdout)).toBeLessThanOrEqual(80);
+    expect(widest(o.stdout)).toBeLessThanOrEqual(80);
+    expect(b.stdout).toMatch(/^backend\s+status/);
+    expect(b.stdout).toMatch(/^cpu\s+available/m);
+    expect(widest(bw.stdout)).toBeGreaterThan(80); // the description column is back
+    expect(bw.stdout).toContain('description');
+    const list = JSON.parse(bj.stdout) as { name: string }[];
+    expect(list.map((x) => x.name)).toContain('cpu');
+    expect(o.stdout).toMatch(/^MatMul\s+/m);
+  });
+
+  it('bad numbers exit non-zero with one line naming the option, the value and the range', async () => {
+    const cases: [string[], RegExp][] = [
+      [['generate', '-m', LLAMA, '--ids', '1', '--max-new-tokens', '1e12'], /--max-new-tokens '1e12' is not a decimal integer \(allowed: 1\.\.1048576\)/],
+      [['generate', '-m', LLAMA, '--ids', '1', '-n', ''], /--max-new-tokens '' is not a decimal integer/],
+      [['generate', '-m', LLAMA, '--ids', '1', '-n', '0x10'], /--max-new-tokens '0x10' is not a decimal integer/],
+      [['generate', '-m', LLAMA, '--ids', '1', '-n', '-1'], /--max-new-tokens -1 is out of range \(allowed: 1\.\.1048576\)/],
+      [['generate', '-m', LLAMA, '--ids', '1', '-n', '1.5'], /--max-new-tokens '1.5' is not a decimal integer/],
+      [['generate', '-m', LLAMA, '--ids', '1', '--temperature', '0'], /--temperature 0 is out of range \(allowed: > 0 and ≤ 100\)/],
+      [['generate', '-m', LLAMA, '--ids', '1', '--top-p', '0x1'], /--top-p '0x1' is not a decimal number/],
+      [['generate', '-m', LLAMA, '--ids', '1', '--seed', '-3'], /--seed -3 is out of range \(allowed: 0\.\.4294967295\)/],
+      [['generate', '-m', LLAMA, '--ids', '1', '-t', '0'], /--threads 0 is out of range \(allowed: 1\.\.256\)/],
+      [['profile', '-m', LLAMA, '--ids', '1', '--warmup', '1e3'], /--warmup '1e3' is not a decimal integer/],
+      [['bench', 'op', 'Add', '--time', '0x10'], /--time '0x10' is not a decimal integer/],
+      [['bench', 'model', '-m', LLAMA, '-r', '0'], /--reps 0 is out of range \(allowed: 1\.\.1000\)/],
+      [['bench', 'model', '-m', LLAMA, '-p', '4,1e3'], /--prompt-lengths '1e3' is not a decimal integer/],
+      [['eval', 'perplexity', '-m', LLAMA, '--window', '1'], /--window 1 is out of range \(allowed: 2\.\.1048576\)/],
+      [['quantize', '-m', LLAMA, '--recipe', 'w8a8', '--out', '/tmp/x', '--alpha', '2'], /--alpha 2 is out of range/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => run(args)));
+    for (const [i, [args, re]] of cases.entries()) {
+      const r = runs[i]!;
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stdout, args.join(' ')).toBe('');
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+    }
+  });
+
+  it('conflicting options are an error; a bad --dispatch is reported before anything is printed', async () => {
+    const cases: [string[], RegExp][] = [
+      [['generate', '-m', LLAMA, '--ids', '1', '--prompt', 'hi'], /'-p, --prompt <text>' cannot be used with option '--ids <list>'/],
+      [['generate', '-m', LLAMA, '--ids', '1', '-f', 'x.txt'], /'-f, --prompt-file <file>' cannot be used with option '--ids <list>'/],
+      [['generate', '-m', LLAMA, '--ids', '1', '--greedy', '--temperature', '0.7'], /'--greedy' cannot be used with option '--temperature <t>'/],
+      [['generate', '-m', LLAMA, '--ids', '1', '--greedy', '--seed', '3'], /'--greedy' cannot be used with option '--seed <s>'/],
+      [['bench', 'model', '-m', LLAMA, '--dispatch', 'Linear=cpu', '--compare-dispatch', 'a', 'b'], /--compare-dispatch <policies...>' cannot be used with option '--dispatch <policy>'/],
+      [['bench', 'model', '-m', LLAMA, '-l', '4', '-p', '8'], /'-l <list>' cannot be used with option '-p, --prompt-lengths <list>'/],
+      [['bench', 'op', 'Add', '--json', '--format', 'csv'], /'--json' cannot be used with option '--format <f>'/],
+      [['generate', '-m', 'demo:llama', '-p', 'In the beginning', '--dispatch', 'Linear=gpu9'], /^opshift: dispatch 'Linear=gpu9': unknown backend 'gpu9'/],
+      [['generate', '-m', LLAMA], /give --prompt TEXT, --prompt-file FILE or --ids 1,2,3/],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => run(args)));
+    for (const [i, [args, re]] of cases.entries()) {
+      const r = runs[i]!;
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stdout, args.join(' ')).toBe(''); // nothing before the error: not the prompt, not a table
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr, args.join(' ')).toMatch(re);
+    }
   });
 });
