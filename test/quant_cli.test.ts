@@ -47,8 +47,8 @@ describe('opshift quantize', { timeout: 60_000 }, () => {
     const bad: [string[], RegExp][] = [
       [['--recipe', 'int3'], /--recipe 'int3': choose one of w8a8, smoothquant, awq, pergrp/],
       [['--recipe', 'awq', '--alpha', '0.5'], /--alpha applies to --recipe smoothquant only/],
-      [['--recipe', 'smoothquant', '--alpha', '1.5'], /--alpha 1.5 must be in \[0, 1\]/],
-      [['--recipe', 'pergrp', '--group-size', '48'], /--group-size 48 must be 32, 64 or 128/],
+      [['--recipe', 'smoothquant', '--alpha', '1.5'], /--alpha 1\.5 is out of range \(allowed: ≥ 0 and ≤ 1\)/], // the CLI's bounded option parser
+      [['--recipe', 'pergrp', '--group-size', '48'], /--group-size 48 is not one of 32, 64, 128/],
       [['--recipe', 'awq', '--per-channel'], /--per-channel applies to the w8a8 and smoothquant recipes only/],
       [['--recipe', 'w8a8', '--group-size', '64'], /--group-size applies to --recipe awq or pergrp only/],
       [['--recipe', 'smoothquant', '--calib', join(tmp, 'missing.txt')], /--calib .*missing.txt: no such file/],

@@ -4,17 +4,17 @@
  * `generate`, `eval perplexity` and `bench model` open like any other.
  *
  * Calibration (smoothquant, awq): the first --calib-tokens tokens of --calib FILE, tokenized with the model's
- * tokenizer. Without --calib, the demo models' training text (models/demo/build/kjv-train.txt, written by
- * models/demo/prepare.mjs) when it exists — never the held-out kjv-valid.txt; otherwise --calib is required.
+ * tokenizer. Without --calib, the shipped sample of the demo models' training text (models/demo/kjv-calib.txt,
+ * see defaultCalibrationFile) — never the held-out kjv-valid.txt.
  */
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgumentError } from '../core/errors.js';
 import { loadModel } from '../models/load.js';
-import { calibrationIds, quantize, RECIPES, type QuantizeReport, type Recipe, type RecipeName } from '../models/quantize/index.js';
+import { calibrationIds, defaultCalibrationFile, quantize, RECIPES, type QuantizeReport, type Recipe, type RecipeName } from '../models/quantize/index.js';
 import { quantizationConfig, saveQuantized } from '../models/quantize/checkpoint.js';
 import { loadTokenizerIfAny } from './generate.js';
-import { repoRoot, resolveModelSource } from './model_source.js';
+import { resolveModelSource } from './model_source.js';
 
 export interface QuantizeCliOptions {
   readonly model: string;
@@ -38,11 +38,6 @@ export interface QuantizeCliResult {
 }
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.json', 'merges.txt', 'tokenizer.model', 'generation_config.json'];
-
-export function defaultCalibrationFile(): string | undefined {
-  const f = join(repoRoot(), 'models', 'demo', 'build', 'kjv-train.txt');
-  return existsSync(f) ? f : undefined;
-}
 
 /** The recipe the flags describe, with every inconsistent combination refused. */
 export function recipeFromFlags(o: QuantizeCliOptions): Recipe {
@@ -78,7 +73,6 @@ export async function runQuantize(o: QuantizeCliOptions, onProgress?: (stage: st
   let calibFile: string | undefined;
   if (needsCalib) {
     calibFile = o.calib ?? defaultCalibrationFile();
-    if (calibFile === undefined) throw new ArgumentError(`--recipe ${recipe.method} calibrates on sample text: give --calib FILE`);
     const tok = loadTokenizerIfAny(src.dir, false);
     if (!tok) throw new ArgumentError(`--calib needs the model's tokenizer (no tokenizer.json in ${src.dir})`);
     calibration = calibrationIds(calibFile, (t) => tok.encode(t), o.calibTokens ?? 4096);

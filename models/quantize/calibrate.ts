@@ -4,7 +4,9 @@
  * searches). Inputs are captured by swapping each linear for a recording wrapper (Module.replaceChild) for the
  * duration of the run: the model code has no hooks and no backend names.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ArgumentError } from '../../core/errors.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { CausalLM } from '../causal_lm.js';
@@ -104,6 +106,19 @@ export function calibrate(model: CausalLM, ids: readonly number[], paths: readon
   }
   for (const s of stats.values()) s.rows = s.rows.slice(0, s.numRows * s.inFeatures);
   return stats;
+}
+
+/**
+ * The default calibration text: models/demo/kjv-calib.txt, 15 chapters (51 kB) of the demo models' TRAINING
+ * split (never the held-out kjv-valid.txt), made by models/demo/prepare.mjs and shipped, so the smoothquant and
+ * awq recipes work on a fresh clone. Found from the sources (models/quantize/) or the build (dist/models/quantize/).
+ */
+export function defaultCalibrationFile(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, '..', '..'), join(here, '..', '..', '..')].map((root) => join(root, 'models', 'demo', 'kjv-calib.txt'));
+  const found = candidates.find((f) => existsSync(f));
+  if (!found) throw new ArgumentError(`calibration: the shipped default text is missing (looked for ${candidates.join(' and ')}); give a calibration file`);
+  return found;
 }
 
 /** The first `tokens` token ids of a text file, tokenized with `encode`. */

@@ -128,7 +128,7 @@ export function quantize(model: CausalLM, recipe: Recipe, options: QuantizeOptio
   };
 }
 
-export { calibrate, calibrationIds, type InputStats, type CalibrationOptions } from './calibrate.js';
+export { calibrate, calibrationIds, defaultCalibrationFile, type InputStats, type CalibrationOptions } from './calibrate.js';
 export { smoothQuantFold, smoothScales, type SmoothResult } from './smoothquant.js';
 export { awqSearch, fakeQuantW4, type AwqOptions, type AwqResult } from './awq.js';
 export { matchesPattern, selectLinears, linearModules, scaleGroups, DEFAULT_EXCLUDE, type Selection, type ScaleGroup } from './select.js';
