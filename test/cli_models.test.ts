@@ -1,6 +1,6 @@
 /** `opshift generate`, `logits` and `bench model` end to end through the built CLI (dist/, made by npm ci / build). */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,8 +67,17 @@ describe('opshift generate / logits / bench model', { timeout: 60_000 }, () => {
     }
     expect(out.rows[2]!.breakdown.filter((b) => b.op === 'Linear').map((b) => b.backend)).toEqual(['cpu']);
     expect(out.peer.skipped).toMatch(/synthetic/);
+    // Spread beside every median: the IQR over the repetitions and its ratio to the median.
+    const spread = JSON.parse(cli('bench', 'model', '-m', LLAMA, '-p', '4', '-n', '2', '-w', '0', '-r', '3', '-t', '1', '--format', 'json').stdout) as { rows: { reps: number; ttftMs: number; ttftIqrMs: number; ttftRelSpread: number; tokensPerSIqr: number; tokensPerSRelSpread: number }[] };
+    for (const x of spread.rows) {
+      expect(x.reps).toBe(3);
+      expect(x.ttftIqrMs).toBeGreaterThanOrEqual(0);
+      expect(x.ttftRelSpread).toBeCloseTo(x.ttftIqrMs / x.ttftMs, 6);
+      expect(x.tokensPerSIqr).toBeGreaterThanOrEqual(0);
+      expect(Number.isFinite(x.tokensPerSRelSpread)).toBe(true);
+    }
     const csv = cli('bench', 'model', '--model', LLAMA, '-l', '4', '-g', '2', '-w', '0', '-r', '1', '--format', 'csv');
-    expect(csv.stdout.split('\n')[0]).toBe('model,dispatch,prompt_tokens,gen_tokens,ttft_ms,tokens_per_s,ms_per_token,peak_rss_mib');
+    expect(csv.stdout.split('\n')[0]).toBe('model,dispatch,prompt_tokens,gen_tokens,ttft_ms,tokens_per_s,ms_per_token,peak_rss_mib,ttft_iqr_ms,tokens_per_s_iqr,reps');
   });
 
   it('bad arguments exit non-zero with a one-line reason', { timeout: 60_000 }, () => {
@@ -80,7 +89,7 @@ describe('opshift generate / logits / bench model', { timeout: 60_000 }, () => {
       [['generate', '--model', LLAMA, '--prompt', 'hi'], /needs a tokenizer\.json/],
       [['generate', '--model', '/nonexistent/dir', '--ids', '1'], /not a folder, a hub id/],
       [['generate', '--model', 'synthetic:gpt-9', '--ids', '1'], /no such preset/],
-      [['bench', 'model', '--model', LLAMA, '-l', '0'], /prompt lengths must be positive integers|not a non-negative integer/],
+      [['bench', 'model', '--model', LLAMA, '-l', '0'], /--prompt-lengths 0 is out of range \(allowed: 1\.\.1048576\)/],
     ];
     for (const [args, re] of cases) {
       const r = cli(...args);
@@ -88,5 +97,42 @@ describe('opshift generate / logits / bench model', { timeout: 60_000 }, () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(re);
     }
+  });
+
+  it('llama.cpp short flags: -m -n -t on generate and logits, -m -f -t on eval perplexity', () => {
+    const p = golden.prompts[0]!;
+    const g = cli('generate', '-m', LLAMA, '--ids', p.join(','), '-n', '12', '-t', '2', '--ignore-eos', '--json');
+    expect(g.code, g.stderr).toBe(0);
+    expect((JSON.parse(g.stdout) as { ids: number[] }).ids).toEqual(golden.greedy[0]); // -t changes threads, not results
+    const file = join(mkdtempSync(join(tmpdir(), 'opshift-logits-')), 'l.npy');
+    const l = cli('logits', '-m', LLAMA, '--ids', p.join(','), '--out', file, '-t', '1');
+    expect(l.code, l.stderr).toBe(0);
+    const text = join(mkdtempSync(join(tmpdir(), 'opshift-ppl-')), 'text.txt');
+    writeFileSync(text, 'In the beginning God created the heaven and the earth. And the earth was without form, and void.');
+    const e = cli('eval', 'perplexity', '-m', 'demo:llama', '-f', text, '--window', '16', '-t', '1', '--json');
+    expect(e.code, e.stderr).toBe(0);
+    expect(JSON.parse(e.stdout)).toMatchObject({ text, window: 16, stride: 8 });
+  });
+
+  it('--prompt-file: a 100 KB prompt gives a clear context-length error, never a signal; - reads standard input', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'opshift-prompt-'));
+    const file = join(dir, 'long.txt');
+    const verse = 'And God said, Let there be light: and there was light. ';
+    writeFileSync(file, verse.repeat(Math.ceil(102_400 / verse.length)).slice(0, 102_400));
+    const r = spawnSync(process.execPath, [CLI, 'generate', '-m', 'demo:llama', '-f', file, '-n', '4'], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.signal).toBeNull();
+    if (r.status === 0) expect(r.stdout.length).toBeGreaterThan(102_400); // the prompt echoed, then the text
+    else {
+      expect(r.stdout).toBe(''); // the error is not glued to an echoed prompt
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/prompt's \d+ tokens .*256 positions/);
+    }
+    const s = spawnSync(process.execPath, [CLI, 'generate', '-m', 'demo:llama', '-f', '-', '-n', '3', '--json'], { encoding: 'utf8', timeout: 120_000, input: 'In the beginning' });
+    expect(s.status, s.stderr).toBe(0);
+    const out = JSON.parse(s.stdout) as { prompt_tokens: number; generated_tokens: number };
+    expect(out).toMatchObject({ prompt_tokens: 4, generated_tokens: 3 });
+    const missing = cli('generate', '-m', 'demo:llama', '-f', join(dir, 'nope.txt'));
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/--prompt-file .*nope\.txt: cannot read it \(ENOENT\)/);
   });
 });
