@@ -12,6 +12,7 @@ import { getOp, listBackends, tensor } from '../core/index.js';
 import { benchOpCsv, benchOpMarkdown, compareOutputs, formatBenchOp, parseShapes, planCases, rooflineSvg, runBenchOp } from '../tools/bench_op.js';
 import type { MachineProfile } from '../tools/bench_machine.js';
 import { axisMapper, escapeXml, renderChart } from '../tools/chart/svg.js';
+import { BACKEND_COLORS, OTHER_COLORS } from '../tools/chart/palette.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'tools', 'cli.js');
@@ -111,6 +112,39 @@ describe('chart module', () => {
     expect(axisMapper({ label: '', scale: 'log' }, [0.5, 40]).ticks).toEqual([0.1, 1, 10, 100]);
     expect(axisMapper({ label: '' }, [3, 97]).ticks).toEqual([0, 20, 40, 60, 80, 100]);
   });
+
+  it('puts the legend outside every plot area, gives backends their fixed colours and points their op-family markers', () => {
+    const machine = { ...MACHINE };
+    const row = (c: string, op: string, backend: string, intensity: number, gflops: number) => ({
+      case: c, op, backend, ranOn: backend, cause: 'override', inputs: '', dtype: 'float32', medianMs: 1, iqrMs: 0, relSpread: 0, samples: 10, p90Ms: 1,
+      opsPerS: 1000, flops: gflops * 1e6, bytes: (gflops * 1e6) / intensity, intensity, gflops, gbps: gflops / intensity, kernelMs: undefined, torchMs: 0.5, speedup: undefined, check: undefined,
+    });
+    const r = {
+      rows: [row('Linear/8x64x64', 'Linear', 'ort', 8, 20), row('Linear/8x64x64', 'Linear', 'cpu', 8, 5), row('Mul/64', 'Mul', 'cpu', 0.08, 0.5), row('Softmax/64', 'Softmax', 'wasm', 0.5, 1)],
+      peer: 'test', baseline: undefined, threads: 1, timeMs: 10,
+    };
+    const svg = rooflineSvg(r, machine);
+    parseXml(svg);
+    const plots = [...svg.matchAll(/<rect class="plot" x="([\d.]+)" y="[\d.]+" width="([\d.]+)"/g)].map((m) => Number(m[1]) + Number(m[2]));
+    const legendX = Number(/<g class="legend"><rect x="([\d.]+)"/.exec(svg)![1]);
+    expect(plots.length).toBe(1);
+    expect(legendX).toBeGreaterThan(Math.max(...plots));
+    // Fixed colours: cpu blue, ort vermillion, wasm green, PyTorch black, wherever they appear.
+    const colourOf = (name: string) => new RegExp(`data-series="${name}"[^>]*>(?:<[a-z]+ [^>]*?(?:fill|stroke)="(#[0-9A-F]{6})")`).exec(svg)?.[1];
+    expect([colourOf('cpu'), colourOf('ort'), colourOf('wasm'), colourOf('PyTorch')]).toEqual([BACKEND_COLORS.cpu, BACKEND_COLORS.ort, BACKEND_COLORS.wasm, BACKEND_COLORS.PyTorch]);
+    // Markers per op family (circle: GEMM, rect: elementwise binary, polygon: softmax/norms), case numbers as tags.
+    const cpu = /data-series="cpu"[^>]*>(.*?)<\/g>/.exec(svg)![1]!;
+    expect(cpu).toMatch(/<circle [^>]*><title>Linear\/8x64x64 on cpu/);
+    expect(cpu).toMatch(/<rect [^>]*><title>Mul\/64 on cpu/);
+    expect(/data-series="wasm"[^>]*>(.*?)<\/g>/.exec(svg)![1]).toMatch(/^<polygon [^>]*><title>Softmax\/64 on wasm/);
+    expect([...svg.matchAll(/<g class="tags">(.*?)<\/g>/g)].flatMap((m) => [...m[1]!.matchAll(/>(\d+)<\/text>/g)].map((t) => t[1])).sort()).toEqual(['1', '2', '3']);
+    expect(svg).toContain('>op family</text>');
+    expect(svg).toContain('>Linear/8x64x64</text>');
+    // The same backend keeps its colour in a chart where it is not the first series.
+    const two = renderChart({ title: 't', panels: [{ x: { label: 'x' }, y: { label: 'y' }, series: [{ name: 'default', points: [{ x: 1, y: 1 }] }, { name: 'cpu', points: [{ x: 2, y: 2 }] }] }] });
+    expect(/data-series="cpu"[^>]*><circle [^>]*fill="(#[0-9A-F]{6})"/.exec(two)![1]).toBe(BACKEND_COLORS.cpu);
+    expect(/data-series="default"[^>]*><circle [^>]*fill="(#[0-9A-F]{6})"/.exec(two)![1]).toBe(OTHER_COLORS[0]);
+  });
 });
 
 describe('bench op (in process)', () => {
@@ -149,7 +183,7 @@ describe('bench op (in process)', () => {
       expect(x.speedup).toBeGreaterThan(0);
       expect(x.cause).toBe('override');
     }
-    expect(formatBenchOp(r)).toMatch(/^case\s+backend\s+median ms.*vs cpu.*max abs err.*NMSE\s+check/);
+    expect(formatBenchOp(r, Infinity)).toMatch(/^case\s+backend\s+median ms.*vs cpu.*max abs err.*NMSE\s+check/);
     const csv = benchOpCsv(r).split('\n');
     expect(csv[0]!.split(',').slice(0, 4)).toEqual(['case', 'op', 'backend', 'ran_on']);
     expect(csv).toHaveLength(r.rows.length + 1);
@@ -238,12 +272,45 @@ describe('CLI: bench op / machine / model --plot / profile', { timeout: 120_000 
     expect(trace.traceEvents.filter((e) => e.ph === 'X' && e.name === 'Linear').length).toBe(g.reduce((a, x) => a + x.prefillCalls + x.decodeCalls, 0));
   });
 
+  it('profile --warmup runs untimed steps first and says so; the tables fit 80 columns when piped', () => {
+    const r = cli(['profile', '-m', LLAMA, '--ids', '1,2,3,4', '-n', '3', '--warmup', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { warmup: number; prefill: { forwards: number; m: number }; decode: { forwards: number } };
+    expect(out.warmup).toBe(2);
+    // The warm-up's forwards are not in the profile: one prefill over the prompt and the decode steps.
+    expect(out.prefill).toMatchObject({ forwards: 1, m: 4 });
+    expect(out.decode.forwards).toBe(2);
+    const text = cli(['profile', '-m', LLAMA, '--ids', '1,2,3,4', '-n', '3', '--warmup', '1']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout.replace(/\n/g, ' ')).toContain('after 1 untimed warm-up step');
+    expect(Math.max(...text.stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
+    const cold = cli(['profile', '-m', LLAMA, '--ids', '1,2', '-n', '2', '--wide']);
+    expect(cold.stdout).toMatch(/no warm-up \(prefill includes one-time weight preparation; --warmup N\)/);
+    expect(cold.stdout).toMatch(/^op\s+backend\s+calls\s+total ms\s+avg µs\s+% time\s+GFLOP\/s\s+cause\s+inputs$/m);
+  });
+
+  it('bench op: spread fields in JSON and CSV, the table fits 80 columns piped', () => {
+    const r = cli(['bench', 'op', 'Add', '--shapes', '4x8', '--backends', 'cpu', '--time', '30', '--no-peer', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = (JSON.parse(r.stdout) as { rows: { medianMs: number; iqrMs: number; relSpread: number; samples: number }[] }).rows;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.samples).toBeGreaterThan(3);
+    expect(rows[0]!.iqrMs).toBeGreaterThanOrEqual(0);
+    expect(rows[0]!.relSpread).toBeCloseTo(rows[0]!.iqrMs / rows[0]!.medianMs, 6);
+    const table = cli(['bench', 'op', 'Add', 'Linear', '--shapes', '4x8x8', '--backends', 'cpu', '--baseline', 'cpu', '--check', '--time', '20', '--no-peer']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(Math.max(...table.stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(80);
+    expect(table.stdout).toMatch(/^case\s+backend\s+median\s+IQR/);
+    const csv = cli(['bench', 'op', 'Add', '--shapes', '4x8', '--backends', 'cpu', '--time', '20', '--no-peer', '--format', 'csv']);
+    expect(csv.stdout.split('\n')[0]).toMatch(/^case,op,backend,ran_on,dtype,inputs,median_ms,iqr_ms,rel_spread,samples,p90_ms,/);
+  });
+
   it('profile prints the prefill / decode tables and a forward-only run (--max-new-tokens 0)', () => {
     const r = cli(['profile', '--model', OPT, '--ids', '5,6,7', '--max-new-tokens', '0', '--group-by', 'op,backend']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/prefill: 1 forward, M = 3/);
     expect(r.stdout).toContain('no decode steps');
-    expect(r.stdout).toMatch(/GEMM time by phase\nop\s+backend\s+prefill calls/);
+    expect(r.stdout).toMatch(/GEMM time by phase\nop\s+backend\s+prefill/);
   });
 
   it('bad arguments exit non-zero with a one-line reason', async () => {
@@ -255,7 +322,7 @@ describe('CLI: bench op / machine / model --plot / profile', { timeout: 120_000 
       [['bench', 'op', '--dtype', 'float64'], /argument 'float64' is invalid/],
       [['bench', 'op', 'Add', '--png', 'x.png'], /--png needs --plot/],
       [['profile', '--model', LLAMA, '--ids', '1', '--dispatch', 'Linear=gpu9'], /unknown backend 'gpu9'/],
-      [['profile', '--model', LLAMA], /give --prompt TEXT or --ids/],
+      [['profile', '--model', LLAMA], /give --prompt TEXT, --prompt-file FILE or --ids/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cliAsync(args)));
     for (const [i, [args, re]] of cases.entries()) {
