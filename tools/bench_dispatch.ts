@@ -75,7 +75,8 @@ export function formatDispatchBench(r: DispatchBenchResult, width?: number): str
       f(x.allocNs),
       f(x.torchNs),
       x.torchNs ? `${(x.eagerNs / x.torchNs).toFixed(2)}x` : '-',
-    ]), { width },
+    ]),
+    { width },
   );
   return `${table}\n${wrapParagraph(`medians of batches of ${BATCH} calls (tinybench); peer: ${r.peer}`, width)}`;
 }

@@ -172,11 +172,13 @@ export function formatMachine(m: MachineProfile, width?: number): string {
   const head = `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}; one thread${m.cached ? ` (cached from ${m.measuredAt}; --fresh re-measures)` : ''}`;
   const bw = fitTable(
     ['memory probe', 'array MiB', 'GB/s'],
-    m.bandwidth.map((b) => [`${b.kind}: ${b.how}`, String(b.mib), b.gbps.toFixed(2)]), { width },
+    m.bandwidth.map((b) => [`${b.kind}: ${b.how}`, String(b.mib), b.gbps.toFixed(2)]),
+    { width },
   );
   const pk = fitTable(
     ['peak probe', 'backend', 'threads', 'GFLOP/s'],
-    m.peaks.map((p) => [p.shape, p.backend === p.ranOn ? p.backend : `${p.backend} -> ${p.ranOn}`, p.threads === 1 ? '1' : `${p.threads} (not a roof)`, p.gflops.toFixed(2)]), { width },
+    m.peaks.map((p) => [p.shape, p.backend === p.ranOn ? p.backend : `${p.backend} -> ${p.ranOn}`, p.threads === 1 ? '1' : `${p.threads} (not a roof)`, p.gflops.toFixed(2)]),
+    { width },
   );
   const roofs = `roofs: ${m.bandwidthGBps.toFixed(2)} GB/s (${m.bandwidthFrom}), ${m.peakGflops.toFixed(2)} GFLOP/s (${m.peakFrom}); ridge at ${(m.peakGflops / m.bandwidthGBps).toFixed(2)} flop/byte`;
   return `${wrapParagraph(head, width)}\n\n${bw}\n\n${pk}\n\n${wrapParagraph(roofs, width)}`;

@@ -104,7 +104,8 @@ export function formatOrtBench(rows: readonly OrtBenchRow[], width?: number): st
   return (
     fitTable(
       ['case', 'opshift (ort backend)', 'onnxruntime-node session.run()', 'opshift / direct', 'GFLOP/s (opshift)'],
-      rows.map((r) => [r.name, t(r.opshiftMs), t(r.directMs), `${(r.opshiftMs / r.directMs).toFixed(3)}x`, r.gflops ? r.gflops.toFixed(1) : '-']), { width },
+      rows.map((r) => [r.name, t(r.opshiftMs), t(r.directMs), `${(r.opshiftMs / r.directMs).toFixed(3)}x`, r.gflops ? r.gflops.toFixed(1) : '-']),
+      { width },
     ) + `\n${wrapParagraph(`medians (tinybench); ORT intra-op threads: ${ortConfig().threads}`, width)}`
   );
 }
