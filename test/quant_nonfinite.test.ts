@@ -2,9 +2,11 @@
  * Non-finite activations in the quantized linears (issue #15 item 9), on every backend that has the op:
  *   LinearW8A8: any NaN or ±Inf in x makes the whole output NaN (the per-tensor scale max|x|/128 is undefined);
  *   LinearW4:   float activations, so IEEE propagation element by element: the backends agree with the cpu
- *               reference on which outputs are NaN, +Inf and −Inf.
+ *               reference on which outputs are NaN, +Inf and −Inf. Except ORT at accuracy_level 4, which
+ *               quantizes activations to int8 per block: there a row with a NaN/±Inf gives a NaN output row.
  */
 import { describe, expect, it } from 'vitest';
+import { configureOrt, ortConfig } from '../backends/ort/config.js';
 import { backendStatus, linearW4, linearW8A8, manualSeed, quantizeWeightInt8, quantizeWeightUint4, randn, tensor, withBackend, type Tensor } from '../core/index.js';
 
 const backends = ['cpu', 'ort', 'npu'].filter((b) => backendStatus(b)?.available === true);
@@ -86,4 +88,19 @@ describe(`w4 with NaN/Inf activations: IEEE propagation, the same on ${backends.
       if (Number.isNaN(v)) expect(want.slice(16, 32).every((k) => k === 'nan')).toBe(true);
       for (const b of backends) expect(kinds(withBackend(b, () => linearW4(x, q, bias), { fallback: false })), b).toEqual(want);
     });
+
+  it.runIf(backends.includes('ort'))('ort at accuracy_level 4 (int8 activations): a non-finite row gives a NaN row, never a finite one', () => {
+    const before = ortConfig();
+    try {
+      configureOrt({ accuracyLevel: 4 });
+      for (const v of [NaN, Infinity, -Infinity]) {
+        const x = withValue(3, 128, 128 + 100, v);
+        const k = kinds(withBackend('ort', () => linearW4(x, q, bias), { fallback: false }));
+        expect(k.slice(16, 32), String(v)).toEqual(Array(16).fill('nan'));
+        expect([...k.slice(0, 16), ...k.slice(32)].every((e) => e === 'finite'), String(v)).toBe(true);
+      }
+    } finally {
+      configureOrt(before);
+    }
+  });
 });

@@ -387,6 +387,7 @@ export function ortKernels(): AnyPair[] {
       },
     }),
     entry(LinearW4, {
+      key: () => `acc${ortConfig().accuracyLevel}`,
       // com.microsoft MatMulNBits: B [N, K/block, block/2] uint8, scales and (float) zero points flattened; the
       // reshapes of the baked weights are constant-folded when the session is created, then MLAS prepacks B.
       graph: (g, { x, qweight, scales, zeros, bias }, { blockSize }) => {
@@ -401,13 +402,15 @@ export function ortKernels(): AnyPair[] {
         const zb = Math.ceil(groups / 2);
         const z = zeros ? g.baked(zeros, [n * zb], 'uint8', (d) => packNibbles(d as Uint8Array, n, groups)) : '';
         // The bias is baked too: MatMulNBits' shape inference needs to see that it is [N].
-        const ins = [g.input(x), b, s, z, '', ...(bias ? [g.input(bias, 'float32', true)] : [])];
-        return g.node(
-          'MatMulNBits',
-          ins,
-          { K: { i: k }, N: { i: n }, bits: { i: 4 }, block_size: { i: blockSize }, accuracy_level: { i: ortConfig().accuracyLevel } },
-          'com.microsoft',
-        );
+        const xin = g.input(x);
+        const ins = [xin, b, s, z, '', ...(bias ? [g.input(bias, 'float32', true)] : [])];
+        const level = ortConfig().accuracyLevel;
+        const y = g.node('MatMulNBits', ins, { K: { i: k }, N: { i: n }, bits: { i: 4 }, block_size: { i: blockSize }, accuracy_level: { i: level } }, 'com.microsoft');
+        if (level !== 4) return y; // float activations: NaN/Inf propagate as in the cpu reference
+        // Level 4 quantizes the activations to int8 per block, which turns NaN into a finite number. A row with a
+        // NaN or ±Inf has no defined scale: Σ x·0 over the row (0, or NaN) makes that whole output row NaN.
+        const zero = g.constant(full([], 0, { dtype: 'float32' }));
+        return g.node('Add', [y, g.node('ReduceSum', [g.node('Mul', [xin, zero]), g.ints([-1])], { keepdims: { i: 1 } })]);
       },
     }),
     entry(R2.CumSum, {
