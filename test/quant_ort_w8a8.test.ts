@@ -85,7 +85,8 @@ describe('w8a8 MatMulInteger path selection', () => {
 
   it.runIf(ortAvailable)('the ort backend reports the path it chose in its details', () => {
     const s = backendStatus('ort');
-    expect(s?.available && s.details?.w8a8).toBe(`${resolveW8A8Path('auto').path} (${resolveW8A8Path('auto').reason})`);
+    expect(s?.available && s.details?.w8a8).toBe(`${ortW8A8Path().path} (${ortW8A8Path().reason})`);
+    expect(ortW8A8Path().path).toBe(process.env.OPSHIFT_ORT_W8A8 || (cpuHasVnni() ? 'u8s8' : 'u8u8'));
   });
 });
 
