@@ -1,6 +1,9 @@
 /**
- * opshift's public surface: Tensor and factories, ops, dispatch control (withBackend, withPolicy, setPolicy),
- * the profiler, and registration for new backends. Importing it registers the built-in backends.
+ * opshift's public surface (`import … from 'opshift'`): Tensor and factories, ops, dispatch control
+ * (withBackend, withPolicy, setPolicy), the profiler, backend configuration and registration. Importing it
+ * registers the built-in backends lazily: no native library (onnxruntime-node, koffi, the wasm module) is loaded
+ * until a backend is first needed. Models, nn modules, tokenizers, checkpoint I/O and quantization are the
+ * subpaths `opshift/models`, `opshift/nn`, `opshift/tokenizers`, `opshift/io`, `opshift/quantize`, `opshift/tools`.
  */
 import { registerDefaultBackends } from '../backends/index.js';
 
@@ -13,6 +16,10 @@ export { defineOp, listOps, getOp, type OpDef, type Kernel, type TensorSpec, typ
 export {
   registerBackend,
   unregisterBackend,
+  probeBackends,
+  isProbed,
+  backendNames,
+  type RegisterBackendOptions,
   registerKernel,
   listBackends,
   backendStatus,
@@ -25,7 +32,10 @@ export {
 export { withBackend, withPolicy, setPolicy, getPolicy, setPriority, byRows, DECOMPOSE, type Policy, type OpRule, type CallInfo } from './policy.js';
 export { parsePolicy } from './policy_spec.js';
 export { dispatch, dispatchAll, dumpDispatch } from './dispatcher.js';
-export { profile, setDebug, Profile, type OpRecord, type SummaryRow } from './profiler.js';
+export { profile, setDebug, notePrepared, Profile, type OpRecord, type SummaryRow } from './profiler.js';
+export { registerDefaultBackends } from '../backends/index.js';
+export { configureOrt, ortConfig, type OrtConfig } from '../backends/ort/config.js';
+export { configureNpu, npuConfig, type NpuConfig } from '../backends/npu/config.js';
 export { manualSeed, Generator, defaultGenerator } from './random.js';
 export { fromNdarray, toNdarray } from './interop.js';
 export * from '../ops/index.js';

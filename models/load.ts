@@ -4,6 +4,7 @@
  * found on the hub: with or without the `model.` prefix (OPT's original checkpoints use `decoder.…`), and an
  * `lm_head.weight` that a tied model does not need.
  */
+import { demoModelDir } from './demo_models.js';
 import type { DType } from '../core/dtype.js';
 import { ArgumentError, CheckpointError } from '../core/errors.js';
 import type { CausalLM } from './causal_lm.js';
@@ -88,10 +89,12 @@ export function loadFromCheckpoint(ck: Checkpoint, options: LoadModelOptions = {
 }
 
 /**
- * `dir` (a Hugging Face model folder) or `synthetic:<preset>` (real shapes, seeded random weights).
+ * `dir` (a Hugging Face model folder), `demo:<name>` (a demo model shipped with the package) or
+ * `synthetic:<preset>` (real shapes, seeded random weights).
  * Hub ids are resolved to folders by models/io/hub.ts first (see resolveModelDir).
  */
 export function loadModel(source: string, options: LoadModelOptions = {}): CausalLM {
+  if (source.startsWith('demo:')) source = demoModelDir(source);
   if (source.startsWith('synthetic:')) {
     const model = buildModel(presetConfig(source.slice('synthetic:'.length)));
     return model.initRandom(options.seed ?? 0, options.dtype ?? 'float32');

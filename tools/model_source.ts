@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArgumentError } from '../core/errors.js';
+import { demoModelDir } from '../models/demo_models.js';
 import { resolveModel } from '../models/io/hub.js';
 
 export interface ModelSource {
@@ -25,8 +26,7 @@ export function repoRoot(): string {
 export async function resolveModelSource(source: string): Promise<ModelSource> {
   if (source.startsWith('synthetic:')) return { load: source, dir: undefined };
   if (source.startsWith('demo:')) {
-    const dir = join(repoRoot(), 'models', 'demo', source.slice('demo:'.length));
-    if (!existsSync(dir)) throw new ArgumentError(`--model ${source}: no demo model at ${dir}`);
+    const dir = demoModelDir(source);
     return { load: dir, dir };
   }
   if (existsSync(source) && statSync(source).isDirectory()) return { load: source, dir: source };

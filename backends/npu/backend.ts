@@ -6,7 +6,7 @@
  */
 import type { Backend } from '../backend.js';
 import { npuConfig } from './config.js';
-import { loadNpuLibrary, NpuContext, type NpuLibrary } from './ffi.js';
+import { loadNpuLibrary, npuLibrarySource, NpuContext, type NpuLibrary } from './ffi.js';
 
 export interface NpuRuntime {
   readonly lib: NpuLibrary;
@@ -84,6 +84,9 @@ export const npuBackend: Backend = {
       version: `ABI ${lib.abiVersion}: ${lib.implName}`,
       details: {
         library: lib.path,
+        // built: compiled on this machine (npm ci / npm run build / the package's install script); prebuilt: the
+        // linux-x64 library shipped in the package, used when no C compiler was found at install.
+        source: npuLibrarySource(lib.path),
         abi: String(lib.abiVersion),
         device: d.device ?? 'unknown',
         ...(d.design ? { design: d.design } : {}),

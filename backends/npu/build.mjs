@@ -3,6 +3,10 @@
  * Builds the NPU emulation library, backends/npu/native/*.c -> dist/backends/npu/libopshift_npu_emu.so (a build
  * output, never committed), with the system C compiler. Run by `npm run build` and the `prepare` script.
  *
+ * Also the package's `install` script (`--if-stale`: nothing to do when the library is newer than its sources),
+ * so users who install opshift from npm get a library built for their machine when they have a C compiler; the
+ * package also ships a prebuilt linux-x64 library (prebuilds/, made by `npm pack`) that the loader falls back to.
+ *
  * Never fails the install: without a C compiler (or with a compile error) it prints a warning, writes the reason
  * to dist/backends/npu/build-status.json and exits 0; the `npu` backend then registers as unavailable with that
  * reason. `--strict` (or OPSHIFT_NPU_STRICT=1) makes a failed build exit 1 instead.
@@ -13,7 +17,7 @@
  * other architectures with the portable kernels only).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildReporter, findCompiler } from '../native_build.mjs';
@@ -28,6 +32,12 @@ const output = join(outDir, libName);
 const strict = process.argv.includes('--strict') || process.env.OPSHIFT_NPU_STRICT === '1';
 
 export const FLAGS = ['-O3', '-fPIC', '-shared', '-std=gnu11', '-ffp-contract=off', '-fno-fast-math', '-fvisibility=hidden', '-Wall', '-Wextra', '-pthread'];
+
+const newest = (files) => Math.max(...files.map((f) => statSync(f).mtimeMs));
+if (process.argv.includes('--if-stale') && existsSync(output)) {
+  const inputs = [...SOURCES, join(nativeDir, 'opshift_npu.h'), join(nativeDir, 'npu_emu_internal.h')].filter((f) => existsSync(f));
+  if (statSync(output).mtimeMs >= newest(inputs)) process.exit(0);
+}
 
 const { writeStatus, fail } = buildReporter({ outDir, output, what: 'NPU emulation library', backend: 'npu', strict });
 

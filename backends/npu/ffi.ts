@@ -160,14 +160,43 @@ function check(api: NpuApi, name: string, status: number): void {
   if (status !== 0) throw new NpuError(name, status, api.npu_last_error());
 }
 
-/** Default library: $OPSHIFT_NPU_LIB, else the emulation library the build wrote to dist/backends/npu/. */
-export function defaultNpuLibraryPath(): string {
-  if (process.env.OPSHIFT_NPU_LIB) return resolve(process.env.OPSHIFT_NPU_LIB);
+const LIB_NAME = process.platform === 'darwin' ? 'libopshift_npu_emu.dylib' : process.platform === 'win32' ? 'opshift_npu_emu.dll' : 'libopshift_npu_emu.so';
+
+/** Where the library came from, for `opshift backends`. */
+export type NpuLibrarySource = 'OPSHIFT_NPU_LIB' | 'built' | 'prebuilt' | 'path';
+
+/** The emulation library this installation built (npm ci / npm run build in the repo, the install script for users). */
+function builtLibraryPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const name = process.platform === 'darwin' ? 'libopshift_npu_emu.dylib' : process.platform === 'win32' ? 'opshift_npu_emu.dll' : 'libopshift_npu_emu.so';
   // Compiled: dist/backends/npu/ffi.js sits next to the library; from the sources (tests): ../../dist/backends/npu/.
   const inDist = basename(resolve(here, '..', '..')) === 'dist';
-  return inDist ? join(here, name) : join(here, '..', '..', 'dist', 'backends', 'npu', name);
+  return inDist ? join(here, LIB_NAME) : join(here, '..', '..', 'dist', 'backends', 'npu', LIB_NAME);
+}
+
+/** The prebuilt library the package ships for this platform (prebuilds/<platform>-<arch>/, made by npm pack). */
+function prebuiltLibraryPath(): string {
+  const built = builtLibraryPath();
+  return join(dirname(built), '..', '..', '..', 'prebuilds', `${process.platform}-${process.arch}`, LIB_NAME);
+}
+
+/**
+ * Default library: $OPSHIFT_NPU_LIB; else the emulation library built on this machine (dist/backends/npu/);
+ * else the prebuilt one the package ships for this platform, if any.
+ */
+export function defaultNpuLibraryPath(): string {
+  if (process.env.OPSHIFT_NPU_LIB) return resolve(process.env.OPSHIFT_NPU_LIB);
+  const built = builtLibraryPath();
+  if (existsSync(built)) return built;
+  const prebuilt = prebuiltLibraryPath();
+  return existsSync(prebuilt) ? prebuilt : built;
+}
+
+/** How `path` was chosen. */
+export function npuLibrarySource(path: string): NpuLibrarySource {
+  if (process.env.OPSHIFT_NPU_LIB && resolve(process.env.OPSHIFT_NPU_LIB) === resolve(path)) return 'OPSHIFT_NPU_LIB';
+  if (resolve(path) === resolve(builtLibraryPath())) return 'built';
+  if (resolve(path) === resolve(prebuiltLibraryPath())) return 'prebuilt';
+  return 'path';
 }
 
 function buildFailure(libPath: string): string | undefined {
@@ -199,7 +228,9 @@ function load(path: string): NpuLoadResult {
     const why = buildFailure(path);
     return {
       ok: false,
-      reason: why ? `NPU emulation library not built: ${why}` : `NPU library ${path} not found (run npm run build, which needs a C compiler, or set OPSHIFT_NPU_LIB)`,
+      reason: why
+        ? `NPU emulation library not built: ${why}; no prebuilt library for ${process.platform}-${process.arch}`
+        : `NPU library ${path} not found (run npm run build, which needs a C compiler, or set OPSHIFT_NPU_LIB)`,
     };
   }
   let lib: Koffi.IKoffiLib;
