@@ -89,10 +89,29 @@ function size(f: JsonConfig, key: string, fallback?: number): number {
   return v;
 }
 
-/** A real number > 0 (rope_theta, eps, rope factors): 0, negative or huge values make the forward NaN/Inf. */
+/**
+ * Ranges of the real-valued fields. rms_norm_eps only has to be > 0. The rotary tables are computed in
+ * float32, so rope_theta below 1 (1e-300 rounds to 0, and 1/0^x is Inf) and rope factors near 0 (inv_freq /
+ * 1e-300 is Inf) turn the forward into NaN; real models use theta 1e4 to 1e8 and factors 1 to 64.
+ */
+const REAL_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  rope_theta: [1, 1e30],
+  factor: [1e-3, 1e6],
+  low_freq_factor: [1e-3, 1e6],
+  high_freq_factor: [1e-3, 1e6],
+};
+
+/** What a real-valued field breaks (rms_norm_eps, rope_theta, rope factors), or undefined. */
+function realProblem(key: string, v: number): string | undefined {
+  const range = REAL_RANGES[key];
+  if (range) return v >= range[0] && v <= range[1] ? undefined : `must be a number in [${range[0]}, ${range[1]}], got ${v}`;
+  return v > 0 && Number.isFinite(v) ? undefined : `must be a finite number > 0, got ${v}`;
+}
+
 function positiveReal(f: JsonConfig, key: string, fallback?: number): number {
   const v = f.number(key, fallback);
-  if (!(v > 0) || !Number.isFinite(v)) fail(f, key, `must be a finite number > 0, got ${v}`);
+  const p = realProblem(key, v);
+  if (p) fail(f, key, p);
   return v;
 }
 
@@ -117,16 +136,19 @@ export function configProblem(c: ModelConfig): { field: string; rule: string } |
   if (c.numHeads % c.numKvHeads !== 0) return { field: 'num_key_value_heads', rule: `(${c.numKvHeads}) must divide num_attention_heads (${c.numHeads})` };
   // Rotary embeddings rotate pairs of channels: an odd head_dim has no pairing.
   if (c.headDim % 2 !== 0) return { field: 'head_dim', rule: `(${c.headDim}) must be even for rotary embeddings` };
-  if (!(c.rmsNormEps > 0) || !Number.isFinite(c.rmsNormEps)) return { field: 'rms_norm_eps', rule: `must be a finite number > 0, got ${c.rmsNormEps}` };
-  if (!(c.ropeTheta > 0) || !Number.isFinite(c.ropeTheta)) return { field: 'rope_theta', rule: `must be a finite number > 0, got ${c.ropeTheta}` };
+  const reals: [string, string, number][] = [['rms_norm_eps', 'rms_norm_eps', c.rmsNormEps], ['rope_theta', 'rope_theta', c.ropeTheta]];
   const s = c.ropeScaling;
+  if (s) reals.push(['rope_scaling.factor', 'factor', s.factor]);
+  if (s?.type === 'llama3') reals.push(['rope_scaling.low_freq_factor', 'low_freq_factor', s.lowFreqFactor], ['rope_scaling.high_freq_factor', 'high_freq_factor', s.highFreqFactor]);
+  for (const [field, key, v] of reals) {
+    const rule = realProblem(key, v);
+    if (rule) return { field, rule };
+  }
   if (s) {
-    if (!(s.factor > 0) || !Number.isFinite(s.factor)) return { field: 'rope_scaling.factor', rule: `must be a finite number > 0, got ${s.factor}` };
     if (s.type === 'llama3') {
-      if (!(s.lowFreqFactor > 0) || !Number.isFinite(s.lowFreqFactor)) return { field: 'rope_scaling.low_freq_factor', rule: `must be a finite number > 0, got ${s.lowFreqFactor}` };
       // The smoothing divides by high - low: equal factors give 0/0.
-      if (!(s.highFreqFactor > s.lowFreqFactor) || !Number.isFinite(s.highFreqFactor))
-        return { field: 'rope_scaling.high_freq_factor', rule: `(${s.highFreqFactor}) must be finite and greater than low_freq_factor (${s.lowFreqFactor})` };
+      if (!(s.highFreqFactor > s.lowFreqFactor))
+        return { field: 'rope_scaling.high_freq_factor', rule: `(${s.highFreqFactor}) must be greater than low_freq_factor (${s.lowFreqFactor})` };
       const max = CONFIG_LIMITS.original_max_position_embeddings!;
       if (!Number.isSafeInteger(s.originalMaxPositions) || s.originalMaxPositions < 1 || s.originalMaxPositions > max)
         return { field: 'rope_scaling.original_max_position_embeddings', rule: `must be an integer in 1..${max}, got ${s.originalMaxPositions}` };

@@ -82,12 +82,15 @@ describe('config.json rules (issue #15.4)', () => {
     [{ num_attention_heads: 32, hidden_size: 496 }, /field 'hidden_size' \(496\) must be divisible by num_attention_heads \(32\) when head_dim is not given/],
     [{ num_attention_heads: 4, num_key_value_heads: 3 }, /field 'num_key_value_heads' \(3\) must divide num_attention_heads \(4\)/],
     [{ head_dim: 5 }, /field 'head_dim' \(5\) must be even for rotary embeddings/],
-    [{ rope_theta: 0 }, /field 'rope_theta' must be a finite number > 0, got 0/],
-    [{ rope_theta: -10000 }, /field 'rope_theta' must be a finite number > 0, got -10000/],
+    [{ rope_theta: 0 }, /field 'rope_theta' must be a number in \[1, 1e\+30\], got 0/],
+    [{ rope_theta: -10000 }, /field 'rope_theta' must be a number in \[1, 1e\+30\], got -10000/],
+    // Positive but NaN all the same: 1e-300 rounds to 0 in the float32 rotary tables.
+    [{ rope_theta: 1e-300 }, /field 'rope_theta' must be a number in \[1, 1e\+30\], got 1e-300/],
+    [{ rope_scaling: { rope_type: 'linear', factor: 1e-300 } }, /field 'factor' must be a number in \[0\.001, 1000000\], got 1e-300/],
     [{ rms_norm_eps: 0 }, /field 'rms_norm_eps' must be a finite number > 0, got 0/],
-    [{ rope_scaling: { rope_type: 'linear', factor: 0 } }, /config\.json \(rope_scaling\): field 'factor' must be a finite number > 0, got 0/],
+    [{ rope_scaling: { rope_type: 'linear', factor: 0 } }, /config\.json \(rope_scaling\): field 'factor' must be a number in \[0\.001, 1000000\], got 0/],
     [{ rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 2, high_freq_factor: 2, original_max_position_embeddings: 64 } }, /field 'high_freq_factor' \(2\) must be greater than low_freq_factor \(2\)/],
-    [{ rope_parameters: { rope_type: 'default', rope_theta: -1 } }, /\(rope_parameters\): field 'rope_theta' must be a finite number > 0, got -1/],
+    [{ rope_parameters: { rope_type: 'default', rope_theta: -1 } }, /\(rope_parameters\): field 'rope_theta' must be a number in \[1, 1e\+30\], got -1/],
     [{ vocab_size: 5e6 }, /field 'vocab_size' must be an integer in 1\.\.4194304/],
     [{ intermediate_size: 0 }, /field 'intermediate_size' must be an integer in 1\.\.1048576, got 0/],
     [{ max_position_embeddings: 2 ** 40 }, /field 'max_position_embeddings' must be an integer in 1\.\.16777216/],
@@ -131,7 +134,8 @@ describe('config.json rules (issue #15.4)', () => {
     const c = presetConfig('tinyllama-1.1b') as LlamaConfig;
     expect(() => new Llama({ ...c, headDim: 15 })).toThrow(ArgumentError);
     expect(errorOf(() => new Llama({ ...c, headDim: 15 })).message).toMatch(/llama: config field 'head_dim' \(15\) must be even for rotary embeddings/);
-    expect(errorOf(() => new Llama({ ...c, ropeTheta: 0 })).message).toMatch(/config field 'rope_theta' must be a finite number > 0, got 0/);
+    expect(errorOf(() => new Llama({ ...c, ropeTheta: 0 })).message).toMatch(/config field 'rope_theta' must be a number in \[1, 1e\+30\], got 0/);
+    expect(errorOf(() => new Llama({ ...c, rmsNormEps: 0 })).message).toMatch(/config field 'rms_norm_eps' must be a finite number > 0, got 0/);
     expect(errorOf(() => new Llama({ ...c, numLayers: 1e6 })).message).toMatch(/config field 'num_hidden_layers' must be an integer in 1\.\.1024/);
     const o = presetConfig('opt-125m');
     expect(errorOf(() => new Opt({ ...(o as Extract<ModelConfig, { modelType: 'opt' }>), numHeads: 7 })).message).toMatch(/opt: config field 'hidden_size' \(768\) must be divisible by num_attention_heads \(7\)/);
