@@ -126,7 +126,7 @@ program
   .action((opts: { tokens: number; dim: number; trace?: string; wide?: boolean }) => {
     const { profile, policy } = runDemo({ tokens: opts.tokens, dim: opts.dim });
     const { prefill, decode } = profile.result;
-    console.log(`policy: ${policy}`);
+    console.log(wrapParagraph(`policy: ${policy}`, widthOf(opts)));
     console.log(`prefill output ${JSON.stringify(prefill.shape)}, mean ${prefill.mean().item().toFixed(6)}`);
     console.log(`decode output  ${JSON.stringify(decode.shape)}, mean ${decode.mean().item().toFixed(6)}\n`);
     console.log(summaryText(profile.rows(), profile.totalMs, widthOf(opts)));
@@ -405,9 +405,8 @@ addPromptOptions(
     }
     if (decoder) process.stdout.write(decoder.flush());
     process.stdout.write('\n');
-    console.error(
-      `\n[${r.promptTokens} prompt + ${r.ids.length} generated tokens; TTFT ${r.ttftMs.toFixed(1)} ms; decode ${Number.isNaN(r.tokensPerS) ? '-' : r.tokensPerS.toFixed(2)} tok/s; load ${loadMs.toFixed(0)} ms; stopped by ${r.stoppedBy}]`,
-    );
+    const status = `[${r.promptTokens} prompt + ${r.ids.length} generated tokens; TTFT ${r.ttftMs.toFixed(1)} ms; decode ${Number.isNaN(r.tokensPerS) ? '-' : r.tokensPerS.toFixed(2)} tok/s; load ${loadMs.toFixed(0)} ms; stopped by ${r.stoppedBy}]`;
+    console.error(`\n${wrapParagraph(status, widthOf(opts, process.stderr))}`);
     if (r.profile) console.error(`\n${summaryText(r.profile.rows(['op', 'backend']), r.profile.totalMs, widthOf(opts, process.stderr))}`);
   });
 
