@@ -84,6 +84,10 @@ describe('table layout (tools/table.ts)', () => {
     expect(narrow.slice(2).map((l) => l.slice(12).trim()).join(' ')).toContain('a long reason that has to wrap onto continuation lines');
     expect(wrapText('library=/a/b/c/d.so abi=1', 12)).toEqual(['library=/a/', 'b/c/d.so', 'abi=1']);
     expect(wrapText('one\ntwo', 80)).toEqual(['one', 'two']);
+    const { outputWidth } = await import('../tools/table.js');
+    expect(outputWidth({ isTTY: true, columns: 132 })).toBe(132); // a wide terminal gets its width
+    expect(outputWidth({ isTTY: true, columns: 60 })).toBe(80);
+    expect(outputWidth({ isTTY: false, columns: 200 })).toBe(80); // piped: 80
     expect(elide('description text', 8)).toBe('descrip…');
     const el = fitTable(['k', { title: 'd', elide: true }], [['a', 'z'.repeat(200)]], { width: 30 }).split('\n');
     expect(el[2]).toMatch(/^a\s+z+…$/);
