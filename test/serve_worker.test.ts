@@ -13,7 +13,8 @@ import { HfTokenizer, loadTokenizer, TemplateBudgetError, TemplateRaiseError, Te
 import { chunkedTokens, liveChunkedCaches } from '../tools/serve/chunked_generate.js';
 import { hostAllowed, hostName, hostPolicy } from '../tools/serve/host_check.js';
 import { LIMITS, resolveLimits } from '../tools/serve/limits.js';
-import { samplingFor } from '../tools/serve/worker_job.js';
+import { runJob, samplingFor, type WorkerContext } from '../tools/serve/worker_job.js';
+import type { FromWorker, JobMessage } from '../tools/serve/protocol.js';
 import { Sampler } from '../models/sampling.js';
 
 const demo = (name: string) => join(import.meta.dirname, '..', 'models', 'demo', name);
@@ -69,6 +70,43 @@ describe('chunked prefill', () => {
     expect(() => chunkedTokens(model, [], { maxNewTokens: 1, chunk: 4, sampling: {} }).next()).toThrow(/prompt is empty/);
     expect(() => chunkedTokens(model, [1], { maxNewTokens: 1, chunk: 0, sampling: {} }).next()).toThrow(/prefill chunk 0 must be a positive integer/);
     expect(() => chunkedTokens(model, [99999], { maxNewTokens: 1, chunk: 4, sampling: {} }).next()).toThrow(/prompt id 99999 is outside the vocabulary/);
+  });
+});
+
+describe('a job in the worker: prompt checks before anything is accepted', () => {
+  const ctx: WorkerContext = { model: loadModel(demo('llama')), tokenizer: loadTokenizer(demo('llama')), policy: undefined, prefillChunk: 64, templateTimeoutMs: 1000, templateMaxBytes: 1 << 20 };
+  const job = (o: Partial<JobMessage>): JobMessage => ({ type: 'job', id: 1, prompt: { kind: 'text', text: 'And God said' }, maxTokens: undefined, maxTokensCap: 3, maxPromptTokens: 100, temperature: 0, topP: undefined, seed: undefined, stop: [], ...o });
+  const run = (o: Partial<JobMessage>, cancelAfter = Infinity) => {
+    const out: FromWorker[] = [];
+    let polls = 0;
+    runJob(ctx, job(o), (m) => out.push(m), () => ++polls > cancelAfter);
+    return out;
+  };
+  const rejection = (out: FromWorker[]) => out.find((m) => m.type === 'rejected');
+
+  it('the default max_tokens is min(--max-tokens, context left); an explicit one over the context is refused', () => {
+    const ok = run({});
+    expect(ok.find((m) => m.type === 'accepted')).toMatchObject({ maxTokens: 3 });
+    expect(ok.at(-1)).toMatchObject({ type: 'done', result: { completionTokens: 3, finishReason: 'length' }, liveKvCaches: 0 });
+    const near = run({ prompt: { kind: 'ids', ids: Array.from({ length: 254 }, () => 5) }, maxPromptTokens: 1000 });
+    expect(near.find((m) => m.type === 'accepted')).toMatchObject({ maxTokens: 2 }); // 256 positions - 254
+    expect(rejection(run({ prompt: { kind: 'ids', ids: Array.from({ length: 250 }, () => 5) }, maxTokens: 7, maxPromptTokens: 1000 }))).toMatchObject({ error: { status: 400, code: 'context_length_exceeded', param: 'max_tokens' } });
+    expect(rejection(run({ prompt: { kind: 'ids', ids: Array.from({ length: 256 }, () => 5) }, maxPromptTokens: 1000 }))).toMatchObject({ error: { code: 'context_length_exceeded', param: 'prompt' } });
+  });
+
+  it('--max-prompt-tokens: refused by length before tokenizing, or by token count after', () => {
+    const long = run({ prompt: { kind: 'text', text: 'x'.repeat(100 * ctx.tokenizer!.maxTokenChars + 1) } });
+    expect(long.some((m) => m.type === 'phase' && m.phase === 'tokenize'), 'not tokenized').toBe(false);
+    expect(rejection(long)).toMatchObject({ error: { code: 'prompt_too_long', param: 'prompt' } });
+    const counted = run({ prompt: { kind: 'text', text: 'And God said, Let there be light. '.repeat(12) } });
+    expect(counted.some((m) => m.type === 'phase' && m.phase === 'tokenize')).toBe(true);
+    expect(rejection(counted)?.type === 'rejected' && rejection(counted)!.error.message).toMatch(/the prompt is 1\d\d tokens, over the server's limit of 100 \(--max-prompt-tokens\)/);
+    expect(rejection(run({ prompt: { kind: 'ids', ids: [1, 32000] } }))).toMatchObject({ error: { code: 'invalid_token_id', param: 'prompt' } });
+  });
+
+  it('a cancel lands within one prefill chunk: the job ends cancelled with the prompt partly prefilled', () => {
+    const out = run({ prompt: { kind: 'ids', ids: Array.from({ length: 200 }, (_, i) => 100 + i) }, maxPromptTokens: 1000, maxTokens: 4 }, 1);
+    expect(out.at(-1)).toMatchObject({ type: 'done', result: { finishReason: 'cancelled', prefilled: 64, promptTokens: 200, completionTokens: 0 }, liveKvCaches: 0 });
   });
 });
 
