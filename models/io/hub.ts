@@ -493,6 +493,11 @@ async function fetchFile(repo: Repo, file: string, required: boolean): Promise<s
       if (!fs.existsSync(blob)) await downloadBlob(repo, file, h, blob); // another process may have finished it
     });
   }
+  // Blobs are named by ETag: a cached one of another size means the server gave different files one ETag.
+  const cached = fs.statSync(blob);
+  if (!cached.isFile()) throw new HubError(`${blob}: the cached blob of '${file}' is not a regular file (only regular files are read); delete it and run again`, repo.url(file));
+  if (h.size !== undefined && cached.size !== h.size)
+    throw new HubError(`${repo.url(file)}: the ETag ${h.etag} names a cached blob of ${cached.size} bytes, but the server declares ${h.size} bytes for '${file}': one ETag for different contents`, repo.url(file));
   if (!fs.existsSync(pointer)) link(blob, pointer);
   writeRef(repo, h.commit);
   return pointer;
