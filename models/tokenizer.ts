@@ -217,6 +217,7 @@ export class HfTokenizer {
   private readonly addBos: boolean | undefined;
   private readonly addEos: boolean | undefined;
   private compiled: Template | undefined;
+  #maxTokenChars: number | undefined;
 
   constructor(dir: string, tokenizerJson: JsonObject, config: JsonObject, chatTemplate: string | undefined) {
     this.dir = dir;
@@ -268,6 +269,21 @@ export class HfTokenizer {
     const d = new StreamDecoder(this, decode);
     if (context?.length) d.prime(context);
     return d;
+  }
+
+  /**
+   * The longest token's text, in UTF-16 code units. A text of more than `n × maxTokenChars` characters cannot
+   * encode to n tokens or fewer (every token covers at most that much of the text; only a normalizer that
+   * deletes characters could break this), so a server can refuse an oversized prompt before tokenizing it,
+   * which for a long text takes seconds.
+   */
+  get maxTokenChars(): number {
+    if (this.#maxTokenChars === undefined) {
+      let m = 1;
+      for (const t of this.tok.get_vocab(true).keys()) if (t.length > m) m = t.length;
+      this.#maxTokenChars = m;
+    }
+    return this.#maxTokenChars;
   }
 
   tokenToId(token: string): number | undefined {
