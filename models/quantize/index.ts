@@ -132,3 +132,4 @@ export { calibrate, calibrationIds, defaultCalibrationFile, type InputStats, typ
 export { smoothQuantFold, smoothScales, type SmoothResult } from './smoothquant.js';
 export { awqSearch, fakeQuantW4, type AwqOptions, type AwqResult } from './awq.js';
 export { matchesPattern, selectLinears, linearModules, scaleGroups, DEFAULT_EXCLUDE, type Selection, type ScaleGroup } from './select.js';
+export { AWQ_ORDER, awqToW4, packAwq, unpackAwq, quantizationConfig, saveQuantized, quantMethod, type QuantizationConfig } from './checkpoint.js';
