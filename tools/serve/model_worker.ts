@@ -116,6 +116,7 @@ export class ModelWorker {
   #restart(): void {
     if (this.#closed || this.#fatal) return;
     this.restarts++;
+    this.liveKvCaches = 0; // the caches died with the old worker's heap
     this.#spawn();
   }
 
