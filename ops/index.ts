@@ -1,7 +1,9 @@
 /** Public op functions and OpDefs. */
 export * from './elementwise.js';
+export * from './elementwise_more.js';
 export * from './reduce.js';
 export * from './reduce2.js';
+export * from './reduce_more.js';
 export * from './linalg.js';
 export * from './movement.js';
 export * from './indexing.js';

@@ -6,6 +6,7 @@
  */
 import { toInt32, toInt64 } from '../../core/convert.js';
 import { erf, erfc, fastExp } from './math.js';
+import { moreLib } from './math_more.js';
 
 export type AnyArray = ArrayLike<number> | ArrayLike<bigint>;
 export interface LoopOperand {
@@ -18,6 +19,7 @@ type LoopFn = (out: unknown, shape: readonly number[], ...operands: unknown[]) =
 
 /** Helpers callable from expressions as `lib.name(...)`. */
 const lib = {
+  ...moreLib,
   erf,
   erfc,
   exp: fastExp,

@@ -15,6 +15,8 @@ import { cpuBackend } from './backend.js';
 import { dequantizeKernel, linearW4Kernel, linearW8A8Kernel, quantizeKernel } from './kernels/quant.js';
 import { castKernel, copyKernel } from './kernels/cast.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
+import { elementwiseMoreKernels } from './kernels/elementwise_more.js';
+import { reduceMoreKernels } from './kernels/reduce_more.js';
 import { linearKernel, matmulKernel } from './kernels/linalg.js';
 import { catKernel } from './kernels/movement.js';
 import {
@@ -37,6 +39,8 @@ const pair = <I extends object, A extends object>(op: OpDef<I & never, A & never
 export function cpuKernels(): AnyPair[] {
   return [
     ...elementwiseKernels,
+    ...elementwiseMoreKernels,
+    ...reduceMoreKernels,
     pair(E.Cast, castKernel),
     pair(E.Contiguous, copyKernel),
     pair(CopyInto, copyIntoKernel),
