@@ -5,6 +5,7 @@ import { registerCpu } from './cpu/register.js';
 import { registerOrt } from './ort/register.js';
 import { registerNpu } from './npu/register.js';
 import { registerWasm } from './wasm/register.js';
+import { registerNative } from './native/register.js';
 
 let done = false;
 
@@ -18,4 +19,5 @@ export function registerDefaultBackends(): void {
   if (!hasBackend('ort')) registerOrt();
   if (!hasBackend('wasm')) registerWasm();
   if (!hasBackend('npu')) registerNpu();
+  if (!hasBackend('native')) registerNative();
 }

@@ -29,6 +29,13 @@ if (process.platform === 'linux' && process.arch === 'x64') {
   mkdirSync(dir, { recursive: true });
   copyFileSync(lib, join(dir, 'libopshift_npu_emu.so'));
   console.log(`opshift prepack: prebuilds/linux-x64/libopshift_npu_emu.so (${statSync(lib).size} bytes)`);
+  // The native CPU kernels likewise (ISA chosen at run time, no -march=native); optional: without them the
+  // TypeScript kernels run everything, so a missing library only warns.
+  const nlib = join(root, 'dist', 'backends', 'native', 'libopshift_native.so');
+  if (existsSync(nlib)) {
+    copyFileSync(nlib, join(dir, 'libopshift_native.so'));
+    console.log(`opshift prepack: prebuilds/linux-x64/libopshift_native.so (${statSync(nlib).size} bytes)`);
+  } else console.warn('opshift prepack: dist/backends/native/libopshift_native.so is missing: the package ships no prebuilt native kernels');
 } else {
   console.warn(`opshift prepack: not on linux-x64 (${process.platform}-${process.arch}): the package ships whatever prebuilds/ holds`);
 }

@@ -9,6 +9,7 @@
 import { configureOrt } from '../backends/ort/config.js';
 import { configureNpu } from '../backends/npu/config.js';
 import { resetNpuRuntime } from '../backends/npu/backend.js';
+import { configureNative, NATIVE_MAX_THREADS } from '../backends/native/config.js';
 
 /** The most threads -t accepts. */
 export const MAX_THREADS = 256;
@@ -18,6 +19,7 @@ export const NPU_MAX_THREADS = 16;
 export interface ThreadSettings {
   readonly ort: number;
   readonly npu: number;
+  readonly native: number;
 }
 
 export function setThreads(n: number): ThreadSettings {
@@ -25,5 +27,9 @@ export function setThreads(n: number): ThreadSettings {
   const npu = Math.min(n, NPU_MAX_THREADS);
   configureNpu({ threads: npu });
   resetNpuRuntime();
-  return { ort: n, npu };
+  // The native kernels (attention, norms, elementwise) split one call across threads; their calls alternate
+  // with the GEMM backends' synchronous calls, so N here never runs beside N GEMM threads.
+  const native = Math.min(n, NATIVE_MAX_THREADS);
+  configureNative({ threads: native });
+  return { ort: n, npu, native };
 }

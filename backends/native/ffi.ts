@@ -1,0 +1,202 @@
+/**
+ * koffi bindings to the native kernel library (backends/native/native/opshift_native.h). koffi is loaded on
+ * first use (the backend's probe), never at import. Every status-returning call goes through `call`, which
+ * turns a non-zero status into a NativeError naming the call and the library's nk_last_error() text.
+ *
+ * Loading never throws: loadNativeLibrary() returns { ok: false, reason } for a missing file, a library that
+ * does not load, missing symbols or another ABI version. TypedArrays are passed to C directly (koffi hands it a
+ * pointer to their memory, view offset included, for the duration of the synchronous call; no copies).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import type * as Koffi from 'koffi';
+import { OpshiftError } from '../../core/errors.js';
+
+/** OPSHIFT_NATIVE_ABI_VERSION of the header this file was written against. */
+export const NATIVE_ABI_VERSION = 1;
+
+export const NkIsa = { best: -1, portable: 0, avx2: 1, avx512: 2 } as const;
+export const NkUnary = { silu: 0, geluErf: 1, geluTanh: 2, relu: 3 } as const;
+export const NkBinary = { add: 0, sub: 1, mul: 2, div: 3 } as const;
+export const NkMask = { none: 0, bool: 1, float: 2 } as const;
+
+const STATUS_NAMES: Readonly<Record<number, string>> = { 1: 'NK_E_ARG', 2: 'NK_E_ISA', 3: 'NK_E_NOMEM' };
+
+/** A failed library call: the call, its status and the library's message. */
+export class NativeError extends OpshiftError {
+  constructor(
+    readonly call: string,
+    readonly status: number,
+    readonly detail: string,
+  ) {
+    super(`${call} failed with ${STATUS_NAMES[status] ?? 'status'} (${status}): ${detail || '(the library gave no message)'}`);
+  }
+}
+
+type F32 = Float32Array;
+type I32 = Int32Array;
+
+interface Fn<F> {
+  readonly proto: string;
+  readonly status: boolean;
+  readonly type?: F;
+}
+const fn = <F>(proto: string, status = true): Fn<F> => ({ proto, status });
+
+/** The C ABI, once: prototype for koffi, TypeScript signature as a phantom type. */
+const SURFACE = {
+  nk_abi_version: fn<() => number>('uint32_t nk_abi_version()', false),
+  nk_last_error: fn<() => string>('const char* nk_last_error()', false),
+  nk_isa_supported: fn<(isa: number) => number>('int32_t nk_isa_supported(int32_t isa)', false),
+  nk_set_isa: fn<(isa: number) => number>('int32_t nk_set_isa(int32_t isa)'),
+  nk_isa_name: fn<() => string>('const char* nk_isa_name()', false),
+  nk_set_threads: fn<(n: number) => number>('int32_t nk_set_threads(int32_t n)'),
+  nk_threads: fn<() => number>('int32_t nk_threads()', false),
+  nk_attention: fn<
+    (
+      q: F32, qOff: I32, qsL: number, qsE: number,
+      k: F32, kOff: I32, ksS: number, ksE: number,
+      v: F32, vOff: I32, vsS: number, vsE: number,
+      mask: Uint8Array | F32 | null, maskKind: number, mOff: I32 | null, msL: number, msS: number,
+      out: F32, nbatch: number, L: number, S: number, E: number, Ev: number, scale: number, causal: number, causalOffset: number,
+    ) => number
+  >(
+    'int32_t nk_attention(const float* q, const int32_t* q_off, int64_t qsL, int64_t qsE, const float* k, const int32_t* k_off, int64_t ksS, int64_t ksE, const float* v, const int32_t* v_off, int64_t vsS, int64_t vsE, const void* mask, int32_t mask_kind, const int32_t* m_off, int64_t msL, int64_t msS, float* out, int64_t nbatch, int64_t L, int64_t S, int64_t E, int64_t Ev, float scale, int32_t causal, int64_t causal_offset)',
+  ),
+  nk_softmax: fn<(x: F32, y: F32, rows: number, n: number, log: number) => number>('int32_t nk_softmax(const float* x, float* y, int64_t rows, int64_t n, int32_t log)'),
+  nk_rms_norm: fn<(x: F32, w: F32 | null, y: F32, rows: number, n: number, eps: number) => number>(
+    'int32_t nk_rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps)',
+  ),
+  nk_layer_norm: fn<(x: F32, w: F32 | null, b: F32 | null, y: F32, rows: number, n: number, eps: number) => number>(
+    'int32_t nk_layer_norm(const float* x, const float* w, const float* b, float* y, int64_t rows, int64_t n, float eps)',
+  ),
+  nk_rope: fn<(x: F32, cos: F32, sin: F32, y: F32, rows: number, d: number, tableRows: number) => number>(
+    'int32_t nk_rope(const float* x, const float* cos, const float* sin, float* y, int64_t rows, int64_t d, int64_t table_rows)',
+  ),
+  nk_unary: fn<(op: number, x: F32, y: F32, n: number) => number>('int32_t nk_unary(int32_t op, const float* x, float* y, int64_t n)'),
+  nk_binary: fn<(op: number, a: F32, b: F32, y: F32, n: number, period: number) => number>(
+    'int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period)',
+  ),
+} as const;
+
+type Surface = typeof SURFACE;
+export type NativeApi = { readonly [K in keyof Surface]: Surface[K] extends Fn<infer F> ? F : never };
+export type NativeCall = keyof Surface;
+
+export interface NativeLibrary {
+  readonly path: string;
+  readonly abiVersion: number;
+  /** The raw functions; prefer `call`, which checks statuses. */
+  readonly api: NativeApi;
+  /** Calls a status-returning function; throws NativeError on a non-zero status. */
+  call<K extends NativeCall>(name: K, ...args: Parameters<NativeApi[K]>): void;
+}
+
+export type NativeLoadResult = { readonly ok: true; readonly lib: NativeLibrary } | { readonly ok: false; readonly reason: string };
+
+let koffiModule: typeof Koffi | undefined;
+function koffi(): typeof Koffi {
+  return (koffiModule ??= createRequire(import.meta.url)('koffi') as typeof Koffi);
+}
+
+const LIB_NAME = process.platform === 'darwin' ? 'libopshift_native.dylib' : process.platform === 'win32' ? 'opshift_native.dll' : 'libopshift_native.so';
+
+function builtLibraryPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // Compiled: dist/backends/native/ffi.js sits next to the library; from the sources (tests): ../../dist/backends/native/.
+  const inDist = basename(resolve(here, '..', '..')) === 'dist';
+  return inDist ? join(here, LIB_NAME) : join(here, '..', '..', 'dist', 'backends', 'native', LIB_NAME);
+}
+
+function prebuiltLibraryPath(): string {
+  return join(dirname(builtLibraryPath()), '..', '..', '..', 'prebuilds', `${process.platform}-${process.arch}`, LIB_NAME);
+}
+
+/** $OPSHIFT_NATIVE_LIB; else the library built on this machine; else the prebuilt one shipped for this platform. */
+export function defaultNativeLibraryPath(): string {
+  if (process.env.OPSHIFT_NATIVE_LIB) return resolve(process.env.OPSHIFT_NATIVE_LIB);
+  const built = builtLibraryPath();
+  if (existsSync(built)) return built;
+  const prebuilt = prebuiltLibraryPath();
+  return existsSync(prebuilt) ? prebuilt : built;
+}
+
+/** How `path` was chosen, for `opshift backends`. */
+export function nativeLibrarySource(path: string): 'OPSHIFT_NATIVE_LIB' | 'built' | 'prebuilt' | 'path' {
+  if (process.env.OPSHIFT_NATIVE_LIB && resolve(process.env.OPSHIFT_NATIVE_LIB) === resolve(path)) return 'OPSHIFT_NATIVE_LIB';
+  if (resolve(path) === resolve(builtLibraryPath())) return 'built';
+  if (resolve(path) === resolve(prebuiltLibraryPath())) return 'prebuilt';
+  return 'path';
+}
+
+function buildFailure(libPath: string): string | undefined {
+  const f = join(dirname(libPath), 'build-status.json');
+  if (!existsSync(f)) return undefined;
+  try {
+    const s = JSON.parse(readFileSync(f, 'utf8')) as { ok?: boolean; reason?: string };
+    return s.ok === false && typeof s.reason === 'string' ? s.reason : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const loaded = new Map<string, NativeLoadResult>();
+
+/** Load (once per path) and check the library; never throws. */
+export function loadNativeLibrary(path: string = defaultNativeLibraryPath()): NativeLoadResult {
+  const abs = resolve(path);
+  let r = loaded.get(abs);
+  if (!r) {
+    r = load(abs);
+    loaded.set(abs, r);
+  }
+  return r;
+}
+
+function load(path: string): NativeLoadResult {
+  if (!existsSync(path)) {
+    const why = buildFailure(path);
+    return {
+      ok: false,
+      reason: why
+        ? `native kernel library not built: ${why}; no prebuilt library for ${process.platform}-${process.arch}`
+        : `native kernel library ${path} not found (run npm run build, which needs a C compiler, or set OPSHIFT_NATIVE_LIB)`,
+    };
+  }
+  let lib: Koffi.IKoffiLib;
+  try {
+    lib = koffi().load(path);
+  } catch (e) {
+    return { ok: false, reason: `native kernel library ${path} failed to load: ${(e as Error).message}` };
+  }
+  const api: Record<string, unknown> = {};
+  const missing: string[] = [];
+  for (const [name, entry] of Object.entries(SURFACE)) {
+    try {
+      api[name] = lib.func(entry.proto);
+    } catch (e) {
+      missing.push(`${name} (${(e as Error).message})`);
+    }
+  }
+  if (missing.length) return { ok: false, reason: `native kernel library ${path} lacks ${missing.join(', ')}` };
+  const typed = api as unknown as NativeApi;
+  const abiVersion = typed.nk_abi_version();
+  if (abiVersion !== NATIVE_ABI_VERSION)
+    return { ok: false, reason: `native kernel library ${path} implements ABI version ${abiVersion}, opshift needs ${NATIVE_ABI_VERSION} (rebuild it, or point OPSHIFT_NATIVE_LIB at a matching library)` };
+  const statusNames = new Set(Object.entries(SURFACE).filter(([, e]) => e.status).map(([n]) => n));
+  return {
+    ok: true,
+    lib: {
+      path,
+      abiVersion,
+      api: typed,
+      call(name, ...args) {
+        const f = typed[name] as (...a: unknown[]) => unknown;
+        const st = f(...args);
+        if (statusNames.has(name) && st !== 0) throw new NativeError(name, st as number, typed.nk_last_error());
+      },
+    },
+  };
+}

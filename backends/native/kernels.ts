@@ -1,0 +1,229 @@
+/**
+ * The native backend's kernels: each checks in supports() that the call is one the C library handles (float32,
+ * and the layouts models produce: contiguous rows, row-broadcast operands, any strides for attention) and
+ * refuses the rest with the reason, so dispatch falls back to the TypeScript kernels. run() only marshals
+ * pointers and sizes: outputs are the dispatcher's fresh contiguous float32 tensors, written in place.
+ */
+import type { Kernel, OpAttrs } from '../../core/op_def.js';
+import { shapesEqual } from '../../core/shape.js';
+import type { Tensor } from '../../core/tensor.js';
+import type { BinaryInputs, GeluAttrs, NoAttrs, UnaryInputs } from '../../ops/elementwise.js';
+import {
+  attentionDims,
+  type AttentionAttrs,
+  type AttentionInputs,
+  type LayerNormAttrs,
+  type LayerNormInputs,
+  type RmsNormAttrs,
+  type RmsNormInputs,
+  type RopeInputs,
+  type SoftmaxAttrs,
+} from '../../ops/nn.js';
+import { nativeLib } from './backend.js';
+import { NkBinary, NkMask, NkUnary } from './ffi.js';
+
+/** The float32 elements of a contiguous tensor, as a view koffi passes as a pointer (view offset included). */
+function rows(t: Tensor): Float32Array {
+  const d = t.storage.data as Float32Array;
+  return t.offset === 0 && d.length === t.numel ? d : d.subarray(t.offset, t.offset + t.numel);
+}
+
+const out32 = (out: Tensor): Float32Array => rows(out);
+
+/** Why a float32-only kernel refuses `ts`, or undefined. */
+function needF32(...ts: (Tensor | undefined)[]): string | undefined {
+  for (const t of ts) if (t && t.dtype !== 'float32') return `rejects ${t.dtype} (float32 only)`;
+  return undefined;
+}
+
+function needContiguous(what: string, ...ts: (Tensor | undefined)[]): string | undefined {
+  for (const t of ts) if (t && !t.isContiguous()) return `${what} needs contiguous operands`;
+  return undefined;
+}
+
+// ---- elementwise ----
+
+function unaryKernel<A extends OpAttrs>(code: (attrs: A) => number): Kernel<UnaryInputs, A> {
+  return {
+    supports: ({ x }) => needF32(x) ?? needContiguous('unary', x) ?? true,
+    run({ x }, attrs, [out]) {
+      nativeLib().call('nk_unary', code(attrs), rows(x), out32(out!), x.numel);
+    },
+  };
+}
+
+export const siluKernel = unaryKernel<NoAttrs>(() => NkUnary.silu);
+export const reluKernel = unaryKernel<NoAttrs>(() => NkUnary.relu);
+export const geluKernel = unaryKernel<GeluAttrs>(({ approximate }) => (approximate === 'tanh' ? NkUnary.geluTanh : NkUnary.geluErf));
+
+/** b's elements repeat every `period` elements of the output: b is a contiguous suffix of the output's shape. */
+function broadcastPeriod(b: Tensor, outShape: readonly number[]): number | undefined {
+  if (!b.isContiguous()) return undefined;
+  if (b.numel === 1) return 1;
+  const padded = [...new Array<number>(Math.max(0, outShape.length - b.ndim)).fill(1), ...b.shape];
+  if (padded.length !== outShape.length) return undefined;
+  let k = 0;
+  while (k < padded.length && padded[k] === 1) k++;
+  return shapesEqual(padded.slice(k), outShape.slice(k)) ? b.numel : undefined;
+}
+
+interface BinaryPlan {
+  readonly full: Tensor;
+  readonly other: Float32Array;
+  readonly period: number;
+}
+
+/** One operand with the output's shape, the other equal, row-broadcast or a scalar; for add/mul either order. */
+function binaryPlan(a: Tensor, b: Tensor, out: { shape: readonly number[]; dtype: string }, commutative: boolean): BinaryPlan | string {
+  if (out.dtype !== 'float32') return `rejects ${out.dtype} (float32 only)`;
+  const orders: [Tensor, Tensor][] = commutative ? [[a, b], [b, a]] : [[a, b]];
+  for (const [full, other] of orders) {
+    if (full.dtype !== 'float32' || full.isWrappedNumber || !full.isContiguous() || !shapesEqual(full.shape, out.shape)) continue;
+    if (other.isWrappedNumber && typeof other.wrappedValue === 'number') return { full, other: Float32Array.of(other.wrappedValue), period: 1 };
+    if (other.dtype !== 'float32') continue;
+    const period = broadcastPeriod(other, out.shape);
+    if (period !== undefined) return { full, other: rows(other), period };
+  }
+  return 'needs a contiguous float32 operand of the output shape and the other equal, row-broadcast or scalar (other layouts stay on cpu)';
+}
+
+function binaryKernel(op: number, commutative: boolean): Kernel<BinaryInputs, NoAttrs> {
+  return {
+    supports({ a, b }, _attrs, [out]) {
+      const p = binaryPlan(a, b, out!, commutative);
+      return typeof p === 'string' ? p : true;
+    },
+    run({ a, b }, _attrs, [out]) {
+      const p = binaryPlan(a, b, out!, commutative);
+      if (typeof p === 'string') throw new Error(`native binary: ${p}`);
+      if (out!.numel === 0) return;
+      nativeLib().call('nk_binary', op, rows(p.full), p.other, out32(out!), out!.numel, p.period);
+    },
+  };
+}
+
+export const addKernel = binaryKernel(NkBinary.add, true);
+export const mulKernel = binaryKernel(NkBinary.mul, true);
+export const subKernel = binaryKernel(NkBinary.sub, false);
+export const divKernel = binaryKernel(NkBinary.div, false);
+
+// ---- row ops ----
+
+function lastDimSoftmax(log: number): Kernel<UnaryInputs, SoftmaxAttrs> {
+  return {
+    supports({ x }, { dim }) {
+      if (x.ndim === 0) return 'a 0-dim input stays on cpu';
+      if (dim !== -1 && dim !== x.ndim - 1) return `only the last dim (got dim ${dim} of ${x.ndim})`;
+      return needF32(x) ?? needContiguous('softmax', x) ?? true;
+    },
+    run({ x }, _attrs, [out]) {
+      const n = x.shape[x.ndim - 1]!;
+      nativeLib().call('nk_softmax', rows(x), out32(out!), n === 0 ? 0 : x.numel / n, n, log);
+    },
+  };
+}
+
+export const softmaxKernel = lastDimSoftmax(0);
+export const logSoftmaxKernel = lastDimSoftmax(1);
+
+export const rmsNormKernel: Kernel<RmsNormInputs, RmsNormAttrs> = {
+  supports: ({ x, weight }) => needF32(x, weight) ?? needContiguous('rms_norm', x, weight) ?? true,
+  run({ x, weight }, { eps }, [out]) {
+    const n = x.shape[x.ndim - 1]!;
+    nativeLib().call('nk_rms_norm', rows(x), weight ? rows(weight) : null, out32(out!), n === 0 ? 0 : x.numel / n, n, eps);
+  },
+};
+
+export const layerNormKernel: Kernel<LayerNormInputs, LayerNormAttrs> = {
+  supports: ({ x, weight, bias }) => needF32(x, weight, bias) ?? needContiguous('layer_norm', x, weight, bias) ?? true,
+  run({ x, weight, bias }, { normalizedShape, eps }, [out]) {
+    const n = normalizedShape.reduce((p, d) => p * d, 1);
+    nativeLib().call('nk_layer_norm', rows(x), weight ? rows(weight) : null, bias ? rows(bias) : null, out32(out!), n === 0 ? 0 : x.numel / n, n, eps);
+  },
+};
+
+/** cos/sin rows per x row: the tables must be contiguous trailing dims of x ([T, D] broadcast over batch/heads). */
+function ropeTableRows(x: Tensor, cos: Tensor, sin: Tensor): number | string {
+  if (!shapesEqual(cos.shape, sin.shape)) return 'cos and sin of different shapes stay on cpu';
+  if (!cos.isContiguous() || !sin.isContiguous()) return 'needs contiguous cos/sin tables';
+  const d = x.shape[x.ndim - 1]!;
+  const p = broadcastPeriod(cos, x.shape);
+  if (p === undefined || p % d !== 0 || cos.shape[cos.ndim - 1] !== d) return 'needs cos/sin tables that are trailing dims of the input (e.g. [T, D] for [B, H, T, D])';
+  return p / d;
+}
+
+export const ropeKernel: Kernel<RopeInputs, Record<string, never>> = {
+  supports({ x, cos, sin }, _a, [out]) {
+    const r = needF32(x, cos, sin) ?? needF32(out as Tensor) ?? needContiguous('rope', x);
+    if (r) return r;
+    const t = ropeTableRows(x, cos, sin);
+    return typeof t === 'string' ? t : true;
+  },
+  run({ x, cos, sin }, _a, [out]) {
+    const t = ropeTableRows(x, cos, sin);
+    if (typeof t === 'string') throw new Error(`native rope: ${t}`);
+    const d = x.shape[x.ndim - 1]!;
+    if (x.numel === 0) return;
+    nativeLib().call('nk_rope', rows(x), rows(cos), rows(sin), out32(out!), x.numel / d, d, t);
+  },
+};
+
+// ---- attention ----
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/** Element offset (into t's storage) of each batch item, row-major over `batch`; GQA maps head h to ⌊h/groups⌋. */
+function batchOffsets(t: Tensor, batch: readonly number[], groups: number): Int32Array {
+  const nb = batch.length;
+  const own = t.shape.slice(0, -2);
+  const strides = t.strides.slice(0, -2);
+  const total = batch.reduce((a, b) => a * b, 1);
+  const out = new Int32Array(total);
+  const idx = new Array<number>(nb).fill(0);
+  for (let i = 0; i < total; i++) {
+    let off = t.offset;
+    for (let d = 0; d < nb; d++) {
+      const td = own.length - nb + d; // aligned from the right, as broadcasting does
+      if (td < 0 || own[td] === 1) continue;
+      const v = groups > 1 && d === nb - 1 ? Math.floor(idx[d]! / groups) : idx[d]!;
+      off += v * strides[td]!;
+    }
+    out[i] = off;
+    for (let d = nb - 1; d >= 0; d--) {
+      if (++idx[d]! < batch[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+export const attentionKernel: Kernel<AttentionInputs, AttentionAttrs> = {
+  supports({ q, k, v, mask }) {
+    const r = needF32(q, k, v);
+    if (r) return r;
+    if (mask && mask.dtype !== 'bool' && mask.dtype !== 'float32') return `rejects a ${mask.dtype} mask`;
+    for (const t of [q, k, v, mask]) if (t && t.storage.data.length > INT32_MAX) return 'storage beyond 2^31 elements stays on cpu';
+    return true;
+  },
+  run({ q, k, v, mask }, { isCausal, scale, causalAlign, enableGqa }, [out]) {
+    const d = attentionDims(q, k, v, enableGqa);
+    const { L, S, E, Ev } = d;
+    const nbatch = d.batch.reduce((a, b) => a * b, 1);
+    const m = mask ? mask.expand([...d.batch, L, S]) : undefined;
+    const [qsL, qsE] = q.strides.slice(-2) as [number, number];
+    const [ksS, ksE] = k.strides.slice(-2) as [number, number];
+    const [vsS, vsE] = v.strides.slice(-2) as [number, number];
+    const [msL, msS] = m ? (m.strides.slice(-2) as [number, number]) : [0, 0];
+    nativeLib().call(
+      'nk_attention',
+      q.storage.data as Float32Array, batchOffsets(q, d.batch, 1), qsL, qsE,
+      k.storage.data as Float32Array, batchOffsets(k, d.batch, d.groups), ksS, ksE,
+      v.storage.data as Float32Array, batchOffsets(v, d.batch, d.groups), vsS, vsE,
+      m ? (m.storage.data as Uint8Array | Float32Array) : null,
+      m ? (m.dtype === 'bool' ? NkMask.bool : NkMask.float) : NkMask.none,
+      m ? batchOffsets(m, d.batch, 1) : null, msL, msS,
+      out32(out!), nbatch, L, S, E, Ev,
+      scale ?? 1 / Math.sqrt(E), isCausal ? 1 : 0, causalAlign === 'bottom-right' ? S - L : 0,
+    );
+  },
+};

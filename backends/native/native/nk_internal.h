@@ -1,0 +1,50 @@
+/* What the per-ISA kernel units (nk_portable.c, nk_avx2.c, nk_avx512.c) share with the dispatcher (nk_core.c). */
+#ifndef NK_INTERNAL_H
+#define NK_INTERNAL_H
+#include <stdint.h>
+#include "opshift_native.h"
+
+typedef struct {
+  const float *q, *k, *v;
+  const int32_t *q_off, *k_off, *v_off, *m_off;
+  int64_t qsL, qsE, ksS, ksE, vsS, vsE, msL, msS;
+  const void* mask;
+  int32_t mask_kind;
+  float* out;
+  int64_t nbatch, L, S, E, Ev;
+  float scale;
+  int32_t causal;
+  int64_t causal_offset;
+} nk_attn_args;
+
+/* Query rows per attention work unit: the rows that share each key/value load. */
+#define NK_ATTN_ROWS 4
+
+/*
+ * One ISA's kernels. Each works on a range of rows/elements so nk_core.c can split a call across threads;
+ * `scratch` is per-thread memory of at least nk_attn_scratch(S, E, Ev) floats.
+ */
+typedef struct {
+  const char* name;
+  void (*attention)(const nk_attn_args* a, int64_t unit0, int64_t unit1, int64_t stride, float* scratch);
+  void (*softmax)(const float* x, float* y, int64_t n, int64_t r0, int64_t r1, int32_t log);
+  void (*rms_norm)(const float* x, const float* w, float* y, int64_t n, float eps, int64_t r0, int64_t r1);
+  void (*layer_norm)(const float* x, const float* w, const float* b, float* y, int64_t n, float eps, int64_t r0, int64_t r1);
+  void (*rope)(const float* x, const float* c, const float* s, float* y, int64_t d, int64_t table_rows, int64_t r0, int64_t r1);
+  void (*unary)(int32_t op, const float* x, float* y, int64_t i0, int64_t i1);
+  void (*binary)(int32_t op, const float* a, const float* b, float* y, int64_t period, int64_t i0, int64_t i1);
+} nk_kernels;
+
+static inline int64_t nk_attn_scratch(int64_t S, int64_t E, int64_t Ev) {
+  /* scores for NK_ATTN_ROWS rows, accumulators, and packed K and V when their inner stride is not 1 */
+  const int64_t w = E > Ev ? E : Ev;
+  return NK_ATTN_ROWS * S + NK_ATTN_ROWS * w + S * E + S * Ev + 64;
+}
+
+extern const nk_kernels nk_kernels_portable;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define NK_X86 1
+extern const nk_kernels nk_kernels_avx2;
+extern const nk_kernels nk_kernels_avx512;
+#endif
+#endif

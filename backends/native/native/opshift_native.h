@@ -1,0 +1,83 @@
+/*
+ * opshift native CPU kernels: the non-GEMM ops (attention, softmax, norms, rope, activations, elementwise) in C,
+ * called through koffi by backends/native/ffi.ts. Plain C ABI: every kernel returns an nk_status (0 = ok) and
+ * leaves a message in a thread-local buffer (nk_last_error) on failure. All tensors are float32 host buffers;
+ * offsets and strides are in elements. The library keeps process-wide settings (ISA, threads) because the
+ * kernels themselves are stateless.
+ */
+#ifndef OPSHIFT_NATIVE_H
+#define OPSHIFT_NATIVE_H
+#include <stdint.h>
+
+#define OPSHIFT_NATIVE_ABI_VERSION 1
+
+#define NK_OK 0
+#define NK_E_ARG 1
+#define NK_E_ISA 2
+#define NK_E_NOMEM 3
+
+/* Instruction-set variants; NK_ISA_BEST selects the best the CPU has. */
+#define NK_ISA_BEST (-1)
+#define NK_ISA_PORTABLE 0
+#define NK_ISA_AVX2 1
+#define NK_ISA_AVX512 2
+
+/* Unary ops. */
+#define NK_SILU 0
+#define NK_GELU_ERF 1
+#define NK_GELU_TANH 2
+#define NK_RELU 3
+
+/* Binary ops. */
+#define NK_ADD 0
+#define NK_SUB 1
+#define NK_MUL 2
+#define NK_DIV 3
+
+/* Attention masks. */
+#define NK_MASK_NONE 0
+#define NK_MASK_BOOL 1
+#define NK_MASK_FLOAT 2
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+uint32_t nk_abi_version(void);
+const char* nk_last_error(void);
+/* Whether this CPU (and this build) can run `isa`: 1 yes, 0 no. */
+int32_t nk_isa_supported(int32_t isa);
+/* Select the kernels; NK_E_ISA when the CPU lacks the ISA. */
+int32_t nk_set_isa(int32_t isa);
+const char* nk_isa_name(void);
+/* 1..16 threads (the calling thread plus n-1 workers, started on first need). */
+int32_t nk_set_threads(int32_t n);
+int32_t nk_threads(void);
+
+/*
+ * Scaled dot-product attention over `nbatch` (batch x head) items, one call per layer. Item b reads q at
+ * q + q_off[b] (rows of L, stride qsL; embed stride qsE), k at k + k_off[b] (S rows, ksS, ksE), v likewise, and
+ * writes out[(b*L + i)*Ev + e]. GQA is expressed by k_off/v_off pointing several items at the same key/value
+ * head (nothing is repeated). causal != 0: key j is visible to query i iff j <= i + causal_offset. mask_kind
+ * NK_MASK_BOOL (uint8, 0 = masked) or NK_MASK_FLOAT (additive float32) at mask + m_off[b] + i*msL + j*msS.
+ * A row with no visible key is NaN, as in PyTorch's math reference.
+ */
+int32_t nk_attention(const float* q, const int32_t* q_off, int64_t qsL, int64_t qsE, const float* k, const int32_t* k_off, int64_t ksS,
+                     int64_t ksE, const float* v, const int32_t* v_off, int64_t vsS, int64_t vsE, const void* mask, int32_t mask_kind,
+                     const int32_t* m_off, int64_t msL, int64_t msS, float* out, int64_t nbatch, int64_t L, int64_t S, int64_t E, int64_t Ev,
+                     float scale, int32_t causal, int64_t causal_offset);
+
+/* Row ops over `rows` contiguous rows of n floats. */
+int32_t nk_softmax(const float* x, float* y, int64_t rows, int64_t n, int32_t log);
+int32_t nk_rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps);
+int32_t nk_layer_norm(const float* x, const float* w, const float* b, float* y, int64_t rows, int64_t n, float eps);
+/* Rotate-half rope; row r uses cos/sin row (r % table_rows) (tables broadcast over the leading dims). */
+int32_t nk_rope(const float* x, const float* cos, const float* sin, float* y, int64_t rows, int64_t d, int64_t table_rows);
+int32_t nk_unary(int32_t op, const float* x, float* y, int64_t n);
+/* y[i] = a[i] op b[i % b_period]: b_period == n is elementwise, the row length is row broadcast, 1 a scalar. */
+int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
