@@ -7,6 +7,7 @@ import { defaultGenerator, type Generator } from '../core/random.js';
 import { formatShape, numel, type Shape } from '../core/shape.js';
 import { Storage } from '../core/storage.js';
 import { Tensor } from '../core/tensor.js';
+import { parseShapeArgs, type ShapeArgs } from './shape_args.js';
 
 export interface DTypeOption {
   readonly dtype?: DType;
@@ -91,12 +92,14 @@ export function tensor(data: NestedData | TypedInput | Tensor, options: DTypeOpt
   return make(storageFromNumbers(nums, dtype), dtype, shape);
 }
 
-export function empty(shape: Shape, options: DTypeOption = {}): Tensor {
+export function empty(...args: ShapeArgs<DTypeOption>): Tensor {
+  const { shape, options } = parseShapeArgs<DTypeOption>('empty', args);
   checkDType('empty', options.dtype);
   return Tensor.empty(checkShape('empty', shape), options.dtype ?? 'float32');
 }
 
-export function zeros(shape: Shape, options: DTypeOption = {}): Tensor {
+export function zeros(...args: ShapeArgs<DTypeOption>): Tensor {
+  const { shape, options } = parseShapeArgs<DTypeOption>('zeros', args);
   return empty(shape, options);
 }
 
@@ -112,7 +115,8 @@ export function full(shape: Shape, value: number | boolean, options: DTypeOption
   return make(data, dtype, s);
 }
 
-export function ones(shape: Shape, options: DTypeOption = {}): Tensor {
+export function ones(...args: ShapeArgs<DTypeOption>): Tensor {
+  const { shape, options } = parseShapeArgs<DTypeOption>('ones', args);
   return full(shape, 1, { dtype: options.dtype ?? 'float32' });
 }
 
@@ -172,14 +176,16 @@ function floatRandom(op: string, shape: Shape, options: RandomOptions, fill: (g:
 }
 
 /** Uniform [0, 1). */
-export function rand(shape: Shape, options: RandomOptions = {}): Tensor {
+export function rand(...args: ShapeArgs<RandomOptions>): Tensor {
+  const { shape, options } = parseShapeArgs<RandomOptions>('rand', args);
   return floatRandom('rand', shape, options, (g, out) => {
     for (let i = 0; i < out.length; i++) out[i] = g.uniformF32();
   });
 }
 
 /** Standard normal. */
-export function randn(shape: Shape, options: RandomOptions = {}): Tensor {
+export function randn(...args: ShapeArgs<RandomOptions>): Tensor {
+  const { shape, options } = parseShapeArgs<RandomOptions>('randn', args);
   return floatRandom('randn', shape, options, (g, out) => g.fillNormal(out));
 }
 
