@@ -9,6 +9,11 @@ export interface ForwardOptions {
   readonly cache?: KVCache;
   /** Only the last position's logits ([B, 1, V]): what generation needs, and it skips most of lm_head. */
   readonly lastOnly?: boolean;
+  /**
+   * [B, past + T] (1 = token, 0 = padding), as Hugging Face's attention_mask: padded keys are hidden and
+   * positions come from the mask (left padding). Omitted = no padding.
+   */
+  readonly attentionMask?: Tensor;
 }
 
 export interface CausalLM extends Module {
@@ -17,4 +22,10 @@ export interface CausalLM extends Module {
   forward(ids: Tensor, options?: ForwardOptions): Tensor;
   /** A cache sized for this model, `capacity` positions long. */
   newCache(batch: number, capacity: number): KVCache;
+  /**
+   * Set when a cache filled while the sequence was at most this long goes stale once it grows longer (Phi-3's
+   * LongRoPE switches to its long factors): generation then re-runs the whole sequence without the old cache
+   * once, as Hugging Face's Phi3ForCausalLM.prepare_inputs_for_generation does.
+   */
+  readonly recomputeCacheAt?: number;
 }

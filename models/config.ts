@@ -36,10 +36,25 @@ export interface LinearRopeScaling {
   readonly type: 'linear';
   readonly factor: number;
 }
-export type RopeScaling = Llama3RopeScaling | LinearRopeScaling;
+/**
+ * Phi-3's LongRoPE (`longrope`, formerly `su`): per-frequency divisors, `shortFactor` while the sequence is at most
+ * `originalMaxPositions` long and `longFactor` beyond, and cos/sin multiplied by `attentionFactor`.
+ */
+export interface LongRopeScaling {
+  readonly type: 'longrope';
+  readonly shortFactor: readonly number[];
+  readonly longFactor: readonly number[];
+  readonly originalMaxPositions: number;
+  /** Given, or sqrt(1 + ln(factor) / ln(originalMaxPositions)) (1 when factor ≤ 1), as rope_utils computes it. */
+  readonly attentionFactor: number;
+}
+export type RopeScaling = Llama3RopeScaling | LinearRopeScaling | LongRopeScaling;
+
+/** The Llama-shaped families: one forward (models/llama.ts) with the differences below as config fields. */
+export type LlamaFamily = 'llama' | 'mistral' | 'qwen2' | 'phi3';
 
 export interface LlamaConfig {
-  readonly modelType: 'llama';
+  readonly modelType: LlamaFamily;
   readonly vocabSize: number;
   readonly hiddenSize: number;
   readonly intermediateSize: number;
@@ -52,10 +67,23 @@ export interface LlamaConfig {
   readonly ropeTheta: number;
   readonly ropeScaling: RopeScaling | undefined;
   readonly tieWordEmbeddings: boolean;
+  /** Biases on q/k/v (Llama's attention_bias: on o_proj too unless outputBias says otherwise; Qwen2: q/k/v only). */
   readonly attentionBias: boolean;
+  /** Bias on o_proj; default attentionBias. */
+  readonly outputBias?: boolean;
   readonly mlpBias: boolean;
   readonly bosTokenId: number | undefined;
   readonly eosTokenIds: number[];
+  /**
+   * Sliding-window attention: a query at position p sees keys p - slidingWindow + 1 .. p (Hugging Face's
+   * sliding_window_overlay, `kv_idx > q_idx - sliding_window`), on the layers `slidingLayers` marks (all when absent).
+   */
+  readonly slidingWindow?: number;
+  readonly slidingLayers?: readonly boolean[];
+  /** Phi-3: q/k/v in one `qkv_proj` and gate/up in one `gate_up_proj` (one GEMM each). */
+  readonly fusedProjections?: boolean;
+  /** Rotary dims = int(headDim * factor) (the first ones of each head); the rest pass through. Default 1. */
+  readonly partialRotaryFactor?: number;
 }
 
 export type ModelConfig = OptConfig | LlamaConfig;
@@ -79,6 +107,8 @@ export const CONFIG_LIMITS: Readonly<Record<string, number>> = {
   ffn_dim: 1_048_576,
   max_position_embeddings: 16_777_216,
   original_max_position_embeddings: 16_777_216,
+  sliding_window: 16_777_216,
+  max_window_layers: 1024,
 };
 
 /** A size field: an integer in 1..CONFIG_LIMITS[key]; the error names the file, the field and the bound. */
@@ -138,7 +168,7 @@ export function configProblem(c: ModelConfig): { field: string; rule: string } |
   if (c.headDim % 2 !== 0) return { field: 'head_dim', rule: `(${c.headDim}) must be even for rotary embeddings` };
   const reals: [string, string, number][] = [['rms_norm_eps', 'rms_norm_eps', c.rmsNormEps], ['rope_theta', 'rope_theta', c.ropeTheta]];
   const s = c.ropeScaling;
-  if (s) reals.push(['rope_scaling.factor', 'factor', s.factor]);
+  if (s && s.type !== 'longrope') reals.push(['rope_scaling.factor', 'factor', s.factor]);
   if (s?.type === 'llama3') reals.push(['rope_scaling.low_freq_factor', 'low_freq_factor', s.lowFreqFactor], ['rope_scaling.high_freq_factor', 'high_freq_factor', s.highFreqFactor]);
   for (const [field, key, v] of reals) {
     const rule = realProblem(key, v);
@@ -154,7 +184,40 @@ export function configProblem(c: ModelConfig): { field: string; rule: string } |
         return { field: 'rope_scaling.original_max_position_embeddings', rule: `must be an integer in 1..${max}, got ${s.originalMaxPositions}` };
     }
   }
+  return familyProblem(c);
+}
+
+/** The rules of the fields only some Llama-shaped families have (sliding window, partial rotary, LongRoPE). */
+function familyProblem(c: LlamaConfig): { field: string; rule: string } | undefined {
+  const w = c.slidingWindow;
+  const maxW = CONFIG_LIMITS.sliding_window!;
+  if (w !== undefined && (!Number.isSafeInteger(w) || w < 1 || w > maxW)) return { field: 'sliding_window', rule: `must be an integer in 1..${maxW} or null, got ${w}` };
+  if (c.slidingLayers !== undefined && c.slidingLayers.length !== c.numLayers)
+    return { field: 'layer_types', rule: `must list one type per layer (${c.numLayers}), got ${c.slidingLayers.length}` };
+  const prf = c.partialRotaryFactor ?? 1;
+  if (!(prf > 0 && prf <= 1)) return { field: 'partial_rotary_factor', rule: `must be a number in (0, 1], got ${prf}` };
+  const rot = rotaryDim(c);
+  // rotate_half pairs channel i with i + dim/2: the rotated part must be even and non-empty.
+  if (rot < 2 || rot % 2 !== 0) return { field: 'partial_rotary_factor', rule: `(${prf}) gives ${rot} rotary dims of head_dim ${c.headDim}; they must be even and at least 2` };
+  const s = c.ropeScaling;
+  if (s?.type === 'longrope') {
+    for (const [field, f] of [['rope_scaling.short_factor', s.shortFactor], ['rope_scaling.long_factor', s.longFactor]] as const) {
+      if (f.length !== rot / 2) return { field, rule: `must have ${rot / 2} entries (rotary dims / 2), got ${f.length}` };
+      const bad = f.find((v) => realProblem('factor', v) !== undefined);
+      if (bad !== undefined) return { field, rule: `entries ${realProblem('factor', bad)!}` };
+    }
+    const max = CONFIG_LIMITS.original_max_position_embeddings!;
+    if (!Number.isSafeInteger(s.originalMaxPositions) || s.originalMaxPositions < 1 || s.originalMaxPositions > max)
+      return { field: 'original_max_position_embeddings', rule: `must be an integer in 1..${max}, got ${s.originalMaxPositions}` };
+    const ap = realProblem('attention_factor', s.attentionFactor);
+    if (ap) return { field: 'rope_scaling.attention_factor', rule: ap };
+  }
   return undefined;
+}
+
+/** Channels of each head that rotary embeddings rotate: int(head_dim * partial_rotary_factor), as Hugging Face. */
+export function rotaryDim(c: LlamaConfig): number {
+  return Math.floor(c.headDim * (c.partialRotaryFactor ?? 1));
 }
 
 /** Throws an ArgumentError naming the field when a typed config (a preset, a hand-built one) breaks a rule. */
@@ -181,7 +244,8 @@ export function parameterCount(c: ModelConfig): number {
   const { vocabSize: V, hiddenSize: C, numHeads: H, numKvHeads: KV, headDim: D, intermediateSize: I } = c;
   const ab = c.attentionBias ? 1 : 0;
   const mb = c.mlpBias ? 1 : 0;
-  const attn = C * H * D + ab * H * D + 2 * (C * KV * D + ab * KV * D) + H * D * C + ab * C;
+  const ob = (c.outputBias ?? c.attentionBias) ? 1 : 0;
+  const attn = C * H * D + ab * H * D + 2 * (C * KV * D + ab * KV * D) + H * D * C + ob * C;
   const mlp = 2 * (C * I + mb * I) + I * C + mb * C;
   return V * C + c.numLayers * (attn + mlp + 2 * C) + C + (c.tieWordEmbeddings ? 0 : C * V);
 }
@@ -211,14 +275,52 @@ function parseOpt(f: JsonConfig): OptConfig {
   };
 }
 
+/** A list of rope factors (LongRoPE's short_factor/long_factor), each in the rope factor range. */
+function factorList(f: JsonConfig, key: string): number[] {
+  const v = f.raw[key];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) fail(f, key, `must be a list of numbers, got ${JSON.stringify(v)?.slice(0, 60)}`);
+  const xs = v as number[];
+  for (const x of xs) {
+    const p = realProblem('factor', x);
+    if (p) fail(f, key, `entries ${p}`);
+  }
+  return xs;
+}
+
+/**
+ * Phi-3's LongRoPE parameters as rope_utils' `_compute_longrope_parameters` reads them: the top-level
+ * original_max_position_embeddings wins over the rope dict's (standardize_rope_params), factor defaults to
+ * max_position_embeddings / original, attention_factor to sqrt(1 + ln(factor) / ln(original)).
+ */
+function parseLongRope(f: JsonConfig, s: JsonConfig): LongRopeScaling {
+  const maxPos = size(f, 'max_position_embeddings');
+  const original = f.has('original_max_position_embeddings')
+    ? size(f, 'original_max_position_embeddings')
+    : size(s, 'original_max_position_embeddings', maxPos);
+  const factor = s.has('factor') ? positiveReal(s, 'factor') : maxPos / original;
+  const attentionFactor = s.has('attention_factor')
+    ? positiveReal(s, 'attention_factor')
+    : factor <= 1
+      ? 1
+      : Math.sqrt(1 + Math.log(factor) / Math.log(original));
+  return { type: 'longrope', shortFactor: factorList(s, 'short_factor'), longFactor: factorList(s, 'long_factor'), originalMaxPositions: original, attentionFactor };
+}
+
 /** rope_scaling (transformers ≤ 4.x) or rope_parameters (v5), which also carries rope_theta. */
-function parseRope(f: JsonConfig): { theta: number; scaling: RopeScaling | undefined } {
+function parseRope(f: JsonConfig, family: LlamaFamily): { theta: number; scaling: RopeScaling | undefined } {
   const params = f.object('rope_parameters');
   const s = params ?? f.object('rope_scaling');
   const theta = params?.has('rope_theta') ? positiveReal(params, 'rope_theta') : positiveReal(f, 'rope_theta', 10000);
   if (!s) return { theta, scaling: undefined };
-  const type = s.string('rope_type', s.string('type', 'default'));
+  let type = s.string('rope_type', s.string('type', 'default'));
+  // Phi3Config renames the older names to longrope (configuration_phi3.py, convert_rope_params_to_dict).
+  if (family === 'phi3' && (type === 'su' || type === 'yarn')) type = 'longrope';
   if (type === 'default') return { theta, scaling: undefined };
+  // Only Phi-3's generation drops the cache when the factors switch; elsewhere cached keys would keep stale ones.
+  if (type === 'longrope') {
+    if (family !== 'phi3') return fail(s, 'rope_type', `"longrope" is supported for phi3 only (model_type ${family})`);
+    return { theta, scaling: parseLongRope(f, s) };
+  }
   if (type === 'llama3') {
     const lowFreqFactor = positiveReal(s, 'low_freq_factor');
     const highFreqFactor = positiveReal(s, 'high_freq_factor');
@@ -229,10 +331,33 @@ function parseRope(f: JsonConfig): { theta: number; scaling: RopeScaling | undef
     };
   }
   if (type === 'linear') return { theta, scaling: { type: 'linear', factor: positiveReal(s, 'factor') } };
+  if (family === 'phi3') return fail(s, 'rope_type', `"${String(type)}" is not supported for phi3 (default, longrope and its older names su and yarn are)`);
   return fail(s, 'rope_type', `"${String(type)}" is not supported (default, linear and llama3 are)`);
 }
 
-function parseLlama(f: JsonConfig): LlamaConfig {
+/**
+ * Which layers slide, as Hugging Face's configs decide: Mistral and Phi-3 every layer when sliding_window is set;
+ * Qwen2 only with use_sliding_window, then layer_types if given, else the layers from max_window_layers on.
+ */
+function parseSliding(f: JsonConfig, family: LlamaFamily, numLayers: number): { slidingWindow?: number; slidingLayers?: boolean[] } {
+  if (family === 'llama') return {};
+  if (family === 'qwen2' && !f.bool('use_sliding_window', false)) return {};
+  if (!f.has('sliding_window')) return {};
+  const slidingWindow = size(f, 'sliding_window');
+  if (family !== 'qwen2') return { slidingWindow };
+  if (f.has('layer_types')) {
+    const t = f.raw.layer_types;
+    if (!Array.isArray(t) || !t.every((x) => x === 'sliding_attention' || x === 'full_attention'))
+      fail(f, 'layer_types', `must be a list of "sliding_attention" / "full_attention", got ${JSON.stringify(t)?.slice(0, 60)}`);
+    if (t.length !== numLayers) fail(f, 'layer_types', `must list one type per layer (${numLayers}), got ${t.length}`);
+    return { slidingWindow, slidingLayers: t.map((x) => x === 'sliding_attention') };
+  }
+  const first = f.has('max_window_layers') ? f.int('max_window_layers') : 28;
+  if (!Number.isSafeInteger(first) || first < 0) fail(f, 'max_window_layers', `must be an integer >= 0, got ${first}`);
+  return { slidingWindow, slidingLayers: Array.from({ length: numLayers }, (_, i) => i >= first) };
+}
+
+function parseLlama(f: JsonConfig, family: LlamaFamily): LlamaConfig {
   const hidden = size(f, 'hidden_size');
   const heads = size(f, 'num_attention_heads');
   const kv = size(f, 'num_key_value_heads', heads);
@@ -244,13 +369,21 @@ function parseLlama(f: JsonConfig): LlamaConfig {
   if (headDim % 2 !== 0) fail(f, 'head_dim', `(${headDim}) must be even for rotary embeddings`);
   const act = f.string('hidden_act', 'silu');
   if (act !== 'silu') fail(f, 'hidden_act', `"${String(act)}" is not supported (Llama uses silu)`);
-  const rope = parseRope(f);
+  const rope = parseRope(f, family);
+  const numLayers = size(f, 'num_hidden_layers');
+  const params = f.object('rope_parameters');
+  const prfSource = params?.has('partial_rotary_factor') ? params : f;
+  const partialRotaryFactor = prfSource.has('partial_rotary_factor') ? prfSource.number('partial_rotary_factor') : 1;
+  if (!(partialRotaryFactor > 0 && partialRotaryFactor <= 1)) fail(prfSource, 'partial_rotary_factor', `must be a number in (0, 1], got ${partialRotaryFactor}`);
+  // Qwen2: q/k/v always carry a bias, o_proj never (modeling_qwen2.py); Phi-3: no biases at all.
+  const attentionBias = family === 'qwen2' ? true : family === 'phi3' ? false : f.bool('attention_bias', false);
+  const outputBias = family === 'qwen2' || family === 'phi3' ? false : attentionBias;
   return {
-    modelType: 'llama',
+    modelType: family,
     vocabSize: size(f, 'vocab_size'),
     hiddenSize: hidden,
     intermediateSize: size(f, 'intermediate_size'),
-    numLayers: size(f, 'num_hidden_layers'),
+    numLayers,
     numHeads: heads,
     numKvHeads: kv,
     headDim,
@@ -259,20 +392,27 @@ function parseLlama(f: JsonConfig): LlamaConfig {
     ropeTheta: rope.theta,
     ropeScaling: rope.scaling,
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
-    attentionBias: f.bool('attention_bias', false),
-    mlpBias: f.bool('mlp_bias', false),
+    attentionBias,
+    outputBias,
+    mlpBias: family === 'llama' ? f.bool('mlp_bias', false) : false,
     bosTokenId: f.optionalInt('bos_token_id'),
     eosTokenIds: f.ids('eos_token_id'),
+    ...parseSliding(f, family, numLayers),
+    fusedProjections: family === 'phi3',
+    partialRotaryFactor,
   };
 }
+
+/** model_type values loadModel builds; anything else is refused by name. */
+export const SUPPORTED_MODEL_TYPES: readonly string[] = ['opt', 'llama', 'mistral', 'qwen2', 'phi3'];
 
 /** The typed config of a `config.json` (read by openCheckpoint, or a preset's object). */
 export function parseConfig(f: JsonConfig): ModelConfig {
   const type = f.string('model_type');
   let c: ModelConfig;
   if (type === 'opt') c = parseOpt(f);
-  else if (type === 'llama' || type === 'mistral') c = parseLlama(f);
-  else return fail(f, 'model_type', `"${type}" is not supported (opt, llama)`);
+  else if (type === 'llama' || type === 'mistral' || type === 'qwen2' || type === 'phi3') c = parseLlama(f, type);
+  else return fail(f, 'model_type', `"${type}" is not supported (${SUPPORTED_MODEL_TYPES.join(', ')})`);
   // The parsers check each field as they read it; this repeats the cross-field rules on the typed result.
   const p = configProblem(c);
   if (p) fail(f, p.field, p.rule);
@@ -342,6 +482,44 @@ export const PRESETS: Readonly<Record<string, Raw>> = {
     rope_scaling: { ...llama3Scaling, factor: 8 },
     bos_token_id: 128000,
     eos_token_id: [128001, 128008, 128009],
+  }),
+  // Qwen2-1.5B / DeepSeek-R1-Distill-Qwen-1.5B and Qwen2-7B shapes (sliding window off, as their configs ship).
+  'qwen2-1.5b': llama(1536, 8960, 28, 12, 2, {
+    model_type: 'qwen2',
+    vocab_size: 151936,
+    max_position_embeddings: 131072,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000,
+    tie_word_embeddings: true,
+    use_sliding_window: false,
+    sliding_window: 131072,
+    max_window_layers: 28,
+    bos_token_id: 151643,
+    eos_token_id: 151643,
+  }),
+  'qwen2-7b': llama(3584, 18944, 28, 28, 4, {
+    model_type: 'qwen2',
+    vocab_size: 152064,
+    max_position_embeddings: 131072,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000,
+    use_sliding_window: false,
+    sliding_window: 131072,
+    max_window_layers: 28,
+    bos_token_id: 151643,
+    eos_token_id: 151643,
+  }),
+  // Mistral-7B v0.3 (no sliding window) and v0.1 (a 4096-position window).
+  'mistral-7b': llama(4096, 14336, 32, 32, 8, { model_type: 'mistral', vocab_size: 32768, max_position_embeddings: 32768, rope_theta: 1000000, sliding_window: null }),
+  'mistral-7b-v0.1': llama(4096, 14336, 32, 32, 8, { model_type: 'mistral', max_position_embeddings: 32768, sliding_window: 4096 }),
+  // Phi-3-mini-4k-instruct: fused qkv/gate_up, a 2047-position window, no rope scaling.
+  'phi3-mini': llama(3072, 8192, 32, 32, 32, {
+    model_type: 'phi3',
+    vocab_size: 32064,
+    max_position_embeddings: 4096,
+    original_max_position_embeddings: 4096,
+    sliding_window: 2047,
+    eos_token_id: 32000,
   }),
 };
 

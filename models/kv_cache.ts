@@ -41,9 +41,10 @@ export class KVCache {
 
   /**
    * Write layer `layer`'s new keys/values [B, kvHeads, T, headDim] at positions length..length+T-1 and return
-   * views over every cached position. The caller advances with `commit(T)` once all layers are written.
+   * views over the cached positions from..length+T-1 (`from` > 0: a sliding-window layer reads only its window,
+   * so decode costs O(window), not O(sequence)). The caller advances with `commit(T)` once all layers are written.
    */
-  update(layer: number, k: Tensor, v: Tensor): { k: Tensor; v: Tensor } {
+  update(layer: number, k: Tensor, v: Tensor, from = 0): { k: Tensor; v: Tensor } {
     if (this.#disposed) throw new ArgumentError('kv_cache: used after dispose()');
     const T = k.shape[2]!;
     const end = this.#length + T;
@@ -51,7 +52,8 @@ export class KVCache {
       throw new ArgumentError(`kv_cache: ${this.#length} cached + ${T} new positions exceed the capacity ${this.capacity}; create the cache with a larger capacity`);
     this.#keys[layer]!.narrow(2, this.#length, T).copy_(k);
     this.#values[layer]!.narrow(2, this.#length, T).copy_(v);
-    return { k: this.#keys[layer]!.narrow(2, 0, end), v: this.#values[layer]!.narrow(2, 0, end) };
+    if (!Number.isInteger(from) || from < 0 || from >= end) throw new ArgumentError(`kv_cache: window start ${from} must be in 0..${end - 1}`);
+    return { k: this.#keys[layer]!.narrow(2, from, end - from), v: this.#values[layer]!.narrow(2, from, end - from) };
   }
 
   commit(T: number): void {

@@ -1,65 +1,107 @@
 /**
- * Llama (2, 3, 3.1, 3.2, TinyLlama, Mistral-style GQA) as Hugging Face's modeling_llama.py computes it,
- * written straight-line on the eager API. No backend names here: placement is the dispatcher's job.
+ * The Llama-shaped families as Hugging Face's modeling files compute them, written straight-line on the eager
+ * API: Llama (2, 3, 3.1, 3.2, TinyLlama; modeling_llama.py), Mistral (sliding window; modeling_mistral.py),
+ * Qwen2 (q/k/v biases, per-layer sliding window; modeling_qwen2.py) and Phi-3 (fused qkv_proj/gate_up_proj,
+ * partial rotary, LongRoPE; modeling_phi3.py). The differences are config fields (see LlamaConfig), so one
+ * forward serves all four. No backend names here: placement is the dispatcher's job.
  */
+import { ArgumentError } from '../core/errors.js';
 import { arange } from '../ops/creation.js';
 import { add, mul, silu } from '../ops/elementwise.js';
 import { linear } from '../ops/linalg.js';
+import { cat } from '../ops/movement.js';
 import { rope, ropeTables, scaledDotProductAttention } from '../ops/nn.js';
 import type { DType } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
+import { attentionPlan, positionsFromMask, readPadMask, type AttentionPlan } from './attention_mask.js';
 import type { CausalLM, ForwardOptions } from './causal_lm.js';
-import { checkConfig, type LlamaConfig } from './config.js';
+import { checkConfig, rotaryDim, type LlamaConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
 import { Module } from './nn/module.js';
 import { Embedding, Linear, RMSNorm, type LinearLike } from './nn/layers.js';
 import { ropeInvFreq } from './rope.js';
 
+/** x·cos + rotate_half(x)·sin on the first `cos.shape[-1]` channels; the rest pass (Phi-3's partial rotary). */
+function rotate(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  const D = x.shape[x.ndim - 1]!;
+  const rot = cos.shape[cos.ndim - 1]!;
+  if (rot === D) return rope(x, cos, sin);
+  return cat([rope(x.narrow(-1, 0, rot), cos, sin), x.narrow(-1, rot, D - rot)], -1);
+}
+
 class LlamaAttention extends Module {
   constructor(readonly c: LlamaConfig) {
     super();
     const { hiddenSize: C, numHeads: H, numKvHeads: KV, headDim: D, attentionBias: bias } = c;
-    this.child('q_proj', new Linear(C, H * D, { bias }));
-    this.child('k_proj', new Linear(C, KV * D, { bias }));
-    this.child('v_proj', new Linear(C, KV * D, { bias }));
-    this.child('o_proj', new Linear(H * D, C, { bias }));
+    // Phi-3 keeps q/k/v in one linear so one GEMM reaches the backend (modeling_phi3.py's qkv_proj).
+    if (c.fusedProjections) this.child('qkv_proj', new Linear(C, (H + 2 * KV) * D, { bias }));
+    else {
+      this.child('q_proj', new Linear(C, H * D, { bias }));
+      this.child('k_proj', new Linear(C, KV * D, { bias }));
+      this.child('v_proj', new Linear(C, KV * D, { bias }));
+    }
+    this.child('o_proj', new Linear(H * D, C, { bias: c.outputBias ?? bias }));
   }
 
   // Linears are read through the child table, so quantize() can swap them in place.
   get qProj(): LinearLike { return this.module('q_proj'); } // prettier-ignore
   get kProj(): LinearLike { return this.module('k_proj'); } // prettier-ignore
   get vProj(): LinearLike { return this.module('v_proj'); } // prettier-ignore
+  get qkvProj(): LinearLike { return this.module('qkv_proj'); } // prettier-ignore
   get oProj(): LinearLike { return this.module('o_proj'); } // prettier-ignore
 
-  forward(x: Tensor, cos: Tensor, sin: Tensor, layer: number, cache: KVCache | undefined): Tensor {
+  /** q (B, T, H·D), k and v (B, T, KV·D): three linears, or slices of the fused one's output. */
+  private project(x: Tensor): [Tensor, Tensor, Tensor] {
+    if (!this.c.fusedProjections) return [this.qProj.forward(x), this.kProj.forward(x), this.vProj.forward(x)];
+    const { numHeads: H, numKvHeads: KV, headDim: D } = this.c;
+    const qkv = this.qkvProj.forward(x); // (B, T, (H + 2·KV)·D)
+    return [qkv.narrow(-1, 0, H * D), qkv.narrow(-1, H * D, KV * D), qkv.narrow(-1, (H + KV) * D, KV * D)];
+  }
+
+  forward(x: Tensor, cos: Tensor, sin: Tensor, layer: number, cache: KVCache | undefined, plan: AttentionPlan): Tensor {
     const { numHeads: H, numKvHeads: KV, headDim: D } = this.c;
     const [B, T] = x.shape as [number, number, number];
-    let q = this.qProj.forward(x).view([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
-    let k = this.kProj.forward(x).view([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
-    let v = this.vProj.forward(x).view([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
-    q = rope(q, cos, sin);
-    k = rope(k, cos, sin);
-    if (cache) ({ k, v } = cache.update(layer, k, v)); // (B, KV, S, D), S = past + T
-    // Causal over the whole cache: query t (absolute position past + t) sees keys 0..past + t.
-    const y = scaledDotProductAttention(q, k, v, { isCausal: T > 1, causalAlign: 'bottom-right', enableGqa: KV !== H }); // (B, H, T, D)
+    const [qp, kp, vp] = this.project(x);
+    let q = qp.reshape([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
+    let k = kp.reshape([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
+    let v = vp.reshape([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
+    q = rotate(q, cos, sin);
+    k = rotate(k, cos, sin);
+    // (B, KV, S', D): keys plan.keyStart..past+T-1 (a sliding window reads only its last positions).
+    if (cache) ({ k, v } = cache.update(layer, k, v, plan.keyStart));
+    // Without a mask: causal over the keys read, query t (position past + t) sees keys up to past + t.
+    const y = plan.mask
+      ? scaledDotProductAttention(q, k, v, { attnMask: plan.mask, enableGqa: KV !== H })
+      : scaledDotProductAttention(q, k, v, { isCausal: T > 1, causalAlign: 'bottom-right', enableGqa: KV !== H }); // (B, H, T, D)
     return this.oProj.forward(y.transpose(1, 2).reshape([B, T, H * D])); // (B, T, C)
   }
 }
 
 class LlamaMLP extends Module {
-  constructor(c: LlamaConfig) {
+  constructor(readonly c: LlamaConfig) {
     super();
     const bias = c.mlpBias;
-    this.child('gate_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias }));
-    this.child('up_proj', new Linear(c.hiddenSize, c.intermediateSize, { bias }));
-    this.child('down_proj', new Linear(c.intermediateSize, c.hiddenSize, { bias }));
+    const { hiddenSize: C, intermediateSize: I } = c;
+    // Phi-3's gate_up_proj: gate rows first, then up rows (modeling_phi3.py chunks the output in two).
+    if (c.fusedProjections) this.child('gate_up_proj', new Linear(C, 2 * I, { bias }));
+    else {
+      this.child('gate_proj', new Linear(C, I, { bias }));
+      this.child('up_proj', new Linear(C, I, { bias }));
+    }
+    this.child('down_proj', new Linear(I, C, { bias }));
   }
 
   get gateProj(): LinearLike { return this.module('gate_proj'); } // prettier-ignore
   get upProj(): LinearLike { return this.module('up_proj'); } // prettier-ignore
+  get gateUpProj(): LinearLike { return this.module('gate_up_proj'); } // prettier-ignore
   get downProj(): LinearLike { return this.module('down_proj'); } // prettier-ignore
 
   forward(x: Tensor): Tensor {
+    if (this.c.fusedProjections) {
+      const I = this.c.intermediateSize;
+      const gu = this.gateUpProj.forward(x); // (B, T, 2·I)
+      return this.downProj.forward(mul(gu.narrow(-1, I, I), silu(gu.narrow(-1, 0, I))));
+    }
     return this.downProj.forward(mul(silu(this.gateProj.forward(x)), this.upProj.forward(x)));
   }
 }
@@ -77,8 +119,8 @@ class LlamaBlock extends Module {
     this.mlp = this.child('mlp', new LlamaMLP(c));
   }
 
-  forward(x: Tensor, cos: Tensor, sin: Tensor, layer: number, cache: KVCache | undefined): Tensor {
-    const h = add(x, this.attn.forward(this.inputNorm.forward(x), cos, sin, layer, cache));
+  forward(x: Tensor, cos: Tensor, sin: Tensor, layer: number, cache: KVCache | undefined, plan: AttentionPlan): Tensor {
+    const h = add(x, this.attn.forward(this.inputNorm.forward(x), cos, sin, layer, cache, plan));
     return add(h, this.mlp.forward(this.postNorm.forward(h)));
   }
 }
@@ -95,19 +137,36 @@ class LlamaBody extends Module {
   }
 }
 
-/** LlamaForCausalLM: parameter names match Hugging Face's (model.layers.0.self_attn.q_proj.weight, lm_head.weight). */
+/**
+ * LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM: parameter names match Hugging Face's
+ * (model.layers.0.self_attn.q_proj.weight or .qkv_proj.weight, lm_head.weight).
+ */
 export class Llama extends Module implements CausalLM {
   readonly model: LlamaBody;
+  /** inv_freq; LongRoPE has a second set (long factors) for sequences past original_max_position_embeddings. */
   readonly #invFreq: Tensor;
-  /** cos/sin for positions 0..n-1, grown by doubling: decode steps slice it instead of recomputing. */
-  #rope: { cos: Tensor; sin: Tensor; n: number; dtype: string } | undefined;
+  readonly #longInvFreq: Tensor | undefined;
+  readonly #rotaryDim: number;
+  /** cos/sin for positions 0..n-1 per (dtype, factor set), grown by doubling: decode steps slice them. */
+  readonly #rope = new Map<string, { cos: Tensor; sin: Tensor; n: number }>();
+  readonly recomputeCacheAt: number | undefined;
 
   constructor(readonly config: LlamaConfig) {
     super();
-    checkConfig(config, 'llama'); // a hand-built config gets the rules config.json gets, before any layer is built
+    checkConfig(config, config.modelType); // a hand-built config gets the rules config.json gets, before any layer is built
     this.model = this.child('model', new LlamaBody(config));
     if (!config.tieWordEmbeddings) this.child('lm_head', new Linear(config.hiddenSize, config.vocabSize));
-    this.#invFreq = ropeInvFreq(config.headDim, config.ropeTheta, config.ropeScaling);
+    this.#rotaryDim = rotaryDim(config);
+    const s = config.ropeScaling;
+    this.#invFreq = ropeInvFreq(this.#rotaryDim, config.ropeTheta, s);
+    this.#longInvFreq = s?.type === 'longrope' ? ropeInvFreq(this.#rotaryDim, config.ropeTheta, s, true) : undefined;
+    this.recomputeCacheAt = s?.type === 'longrope' ? s.originalMaxPositions : undefined;
+  }
+
+  /** The sliding window of layer i, or undefined for full attention. */
+  windowOf(i: number): number | undefined {
+    const c = this.config;
+    return c.slidingWindow !== undefined && (c.slidingLayers?.[i] ?? true) ? c.slidingWindow : undefined;
   }
 
   get lmHead(): LinearLike | undefined { return this.getChild('lm_head') as LinearLike | undefined; } // prettier-ignore
@@ -117,25 +176,59 @@ export class Llama extends Module implements CausalLM {
     return new KVCache(c.numLayers, batch, c.numKvHeads, capacity, c.headDim);
   }
 
-  /** Rows past..past+T-1 of the cos/sin tables (row p depends only on p, so a prefix computed once serves all). */
-  private ropeRows(past: number, T: number, dtype: DType): { cos: Tensor; sin: Tensor } {
+  /**
+   * cos/sin for `positions` (a tensor [B, T], or rows past..past+T-1 of cached tables: row p depends only on p,
+   * so a prefix computed once serves all). LongRoPE: `long` picks the long factors, and cos/sin are multiplied by
+   * the attention factor in float32 before the cast, as Phi3RotaryEmbedding does.
+   */
+  private ropeFor(positions: Tensor | { past: number; T: number }, dtype: DType, long: boolean): { cos: Tensor; sin: Tensor } {
+    const s = this.config.ropeScaling;
+    const invFreq = long ? this.#longInvFreq! : this.#invFreq;
+    const table = (pos: Tensor) => {
+      const t = ropeTables(pos, this.#rotaryDim, { invFreq, dtype: 'float32' });
+      if (s?.type !== 'longrope') return { cos: t.cos.to(dtype), sin: t.sin.to(dtype) };
+      const a = Math.fround(s.attentionFactor);
+      return { cos: mul(t.cos, a).to(dtype), sin: mul(t.sin, a).to(dtype) };
+    };
+    if (!('past' in positions)) {
+      const t = table(positions); // (B, T, rot)
+      return { cos: t.cos.unsqueeze(1), sin: t.sin.unsqueeze(1) }; // (B, 1, T, rot): per-row positions
+    }
+    const { past, T } = positions;
     const end = past + T;
-    let r = this.#rope;
-    if (!r || r.n < end || r.dtype !== dtype) {
+    const key = `${dtype}/${long ? 'long' : 'short'}`;
+    let r = this.#rope.get(key);
+    if (!r || r.n < end) {
       const n = Math.max(end, 2 * (r?.n ?? 0), 64);
-      const t = ropeTables(arange(n), this.config.headDim, { invFreq: this.#invFreq, dtype }); // (n, D)
-      r = this.#rope = { ...t, n, dtype };
+      r = { ...table(arange(n)), n }; // (n, rot)
+      this.#rope.set(key, r);
     }
     return { cos: r.cos.narrow(0, past, T), sin: r.sin.narrow(0, past, T) };
   }
 
   forward(ids: Tensor, options: ForwardOptions = {}): Tensor {
     const { cache } = options;
-    const T = ids.shape[1]!;
+    const [B, T] = ids.shape as [number, number];
     const past = cache?.length ?? 0;
+    const pad = options.attentionMask ? readPadMask(options.attentionMask, B, past, T) : undefined;
+    const positions = pad ? positionsFromMask(pad, past, T, 'llama') : undefined; // (B, T)
+    // LongRoPE's factor set follows the longest position in the call, as HF's longrope_frequency_update.
+    const seqLen = positions ? Math.max(...(positions.toTypedArray() as Float32Array)) + 1 : past + T;
+    const R = this.recomputeCacheAt;
+    const long = R !== undefined && seqLen > R;
+    if (R !== undefined && long && past > 0 && past <= R)
+      throw new ArgumentError(
+        `${this.config.modelType}: the cache holds ${past} positions rotated with LongRoPE's short factors, but this call reaches position ${seqLen} > original_max_position_embeddings ${R}, where the long factors apply: re-run the whole sequence without the cache (generate does)`,
+      );
     let x = this.model.embedTokens.forward(ids); // (B, T, C)
-    const { cos, sin } = this.ropeRows(past, T, x.dtype); // (T, D)
-    for (let i = 0; i < this.model.layers.length; i++) x = this.model.layers[i]!.forward(x, cos, sin, i, cache);
+    const { cos, sin } = this.ropeFor(positions ?? { past, T }, x.dtype, long); // (T, rot) or (B, 1, T, rot)
+    const plans = new Map<number | undefined, AttentionPlan>();
+    for (let i = 0; i < this.model.layers.length; i++) {
+      const w = this.windowOf(i);
+      let plan = plans.get(w);
+      if (!plan) plans.set(w, (plan = attentionPlan(past, T, w, pad)));
+      x = this.model.layers[i]!.forward(x, cos, sin, i, cache, plan);
+    }
     cache?.commit(T);
     if (options.lastOnly) x = x.narrow(1, T - 1, 1); // (B, 1, C)
     x = this.model.norm.forward(x);

@@ -9,6 +9,7 @@ import { add, mul, relu } from '../ops/elementwise.js';
 import { linear } from '../ops/linalg.js';
 import { scaledDotProductAttention } from '../ops/nn.js';
 import type { Tensor } from '../core/tensor.js';
+import { attentionPlan, positionsFromMask, readPadMask, type AttentionPlan } from './attention_mask.js';
 import type { CausalLM, ForwardOptions } from './causal_lm.js';
 import { checkConfig, type OptConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
@@ -35,7 +36,7 @@ class OptAttention extends Module {
   get vProj(): LinearLike { return this.module('v_proj'); } // prettier-ignore
   get outProj(): LinearLike { return this.module('out_proj'); } // prettier-ignore
 
-  forward(x: Tensor, layer: number, cache: KVCache | undefined): Tensor {
+  forward(x: Tensor, layer: number, cache: KVCache | undefined, plan: AttentionPlan): Tensor {
     const { numHeads: H, hiddenSize: C } = this.c;
     const D = C / H;
     const [B, T] = x.shape as [number, number, number];
@@ -43,7 +44,9 @@ class OptAttention extends Module {
     let k = this.kProj.forward(x).view([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
     let v = this.vProj.forward(x).view([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
     if (cache) ({ k, v } = cache.update(layer, k, v)); // (B, H, S, D)
-    const y = scaledDotProductAttention(q, k, v, { isCausal: T > 1, causalAlign: 'bottom-right', scale: 1 }); // (B, H, T, D)
+    const y = plan.mask
+      ? scaledDotProductAttention(q, k, v, { attnMask: plan.mask, scale: 1 }) // padded keys hidden
+      : scaledDotProductAttention(q, k, v, { isCausal: T > 1, causalAlign: 'bottom-right', scale: 1 }); // (B, H, T, D)
     return this.outProj.forward(y.transpose(1, 2).reshape([B, T, C])); // (B, T, C)
   }
 }
@@ -64,9 +67,9 @@ class OptBlock extends Module {
   get fc1(): LinearLike { return this.module('fc1'); } // prettier-ignore
   get fc2(): LinearLike { return this.module('fc2'); } // prettier-ignore
 
-  forward(x: Tensor, layer: number, cache: KVCache | undefined): Tensor {
+  forward(x: Tensor, layer: number, cache: KVCache | undefined, plan: AttentionPlan): Tensor {
     const pre = this.c.layerNormBefore;
-    let h = add(x, this.selfAttn.forward(pre ? this.selfAttnLayerNorm.forward(x) : x, layer, cache));
+    let h = add(x, this.selfAttn.forward(pre ? this.selfAttnLayerNorm.forward(x) : x, layer, cache, plan));
     if (!pre) h = this.selfAttnLayerNorm.forward(h);
     const ffnIn = pre ? this.finalLayerNorm.forward(h) : h;
     h = add(h, this.fc2.forward(relu(this.fc1.forward(ffnIn))));
@@ -124,15 +127,20 @@ export class Opt extends Module implements CausalLM {
   forward(ids: Tensor, options: ForwardOptions = {}): Tensor {
     const { cache } = options;
     const d = this.model.decoder;
-    const T = ids.shape[1]!;
+    const [B, T] = ids.shape as [number, number];
     const past = cache?.length ?? 0;
     if (past + T > this.config.maxPositions)
       throw new ArgumentError(`opt: ${past + T} positions exceed max_position_embeddings ${this.config.maxPositions}`);
     let x = d.embedTokens.forward(ids); // (B, T, E)
     if (d.projectIn) x = d.projectIn.forward(x); // (B, T, C)
-    // With an all-ones attention mask HF's positions are cumsum(mask) - 1 = past..past+T-1, stored at +2.
-    x = add(x, d.embedPositions.forward(arange(past + POSITION_OFFSET, past + T + POSITION_OFFSET))); // (B, T, C)
-    for (let i = 0; i < d.layers.length; i++) x = d.layers[i]!.forward(x, i, cache);
+    const pad = options.attentionMask ? readPadMask(options.attentionMask, B, past, T) : undefined;
+    // HF's positions are cumsum(mask) * mask - 1 (past..past+T-1 without padding, -1 on padding), stored at +2.
+    const positions = pad
+      ? add(positionsFromMask(pad, past, T, 'opt'), POSITION_OFFSET).to('int64') // (B, T)
+      : arange(past + POSITION_OFFSET, past + T + POSITION_OFFSET);
+    x = add(x, d.embedPositions.forward(positions)); // (B, T, C)
+    const plan = attentionPlan(past, T, undefined, pad);
+    for (let i = 0; i < d.layers.length; i++) x = d.layers[i]!.forward(x, i, cache, plan);
     cache?.commit(T);
     if (options.lastOnly) x = x.narrow(1, T - 1, 1); // (B, 1, C)
     if (d.finalLayerNorm) x = d.finalLayerNorm.forward(x);

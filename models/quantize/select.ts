@@ -82,7 +82,16 @@ export function scaleGroups(model: CausalLM, withLinearPrev: boolean): ScaleGrou
   const add = (prev: Prev | undefined, fcs: string[]) => {
     if (prev && fcs.every((f) => moduleAt(model, f) instanceof Linear)) groups.push({ prev, fcs });
   };
-  if (c.modelType === 'llama') {
+  if (c.modelType !== 'opt' && c.fusedProjections) {
+    // Phi-3: the fused qkv_proj and gate_up_proj read the norms' outputs. The v → o and up → down folds need
+    // output channels of one fused linear scaled apart from the rest, which a per-input-channel fold cannot do.
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `model.layers.${i}.`;
+      add(norm(`${p}input_layernorm`), [`${p}self_attn.qkv_proj`]);
+      add(norm(`${p}post_attention_layernorm`), [`${p}mlp.gate_up_proj`]);
+    }
+  } else if (c.modelType !== 'opt') {
+    // Llama, Mistral, Qwen2 (whose q/k/v biases are untouched by an input-channel fold).
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}.`;
       add(norm(`${p}input_layernorm`), [`${p}self_attn.q_proj`, `${p}self_attn.k_proj`, `${p}self_attn.v_proj`]);

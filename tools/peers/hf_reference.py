@@ -202,3 +202,156 @@ def llama_config(**kw):
     }
     c.update(kw)
     return c
+
+
+# ---------------------------------------------------------------- Llama-shaped families (mistral, qwen2, phi3)
+# modeling_mistral.py / modeling_qwen2.py / modeling_phi3.py, with masking_utils' sliding window and padding
+# masks and rope_utils' LongRoPE. `attention_mask` [B, T] (1 = token, 0 = left padding) is optional.
+
+def family_layer_windows(cfg):
+    """The sliding window of each layer (None = full attention), as the configuration classes decide."""
+    n, t = cfg["num_hidden_layers"], cfg["model_type"]
+    w = cfg.get("sliding_window")
+    if t == "qwen2":
+        w = w if cfg.get("use_sliding_window", False) else None  # Qwen2Config.__post_init__
+        types = cfg.get("layer_types") or [
+            "sliding_attention" if w is not None and i >= cfg.get("max_window_layers", 28) else "full_attention" for i in range(n)
+        ]
+        return [w if types[i] == "sliding_attention" else None for i in range(n)]
+    if t in ("mistral", "phi3"):
+        return [w] * n
+    return [None] * n
+
+
+def family_rope(cfg, position_ids):
+    """cos, sin [B, T, rotary_dim] (Phi3RotaryEmbedding / LlamaRotaryEmbedding forward, float32)."""
+    hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+    dim = int(hd * cfg.get("partial_rotary_factor", 1.0))
+    base = cfg.get("rope_theta", 10000.0)
+    rs = cfg.get("rope_scaling") or {}
+    scaling = 1.0
+    if rs.get("type", rs.get("rope_type")) in ("longrope", "su", "yarn") and cfg["model_type"] == "phi3":
+        # _compute_longrope_parameters, with longrope_frequency_update's seq_len = max(position_ids) + 1
+        orig = cfg.get("original_max_position_embeddings") or rs.get("original_max_position_embeddings") or cfg["max_position_embeddings"]
+        factor = rs.get("factor") or cfg["max_position_embeddings"] / orig
+        scaling = rs.get("attention_factor") or (1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig)))
+        seq_len = int(torch.max(position_ids)) + 1
+        ext = torch.tensor(rs["long_factor"] if seq_len > orig else rs["short_factor"], dtype=torch.float32)
+        inv_freq_shape = torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
+        inv = 1.0 / (ext * base ** inv_freq_shape)
+    else:
+        inv = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    inv_e = inv[None, :, None].expand(position_ids.shape[0], -1, 1).float()
+    freqs = (inv_e @ position_ids[:, None, :].float()).transpose(1, 2)
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos() * scaling, emb.sin() * scaling
+
+
+def family_rotary(x, cos, sin):
+    """apply_rotary_pos_emb with partial rotary (modeling_phi3.py): rotate the first cos.shape[-1] channels."""
+    cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+    r = cos.shape[-1]
+    x_rot, x_pass = x[..., :r], x[..., r:]
+    return torch.cat([(x_rot * cos) + (rotate_half(x_rot) * sin), x_pass], dim=-1)
+
+
+def family_mask(T, window, attention_mask):
+    """Additive [B, 1, T, T] mask: causal, sliding (kv_idx > q_idx - window), padded keys; eager's finfo.min."""
+    q = torch.arange(T)[:, None]
+    kv = torch.arange(T)[None, :]
+    allowed = kv <= q
+    if window is not None:
+        allowed = allowed & (kv > q - window)
+    allowed = allowed[None, None].expand(attention_mask.shape[0], 1, T, T)
+    allowed = allowed & attention_mask[:, None, None, :].bool()
+    return torch.where(allowed, torch.tensor(0.0), torch.tensor(torch.finfo(torch.float32).min))
+
+
+def family_forward(cfg, w, ids, attention_mask=None):
+    return llama_head(cfg, w, family_hidden(cfg, w, ids, attention_mask))
+
+
+def family_hidden(cfg, w, ids, attention_mask=None):
+    B, T = ids.shape
+    t = cfg["model_type"]
+    hidden, H, KV = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    hd = cfg.get("head_dim") or hidden // H
+    eps = cfg["rms_norm_eps"]
+    if attention_mask is None:
+        attention_mask = torch.ones(B, T, dtype=torch.long)
+    # generation utils: position_ids = cumsum(mask) - 1, padding at 1
+    position_ids = attention_mask.long().cumsum(-1) - 1
+    position_ids.masked_fill_(attention_mask == 0, 1)
+    cos, sin = family_rope(cfg, position_ids)
+    windows = family_layer_windows(cfg)
+    x = F.embedding(ids, w["model.embed_tokens.weight"])
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        lin = lambda h, n: F.linear(h, w[p + n + ".weight"], w.get(p + n + ".bias"))
+        res = x
+        h = rms(x, w[p + "input_layernorm.weight"], eps)
+        if t == "phi3":
+            qkv = lin(h, "self_attn.qkv_proj")
+            qp = H * hd
+            q, k, v = qkv[..., :qp], qkv[..., qp:qp + KV * hd], qkv[..., qp + KV * hd:]
+        else:
+            q, k, v = lin(h, "self_attn.q_proj"), lin(h, "self_attn.k_proj"), lin(h, "self_attn.v_proj")
+        q = q.reshape(B, T, -1, hd).transpose(1, 2)
+        k = k.reshape(B, T, -1, hd).transpose(1, 2)
+        v = v.reshape(B, T, -1, hd).transpose(1, 2)
+        q, k = family_rotary(q, cos, sin), family_rotary(k, cos, sin)
+        k = k.repeat_interleave(H // KV, dim=1)
+        v = v.repeat_interleave(H // KV, dim=1)
+        att = q @ k.transpose(2, 3) * hd ** -0.5 + family_mask(T, windows[i], attention_mask)
+        att = torch.softmax(att, dim=-1, dtype=torch.float32)
+        o = (att @ v).transpose(1, 2).reshape(B, T, H * hd)
+        x = res + lin(o, "self_attn.o_proj")
+        res = x
+        h = rms(x, w[p + "post_attention_layernorm.weight"], eps)
+        if t == "phi3":
+            gate, up = lin(h, "mlp.gate_up_proj").chunk(2, dim=-1)
+            h = up * F.silu(gate)
+        else:
+            h = F.silu(lin(h, "mlp.gate_proj")) * lin(h, "mlp.up_proj")
+        x = res + lin(h, "mlp.down_proj")
+    return rms(x, w["model.norm.weight"], eps)
+
+
+def family_state(cfg, g):
+    """Random weights with Hugging Face's names: Qwen2 q/k/v biases, Phi-3 fused qkv_proj / gate_up_proj."""
+    t = cfg["model_type"]
+    hidden, H, KV, ffn, vocab = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["intermediate_size"], cfg["vocab_size"]
+    hd = cfg.get("head_dim") or hidden // H
+    r = lambda *s: torch.randn(*s, generator=g) * 0.2
+    s = {"model.embed_tokens.weight": r(vocab, hidden) * 2, "model.norm.weight": 1 + r(hidden)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        if t == "phi3":
+            s[p + "self_attn.qkv_proj.weight"] = r((H + 2 * KV) * hd, hidden)
+            s[p + "mlp.gate_up_proj.weight"] = r(2 * ffn, hidden)
+        else:
+            s[p + "self_attn.q_proj.weight"] = r(H * hd, hidden)
+            s[p + "self_attn.k_proj.weight"] = r(KV * hd, hidden)
+            s[p + "self_attn.v_proj.weight"] = r(KV * hd, hidden)
+            s[p + "mlp.gate_proj.weight"] = r(ffn, hidden)
+            s[p + "mlp.up_proj.weight"] = r(ffn, hidden)
+        if t == "qwen2":
+            s[p + "self_attn.q_proj.bias"] = r(H * hd)
+            s[p + "self_attn.k_proj.bias"] = r(KV * hd)
+            s[p + "self_attn.v_proj.bias"] = r(KV * hd)
+        s[p + "self_attn.o_proj.weight"] = r(hidden, H * hd)
+        s[p + "mlp.down_proj.weight"] = r(hidden, ffn)
+        s[p + "input_layernorm.weight"] = 1 + r(hidden)
+        s[p + "post_attention_layernorm.weight"] = 1 + r(hidden)
+    if not cfg["tie_word_embeddings"]:
+        s["lm_head.weight"] = r(vocab, hidden) * 2
+    return s
+
+
+def family_config(model_type, **kw):
+    arch = {"mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM", "phi3": "Phi3ForCausalLM"}[model_type]
+    c = llama_config(architectures=[arch], model_type=model_type)
+    for k in ("attention_bias", "mlp_bias"):
+        c.pop(k)
+    c.update(kw)
+    return c
