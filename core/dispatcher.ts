@@ -141,6 +141,7 @@ export function dispatchAll<I extends OpInputs, A extends OpAttrs>(opDef: OpDef<
     return outs;
   }
   if (op.decompose) {
+    if (op.view && op.kernels.size === 0) return runDecomposition(op, inputs, attrs, specs, 'decomposed (view)');
     const why = refusals ? refusals.map((r) => `${r.backend} ${r.reason}`).join('; ') : 'no candidates';
     return runDecomposition(op, inputs, attrs, specs, `decomposed: ${why}`);
   }

@@ -28,6 +28,11 @@ export interface OpDefinition<I extends OpInputs, A extends OpAttrs> {
   readonly doc?: string;
   /** Validate the call and return the output specs, or throw ShapeError/DTypeError naming op, shapes and rule. */
   meta(inputs: I, attrs: A): TensorSpec[];
+  /**
+   * The decomposition only builds views of the inputs (split, chunk): no backend computes anything, so its
+   * profile cause is `decomposed (view)` rather than every backend's refusal.
+   */
+  readonly view?: boolean;
   /** Composite ops: the same result from primitives (each dispatched on its own). */
   decompose?(inputs: I, attrs: A): Tensor[];
   /** Floating-point operations of one call, for profiles and benchmarks. Default: one per output element. */

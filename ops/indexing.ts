@@ -90,6 +90,7 @@ function narrowPieces(x: Tensor, plan: { dim: number; sizes: number[] }): Tensor
 /** torch.split: views of consecutive pieces along `dim`. */
 export const Split = defineOp<UnaryInputs, SplitAttrs>({
   name: 'Split',
+  view: true,
   meta: ({ x }, { splitSize, dim }) => pieceSpecs(x, splitPlan(x, splitSize, dim)),
   decompose: ({ x }, { splitSize, dim }) => narrowPieces(x, splitPlan(x, splitSize, dim)),
   flops: () => 0,
@@ -98,6 +99,7 @@ export const Split = defineOp<UnaryInputs, SplitAttrs>({
 /** torch.chunk: `chunks` views (fewer when the dim does not divide that way) along `dim`. */
 export const Chunk = defineOp<UnaryInputs, ChunkAttrs>({
   name: 'Chunk',
+  view: true,
   meta: ({ x }, { chunks, dim }) => pieceSpecs(x, chunkPlan(x, chunks, dim)),
   decompose: ({ x }, { chunks, dim }) => narrowPieces(x, chunkPlan(x, chunks, dim)),
   flops: () => 0,

@@ -10,6 +10,10 @@ import { Attention, LayerNorm, RmsNorm, Rope, Softmax } from '../../ops/nn.js';
 import { ArgMax, Max, Mean, Sum } from '../../ops/reduce.js';
 import { Dequantize, LinearW4, LinearW8A8, Quantize } from '../../ops/quant.js';
 import { CopyInto } from '../../ops/inplace.js';
+import { Flip, IndexPut, MaskedSelect, Scatter, Sort } from '../../ops/ordering.js';
+import { Im2Col, Pad } from '../../ops/conv.js';
+import { flipKernel, indexPutKernel, maskedSelectKernel, scatterKernel, sortKernel } from './kernels/ordering.js';
+import { im2colKernel, padKernel } from './kernels/conv.js';
 import { copyIntoKernel } from './kernels/inplace.js';
 import { cpuBackend } from './backend.js';
 import { dequantizeKernel, linearW4Kernel, linearW8A8Kernel, quantizeKernel } from './kernels/quant.js';
@@ -75,6 +79,13 @@ export function cpuKernels(): AnyPair[] {
     pair(CumSum, cumsumKernel),
     pair(TopK, topkKernel),
     pair(LogSoftmax, logSoftmaxKernel),
+    pair(Sort, sortKernel),
+    pair(Flip, flipKernel),
+    pair(Scatter, scatterKernel),
+    pair(IndexPut, indexPutKernel),
+    pair(MaskedSelect, maskedSelectKernel),
+    pair(Pad, padKernel),
+    pair(Im2Col, im2colKernel),
   ];
 }
 
