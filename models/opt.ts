@@ -129,15 +129,16 @@ export class Opt extends Module implements CausalLM {
     const d = this.model.decoder;
     const [B, T] = ids.shape as [number, number];
     const past = cache?.length ?? 0;
-    if (past + T > this.config.maxPositions)
-      throw new ArgumentError(`opt: ${past + T} positions exceed max_position_embeddings ${this.config.maxPositions}`);
-    let x = d.embedTokens.forward(ids); // (B, T, E)
-    if (d.projectIn) x = d.projectIn.forward(x); // (B, T, C)
     const pad = options.attentionMask ? readPadMask(options.attentionMask, B, past, T) : undefined;
     // HF's positions are cumsum(mask) * mask - 1 (past..past+T-1 without padding, -1 on padding), stored at +2.
-    const positions = pad
-      ? add(positionsFromMask(pad, past, T, 'opt'), POSITION_OFFSET).to('int64') // (B, T)
-      : arange(past + POSITION_OFFSET, past + T + POSITION_OFFSET);
+    const fromMask = pad ? positionsFromMask(pad, past, T, 'opt') : undefined; // (B, T)
+    // Padding slots hold no position: a padded row's last position is its token count - 1, not the slot index.
+    const end = fromMask ? Math.max(...(fromMask.toTypedArray() as Float32Array)) + 1 : past + T;
+    if (end > this.config.maxPositions)
+      throw new ArgumentError(`opt: ${end} positions exceed max_position_embeddings ${this.config.maxPositions}`);
+    let x = d.embedTokens.forward(ids); // (B, T, E)
+    if (d.projectIn) x = d.projectIn.forward(x); // (B, T, C)
+    const positions = fromMask ? add(fromMask, POSITION_OFFSET).to('int64') : arange(past + POSITION_OFFSET, past + T + POSITION_OFFSET);
     x = add(x, d.embedPositions.forward(positions)); // (B, T, C)
     const plan = attentionPlan(past, T, undefined, pad);
     for (let i = 0; i < d.layers.length; i++) x = d.layers[i]!.forward(x, i, cache, plan);
