@@ -16,11 +16,13 @@ import { movementCases } from './op_cases/movement.js';
 import { nnCases } from './op_cases/nn.js';
 import { reduceCases } from './op_cases/reduce.js';
 import { quantCases } from './op_cases/quant.js';
+import { elementwiseMoreCases } from './op_cases/elementwise_more.js';
+import { reduceMoreCases } from './op_cases/reduce_more.js';
 
 export * from './op_cases/spec.js';
 import type { BuiltArg, Gen, InputSpec, OpCase, Tolerance } from './op_cases/spec.js';
 
-export const OP_CASES: readonly OpCase[] = [...elementwiseCases, ...linalgCases, ...reduceCases, ...nnCases, ...movementCases];
+export const OP_CASES: readonly OpCase[] = [...elementwiseCases, ...linalgCases, ...reduceCases, ...nnCases, ...movementCases, ...elementwiseMoreCases, ...reduceMoreCases];
 
 /**
  * Cases with no PyTorch counterpart (the quantized linears): checked across backends against the cpu reference

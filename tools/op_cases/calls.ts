@@ -7,6 +7,7 @@ import type { DType, Tensor } from '../../core/index.js';
 import type { BuiltArg } from './spec.js';
 import { movementCalls } from './calls_movement.js';
 import { reduceCalls } from './calls_reduce.js';
+import { moreCalls } from './calls_more.js';
 
 export type CallResult = Tensor | Tensor[] | { values: Tensor; indices: Tensor };
 type Call = (args: BuiltArg[]) => CallResult;
@@ -81,4 +82,5 @@ export const CALLS: Readonly<Record<string, Call>> = {
   stack: (a) => o.stack(a[0] as Tensor[], N(a[1])),
   ...movementCalls,
   ...reduceCalls,
+  ...moreCalls,
 };

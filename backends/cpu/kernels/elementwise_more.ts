@@ -49,7 +49,7 @@ const common = (a: Tensor, b: Tensor) => resultType([a, b]);
 // maximum/minimum: NaN wins; otherwise std::max / std::min semantics.
 const maxExpr = 'a !== a ? a : b !== b ? b : a < b ? b : a';
 const minExpr = 'a !== a ? a : b !== b ? b : b < a ? b : a';
-const truthy = { float: '(a !== 0 OP b !== 0) ? 1 : 0', int: '(a !== 0 OP b !== 0) ? 1 : 0', bigint: '(a !== 0n OP b !== 0n) ? 1 : 0' };
+const truthy = { float: '((a !== 0) OP (b !== 0)) ? 1 : 0', int: '((a !== 0) OP (b !== 0)) ? 1 : 0', bigint: '((a !== 0n) OP (b !== 0n)) ? 1 : 0' };
 const logical = (o: string): Exprs => ({
   float: truthy.float.replace('OP', o),
   int: truthy.int.replace('OP', o),
