@@ -13,6 +13,9 @@ import { CALLS, type CallResult } from './op_cases/calls.js';
 import { elementwiseCases } from './op_cases/elementwise.js';
 import { linalgCases } from './op_cases/linalg.js';
 import { movementCases } from './op_cases/movement.js';
+import { linalgMoreCases } from './op_cases/linalg_more.js';
+import { orderingCases } from './op_cases/ordering.js';
+import { nnMoreCases } from './op_cases/nn_more.js';
 import { nnCases } from './op_cases/nn.js';
 import { reduceCases } from './op_cases/reduce.js';
 import { quantCases } from './op_cases/quant.js';
@@ -22,7 +25,7 @@ import { reduceMoreCases } from './op_cases/reduce_more.js';
 export * from './op_cases/spec.js';
 import type { BuiltArg, Gen, InputSpec, OpCase, Tolerance } from './op_cases/spec.js';
 
-export const OP_CASES: readonly OpCase[] = [...elementwiseCases, ...linalgCases, ...reduceCases, ...nnCases, ...movementCases, ...elementwiseMoreCases, ...reduceMoreCases];
+export const OP_CASES: readonly OpCase[] = [...elementwiseCases, ...linalgCases, ...reduceCases, ...nnCases, ...movementCases, ...elementwiseMoreCases, ...reduceMoreCases, ...linalgMoreCases, ...orderingCases, ...nnMoreCases];
 
 /**
  * Cases with no PyTorch counterpart (the quantized linears): checked across backends against the cpu reference

@@ -8,6 +8,7 @@ import type { BuiltArg } from './spec.js';
 import { movementCalls } from './calls_movement.js';
 import { reduceCalls } from './calls_reduce.js';
 import { moreCalls } from './calls_more.js';
+import { orderingNnCalls } from './calls_ordering_nn.js';
 
 export type CallResult = Tensor | Tensor[] | { values: Tensor; indices: Tensor };
 type Call = (args: BuiltArg[]) => CallResult;
@@ -83,4 +84,5 @@ export const CALLS: Readonly<Record<string, Call>> = {
   ...movementCalls,
   ...reduceCalls,
   ...moreCalls,
+  ...orderingNnCalls,
 };

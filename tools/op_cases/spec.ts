@@ -33,7 +33,7 @@ export type Arg =
   | { readonly value: PlainValue };
 
 /** Attributes passed as plain data (numbers, dims, names, option objects). */
-export type PlainValue = number | boolean | string | null | readonly number[] | Readonly<Record<string, number | boolean | string>>;
+export type PlainValue = number | boolean | string | null | readonly number[] | Readonly<Record<string, number | boolean | string | readonly number[]>>;
 
 export interface Tolerance {
   readonly rtol: number;
