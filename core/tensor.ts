@@ -360,7 +360,7 @@ export class Tensor {
   sigmoid(): Tensor { return ops.sigmoid(this); }
   relu(): Tensor { return ops.relu(this); }
   silu(): Tensor { return ops.silu(this); }
-  gelu(approximate: 'none' | 'tanh' = 'none'): Tensor { return ops.gelu(this, approximate); }
+  gelu(approximate: 'none' | 'tanh' | { readonly approximate?: 'none' | 'tanh' } = 'none'): Tensor { return ops.gelu(this, approximate); }
   clamp(min?: number, max?: number): Tensor { return ops.clamp(this, min, max); }
   /** torch.Tensor.where(condition, other): this where condition is true, else other. */
   where(condition: Tensor, other: TensorLike): Tensor { return ops.where(condition, this, other); }
@@ -400,6 +400,22 @@ export class Tensor {
   maskedFill(mask: Tensor, value: number | boolean | Tensor): Tensor { return ops.maskedFill(this, mask, value); }
   tril(diagonal = 0): Tensor { return ops.tril(this, diagonal); }
   triu(diagonal = 0): Tensor { return ops.triu(this, diagonal); }
+  mm(mat2: Tensor): Tensor { return ops.mm(this, mat2); }
+  bmm(mat2: Tensor): Tensor { return ops.bmm(this, mat2); }
+  sort(dim?: number | ops.SortOptions, descending = false): { values: Tensor; indices: Tensor } { return ops.sort(this, dim, descending); }
+  argsort(dim?: number | ops.SortOptions, descending = false): Tensor { return ops.argsort(this, dim, descending); }
+  flip(...dims: number[] | [readonly number[]]): Tensor { return ops.flip(this, flatArgs(dims)); }
+  roll(shifts: number | readonly number[], dims?: number | readonly number[]): Tensor { return ops.roll(this, shifts, dims); }
+  scatter(dim: number, index: Tensor, src: Tensor | number | boolean): Tensor { return ops.scatter(this, dim, index, src); }
+  scatter_(dim: number, index: Tensor, src: Tensor | number | boolean): Tensor { return ops.scatter_(this, dim, index, src); }
+  scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor { return ops.scatterAdd(this, dim, index, src); }
+  scatterAdd_(dim: number, index: Tensor, src: Tensor): Tensor { return ops.scatterAdd_(this, dim, index, src); }
+  indexAdd(dim: number, index: Tensor, source: Tensor, options?: { readonly alpha?: number }): Tensor { return ops.indexAdd(this, dim, index, source, options); }
+  indexAdd_(dim: number, index: Tensor, source: Tensor, options?: { readonly alpha?: number }): Tensor { return ops.indexAdd_(this, dim, index, source, options); }
+  indexCopy(dim: number, index: Tensor, source: Tensor): Tensor { return ops.indexCopy(this, dim, index, source); }
+  indexCopy_(dim: number, index: Tensor, source: Tensor): Tensor { return ops.indexCopy_(this, dim, index, source); }
+  takeAlongDim(indices: Tensor, dim?: number): Tensor { return ops.takeAlongDim(this, indices, dim); }
+  maskedSelect(mask: Tensor): Tensor { return ops.maskedSelect(this, mask); }
 }
 
 function flatArgs(args: number[] | [readonly number[]]): number[] {

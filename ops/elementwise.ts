@@ -9,6 +9,7 @@ import { defineOp, type TensorSpec } from '../core/op_def.js';
 import { broadcastShapes } from '../core/shape.js';
 import type { Tensor, TensorLike } from '../core/tensor.js';
 import { asTensor, floatOf, requireFloat, requireTensor, sig } from './util.js';
+import { whereNonzero } from './ordering.js';
 
 export type BinaryInputs = { readonly a: Tensor; readonly b: Tensor };
 export type UnaryInputs = { readonly x: Tensor };
@@ -220,8 +221,10 @@ export const cos = un(Cos, 'cos');
 export const sin = un(Sin, 'sin');
 export const silu = un(Silu, 'silu');
 
-export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
-  return dispatch(Gelu, { x: requireTensor('gelu', 'input', x) }, { approximate });
+/** F.gelu(x, approximate='tanh') reads as gelu(x, { approximate: 'tanh' }) or gelu(x, 'tanh'). */
+export function gelu(x: Tensor, approximate: 'none' | 'tanh' | { readonly approximate?: 'none' | 'tanh' } = 'none'): Tensor {
+  const a = typeof approximate === 'object' && approximate !== null ? (approximate.approximate ?? 'none') : approximate;
+  return dispatch(Gelu, { x: requireTensor('gelu', 'input', x) }, { approximate: a });
 }
 
 export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
@@ -229,7 +232,12 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
 }
 
 /** torch.where(condition, input, other). */
-export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+/** torch.where(cond, a, b); torch.where(cond) alone is nonzero(cond, as_tuple=True) (see whereNonzero). */
+export function where(cond: Tensor): Tensor[];
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor;
+export function where(cond: Tensor, a?: TensorLike, b?: TensorLike): Tensor | Tensor[] {
+  if (a === undefined && b === undefined) return whereNonzero(cond);
+  if (a === undefined || b === undefined) throw new DTypeError('where: give a condition alone, or a condition and both values (input, other)');
   return dispatch(Where, { cond: requireTensor('where', 'condition', cond), a: asTensor('where', a), b: asTensor('where', b) }, NO_ATTRS);
 }
 
