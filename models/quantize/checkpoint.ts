@@ -16,6 +16,14 @@
  *   <path>.qweight int32 [in, out/8], <path>.qzeros int32 [in/G, out/8], <path>.scales f16 [in/G, out], <path>.bias;
  * each int32 packs 8 consecutive output columns, nibble i (bits 4i..4i+3) holding column AWQ_ORDER[i]. Loading
  * repacks to the LinearW4 layout above (exactly: the same integers and float16-exact scales).
+ *
+ * GPTQ's format (AutoGPTQ / optimum / GPTQModel, "quant_method": "gptq", 4 bits): per linear
+ *   <path>.qweight int32 [in/8, out] (8 consecutive input rows a word, row 8j+i in bits 4i..4i+3),
+ *   <path>.qzeros int32 [groups, out/8] (8 consecutive output columns a word, column 8c+i in bits 4i..),
+ *   <path>.scales f16 [groups, out], <path>.g_idx int32 [in] (the group of each input row), <path>.bias;
+ * checkpoint_format "gptq" (v1) stores zero − 1, "gptq_v2" the zero itself; W[n, k] = (q − zero) · scale of
+ * group g_idx[k]. desc_act (act-order) checkpoints whose g_idx is not k / group_size are refused: LinearW4 groups
+ * contiguous input channels.
  */
 import { ArgumentError, CheckpointError } from '../../core/errors.js';
 import type { DType } from '../../core/dtype.js';
@@ -160,8 +168,73 @@ export function awqToW4(qweight: Int32Array, qzeros: Int32Array, scales: Float32
   return { qweight: packed, scales: s, zeros: zz, groupSize: K / groups };
 }
 
-/** True when config.json says the checkpoint is quantized (opshift's or AutoAWQ's format); throws on others. */
-export function quantMethod(raw: Readonly<Record<string, Json>>, file: string): 'opshift' | 'awq' | undefined {
+// ---- GPTQ packing ----
+
+/** GPTQ's checkpoint flavours: v1 stores zero − 1 (AutoGPTQ's legacy), v2 the zero point itself. */
+export type GptqFormat = 'gptq' | 'gptq_v2';
+
+/**
+ * GPTQ tensors (qweight int32 [K/8, N], qzeros int32 [groups, N/8], scales [groups, N] as float32, g_idx [K] or
+ * undefined) → the LinearW4 layout. Throws when g_idx is not k / (K / groups) (act-order) or a size does not fit.
+ */
+export function gptqToW4(
+  qweight: Int32Array,
+  qzeros: Int32Array,
+  scales: Float32Array,
+  gIdx: Int32Array | undefined,
+  K: number,
+  N: number,
+  format: GptqFormat,
+  name = 'gptq',
+): { qweight: Uint8Array; scales: Float32Array; zeros: Uint8Array; groupSize: number } {
+  const groups = scales.length / N;
+  if (!Number.isInteger(groups) || groups < 1 || K % groups !== 0) throw new ArgumentError(`${name}: scales of ${scales.length} values do not fit [groups, ${N}] for in_features ${K}`);
+  if (qweight.length * 8 !== K * N) throw new ArgumentError(`${name}: qweight of ${qweight.length} words does not fit [${K}/8, ${N}]`);
+  if (qzeros.length * 8 !== groups * N) throw new ArgumentError(`${name}: qzeros of ${qzeros.length} words does not fit [${groups}, ${N}/8]`);
+  const G = K / groups;
+  if (gIdx) {
+    if (gIdx.length !== K) throw new ArgumentError(`${name}: g_idx has ${gIdx.length} entries for in_features ${K}`);
+    const k = gIdx.findIndex((g, i) => g !== Math.floor(i / G));
+    if (k >= 0)
+      throw new ArgumentError(`${name}: g_idx[${k}] is ${gIdx[k]}, not ${Math.floor(k / G)}: desc_act (act-order) group assignment is not supported (LinearW4 groups ${G} consecutive input channels); use a checkpoint quantized with desc_act false`);
+  }
+  const packed = new Uint8Array((N * K) / 2);
+  for (let j = 0; j < K / 8; j++)
+    for (let n = 0; n < N; n++) {
+      const word = qweight[j * N + n]!;
+      for (let i = 0; i < 8; i++) {
+        const k = 8 * j + i;
+        const v = (word >>> (4 * i)) & 15;
+        const byte = (n * K + k) >> 1;
+        packed[byte] = k % 2 === 0 ? (packed[byte]! & 0xf0) | v : (packed[byte]! & 0x0f) | (v << 4);
+      }
+    }
+  const s = new Float32Array(N * groups);
+  const z = new Uint8Array(N * groups);
+  const offset = format === 'gptq' ? 1 : 0;
+  for (let g = 0; g < groups; g++)
+    for (let n = 0; n < N; n++) {
+      // v1's zero − 1 wraps: a zero point of 0 is stored as 15 (AutoGPTQ reads (stored + 1) & 15).
+      const zero = (((qzeros[g * (N / 8) + (n >> 3)]! >>> (4 * (n & 7))) & 15) + offset) & 15;
+      s[n * groups + g] = scales[g * N + n]!;
+      z[n * groups + g] = zero;
+    }
+  return { qweight: packed, scales: s, zeros: z, groupSize: G };
+}
+
+/** Quantization methods opshift loads. */
+export type QuantMethod = 'opshift' | 'awq' | 'gptq' | 'gptq_v2';
+
+/** Methods people meet on the hub that are refused, with what they are. */
+const REFUSED_METHODS: Readonly<Record<string, string>> = {
+  bitsandbytes: 'bitsandbytes (LLM.int8 / NF4) stores its own blockwise formats that no opshift linear runs',
+  exl2: 'ExLlamaV2 (exl2) uses variable bit widths per layer',
+  quark: "AMD Quark's formats are not read yet",
+  fp8: 'fp8 weights are not supported',
+};
+
+/** What config.json says about quantization (opshift's, AutoAWQ's or GPTQ's format), or undefined; throws on others. */
+export function quantMethod(raw: Readonly<Record<string, Json>>, file: string): QuantMethod | undefined {
   const qc = raw.quantization_config;
   if (qc === undefined || qc === null) return undefined;
   if (typeof qc !== 'object' || Array.isArray(qc)) throw new CheckpointError(file, `quantization_config must be an object, got ${JSON.stringify(qc)}`);
@@ -175,16 +248,27 @@ export function quantMethod(raw: Readonly<Record<string, Json>>, file: string): 
     if (q.zero_point === false) throw new CheckpointError(file, 'AutoAWQ without zero points is not supported');
     return 'awq';
   }
-  throw new CheckpointError(file, `quantization_config.quant_method '${String(m)}' is not supported (opshift, awq)`);
+  if (m === 'gptq') {
+    const q = qc as Record<string, Json>;
+    if ((q.bits ?? 4) !== 4) throw new CheckpointError(file, `GPTQ with ${String(q.bits)} bits is not supported (4 only)`);
+    const format = String(q.checkpoint_format ?? 'gptq');
+    if (format !== 'gptq' && format !== 'gptq_v2') throw new CheckpointError(file, `GPTQ checkpoint_format '${format}' is not supported (gptq, gptq_v2)`);
+    const gs = q.group_size ?? 128;
+    if (typeof gs !== 'number' || !(gs === -1 || (Number.isInteger(gs) && gs > 0))) throw new CheckpointError(file, `GPTQ group_size ${JSON.stringify(gs)} must be a positive integer or -1`);
+    return format;
+  }
+  const why = typeof m === 'string' ? REFUSED_METHODS[m.toLowerCase()] : undefined;
+  throw new CheckpointError(file, `quantization_config.quant_method '${String(m)}' is not supported (opshift, awq, gptq)${why ? `: ${why}` : ''}`);
 }
 
 /** The tensors of a checkpoint as a TensorSource; AutoAWQ linears appear in the LinearW4 layout. */
-export function quantizedSource(ck: Checkpoint, method: 'opshift' | 'awq' | undefined): TensorSource {
+export function quantizedSource(ck: Checkpoint, method: QuantMethod | undefined): TensorSource {
   const plain: TensorSource = {
     names: () => ck.names(),
     shape: (n) => ck.info(n).shape,
     load: (n, dtype: DType) => ck.load(n, { dtype }),
   };
+  if (method === 'gptq' || method === 'gptq_v2') return gptqSource(ck, method);
   if (method !== 'awq') return plain;
   const prefixes = new Set<string>();
   for (const n of ck.names()) if (n.endsWith('.qweight') && ck.has(`${n.slice(0, -8)}.qzeros`) && ck.has(`${n.slice(0, -8)}.scales`)) prefixes.add(n.slice(0, -8));
@@ -226,6 +310,68 @@ export function quantizedSource(ck: Checkpoint, method: 'opshift' | 'awq' | unde
     load(n, dtype) {
       const s = split(n);
       if (!s || !['qweight', 'scales', 'zeros'].includes(s[1])) return ck.load(n, { dtype });
+      const r = repacked(s[0]);
+      const groups = r.K / r.groupSize;
+      if (s[1] === 'qweight') return fromTypedArray(r.qweight, [r.N, r.K / 2]);
+      if (s[1] === 'scales') return fromTypedArray(r.scales, [r.N, groups]);
+      return fromTypedArray(r.zeros, [r.N, groups]);
+    },
+  };
+}
+
+/** A GPTQ checkpoint's tensors with its linears in the LinearW4 layout (qweight, scales, zeros; g_idx consumed). */
+function gptqSource(ck: Checkpoint, format: GptqFormat): TensorSource {
+  const prefixes = new Set<string>();
+  for (const n of ck.names()) {
+    const p = n.slice(0, -'.qweight'.length);
+    if (n.endsWith('.qweight') && ck.has(`${p}.qzeros`) && ck.has(`${p}.scales`)) prefixes.add(p);
+  }
+  const split = (n: string): [string, string] | undefined => {
+    const dot = n.lastIndexOf('.');
+    const p = n.slice(0, dot);
+    return prefixes.has(p) ? [p, n.slice(dot + 1)] : undefined;
+  };
+  const dims = (p: string) => {
+    const [K8, N] = ck.info(`${p}.qweight`).shape as [number, number];
+    return { K: K8 * 8, N, groups: ck.info(`${p}.scales`).shape[0]! };
+  };
+  const cache = new Map<string, ReturnType<typeof gptqToW4> & { N: number; K: number }>();
+  const repacked = (p: string) => {
+    let r = cache.get(p);
+    if (!r) {
+      const { K, N } = dims(p);
+      const qw = ck.load(`${p}.qweight`, { dtype: 'int32' }).toArray() as Int32Array;
+      const qz = ck.load(`${p}.qzeros`, { dtype: 'int32' }).toArray() as Int32Array;
+      const sc = ck.load(`${p}.scales`, { dtype: 'float32' }).toArray() as Float32Array;
+      const gi = ck.has(`${p}.g_idx`) ? (ck.load(`${p}.g_idx`, { dtype: 'int32' }).toArray() as Int32Array) : undefined;
+      try {
+        r = { ...gptqToW4(qw, qz, sc, gi, K, N, format, p), N, K };
+      } catch (e) {
+        throw new CheckpointError(ck.config.file, (e as Error).message);
+      }
+      cache.set(p, r);
+    }
+    return r;
+  };
+  const converted = new Set(['qweight', 'scales', 'zeros']);
+  return {
+    *names() {
+      for (const n of ck.names()) {
+        const s = split(n);
+        if (!s) yield n;
+        else if (s[1] === 'qweight') yield* [`${s[0]}.qweight`, `${s[0]}.scales`, `${s[0]}.zeros`];
+        else if (!['qzeros', 'scales', 'g_idx'].includes(s[1])) yield n;
+      }
+    },
+    shape(n) {
+      const s = split(n);
+      if (!s || !converted.has(s[1])) return ck.info(n).shape;
+      const { K, N, groups } = dims(s[0]);
+      return s[1] === 'qweight' ? [N, K / 2] : [N, groups];
+    },
+    load(n, dtype) {
+      const s = split(n);
+      if (!s || !converted.has(s[1])) return ck.load(n, { dtype });
       const r = repacked(s[0]);
       const groups = r.K / r.groupSize;
       if (s[1] === 'qweight') return fromTypedArray(r.qweight, [r.N, r.K / 2]);

@@ -355,3 +355,65 @@ def family_config(model_type, **kw):
         c.pop(k)
     c.update(kw)
     return c
+
+
+# ---------------------------------------------------------------- GPTQ (AutoGPTQ's quantizer and pack())
+
+def gptq_quantize(W, group_size, sym, bits=4):
+    """GPTQ's Quantizer.find_params per group of input columns (round-to-nearest; the Hessian update only moves
+    which integers are chosen, not the format). Returns int weights [N, K], scales fp16 [groups, N], zeros [groups, N]."""
+    N, K = W.shape
+    maxq = 2 ** bits - 1
+    groups = K // group_size
+    q = torch.zeros(N, K, dtype=torch.int64)
+    scales = torch.zeros(groups, N)
+    zeros = torch.zeros(groups, N, dtype=torch.int64)
+    for g in range(groups):
+        x = W[:, g * group_size:(g + 1) * group_size]
+        xmin = torch.minimum(x.min(1).values, torch.zeros(N))
+        xmax = torch.maximum(x.max(1).values, torch.zeros(N))
+        if sym:
+            xmax = torch.maximum(xmin.abs(), xmax)
+            xmin = torch.where(xmin < 0, -xmax, xmin)
+        tmp = (xmin == 0) & (xmax == 0)
+        xmin[tmp], xmax[tmp] = -1, +1
+        scale = ((xmax - xmin) / maxq).half().float()  # stored as fp16: quantize against the stored value
+        zero = torch.full_like(scale, (maxq + 1) / 2) if sym else torch.round(-xmin / scale)
+        q[:, g * group_size:(g + 1) * group_size] = torch.clamp(torch.round(x / scale[:, None]) + zero[:, None], 0, maxq).long()
+        scales[g], zeros[g] = scale, zero.long()
+    return q, scales.half(), zeros
+
+
+def gptq_pack(q, scales, zeros, group_size, bits=4):
+    """AutoGPTQ's QuantLinear.pack layout: qweight int32 [K/8, N] (8 input rows a word), qzeros int32 [groups, N/8]
+    (8 output columns a word) holding zero - 1 (checkpoint_format "gptq"), g_idx [K]. AutoGPTQ shifts the unmasked
+    zero - 1, which smears a -1 over the next nibbles; here it is masked to its 4 bits (the value readers decode)."""
+    N, K = q.shape
+    per = 32 // bits
+    iw = q.t().contiguous().numpy().astype("uint32")  # [K, N]
+    qweight = torch.zeros(K // per, N, dtype=torch.int64)
+    for row in range(K // per):
+        word = torch.zeros(N, dtype=torch.int64)
+        for j in range(per):
+            word |= torch.from_numpy(iw[row * per + j].astype("int64")) << (bits * j)
+        qweight[row] = word
+    z = (zeros - 1) & (2 ** bits - 1)  # [groups, N]
+    qzeros = torch.zeros(z.shape[0], N // per, dtype=torch.int64)
+    for col in range(N // per):
+        for j in range(per):
+            qzeros[:, col] |= z[:, col * per + j] << (bits * j)
+    to_i32 = lambda t: ((t + 2 ** 31) % 2 ** 32 - 2 ** 31).to(torch.int32)
+    g_idx = torch.tensor([i // group_size for i in range(K)], dtype=torch.int32)
+    return to_i32(qweight), to_i32(qzeros), scales, g_idx
+
+
+def gptq_dequantize(qweight, qzeros, scales, g_idx, bits=4):
+    """The float weight [N, K] a GPTQ linear stands for, as AutoGPTQ's torch path unpacks it."""
+    per = 32 // bits
+    wf = torch.tensor(list(range(0, 32, bits)), dtype=torch.int32)
+    zeros = torch.bitwise_right_shift(torch.unsqueeze(qzeros, 2).expand(-1, -1, per), wf.unsqueeze(0)).to(torch.int16)
+    zeros = torch.bitwise_and(zeros + 1, (2 ** bits) - 1).reshape(scales.shape)  # v1: stored zero - 1
+    weight = torch.bitwise_and(torch.bitwise_right_shift(torch.unsqueeze(qweight, 1).expand(-1, per, -1), wf.unsqueeze(-1)).to(torch.int16), (2 ** bits) - 1)
+    weight = weight.reshape(weight.shape[0] * weight.shape[1], weight.shape[2])  # [K, N]
+    w = scales.float()[g_idx.long()] * (weight - zeros[g_idx.long()]).float()
+    return w.t().contiguous()
