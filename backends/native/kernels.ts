@@ -172,8 +172,11 @@ export const ropeKernel: Kernel<RopeInputs, Record<string, never>> = {
 
 const INT32_MAX = 2 ** 31 - 1;
 
-/** Element offset (into t's storage) of each batch item, row-major over `batch`; GQA maps head h to ⌊h/groups⌋. */
-function batchOffsets(t: Tensor, batch: readonly number[], groups: number): Int32Array {
+/**
+ * Element offset (into the storage) of each batch item of a view (shape, strides, offset), row-major over `batch`,
+ * broadcasting size-1 dims; GQA maps query head h (the last batch dim) to key/value head ⌊h/groups⌋.
+ */
+function batchOffsets(t: Pick<Tensor, 'shape' | 'strides' | 'offset'>, batch: readonly number[], groups: number): Int32Array {
   const nb = batch.length;
   const own = t.shape.slice(0, -2);
   const strides = t.strides.slice(0, -2);
@@ -197,6 +200,24 @@ function batchOffsets(t: Tensor, batch: readonly number[], groups: number): Int3
   return out;
 }
 
+/**
+ * Decode under GQA (one query row, every key visible): the `groups` query heads that share a key/value head
+ * become the rows of one item, so the library reads each cached K/V head once for all of them instead of once
+ * per query head. The output memory is the same ([…, H, 1, Ev] = […, KV, groups, Ev]).
+ */
+function decodeGroups(q: Tensor, batch: readonly number[], groups: number): { view: Pick<Tensor, 'shape' | 'strides' | 'offset'>; kvBatch: number[] } | undefined {
+  if (q.ndim !== batch.length + 2 || !shapesEqual(q.shape.slice(0, -2), batch)) return undefined; // q itself broadcast: keep per head
+  const nd = q.ndim;
+  const hStride = q.strides[nd - 3]!;
+  const kvBatch = [...batch.slice(0, -1), batch[batch.length - 1]! / groups];
+  const view = {
+    shape: [...kvBatch, groups, q.shape[nd - 1]!],
+    strides: [...q.strides.slice(0, nd - 3), hStride * groups, hStride, q.strides[nd - 1]!],
+    offset: q.offset,
+  };
+  return { view, kvBatch };
+}
+
 export const attentionKernel: Kernel<AttentionInputs, AttentionAttrs> = {
   supports({ q, k, v, mask }) {
     const r = needF32(q, k, v);
@@ -208,13 +229,31 @@ export const attentionKernel: Kernel<AttentionInputs, AttentionAttrs> = {
   run({ q, k, v, mask }, { isCausal, scale, causalAlign, enableGqa }, [out]) {
     const d = attentionDims(q, k, v, enableGqa);
     const { L, S, E, Ev } = d;
+    const sc = scale ?? 1 / Math.sqrt(E);
+    const lib = nativeLib();
+    const grouped = L === 1 && d.groups > 1 && !mask && (!isCausal || causalAlign === 'bottom-right') ? decodeGroups(q, d.batch, d.groups) : undefined;
+    if (grouped) {
+      const { view, kvBatch } = grouped;
+      const nd = view.shape.length;
+      const [ksS, ksE] = k.strides.slice(-2) as [number, number];
+      const [vsS, vsE] = v.strides.slice(-2) as [number, number];
+      lib.call(
+        'nk_attention',
+        q.storage.data as Float32Array, batchOffsets(view, kvBatch, 1), view.strides[nd - 2]!, view.strides[nd - 1]!,
+        k.storage.data as Float32Array, batchOffsets(k, kvBatch, 1), ksS, ksE,
+        v.storage.data as Float32Array, batchOffsets(v, kvBatch, 1), vsS, vsE,
+        null, NkMask.none, null, 0, 0,
+        out32(out!), kvBatch.reduce((a, b) => a * b, 1), d.groups, S, E, Ev, sc, 0, 0,
+      );
+      return;
+    }
     const nbatch = d.batch.reduce((a, b) => a * b, 1);
     const m = mask ? mask.expand([...d.batch, L, S]) : undefined;
     const [qsL, qsE] = q.strides.slice(-2) as [number, number];
     const [ksS, ksE] = k.strides.slice(-2) as [number, number];
     const [vsS, vsE] = v.strides.slice(-2) as [number, number];
     const [msL, msS] = m ? (m.strides.slice(-2) as [number, number]) : [0, 0];
-    nativeLib().call(
+    lib.call(
       'nk_attention',
       q.storage.data as Float32Array, batchOffsets(q, d.batch, 1), qsL, qsE,
       k.storage.data as Float32Array, batchOffsets(k, d.batch, d.groups), ksS, ksE,
@@ -223,7 +262,7 @@ export const attentionKernel: Kernel<AttentionInputs, AttentionAttrs> = {
       m ? (m.dtype === 'bool' ? NkMask.bool : NkMask.float) : NkMask.none,
       m ? batchOffsets(m, d.batch, 1) : null, msL, msS,
       out32(out!), nbatch, L, S, E, Ev,
-      scale ?? 1 / Math.sqrt(E), isCausal ? 1 : 0, causalAlign === 'bottom-right' ? S - L : 0,
+      sc, isCausal ? 1 : 0, causalAlign === 'bottom-right' ? S - L : 0,
     );
   },
 };
