@@ -43,7 +43,9 @@ export const orderingNnCalls: Readonly<Record<string, (args: BuiltArg[]) => Call
   index_copy_inplace: (a) => o.indexCopy_(T(a[0]).clone(), N(a[1]), T(a[2]), T(a[3])),
   take_along_dim: (a) => o.takeAlongDim(T(a[0]), T(a[1]), a[2] === null ? undefined : N(a[2])),
   masked_select: (a) => o.maskedSelect(T(a[0]), T(a[1])),
-  where_cond: (a) => o.whereNonzero(T(a[0])),
+  where_cond: (a) => o.where(T(a[0])),
+  scatter_add_inplace: (a) => o.scatterAdd_(T(a[0]).clone(), N(a[1]), T(a[2]), T(a[3])),
+  gelu_options: (a) => o.gelu(T(a[0]), { approximate: a[1] as 'none' | 'tanh' }),
   pad: (a) => o.pad(T(a[0]), a[1] as readonly number[], { mode: a[2] as o.PadMode, value: N(a[3] ?? 0) }),
   unfold: (a) => {
     const r = rec(a[2]);

@@ -39,6 +39,8 @@ export const nnMoreCases: readonly OpCase[] = [
   conv('2d_bfloat16', 'conv2d', [input([1, 2, 5, 5], { dtype: 'bfloat16' }), input([3, 2, 3, 3], { dtype: 'bfloat16' }), input([3], { dtype: 'bfloat16' }), value({})], {
     tol: { rtol: 3e-2, atol: 3e-2 },
   }),
+  conv('2d_empty_batch', 'conv2d', [input([0, 2, 4, 4]), input([3, 2, 3, 3]), input([3]), value({ padding: 1 })]),
+  { name: 'Gelu/options_tanh', op: 'Gelu', fn: 'gelu_options', args: [input([4, 6], { gen: { kind: 'rand', low: -4, high: 4 } }), value('tanh')] },
   { name: 'GroupNorm/affine', op: 'GroupNorm', fn: 'group_norm', args: [input([2, 6, 5], { gen: { kind: 'rand', low: -2, high: 3 } }), value(3), input([6]), input([6]), value(1e-5)] },
   { name: 'GroupNorm/no_affine_4d', op: 'GroupNorm', fn: 'group_norm', args: [input([2, 4, 3, 3]), value(2), value(null), value(null), value(1e-5)] },
   { name: 'GroupNorm/one_group_2d', op: 'GroupNorm', fn: 'group_norm', args: [input([3, 8], { layout: 'transposed' }), value(1), input([8]), value(null), value(1e-3)] },

@@ -50,6 +50,7 @@ export const orderingCases: readonly OpCase[] = [
   ...ex('Scatter', 'scatter_inplace', [['inplace', [input([3, 4]), value(1), vals([3, 1], [3, 0, 2]), scalar(9)]]]),
   { name: 'Scatter/add_float', op: 'Scatter', fn: 'scatter_add', args: [input([3, 4]), value(1), idx([3, 6], 4), input([3, 6])] },
   { name: 'Scatter/add_int64_dup', op: 'Scatter', fn: 'scatter_add', exact: true, args: [input([2, 5], { dtype: 'int64' }), value(0), idx([4, 5], 2), input([4, 5], { dtype: 'int64' })] },
+  { name: 'Scatter/add_inplace_int32', op: 'Scatter', fn: 'scatter_add_inplace', exact: true, args: [input([3, 3], { dtype: 'int32' }), value(1), idx([3, 4], 3), input([3, 4], { dtype: 'int32' })] },
   { name: 'Scatter/add_float16', op: 'Scatter', fn: 'scatter_add', args: [input([4], { dtype: 'float16' }), value(0), idx([8], 4), input([8], { dtype: 'float16' })] },
   { name: 'IndexPut/add', op: 'IndexPut', fn: 'index_add', args: [input([5, 3]), value(0), idx([4], 5), input([4, 3]), value(1)] },
   { name: 'IndexPut/add_alpha_dim1', op: 'IndexPut', fn: 'index_add', args: [input([2, 4]), value(1), idx([3], 4), input([2, 3], { layout: 'strided' }), value(2.5)] },
