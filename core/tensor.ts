@@ -371,16 +371,16 @@ export class Tensor {
   gt(other: TensorLike): Tensor { return ops.gt(this, other); }
   ge(other: TensorLike): Tensor { return ops.ge(this, other); }
   matmul(other: Tensor): Tensor { return ops.matmul(this, other); }
-  sum(dim?: number | readonly number[], keepdim = false): Tensor { return ops.sum(this, dim, keepdim); }
-  mean(dim?: number | readonly number[], keepdim = false): Tensor { return ops.mean(this, dim, keepdim); }
+  sum(dim?: number | readonly number[], keepdim: ops.KeepDim = false): Tensor { return ops.sum(this, dim, keepdim); }
+  mean(dim?: number | readonly number[], keepdim: ops.KeepDim = false): Tensor { return ops.mean(this, dim, keepdim); }
   max(): Tensor;
   max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   max(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
     return dim === undefined ? ops.max(this) : ops.max(this, dim, keepdim);
   }
   argmax(dim?: number, keepdim = false): Tensor { return ops.argmax(this, dim, keepdim); }
-  softmax(dim: number): Tensor { return ops.softmax(this, dim); }
-  logSoftmax(dim: number): Tensor { return ops.logSoftmax(this, dim); }
+  softmax(dim?: number): Tensor { return ops.softmax(this, dim); }
+  logSoftmax(dim?: number): Tensor { return ops.logSoftmax(this, dim); }
   min(): Tensor;
   min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
   min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
@@ -400,6 +400,103 @@ export class Tensor {
   maskedFill(mask: Tensor, value: number | boolean | Tensor): Tensor { return ops.maskedFill(this, mask, value); }
   tril(diagonal = 0): Tensor { return ops.tril(this, diagonal); }
   triu(diagonal = 0): Tensor { return ops.triu(this, diagonal); }
+
+  // ---- PyTorch members (README "Naming"): dtype shorthands, transposes, strides, the ops of elementwise_more /
+  // reduce_more, and in-place `_` forms that write into this tensor's own storage (ops/inplace_more.ts) ----
+  /** All dims reversed (PyTorch's Tensor.T). */
+  get T(): Tensor { return this.ndim < 2 ? this : this.permute([...this.shape.keys()].reverse()); }
+  /** The last two dims swapped (PyTorch's Tensor.mT); needs at least 2 dims. */
+  get mT(): Tensor { return this.transpose(-2, -1); }
+  stride(): readonly number[];
+  stride(dim: number): number;
+  stride(dim?: number): number | readonly number[] { return dim === undefined ? this.strides : this.strides[normalizeDim('stride', dim, this.ndim, this.shape)]!; }
+  /** A new view of the same storage. There is no autograd, so this only exists for ported code. */
+  detach(): Tensor { return new Tensor(this.storage, this.shape, this.strides, this.offset); }
+  half(): Tensor { return this.to('float16'); }
+  float(): Tensor { return this.to('float32'); }
+  bfloat16(): Tensor { return this.to('bfloat16'); }
+  long(): Tensor { return this.to('int64'); }
+  int(): Tensor { return this.to('int32'); }
+  short(): Tensor { return this.to('int16'); }
+  char(): Tensor { return this.to('int8'); }
+  byte(): Tensor { return this.to('uint8'); }
+  bool(): Tensor { return this.to('bool'); }
+  maximum(other: TensorLike): Tensor { return ops.maximum(this, other); }
+  minimum(other: TensorLike): Tensor { return ops.minimum(this, other); }
+  remainder(other: TensorLike): Tensor { return ops.remainder(this, other); }
+  fmod(other: TensorLike): Tensor { return ops.fmod(this, other); }
+  floor(): Tensor { return ops.floor(this); }
+  ceil(): Tensor { return ops.ceil(this); }
+  trunc(): Tensor { return ops.trunc(this); }
+  round(options?: ops.RoundOptions | number): Tensor { return ops.round(this, options); }
+  sign(): Tensor { return ops.sign(this); }
+  square(): Tensor { return ops.square(this); }
+  reciprocal(): Tensor { return ops.reciprocal(this); }
+  log1p(): Tensor { return ops.log1p(this); }
+  expm1(): Tensor { return ops.expm1(this); }
+  log2(): Tensor { return ops.log2(this); }
+  isnan(): Tensor { return ops.isnan(this); }
+  isinf(): Tensor { return ops.isinf(this); }
+  isfinite(): Tensor { return ops.isfinite(this); }
+  logicalAnd(other: TensorLike): Tensor { return ops.logicalAnd(this, other); }
+  logicalOr(other: TensorLike): Tensor { return ops.logicalOr(this, other); }
+  logicalXor(other: TensorLike): Tensor { return ops.logicalXor(this, other); }
+  logicalNot(): Tensor { return ops.logicalNot(this); }
+  bitwiseAnd(other: TensorLike): Tensor { return ops.bitwiseAnd(this, other); }
+  bitwiseOr(other: TensorLike): Tensor { return ops.bitwiseOr(this, other); }
+  bitwiseXor(other: TensorLike): Tensor { return ops.bitwiseXor(this, other); }
+  bitwiseNot(): Tensor { return ops.bitwiseNot(this); }
+  clampMin(min: number): Tensor { return ops.clampMin(this, min); }
+  clampMax(max: number): Tensor { return ops.clampMax(this, max); }
+  lerp(end: Tensor, weight: TensorLike): Tensor { return ops.lerp(this, end, weight); }
+  addcmul(t1: TensorLike, t2: TensorLike, options?: ops.AddcmulOptions): Tensor { return ops.addcmul(this, t1, t2, options); }
+  prod(dim?: number | null, keepdim?: boolean | ops.ProdOptions): Tensor { return ops.prod(this, dim, keepdim); }
+  any(dim?: number | readonly number[] | null, keepdim?: ops.KeepDim): Tensor { return ops.any(this, dim, keepdim); }
+  all(dim?: number | readonly number[] | null, keepdim?: ops.KeepDim): Tensor { return ops.all(this, dim, keepdim); }
+  logsumexp(dim: number | readonly number[], keepdim?: ops.KeepDim): Tensor { return ops.logsumexp(this, dim, keepdim); }
+  std(dim?: number | readonly number[] | null, unbiased?: boolean | ops.StdOptions, keepdim = false): Tensor { return ops.std(this, dim, unbiased, keepdim); }
+  norm(p: number | 'fro' = 2, dim?: number | readonly number[] | null, keepdim?: ops.KeepDim): Tensor { return ops.norm(this, p, dim, keepdim); }
+  countNonzero(dim?: number | readonly number[] | null): Tensor { return ops.countNonzero(this, dim); }
+  nonzero(): Tensor { return ops.nonzero(this) as Tensor; }
+  unique(options?: ops.UniqueOptions): Tensor | Tensor[] { return ops.unique(this, options); }
+  fill_(value: number | boolean | Tensor): this { ops.fill_(this, value); return this; }
+  zero_(): this { ops.zero_(this); return this; }
+  add_(other: TensorLike): this { ops.writeInPlace('add_', this, ops.add(this, other)); return this; }
+  sub_(other: TensorLike): this { ops.writeInPlace('sub_', this, ops.sub(this, other)); return this; }
+  mul_(other: TensorLike): this { ops.writeInPlace('mul_', this, ops.mul(this, other)); return this; }
+  div_(other: TensorLike): this { ops.writeInPlace('div_', this, ops.div(this, other)); return this; }
+  pow_(exponent: TensorLike): this { ops.writeInPlace('pow_', this, ops.pow(this, exponent)); return this; }
+  remainder_(other: TensorLike): this { ops.writeInPlace('remainder_', this, ops.remainder(this, other)); return this; }
+  fmod_(other: TensorLike): this { ops.writeInPlace('fmod_', this, ops.fmod(this, other)); return this; }
+  neg_(): this { ops.writeInPlace('neg_', this, ops.neg(this)); return this; }
+  abs_(): this { ops.writeInPlace('abs_', this, ops.abs(this)); return this; }
+  exp_(): this { ops.writeInPlace('exp_', this, ops.exp(this)); return this; }
+  log_(): this { ops.writeInPlace('log_', this, ops.log(this)); return this; }
+  sqrt_(): this { ops.writeInPlace('sqrt_', this, ops.sqrt(this)); return this; }
+  rsqrt_(): this { ops.writeInPlace('rsqrt_', this, ops.rsqrt(this)); return this; }
+  tanh_(): this { ops.writeInPlace('tanh_', this, ops.tanh(this)); return this; }
+  sigmoid_(): this { ops.writeInPlace('sigmoid_', this, ops.sigmoid(this)); return this; }
+  relu_(): this { ops.writeInPlace('relu_', this, ops.relu(this)); return this; }
+  floor_(): this { ops.writeInPlace('floor_', this, ops.floor(this)); return this; }
+  ceil_(): this { ops.writeInPlace('ceil_', this, ops.ceil(this)); return this; }
+  trunc_(): this { ops.writeInPlace('trunc_', this, ops.trunc(this)); return this; }
+  round_(options?: ops.RoundOptions | number): this { ops.writeInPlace('round_', this, ops.round(this, options)); return this; }
+  sign_(): this { ops.writeInPlace('sign_', this, ops.sign(this)); return this; }
+  square_(): this { ops.writeInPlace('square_', this, ops.square(this)); return this; }
+  reciprocal_(): this { ops.writeInPlace('reciprocal_', this, ops.reciprocal(this)); return this; }
+  clamp_(min?: number, max?: number): this { ops.writeInPlace('clamp_', this, ops.clamp(this, min, max)); return this; }
+  clampMin_(min: number): this { ops.writeInPlace('clampMin_', this, ops.clampMin(this, min)); return this; }
+  clampMax_(max: number): this { ops.writeInPlace('clampMax_', this, ops.clampMax(this, max)); return this; }
+  lerp_(end: Tensor, weight: TensorLike): this { ops.writeInPlace('lerp_', this, ops.lerp(this, end, weight)); return this; }
+  addcmul_(t1: TensorLike, t2: TensorLike, options?: ops.AddcmulOptions): this { ops.writeInPlace('addcmul_', this, ops.addcmul(this, t1, t2, options)); return this; }
+  maskedFill_(mask: Tensor, value: number | boolean | Tensor): this { ops.writeInPlace('maskedFill_', this, ops.maskedFill(this, mask, value)); return this; }
+  tril_(diagonal = 0): this { ops.writeInPlace('tril_', this, ops.tril(this, diagonal)); return this; }
+  triu_(diagonal = 0): this { ops.writeInPlace('triu_', this, ops.triu(this, diagonal)); return this; }
+  bitwiseAnd_(other: TensorLike): this { ops.writeInPlace('bitwiseAnd_', this, ops.bitwiseAnd(this, other)); return this; }
+  bitwiseOr_(other: TensorLike): this { ops.writeInPlace('bitwiseOr_', this, ops.bitwiseOr(this, other)); return this; }
+  bitwiseXor_(other: TensorLike): this { ops.writeInPlace('bitwiseXor_', this, ops.bitwiseXor(this, other)); return this; }
+  bitwiseNot_(): this { ops.writeInPlace('bitwiseNot_', this, ops.bitwiseNot(this)); return this; }
+  logicalNot_(): this { ops.writeInPlace('logicalNot_', this, ops.logicalNot(this).to(this.dtype)); return this; }
   mm(mat2: Tensor): Tensor { return ops.mm(this, mat2); }
   bmm(mat2: Tensor): Tensor { return ops.bmm(this, mat2); }
   sort(dim?: number | ops.SortOptions, descending = false): { values: Tensor; indices: Tensor } { return ops.sort(this, dim, descending); }

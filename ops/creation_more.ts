@@ -100,9 +100,10 @@ export interface MultinomialOptions {
 
 /**
  * torch.multinomial(probs, numSamples, replacement=False): int64 category indices per row of a 1-D or 2-D
- * tensor of non-negative weights. Draws reproduce PyTorch's CPU algorithm from the same seed: without
- * replacement (or one sample) the exponential trick argmax/topk(p / q), q ~ Exp(1) drawn for every weight;
- * with replacement a binary search of one uniform double per sample in the float32 cumulative distribution.
+ * tensor of non-negative weights. Draws reproduce PyTorch 1.13's CPU algorithm from the same seed (checked
+ * against its draws in test/ops_more.test.ts): without replacement the exponential trick topk(p / q),
+ * q ~ Exp(1) drawn for every weight; with replacement (even for one sample) a binary search of one uniform
+ * double per sample in the float32 cumulative distribution.
  */
 export function multinomial(probs: Tensor, numSamples: number, options: MultinomialOptions | boolean = {}): Tensor {
   const opts = typeof options === 'boolean' ? { replacement: options } : options;
@@ -128,7 +129,7 @@ export function multinomial(probs: Tensor, numSamples: number, options: Multinom
     if (s === 0) throw new ArgumentError(`multinomial: row ${r} of ${sig(probs)} sums to zero`);
   }
   const out = new BigInt64Array(rows * numSamples);
-  if (!replacement || numSamples === 1) {
+  if (!replacement) {
     // q = p / Exp(1) in float32; the exponentials are drawn for all weights first, row-major, as exponential_ fills.
     const q = new Float32Array(p.length);
     for (let i = 0; i < p.length; i++) q[i] = Math.fround(-Math.log1p(-g.uniformF64()));

@@ -17,3 +17,5 @@ export * from './creation_more.js';
 export * from './shape_args.js';
 export * from './quant.js';
 export * from './inplace.js';
+export * from './inplace_more.js';
+export * from './keepdim.js';

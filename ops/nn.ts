@@ -10,6 +10,7 @@ import { add, cos, div, exp, le, lt, mul, neg, pow, rsqrt, sin, sub, where, type
 import { matmul } from './linalg.js';
 import { cat } from './movement.js';
 import { amax, mean, sum } from './reduce.js';
+import { implicitSoftmaxDim } from './softmax_dim.js';
 import { requireFloat, requireTensor, sig } from './util.js';
 
 export type SoftmaxAttrs = { readonly dim: number };
@@ -30,8 +31,10 @@ export const Softmax = defineOp<UnaryInputs, SoftmaxAttrs>({
   flops: ({ x }) => 5 * x.numel,
 });
 
-export function softmax(x: Tensor, dim: number): Tensor {
-  return dispatch(Softmax, { x: requireTensor('softmax', 'input', x) }, { dim });
+/** torch.softmax(x, dim); without dim, PyTorch's implicit dim (0 for 0-, 1- and 3-d inputs, else 1) with a one-time warning. */
+export function softmax(x: Tensor, dim?: number): Tensor {
+  requireTensor('softmax', 'input', x);
+  return dispatch(Softmax, { x }, { dim: dim ?? implicitSoftmaxDim('softmax', x) });
 }
 
 // ---- normalization ----

@@ -6,6 +6,7 @@ import { defineOp } from '../core/op_def.js';
 import { formatShape, normalizeDim, normalizeDims } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import type { UnaryInputs } from './elementwise.js';
+import { keepOf, type KeepDim } from './keepdim.js';
 import { requireTensor, sig } from './util.js';
 
 export type ReduceAttrs = { readonly dims: readonly number[] | null; readonly keepdim: boolean };
@@ -92,27 +93,27 @@ export const ArgMax = defineOp<UnaryInputs, ReduceDimAttrs>({
 const dimList = (dim: number | readonly number[] | undefined): readonly number[] | null =>
   dim === undefined ? null : typeof dim === 'number' ? [dim] : dim;
 
-export function sum(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
-  return dispatch(Sum, { x: requireTensor('sum', 'input', x) }, { dims: dimList(dim), keepdim });
+export function sum(x: Tensor, dim?: number | readonly number[], keepdim: KeepDim = false): Tensor {
+  return dispatch(Sum, { x: requireTensor('sum', 'input', x) }, { dims: dimList(dim), keepdim: keepOf(keepdim) });
 }
 
-export function mean(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
-  return dispatch(Mean, { x: requireTensor('mean', 'input', x) }, { dims: dimList(dim), keepdim });
+export function mean(x: Tensor, dim?: number | readonly number[], keepdim: KeepDim = false): Tensor {
+  return dispatch(Mean, { x: requireTensor('mean', 'input', x) }, { dims: dimList(dim), keepdim: keepOf(keepdim) });
 }
 
 export function max(x: Tensor): Tensor;
-export function max(x: Tensor, dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
-export function max(x: Tensor, dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+export function max(x: Tensor, dim: number, keepdim?: KeepDim): { values: Tensor; indices: Tensor };
+export function max(x: Tensor, dim?: number, keepdim: KeepDim = false): Tensor | { values: Tensor; indices: Tensor } {
   requireTensor('max', 'input', x);
   if (dim === undefined) return dispatch(Max, { x }, { dim: null, keepdim: false });
-  const [values, indices] = dispatchAll(Max, { x }, { dim, keepdim }) as [Tensor, Tensor];
+  const [values, indices] = dispatchAll(Max, { x }, { dim, keepdim: keepOf(keepdim) }) as [Tensor, Tensor];
   return { values, indices };
 }
 
 // amax (its own op: one or several dims, NaN propagates) lives in reduce2.ts with min, amin, var, cumsum, topk.
 export { amax } from './reduce2.js';
 
-export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
-  return dispatch(ArgMax, { x: requireTensor('argmax', 'input', x) }, { dim: dim ?? null, keepdim });
+export function argmax(x: Tensor, dim?: number, keepdim: KeepDim = false): Tensor {
+  return dispatch(ArgMax, { x: requireTensor('argmax', 'input', x) }, { dim: dim ?? null, keepdim: keepOf(keepdim) });
 }
 

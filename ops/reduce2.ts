@@ -10,7 +10,9 @@ import { defineOp } from '../core/op_def.js';
 import { formatShape, normalizeDim, normalizeDims } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { exp, log, sub, type UnaryInputs } from './elementwise.js';
+import { implicitSoftmaxDim } from './softmax_dim.js';
 import { reducedShape, sum, type ReduceAttrs, type ReduceDimAttrs } from './reduce.js';
+import { keepOf, type KeepDim } from './keepdim.js';
 import { requireFloat, requireTensor, sig } from './util.js';
 
 function checkNonEmptyAll(op: string, x: Tensor): void {
@@ -172,27 +174,27 @@ const dimList = (dim: number | readonly number[] | undefined | null): readonly n
 
 /** torch.min(x) (one value) or torch.min(x, dim, keepdim) (values and indices). */
 export function min(x: Tensor): Tensor;
-export function min(x: Tensor, dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
-export function min(x: Tensor, dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+export function min(x: Tensor, dim: number, keepdim?: KeepDim): { values: Tensor; indices: Tensor };
+export function min(x: Tensor, dim?: number, keepdim: KeepDim = false): Tensor | { values: Tensor; indices: Tensor } {
   requireTensor('min', 'input', x);
   if (dim === undefined) return dispatch(Min, { x }, { dim: null, keepdim: false });
-  const [values, indices] = dispatchAll(Min, { x }, { dim, keepdim }) as [Tensor, Tensor];
+  const [values, indices] = dispatchAll(Min, { x }, { dim, keepdim: keepOf(keepdim) }) as [Tensor, Tensor];
   return { values, indices };
 }
 
 /** torch.amax(x, dim=(), keepdim=False): no dims (or []) reduces every dim. */
-export function amax(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
-  return dispatch(AMax, { x: requireTensor('amax', 'input', x) }, { dims: dimList(dim), keepdim });
+export function amax(x: Tensor, dim?: number | readonly number[], keepdim: KeepDim = false): Tensor {
+  return dispatch(AMax, { x: requireTensor('amax', 'input', x) }, { dims: dimList(dim), keepdim: keepOf(keepdim) });
 }
 
 /** torch.amin(x, dim=(), keepdim=False). */
-export function amin(x: Tensor, dim?: number | readonly number[], keepdim = false): Tensor {
-  return dispatch(AMin, { x: requireTensor('amin', 'input', x) }, { dims: dimList(dim), keepdim });
+export function amin(x: Tensor, dim?: number | readonly number[], keepdim: KeepDim = false): Tensor {
+  return dispatch(AMin, { x: requireTensor('amin', 'input', x) }, { dims: dimList(dim), keepdim: keepOf(keepdim) });
 }
 
 /** torch.argmin(x, dim=None, keepdim=False). */
-export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
-  return dispatch(ArgMin, { x: requireTensor('argmin', 'input', x) }, { dim: dim ?? null, keepdim });
+export function argmin(x: Tensor, dim?: number, keepdim: KeepDim = false): Tensor {
+  return dispatch(ArgMin, { x: requireTensor('argmin', 'input', x) }, { dim: dim ?? null, keepdim: keepOf(keepdim) });
 }
 
 export interface VarOptions {
@@ -234,7 +236,8 @@ export function topk(x: Tensor, k: number, dim = -1, largest = true, sorted = tr
   return { values, indices };
 }
 
-/** torch.log_softmax(x, dim). */
-export function logSoftmax(x: Tensor, dim: number): Tensor {
-  return dispatch(LogSoftmax, { x: requireTensor('log_softmax', 'input', x) }, { dim });
+/** torch.log_softmax(x, dim); without dim, PyTorch's implicit dim (0 for 0-, 1- and 3-d inputs, else 1) with a one-time warning. */
+export function logSoftmax(x: Tensor, dim?: number): Tensor {
+  requireTensor('log_softmax', 'input', x);
+  return dispatch(LogSoftmax, { x }, { dim: dim ?? implicitSoftmaxDim('logSoftmax', x) });
 }

@@ -126,9 +126,12 @@ describe('float32 -> bfloat16 (bit-exact)', () => {
     expect(fnv(sweep.map((b) => f32BitsToBf16(b)))).toBe(fx.hashes.sweep_to_bfloat16_scalar);
   });
 
-  it('tensor .to("bfloat16") gives the same bits', () => {
+  it('tensor .to("bfloat16") of a contiguous tensor gives PyTorch\'s bits, NaNs included (its vectorized kernel: 0xffff)', () => {
     const src = fromTypedArray(new Float32Array(new Uint32Array(inputs).buffer));
-    expect(Array.from(src.to('bfloat16').toTypedArray() as Uint16Array)).toEqual(scalar);
+    expect(Array.from(src.to('bfloat16').toTypedArray() as Uint16Array)).toEqual(vec);
+    // A strided view goes through PyTorch's scalar kernel (0x7fc0 for NaN); layouts: test/ops_more.test.ts.
+    const strided = fromTypedArray(new Float32Array(new Uint32Array(inputs.flatMap((b) => [b, 0])).buffer)).slice(0, 0, undefined, 2);
+    expect(Array.from(strided.to('bfloat16').toTypedArray() as Uint16Array)).toEqual(scalar);
   });
 
   it('spot checks: ties to even', () => {

@@ -6,6 +6,7 @@ import type { Tensor } from '../../../core/tensor.js';
 import type { CastAttrs, ContiguousAttrs, UnaryInputs } from '../../../ops/elementwise.js';
 import { operand, type Domain } from '../access.js';
 import { runLoop } from '../loops.js';
+import { castsVectorized, vectorNanPatterns } from '../bf16_nan.js';
 
 /** The expression converting a value of domain `from` into the storage of `to`. */
 function castExpr(from: Domain, to: DType): string {
@@ -37,6 +38,7 @@ export function castInto(x: Tensor, out: Tensor): void {
     const tmp = new Float32Array(out.numel);
     runLoop('a', tmp, x.shape, [src]);
     encodeHalf(tmp, out.storage.data as Uint16Array, to);
+    if (to === 'bfloat16' && x.dtype === 'float32' && castsVectorized(x)) vectorNanPatterns(tmp, out.storage.data as Uint16Array);
     return;
   }
   runLoop(isFloating(to) ? 'a' : castExpr(domain, to), out.storage.data, x.shape, [src]);
