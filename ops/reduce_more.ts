@@ -14,11 +14,9 @@ import { abs, add, exp, log, mul, ne, pow, sqrt, sub, where, type UnaryInputs } 
 import { isinf } from './elementwise_more.js';
 import { reducedShape, sum, type ReduceAttrs } from './reduce.js';
 import { amax, amin, variance } from './reduce2.js';
+import { keepOf, type KeepDim } from './keepdim.js';
 import { requireTensor, sig } from './util.js';
 
-/** keepdim as PyTorch accepts it: positionally, or as `{ keepdim }`. */
-export type KeepDim = boolean | { readonly keepdim?: boolean };
-const keepOf = (k: KeepDim | undefined): boolean => (typeof k === 'object' ? k.keepdim === true : k === true);
 
 type Dims = number | readonly number[] | null | undefined;
 const dimList = (dim: Dims): readonly number[] | null => (dim === undefined || dim === null ? null : typeof dim === 'number' ? [dim] : dim);
