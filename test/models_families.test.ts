@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromTypedArray, type Tensor } from '../core/index.js';
 import { generate } from '../models/generate.js';
-import { loadModel } from '../models/load.js';
+import { buildModel, loadModel } from '../models/load.js';
 import { parseConfig, parameterCount, presetConfig, type LlamaConfig } from '../models/config.js';
 import { JsonConfig, type Json } from '../models/io/checkpoint.js';
 import { Llama } from '../models/llama.js';
@@ -156,12 +156,19 @@ describe('config rules of the new model types', () => {
     if (c.ropeScaling?.type === 'longrope') expect(c.ropeScaling.attentionFactor).toBeCloseTo(Math.sqrt(1 + Math.log(8) / Math.log(16)), 12);
   });
 
-  it('presets of the public sizes count their parameters as the public checkpoints do', () => {
-    // Qwen2-1.5B 1.54B, Qwen2-7B 7.62B, Mistral-7B-v0.3 7.25B, Phi-3-mini 3.82B (model cards / safetensors totals).
-    const billions = (n: string) => Math.round(parameterCount(presetConfig(n)) / 1e7) / 100;
-    expect(billions('qwen2-1.5b')).toBe(1.54);
-    expect(billions('qwen2-7b')).toBe(7.62);
-    expect(billions('mistral-7b')).toBe(7.25);
-    expect(billions('phi3-mini')).toBe(3.82);
+  it('presets of the public sizes have exactly the public checkpoints\' parameter counts, config and modules alike', () => {
+    // Safetensors totals of Qwen2-1.5B, Qwen2-7B, Mistral-7B-v0.3 / v0.1 and Phi-3-mini-4k-instruct.
+    const counts: Record<string, number> = {
+      'qwen2-1.5b': 1_543_714_304,
+      'qwen2-7b': 7_615_616_512,
+      'mistral-7b': 7_248_023_552,
+      'mistral-7b-v0.1': 7_241_732_096,
+      'phi3-mini': 3_821_079_552,
+    };
+    for (const [name, n] of Object.entries(counts)) {
+      const c = presetConfig(name);
+      expect(parameterCount(c), name).toBe(n);
+      expect(buildModel(c).numParameters(), name).toBe(n); // no weights allocated: shapes only
+    }
   });
 });
