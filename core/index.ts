@@ -36,6 +36,7 @@ export { profile, setDebug, notePrepared, Profile, type OpRecord, type SummaryRo
 export { registerDefaultBackends } from '../backends/index.js';
 export { configureOrt, ortConfig, type OrtConfig } from '../backends/ort/config.js';
 export { configureNpu, npuConfig, type NpuConfig } from '../backends/npu/config.js';
+export { configureNative, nativeConfig, type NativeConfig, type NativeIsa } from '../backends/native/config.js';
 export { manualSeed, Generator, defaultGenerator } from './random.js';
 export { fromNdarray, toNdarray } from './interop.js';
 export * from '../ops/index.js';

@@ -31,21 +31,25 @@ describe('lazy backends', () => {
       `console.log(JSON.stringify({ native: nativeLoaded(), probed: Object.fromEntries(o.backendNames().map((n) => [n, o.isProbed(n)])) }));`,
     );
     expect(out.native).toEqual([]);
-    expect(out.probed).toEqual({ cpu: true, ort: false, wasm: false, npu: false });
+    expect(out.probed).toEqual({ cpu: true, ort: false, wasm: false, npu: false, native: false });
   });
 
   it('ops that cpu takes probe nothing; a GEMM probes only the backend above cpu; naming a backend probes it', () => {
     const out = inChild<Record<string, unknown>>(`
       const x = o.randn([4, 8]);
-      x.add(1).softmax(-1);
-      const afterAdd = { native: nativeLoaded(), wasm: o.isProbed('wasm'), ort: o.isProbed('ort'), npu: o.isProbed('npu') };
+      x.exp().sum(-1);
+      const afterAdd = { native: nativeLoaded(), wasm: o.isProbed('wasm'), ort: o.isProbed('ort'), npu: o.isProbed('npu'), nativeKernels: o.isProbed('native') };
       x.matmul(o.randn([8, 3]));
-      const afterMatmul = { native: nativeLoaded(), wasm: o.isProbed('wasm'), ort: o.isProbed('ort'), npu: o.isProbed('npu') };
+      const afterMatmul = { native: nativeLoaded(), wasm: o.isProbed('wasm'), ort: o.isProbed('ort'), npu: o.isProbed('npu'), nativeKernels: o.isProbed('native') };
+      // ops the native kernel library implements probe it (and only it) on first use
+      x.add(1).softmax(-1);
+      const afterSoftmax = { native: nativeLoaded(), nativeKernels: o.isProbed('native'), ort: o.isProbed('ort'), npu: o.isProbed('npu') };
       const p = o.profile(() => o.withBackend('npu', () => x.matmul(o.randn([8, 16]))));
       const afterNpu = { native: nativeLoaded(), npu: o.isProbed('npu'), ort: o.isProbed('ort'), backend: p.records[0].backend };
-      console.log(JSON.stringify({ afterAdd, afterMatmul, afterNpu }));`);
-    expect(out.afterAdd).toEqual({ native: [], wasm: false, ort: false, npu: false });
-    expect(out.afterMatmul).toEqual({ native: [], wasm: true, ort: false, npu: false });
+      console.log(JSON.stringify({ afterAdd, afterMatmul, afterSoftmax, afterNpu }));`);
+    expect(out.afterAdd).toEqual({ native: [], wasm: false, ort: false, npu: false, nativeKernels: false });
+    expect(out.afterMatmul).toEqual({ native: [], wasm: true, ort: false, npu: false, nativeKernels: false });
+    expect(out.afterSoftmax).toEqual({ native: ['koffi'], nativeKernels: true, ort: false, npu: false });
     expect(out.afterNpu).toMatchObject({ native: ['koffi'], npu: true, ort: false });
   });
 
