@@ -4,7 +4,7 @@
  * op time went per op and backend (one profiled repetition). Prompts are deterministic token ids (or the
  * tokens of --prompt-file, cut to length), so runs compare across policies and machines.
  */
-import { readFileSync } from 'node:fs';
+import { readTextOption } from './cli_files.js';
 import { ArgumentError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy_spec.js';
 import { withPolicy } from '../core/policy.js';
@@ -91,7 +91,7 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
   let fileTokens: number[] | undefined;
   if (o.promptFile) {
     const tok = loadTokenizerIfAny(dir, true)!;
-    fileTokens = tok.encode(readFileSync(o.promptFile, 'utf8'));
+    fileTokens = tok.encode(readTextOption('--prompt-file', o.promptFile));
   }
   const rows: BenchModelRow[] = [];
   for (const spec of o.dispatch) {

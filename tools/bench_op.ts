@@ -111,12 +111,20 @@ export function selectBenchCases(pattern?: string): OpCase[] {
 }
 
 /** "1x2048x2048,128x2048x2048" → [[1,2048,2048],[128,2048,2048]]; a one-line ArgumentError otherwise. */
+/** Elements of the largest tensor a `--shapes` case may allocate. */
+export const MAX_SHAPE_ELEMENTS = 2 ** 28;
+
 export function parseShapes(text: string): number[][] {
   const parts = text.split(',').map((s) => s.trim());
   return parts.map((p) => {
     const dims = p.split(/[x×]/).map((d) => d.trim());
     if (!p || dims.some((d) => !/^\d+$/.test(d) || Number(d) < 1)) throw new ArgumentError(`--shapes '${text}': '${p}' is not a shape like 128x2048x2048 (positive integers joined by x)`);
-    return dims.map(Number);
+    const shape = dims.map(Number);
+    // Bounded before anything is allocated: every tensor a case builds (M×K, K×N, M×N for GEMMs, the shape
+    // itself otherwise) has at most this many elements.
+    const biggest = shape.length === 3 ? Math.max(shape[0]! * shape[1]!, shape[1]! * shape[2]!, shape[0]! * shape[2]!) : shape.reduce((a, b) => a * b, 1);
+    if (biggest > MAX_SHAPE_ELEMENTS) throw new ArgumentError(`--shapes '${text}': '${p}' needs a tensor of ${biggest} elements, over the ${MAX_SHAPE_ELEMENTS} (2^28, 1 GiB of float32) a benchmark case may allocate`);
+    return shape;
   });
 }
 

@@ -4,7 +4,8 @@
  * rejected before a model loads or anything prints; tables fit the terminal (tools/table.ts, --wide for full
  * width). The llama.cpp habits work: -m model, -p prompt, -f prompt file, -n tokens to generate, -t threads.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { checkOutputFile, readTextOption } from './cli_files.js';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { coverage, listBackends } from '../core/index.js';
@@ -22,6 +23,7 @@ import { formatBenchGemm, runBenchGemm } from './bench_gemm.js';
 import { formatOrtBench, runOrtBench } from './bench_ort.js';
 import { formatBenchNpu, runBenchNpu } from './bench_npu.js';
 import { caseCoverage, catalogJson } from './op_cases.js';
+import { opsCounts, opsMarkdown, writeOpsReadme } from './ops_list.js';
 import { loadTokenizerIfAny, openModel, parseIds, runGenerate, runLogits, underPolicy } from './generate.js';
 import type { DType } from '../core/dtype.js';
 import { benchModelCsv, formatBenchModel, runBenchModel } from './bench_model.js';
@@ -80,10 +82,17 @@ program
   .description('op x backend coverage matrix')
   .option('--json', 'machine-readable output')
   .option('--cases-json', 'print the op-case catalog as JSON (input to the PyTorch fixture script)')
+  .option('--markdown', "every op with the backends registering a kernel for it (the README's generated op list)")
+  .option('--readme <file>', 'rewrite the generated op list between the ops:begin/ops:end markers of <file>')
   .option(...WIDE)
-  .action((opts: { json?: boolean; casesJson?: boolean; wide?: boolean }) => {
+  .action((opts: { json?: boolean; casesJson?: boolean; wide?: boolean; markdown?: boolean; readme?: string }) => {
     if (opts.casesJson) {
       console.log(catalogJson());
+      return;
+    }
+    if (opts.markdown || opts.readme) {
+      if (opts.readme) console.log(`${opts.readme}: ${writeOpsReadme(opts.readme) ? 'op list updated' : 'op list already up to date'} (${opsCounts()})`);
+      else console.log(opsMarkdown());
       return;
     }
     const rows = coverage();
@@ -124,6 +133,7 @@ program
   .option('--trace <file>', 'write a Chrome/Perfetto trace JSON')
   .option(...WIDE)
   .action((opts: { tokens: number; dim: number; trace?: string; wide?: boolean }) => {
+    if (opts.trace) checkOutputFile('--trace', opts.trace);
     const { profile, policy } = runDemo({ tokens: opts.tokens, dim: opts.dim });
     const { prefill, decode } = profile.result;
     console.log(wrapParagraph(`policy: ${policy}`, widthOf(opts)));
@@ -156,6 +166,12 @@ function ttyProgress(): { update: ((msg: string) => void) | undefined; done: () 
   return { update: (m) => process.stderr.write(`\r\x1b[K${m.slice(0, (process.stderr.columns || 100) - 1)}`), done: () => process.stderr.write('\r\x1b[K') };
 }
 
+/** Chart outputs are checked before the benchmark runs, not after it. */
+function checkChartFiles(plot: string | undefined, png: string | undefined): void {
+  if (plot !== undefined) checkOutputFile('--plot', plot);
+  if (png !== undefined) checkOutputFile('--png', png);
+}
+
 /** Write an SVG chart, and its PNG rendering when asked (@resvg/resvg-js, no browser). */
 async function writeChart(svg: string, file: string, png: string | undefined, what: string): Promise<void> {
   writeFileSync(file, svg);
@@ -186,6 +202,7 @@ bench
   .option(...WIDE)
   .action(async (ops: string[], opts: { cases?: string; shapes?: string; dtype?: DType; backends?: string; baseline?: string; check?: boolean; time: number; threads?: number; peer: boolean; plot?: string; png?: string; format: string; json?: boolean; wide?: boolean }) => {
     if (opts.png && !opts.plot) throw new ArgumentError('--png needs --plot <file.svg>');
+    checkChartFiles(opts.plot, opts.png);
     applyThreads(opts.threads);
     const bar = ttyProgress();
     const r = runBenchOp({
@@ -277,6 +294,7 @@ bench
   .option(...WIDE)
   .action(async (opts: { model: string; promptLengths: string; l?: string; genTokens: number; g?: number; warmup: number; reps: number; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads?: number; plot?: string; png?: string; quant?: 'w8a8' | 'w4'; wide?: boolean }) => {
     if (opts.png && !opts.plot) throw new ArgumentError('--png needs --plot <file.svg>');
+    checkChartFiles(opts.plot, opts.png);
     const promptLengths = parseIntList('--prompt-lengths', opts.l ?? opts.promptLengths, 1, MAX_TOKENS);
     const policies = opts.compareDispatch ?? [opts.dispatch ?? ''];
     for (const p of policies) if (p) parsePolicy(p); // a bad policy fails before the model loads
@@ -421,6 +439,7 @@ program
   .addOption(threadsOption())
   .action(async (opts: { model: string; ids: string; out: string; allPositions?: boolean; dispatch?: string; threads?: number }) => {
     if (opts.dispatch) parsePolicy(opts.dispatch);
+    checkOutputFile('--out', opts.out);
     const ids = parseIds(opts.ids);
     applyThreads(opts.threads);
     const { model } = await openModel(opts.model);
@@ -467,6 +486,7 @@ addPromptOptions(
     const bad = keys.find((k) => !['op', 'backend', 'shape'].includes(k));
     if (bad !== undefined) throw new ArgumentError(`--group-by '${opts.groupBy}': '${bad}' is not one of op, backend, shape`);
     if (opts.dispatch) parsePolicy(opts.dispatch);
+    if (opts.trace) checkOutputFile('--trace', opts.trace);
     const source = promptSource(opts);
     applyThreads(opts.threads);
     const bar = ttyProgress();
@@ -507,7 +527,7 @@ evalCmd
     if (stride > window) throw new ArgumentError(`--stride ${stride} is larger than --window ${window} (tokens between windows would go unscored)`);
     if (opts.dispatch) parsePolicy(opts.dispatch);
     const file = opts.text ?? join(repoRoot(), 'models', 'demo', 'kjv-valid.txt');
-    const textIn = readFileSync(file, 'utf8');
+    const textIn = readTextOption('--text', file);
     applyThreads(opts.threads);
     const { model, dir } = await openModel(opts.model);
     const tok = loadTokenizerIfAny(dir, true)!;

@@ -4,7 +4,7 @@
  * 16 and '1e12' as a count no typed array can hold; these parsers take decimal digits only and name the option,
  * the value and the allowed range in the error, before anything runs or prints.
  */
-import { readFileSync } from 'node:fs';
+import { readTextOption } from './cli_files.js';
 import { ArgumentError } from '../core/errors.js';
 
 /** The largest token count any option takes: 2^20 (a million tokens is beyond every model here). */
@@ -62,12 +62,7 @@ export function parseIntList(name: string, text: string, min: number, max: numbe
  * the process command line has a size limit (and onnxruntime-node crashes on very long ones).
  */
 export function readPromptFile(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (e) {
-    throw new ArgumentError(`--prompt-file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const text = readTextOption('--prompt-file', file, { allowStdin: true });
   if (text.length === 0) throw new ArgumentError(`--prompt-file ${file} is empty (a prompt needs at least one token)`);
   return text;
 }

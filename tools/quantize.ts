@@ -7,6 +7,7 @@
  * tokenizer. Without --calib, the shipped sample of the demo models' training text (models/demo/kjv-calib.txt,
  * see defaultCalibrationFile) — never the held-out kjv-valid.txt.
  */
+import { checkOutputDir, readTextOption } from './cli_files.js';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArgumentError } from '../core/errors.js';
@@ -65,7 +66,9 @@ export async function runQuantize(o: QuantizeCliOptions, onProgress?: (stage: st
   const recipe = recipeFromFlags(o);
   if (!o.out) throw new ArgumentError('--out DIR is required');
   if (o.calibTokens !== undefined && (!Number.isInteger(o.calibTokens) || o.calibTokens < 2)) throw new ArgumentError(`--calib-tokens ${o.calibTokens} must be an integer ≥ 2`);
-  if (o.calib !== undefined && !existsSync(o.calib)) throw new ArgumentError(`--calib ${o.calib}: no such file`);
+  checkOutputDir('--out', o.out);
+  // Read once here, so a FIFO, device or directory is refused before the model loads.
+  if (o.calib !== undefined) readTextOption('--calib', o.calib);
   const src = await resolveModelSource(o.model);
   if (src.dir === undefined) throw new ArgumentError(`--model ${o.model}: a synthetic model has no folder to save from (use 'bench model --quant' to time quantized synthetic shapes)`);
   const needsCalib = recipe.method === 'smoothquant' || recipe.method === 'awq';

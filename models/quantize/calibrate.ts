@@ -4,7 +4,8 @@
  * searches). Inputs are captured by swapping each linear for a recording wrapper (Module.replaceChild) for the
  * duration of the run: the model code has no hooks and no backend names.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readRegularText } from '../io/regular_file.js';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArgumentError } from '../../core/errors.js';
@@ -121,9 +122,13 @@ export function defaultCalibrationFile(): string {
   return found;
 }
 
+/** Calibration texts larger than this are refused (only a prefix is tokenized anyway): 1 GiB. */
+export const MAX_CALIBRATION_BYTES = 1024 ** 3;
+
 /** The first `tokens` token ids of a text file, tokenized with `encode`. */
 export function calibrationIds(file: string, encode: (text: string) => number[], tokens: number): number[] {
-  const text = readFileSync(file, 'utf8');
+  // Only a regular file of bounded size: a FIFO or device named as calibration text must not hang the process.
+  const text = readRegularText(file, 'the calibration text', MAX_CALIBRATION_BYTES);
   // Tokenize a prefix (16 characters a token is generous), growing it until it gives enough tokens: a
   // multi-megabyte training text is not tokenized whole for 4096 tokens.
   let chars = Math.max(1024, 16 * tokens);
