@@ -25,6 +25,10 @@ import {
 import type { BinaryInputs, NoAttrs } from '../ops/elementwise.js';
 import type { MatMulInputs } from '../ops/linalg.js';
 
+// These tests check dispatch mechanics with cpu as the default for Add/Mul/Softmax. The native kernel backend
+// (priority 5, above cpu for those ops; tested in test/native.test.ts) is taken out for this file.
+unregisterBackend('native');
+
 /**
  * A second backend defined in the test: its Add computes a + b + 1000 so results prove where an op ran, and
  * it only supports float32, so other dtypes must fall back to cpu.
