@@ -2,7 +2,8 @@
  * GPTQ checkpoints (AutoGPTQ's v1 layout, packed by the plain-torch packer of tools/peers/hf_reference.py) load
  * into LinearW4: the dequantized weights equal the reference's exactly, last logits match to 1e-4 relative and
  * greedy ids exactly (symmetric Llama, asymmetric Qwen2 with float q/k/v biases); act-order g_idx, other bit
- * widths and formats, and bitsandbytes / exl2 / quark are refused by name.
+ * widths and formats, and bitsandbytes / exl2 / quark are refused by name. AutoAWQ GEMV checkpoints (padded
+ * qzeros/scales widths) load the same way.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { fromTypedArray, type Tensor } from '../core/index.js';
 import { generate } from '../models/generate.js';
 import { loadModel } from '../models/load.js';
 import { QLinearW4 } from '../models/nn/qlinear.js';
-import { gptqToW4, quantMethod } from '../models/quantize/checkpoint.js';
+import { awqGemvZerosWidth, gptqToW4, quantMethod } from '../models/quantize/checkpoint.js';
 import { moduleAt } from '../models/quantize/select.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'models');
@@ -89,5 +90,34 @@ describe('GPTQ rules', () => {
     expect(q({ quant_method: 'bitsandbytes', load_in_4bit: true })).toThrow(/'bitsandbytes' is not supported \(opshift, awq, gptq\): bitsandbytes/);
     expect(q({ quant_method: 'exl2' })).toThrow(/'exl2' is not supported.*ExLlamaV2/);
     expect(q({ quant_method: 'quark' })).toThrow(/'quark' is not supported.*Quark/);
+  });
+});
+
+describe('AutoAWQ GEMV checkpoints', () => {
+  const dir = join(FIX, 'mistral-awq-gemv');
+  const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as Golden;
+  const model = loadModel(dir);
+
+  it('load into LinearW4 with the reference dequantized weights exactly (padded zeros/scales widths)', () => {
+    const q = moduleAt(model, 'model.layers.0.self_attn.q_proj');
+    expect(q).toBeInstanceOf(QLinearW4);
+    const w = (q as QLinearW4).dequantizedWeight().contiguous().toArray() as Float32Array;
+    expect(Array.from(w)).toEqual(golden.dequantized['model.layers.0.self_attn.q_proj']!.flat());
+  });
+
+  it('logits to 1e-4 relative and greedy ids exactly (sliding window 8 crossed)', () => {
+    golden.prompts.forEach((p, i) => {
+      const logits = model.forward(ids(p));
+      const last = logits.narrow(1, p.length - 1, 1).contiguous().toTypedArray() as Float32Array;
+      expect(relErr(last, golden.last_logits[i]!)).toBeLessThan(1e-4);
+      expect(generate(model, p, { maxNewTokens: 12, ignoreEos: true }).ids).toEqual(golden.greedy[i]);
+    });
+  });
+
+  it('zeros width as calculate_zeros_width; other group sizes refused', () => {
+    expect([awqGemvZerosWidth(4096, 128), awqGemvZerosWidth(4096, 64), awqGemvZerosWidth(64, 32), awqGemvZerosWidth(11008, 128)]).toEqual([4, 8, 4, 11]);
+    expect(() => awqGemvZerosWidth(64, 16)).toThrow(/group size 16 has no packing/);
+    expect(() => quantMethod({ quantization_config: { quant_method: 'awq', version: 'gemv', group_size: 16 } }, 'config.json')).toThrow(/GEMV group_size 16/);
+    expect(quantMethod({ quantization_config: { quant_method: 'awq', version: 'GEMV', group_size: 128 } }, 'config.json')).toBe('awq_gemv');
   });
 });

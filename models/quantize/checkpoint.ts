@@ -17,6 +17,11 @@
  * each int32 packs 8 consecutive output columns, nibble i (bits 4i..4i+3) holding column AWQ_ORDER[i]. Loading
  * repacks to the LinearW4 layout above (exactly: the same integers and float16-exact scales).
  *
+ * AutoAWQ's GEMV packing ("version": "gemv"): <path>.qweight int32 [out, in/8] (8 consecutive input columns a
+ * word, column 8c+i in bits 4i..), <path>.qzeros int32 [out, W] and <path>.scales f16 [out, 8·W], W =
+ * calculate_zeros_width(in, group_size) (ceil(groups / 8), rounded up to a multiple of 1, 2 or 4 for group sizes
+ * ≥ 128, 64, 32): groups past in/G are padding. Zero points are stored as they are.
+ *
  * GPTQ's format (AutoGPTQ / optimum / GPTQModel, "quant_method": "gptq", 4 bits): per linear
  *   <path>.qweight int32 [in/8, out] (8 consecutive input rows a word, row 8j+i in bits 4i..4i+3),
  *   <path>.qzeros int32 [groups, out/8] (8 consecutive output columns a word, column 8c+i in bits 4i..),
@@ -222,8 +227,46 @@ export function gptqToW4(
   return { qweight: packed, scales: s, zeros: z, groupSize: G };
 }
 
+// ---- AutoAWQ GEMV packing ----
+
+/** AutoAWQ's calculate_zeros_width: words of qzeros per output row (scales hold 8 times as many values). */
+export function awqGemvZerosWidth(inFeatures: number, groupSize: number): number {
+  const mult = groupSize >= 128 ? 1 : groupSize === 64 ? 2 : groupSize === 32 ? 4 : undefined;
+  if (mult === undefined) throw new ArgumentError(`AutoAWQ GEMV: group size ${groupSize} has no packing (128 or more, 64 or 32)`);
+  return Math.ceil(Math.ceil(inFeatures / groupSize / 8) / mult) * mult;
+}
+
+/**
+ * AutoAWQ GEMV tensors (qweight int32 [N, K/8], qzeros int32 [N, W], scales [N, 8·W] as float32) → the LinearW4
+ * layout; the group size comes from the config (the padded widths do not give it).
+ */
+export function awqGemvToW4(qweight: Int32Array, qzeros: Int32Array, scales: Float32Array, K: number, N: number, groupSize: number, name = 'awq'): { qweight: Uint8Array; scales: Float32Array; zeros: Uint8Array; groupSize: number } {
+  const G = groupSize === -1 ? K : groupSize;
+  if (!Number.isInteger(G) || G < 1 || K % G !== 0) throw new ArgumentError(`${name}: group size ${groupSize} does not divide in_features ${K}`);
+  const W = awqGemvZerosWidth(K, G);
+  const groups = K / G;
+  if (qweight.length * 8 !== K * N) throw new ArgumentError(`${name}: qweight of ${qweight.length} words does not fit [${N}, ${K}/8]`);
+  if (qzeros.length !== N * W) throw new ArgumentError(`${name}: qzeros of ${qzeros.length} words does not fit [${N}, ${W}] (calculate_zeros_width(${K}, ${G}))`);
+  if (scales.length !== N * W * 8) throw new ArgumentError(`${name}: scales of ${scales.length} values do not fit [${N}, ${8 * W}]`);
+  const packed = new Uint8Array((N * K) / 2);
+  for (let n = 0; n < N; n++)
+    for (let c = 0; c < K / 8; c++) {
+      const word = qweight[n * (K / 8) + c]!;
+      // Input columns 8c..8c+7 in order: four bytes of two nibbles each, low nibble first, as LinearW4 stores them.
+      for (let i = 0; i < 4; i++) packed[(n * K + 8 * c) / 2 + i] = ((word >>> (8 * i)) & 0xff);
+    }
+  const s = new Float32Array(N * groups);
+  const z = new Uint8Array(N * groups);
+  for (let n = 0; n < N; n++)
+    for (let g = 0; g < groups; g++) {
+      s[n * groups + g] = scales[n * 8 * W + g]!;
+      z[n * groups + g] = (qzeros[n * W + (g >> 3)]! >>> (4 * (g & 7))) & 15;
+    }
+  return { qweight: packed, scales: s, zeros: z, groupSize: G };
+}
+
 /** Quantization methods opshift loads. */
-export type QuantMethod = 'opshift' | 'awq' | 'gptq' | 'gptq_v2';
+export type QuantMethod = 'opshift' | 'awq' | 'awq_gemv' | 'gptq' | 'gptq_v2';
 
 /** Methods people meet on the hub that are refused, with what they are. */
 const REFUSED_METHODS: Readonly<Record<string, string>> = {
@@ -243,9 +286,15 @@ export function quantMethod(raw: Readonly<Record<string, Json>>, file: string): 
   if (m === 'awq') {
     const q = qc as Record<string, Json>;
     const version = String(q.version ?? 'gemm').toLowerCase();
-    if (version !== 'gemm') throw new CheckpointError(file, `AutoAWQ version '${version}' is not supported (only 'gemm')`);
+    if (version !== 'gemm' && version !== 'gemv') throw new CheckpointError(file, `AutoAWQ version '${version}' is not supported (gemm, gemv)`);
     if ((q.bits ?? q.w_bit ?? 4) !== 4) throw new CheckpointError(file, `AutoAWQ with ${String(q.bits ?? q.w_bit)} bits is not supported (4 only)`);
     if (q.zero_point === false) throw new CheckpointError(file, 'AutoAWQ without zero points is not supported');
+    if (version === 'gemv') {
+      const gs = q.group_size ?? q.q_group_size ?? 128;
+      if (typeof gs !== 'number' || !(gs === -1 || gs === 32 || gs === 64 || (Number.isInteger(gs) && gs >= 128)))
+        throw new CheckpointError(file, `AutoAWQ GEMV group_size ${JSON.stringify(gs)} must be 32, 64, 128 or more, or -1`);
+      return 'awq_gemv';
+    }
     return 'awq';
   }
   if (m === 'gptq') {
@@ -269,6 +318,7 @@ export function quantizedSource(ck: Checkpoint, method: QuantMethod | undefined)
     load: (n, dtype: DType) => ck.load(n, { dtype }),
   };
   if (method === 'gptq' || method === 'gptq_v2') return gptqSource(ck, method);
+  if (method === 'awq_gemv') return awqGemvSource(ck);
   if (method !== 'awq') return plain;
   const prefixes = new Set<string>();
   for (const n of ck.names()) if (n.endsWith('.qweight') && ck.has(`${n.slice(0, -8)}.qzeros`) && ck.has(`${n.slice(0, -8)}.scales`)) prefixes.add(n.slice(0, -8));
@@ -377,6 +427,70 @@ function gptqSource(ck: Checkpoint, format: GptqFormat): TensorSource {
       if (s[1] === 'qweight') return fromTypedArray(r.qweight, [r.N, r.K / 2]);
       if (s[1] === 'scales') return fromTypedArray(r.scales, [r.N, groups]);
       return fromTypedArray(r.zeros, [r.N, groups]);
+    },
+  };
+}
+
+/** An AutoAWQ GEMV checkpoint's tensors with its linears in the LinearW4 layout. */
+function awqGemvSource(ck: Checkpoint): TensorSource {
+  const qc = ck.config.raw.quantization_config as Record<string, Json>;
+  const groupSize = (qc.group_size ?? qc.q_group_size ?? 128) as number;
+  const prefixes = new Set<string>();
+  for (const n of ck.names()) {
+    const p = n.slice(0, -'.qweight'.length);
+    if (n.endsWith('.qweight') && ck.has(`${p}.qzeros`) && ck.has(`${p}.scales`)) prefixes.add(p);
+  }
+  const split = (n: string): [string, string] | undefined => {
+    const dot = n.lastIndexOf('.');
+    const p = n.slice(0, dot);
+    return prefixes.has(p) ? [p, n.slice(dot + 1)] : undefined;
+  };
+  const dims = (p: string) => {
+    const [N, K8] = ck.info(`${p}.qweight`).shape as [number, number];
+    const K = K8 * 8;
+    return { K, N, groups: K / (groupSize === -1 ? K : groupSize) };
+  };
+  const cache = new Map<string, ReturnType<typeof awqGemvToW4>>();
+  const repacked = (p: string) => {
+    let r = cache.get(p);
+    if (!r) {
+      const { K, N } = dims(p);
+      const qw = ck.load(`${p}.qweight`, { dtype: 'int32' }).toArray() as Int32Array;
+      const qz = ck.load(`${p}.qzeros`, { dtype: 'int32' }).toArray() as Int32Array;
+      const sc = ck.load(`${p}.scales`, { dtype: 'float32' }).toArray() as Float32Array;
+      try {
+        r = awqGemvToW4(qw, qz, sc, K, N, groupSize, p);
+      } catch (e) {
+        throw new CheckpointError(ck.config.file, (e as Error).message);
+      }
+      cache.set(p, r);
+    }
+    return r;
+  };
+  const converted = new Set(['qweight', 'scales', 'zeros']);
+  return {
+    *names() {
+      for (const n of ck.names()) {
+        const s = split(n);
+        if (!s) yield n;
+        else if (s[1] === 'qweight') yield* [`${s[0]}.qweight`, `${s[0]}.scales`, `${s[0]}.zeros`];
+        else if (s[1] !== 'qzeros' && s[1] !== 'scales') yield n;
+      }
+    },
+    shape(n) {
+      const s = split(n);
+      if (!s || !converted.has(s[1])) return ck.info(n).shape;
+      const { K, N, groups } = dims(s[0]);
+      return s[1] === 'qweight' ? [N, K / 2] : [N, groups];
+    },
+    load(n, dtype) {
+      const s = split(n);
+      if (!s || !converted.has(s[1])) return ck.load(n, { dtype });
+      const { K, N, groups } = dims(s[0]);
+      const r = repacked(s[0]);
+      if (s[1] === 'qweight') return fromTypedArray(r.qweight, [N, K / 2]);
+      if (s[1] === 'scales') return fromTypedArray(r.scales, [N, groups]);
+      return fromTypedArray(r.zeros, [N, groups]);
     },
   };
 }

@@ -417,3 +417,53 @@ def gptq_dequantize(qweight, qzeros, scales, g_idx, bits=4):
     weight = weight.reshape(weight.shape[0] * weight.shape[1], weight.shape[2])  # [K, N]
     w = scales.float()[g_idx.long()] * (weight - zeros[g_idx.long()]).float()
     return w.t().contiguous()
+
+
+# ---------------------------------------------------------------- AutoAWQ GEMV (WQLinear_GEMV.from_linear's layout)
+
+def awq_quantize(W, group_size, bits=4):
+    """AWQ's pseudo_quantize_tensor (zero point): int weights [N, K], scales fp16 [N, groups], zeros [N, groups]."""
+    N, K = W.shape
+    maxq = 2 ** bits - 1
+    w = W.reshape(N, K // group_size, group_size)
+    mx, mn = w.amax(dim=2), w.amin(dim=2)
+    scales = ((mx - mn).clamp(min=1e-5) / maxq).half().float()
+    zeros = (-torch.round(mn / scales)).clamp(0, maxq)
+    q = torch.clamp(torch.round(w / scales[..., None]) + zeros[..., None], 0, maxq).long().reshape(N, K)
+    return q, scales.half(), zeros.long()
+
+
+def awq_gemv_zeros_width(K, group_size):
+    mult = 1 if group_size >= 128 else 2 if group_size == 64 else 4
+    base = (K // group_size + 7) // 8
+    return (base + mult - 1) // mult * mult
+
+
+def awq_gemv_pack(q, scales, zeros, group_size, bits=4):
+    """qweight int32 [N, K/8] (8 input columns a word, in order), qzeros int32 [N, W] (8 groups a word), scales
+    fp16 [N, 8W] (groups past K/G are zero padding)."""
+    N, K = q.shape
+    per = 32 // bits
+    W = awq_gemv_zeros_width(K, group_size)
+    qweight = torch.zeros(N, K // per, dtype=torch.int64)
+    for col in range(K // per):
+        for i in range(per):
+            qweight[:, col] |= q[:, col * per + i] << (i * bits)
+    qzeros = torch.zeros(N, W, dtype=torch.int64)
+    for g in range(zeros.shape[1]):
+        qzeros[:, g // per] |= zeros[:, g] << ((g % per) * bits)
+    qscales = torch.zeros(N, W * per, dtype=torch.float16)
+    qscales[:, : scales.shape[1]] = scales
+    to_i32 = lambda t: ((t + 2 ** 31) % 2 ** 32 - 2 ** 31).to(torch.int32)
+    return to_i32(qweight), to_i32(qzeros), qscales
+
+
+def awq_gemv_dequantize(qweight, qzeros, scales, group_size, bits=4):
+    N = qweight.shape[0]
+    K = qweight.shape[1] * 8
+    shifts = torch.arange(0, 32, bits, dtype=torch.int32)
+    q = torch.bitwise_and(torch.bitwise_right_shift(qweight[:, :, None], shifts), 15).reshape(N, K)
+    z = torch.bitwise_and(torch.bitwise_right_shift(qzeros[:, :, None], shifts), 15).reshape(N, -1)[:, : K // group_size]
+    s = scales.float()[:, : K // group_size]
+    g = torch.arange(K) // group_size
+    return s[:, g] * (q - z[:, g]).float()
