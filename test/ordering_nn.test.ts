@@ -138,6 +138,25 @@ describe('decompositions dispatch their matmuls', () => {
   });
 });
 
+describe('sort', () => {
+  it('treats -0 and +0 as ties and keeps their order, both directions (PyTorch: descending indices [2, 0, 1, 3, 4, 5])', () => {
+    // Not a catalog case: the catalog's JSON would turn -0 into 0 on the PyTorch side.
+    const x = tensor([0, -0, 1, -0, 0, -1], { dtype: 'float32' });
+    const down = sort(x, { descending: true, stable: true });
+    expect(down.indices.tolist()).toEqual([2, 0, 1, 3, 4, 5]);
+    expect((down.values.toArray() as Float32Array).map((v) => (Object.is(v, -0) ? 9 : v))).toEqual(Float32Array.of(1, 0, 9, 9, 0, -1));
+    expect(sort(x, { stable: true }).indices.tolist()).toEqual([5, 0, 1, 3, 4, 2]);
+  });
+
+  it('int64 (comparator path) and long rows (packed path) agree with a reference stable sort', () => {
+    const n = 3000;
+    const v = Array.from({ length: n }, (_, i) => (i * 7919) % 23);
+    const want = v.map((x, i) => [x, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
+    for (const dtype of ['int64', 'int32', 'float32'] as const)
+      expect(sort(tensor(v, { dtype }), { descending: true }).indices.tolist(), dtype).toEqual(want);
+  });
+});
+
 describe('dispatch causes', () => {
   it("a view-only decomposition (split) records 'decomposed (view)', not every backend's refusal", () => {
     const p = profile(() => split(arange(6), 2));

@@ -36,6 +36,26 @@ function encoder(d: DType): (v: number | bigint) => number | bigint {
   return (v) => v;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+const SLOT = 2 ** 20;
+
+/**
+ * A uint32 that orders like the value: float bits with the sign handled (NaN above +inf, -0 equal to +0),
+ * integers offset by 2^31. Used to sort (key·2^20 + position) doubles natively: the position breaks ties,
+ * which is exactly a stable sort, without a JS comparator call per comparison.
+ */
+function orderKey(float: boolean): (v: number) => number {
+  if (!float) return (v) => v + 2147483648;
+  return (v) => {
+    if (v !== v) return 0xffffffff;
+    F32[0] = v === 0 ? 0 : v;
+    const b = U32[0]!;
+    return b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+  };
+}
+
 export const sortKernel: Kernel<{ readonly x: Tensor }, SortAttrs> = {
   run({ x }, { dim, descending }, [values, indices]) {
     if (x.numel === 0) return;
@@ -66,6 +86,30 @@ export const sortKernel: Kernel<{ readonly x: Tensor }, SortAttrs> = {
     };
     const cmp = descending ? (i: number, j: number) => asc(j, i) : asc;
     const perm = new Array<number>(n);
+    if (x.dtype !== 'int64' && n <= SLOT) {
+      const key = orderKey(float);
+      const packed = new Float64Array(n);
+      const od = os[d]!;
+      // Indices are small and non-negative: on little-endian hosts write the low 32-bit word of each int64
+      // (the fresh output's high words are already 0) instead of building a BigInt per element.
+      const words = LITTLE_ENDIAN ? new Int32Array(di.buffer, di.byteOffset, 2 * di.length) : undefined;
+      for (let r = 0; r < inBase.length; r++) {
+        const b = inBase[r]!;
+        for (let j = 0; j < n; j++) {
+          const k = key(dec(src[b + j * sx]!) as number);
+          packed[j] = (descending ? 0xffffffff - k : k) * SLOT + j;
+        }
+        packed.sort();
+        const o = outBase[r]!;
+        for (let j = 0; j < n; j++) {
+          const p = packed[j]! % SLOT;
+          dv[o + j * od] = src[b + p * sx]!;
+          if (words) words[2 * (o + j * od)] = p;
+          else di[o + j * od] = BigInt(p);
+        }
+      }
+      return;
+    }
     for (let r = 0; r < inBase.length; r++) {
       const b = inBase[r]!;
       for (let j = 0; j < n; j++) {
