@@ -154,6 +154,9 @@ describe('the packed package in a fresh project', () => {
     expect(files.filter((f) => /(^|\/)test\//.test(f) || /\.test\.(ts|js)$/.test(f))).toEqual([]);
     expect(files.filter((f) => f.startsWith('dist/backends/npu/') && /\.(so|dylib|dll)$/.test(f))).toEqual([]);
     if (process.platform === 'linux' && process.arch === 'x64') expect(files).toContain('prebuilds/linux-x64/libopshift_npu_emu.so');
+    // the native CPU kernels likewise: built at install, a prebuilt linux-x64 copy as the fallback
+    expect(files.filter((f) => f.startsWith('dist/backends/native/') && /\.(so|dylib|dll)$/.test(f))).toEqual([]);
+    if (process.platform === 'linux' && process.arch === 'x64') expect(files).toContain('prebuilds/linux-x64/libopshift_native.so');
   });
 
   it('imports every entry point without loading native code; ort is an optional peer, npu built at install', () => {
@@ -176,6 +179,8 @@ describe('the packed package in a fresh project', () => {
     expect(out.backends.ort).toEqual({ available: false, reason: expect.stringContaining('install onnxruntime-node') });
     expect(out.backends.npu!.available).toBe(true);
     expect(out.backends.npu!.details!.source).toBe('built');
+    expect(out.backends.native!.available).toBe(true);
+    expect(out.backends.native!.details!.source).toBe('built');
     console.log(`import 'opshift' in the scratch project: ${out.ms.toFixed(0)} ms`);
   });
 
