@@ -87,6 +87,11 @@ export const im2colKernel: Kernel<{ readonly x: Tensor }, Im2ColAttrs> = {
     const Ho = L / Wo;
     const src = raw(x.storage.data);
     const dst = raw(o.storage.data);
+    // Stride 1 along a unit-stride input row: each output row segment is one contiguous input run, copied
+    // with set() instead of element by element (the common 'same'/'valid' convolution).
+    const runs = sw === 1 && xw === 1;
+    const srcArr = x.storage.data as Float32Array;
+    const dstArr = o.storage.data as Float32Array;
     // The output is fresh (zero-filled), so padded positions are simply not written.
     let row = 0;
     for (let n = 0; n < N; n++)
@@ -99,6 +104,13 @@ export const im2colKernel: Kernel<{ readonly x: Tensor }, Im2ColAttrs> = {
               if (ih < 0 || ih >= H) continue;
               const rowOff = x.offset + n * xn + c * xc + ih * xh;
               const ob = base + oh * Wo;
+              if (runs) {
+                // Valid ow: 0 <= ow - left + j·dw < W.
+                const lo = Math.max(0, left - j * dw);
+                const hi = Math.min(Wo, W + left - j * dw);
+                if (hi > lo) dstArr.set(srcArr.subarray(rowOff + lo - left + j * dw, rowOff + hi - left + j * dw), ob + lo);
+                continue;
+              }
               for (let ow = 0; ow < Wo; ow++) {
                 const iw = ow * sw - left + j * dw;
                 if (iw >= 0 && iw < W) dst[ob + ow] = src[rowOff + iw * xw]!;
