@@ -374,21 +374,21 @@ export class Tensor {
   sum(dim?: number | readonly number[], keepdim: ops.KeepDim = false): Tensor { return ops.sum(this, dim, keepdim); }
   mean(dim?: number | readonly number[], keepdim: ops.KeepDim = false): Tensor { return ops.mean(this, dim, keepdim); }
   max(): Tensor;
-  max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
-  max(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+  max(dim: number, keepdim?: ops.KeepDim): { values: Tensor; indices: Tensor };
+  max(dim?: number, keepdim: ops.KeepDim = false): Tensor | { values: Tensor; indices: Tensor } {
     return dim === undefined ? ops.max(this) : ops.max(this, dim, keepdim);
   }
-  argmax(dim?: number, keepdim = false): Tensor { return ops.argmax(this, dim, keepdim); }
+  argmax(dim?: number, keepdim: ops.KeepDim = false): Tensor { return ops.argmax(this, dim, keepdim); }
   softmax(dim?: number): Tensor { return ops.softmax(this, dim); }
   logSoftmax(dim?: number): Tensor { return ops.logSoftmax(this, dim); }
   min(): Tensor;
-  min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
-  min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+  min(dim: number, keepdim?: ops.KeepDim): { values: Tensor; indices: Tensor };
+  min(dim?: number, keepdim: ops.KeepDim = false): Tensor | { values: Tensor; indices: Tensor } {
     return dim === undefined ? ops.min(this) : ops.min(this, dim, keepdim);
   }
-  amax(dim?: number | readonly number[], keepdim = false): Tensor { return ops.amax(this, dim, keepdim); }
-  amin(dim?: number | readonly number[], keepdim = false): Tensor { return ops.amin(this, dim, keepdim); }
-  argmin(dim?: number, keepdim = false): Tensor { return ops.argmin(this, dim, keepdim); }
+  amax(dim?: number | readonly number[], keepdim: ops.KeepDim = false): Tensor { return ops.amax(this, dim, keepdim); }
+  amin(dim?: number | readonly number[], keepdim: ops.KeepDim = false): Tensor { return ops.amin(this, dim, keepdim); }
+  argmin(dim?: number, keepdim: ops.KeepDim = false): Tensor { return ops.argmin(this, dim, keepdim); }
   var(dim?: number | readonly number[] | null, unbiased?: boolean | ops.VarOptions, keepdim = false): Tensor { return ops.variance(this, dim, unbiased, keepdim); }
   cumsum(dim: number, options?: ops.CumSumOptions): Tensor { return ops.cumsum(this, dim, options); }
   topk(k: number, dim = -1, largest = true, sorted = true): { values: Tensor; indices: Tensor } { return ops.topk(this, k, dim, largest, sorted); }

@@ -126,6 +126,36 @@ describe('argument forms', () => {
   });
 });
 
+describe('negative dims', () => {
+  it('every dim argument accepts a negative index', () => {
+    const x = o.arange(24).reshape(2, 3, 4).to('float32');
+    const pairs: [Tensor, Tensor][] = [
+      [o.cumsum(x, -1), o.cumsum(x, 2)],
+      [o.topk(x, 2, -1).values, o.topk(x, 2, 2).values],
+      [o.indexSelect(x, -1, tensor([0, 2])), o.indexSelect(x, 2, tensor([0, 2]))],
+      [o.cat([x, x], -1), o.cat([x, x], 2)],
+      [o.stack([x, x], -1), o.stack([x, x], 3)],
+      [x.transpose(-1, -3), x.transpose(2, 0)],
+      [x.flatten(-2), x.flatten(1)],
+      [o.logSoftmax(x, -2), o.logSoftmax(x, 1)],
+      [o.prod(x, -1), o.prod(x, 2)],
+      [o.std(x, -1), o.std(x, 2)],
+      [o.logsumexp(x, -3), o.logsumexp(x, 0)],
+      [o.countNonzero(x, -1), o.countNonzero(x, 2)],
+      [x.permute(-1, 0, 1), x.permute(2, 0, 1)],
+      [x.min(-1).indices, x.min(2).indices],
+    ];
+    for (const [a, b] of pairs) {
+      expect(a.shape).toEqual(b.shape);
+      expect(numbers(a)).toEqual(numbers(b));
+    }
+  });
+  it('nonzero as a tuple of index tensors', () => {
+    const idx = o.nonzero(tensor([[0, 1], [1, 1]]), { asTuple: true }) as Tensor[];
+    expect(idx.map((t) => t.tolist())).toEqual([[0, 1, 1], [1, 0, 1]]);
+  });
+});
+
 describe('Tensor members', () => {
   it('T, mT, stride, size, dim, isContiguous, detach', () => {
     const x = o.arange(24).reshape(2, 3, 4);

@@ -109,6 +109,11 @@ const misc: OpCase[] = [
   { name: 'Addcmul/value_half_broadcast', op: 'Addcmul', fn: 'addcmul', args: [input([3, 4]), input([3, 1]), input([4], { layout: 'strided' }), value(0.5)] },
   { name: 'Addcmul/default_value', op: 'Addcmul', fn: 'addcmul', args: [input([5]), input([5]), input([5]), value(null)] },
   { name: 'Addcmul/int32', op: 'Addcmul', fn: 'addcmul', exact: true, args: [input([6], { dtype: 'int32' }), input([6], { dtype: 'int32' }), input([6], { dtype: 'int32' }), value(3)] },
+  // float32 -> bfloat16 of NaN: PyTorch's vectorized kernel (contiguous innermost dim) writes 0xFFFF, its scalar one 0x7FC0.
+  { name: 'Cast/f32_nan_to_bf16_contiguous', op: 'Cast', fn: 'to', exact: true, args: [input([3, 4], { gen: SPECIAL }), value('bfloat16')] },
+  { name: 'Cast/f32_nan_to_bf16_transposed', op: 'Cast', fn: 'to', exact: true, args: [input([4, 3], { gen: SPECIAL, layout: 'transposed' }), value('bfloat16')] },
+  { name: 'Cast/f32_nan_to_bf16_strided', op: 'Cast', fn: 'to', exact: true, args: [input([2, 3], { gen: SPECIAL, layout: 'strided' }), value('bfloat16')] },
+  { name: 'Cast/f32_nan_to_bf16_0d', op: 'Cast', fn: 'to', exact: true, args: [input([], { gen: { kind: 'values', values: ['nan'] } }), value('bfloat16')] },
   { name: 'Addcmul/bfloat16', op: 'Addcmul', fn: 'addcmul', args: [input([8], { dtype: 'bfloat16' }), input([8], { dtype: 'bfloat16' }), input([8], { dtype: 'bfloat16' }), value(-2)] },
 ];
 
