@@ -23,9 +23,10 @@ export interface CausalLM extends Module {
   /** A cache sized for this model, `capacity` positions long. */
   newCache(batch: number, capacity: number): KVCache;
   /**
-   * Set when a cache filled while the sequence was at most this long goes stale once it grows longer (Phi-3's
-   * LongRoPE switches to its long factors): generation then re-runs the whole sequence without the old cache
-   * once, as Hugging Face's Phi3ForCausalLM.prepare_inputs_for_generation does.
+   * Set when keys cached while the sequence was at most this long go stale once it grows longer (Phi-3's
+   * LongRoPE switches to its long factors): the model's forward then re-runs the whole sequence from an empty
+   * cache once, as Hugging Face's Phi3ForCausalLM.prepare_inputs_for_generation does. Callers need do nothing;
+   * batches of rows that cross it at different steps cannot equal their single runs.
    */
   readonly recomputeCacheAt?: number;
 }

@@ -128,13 +128,7 @@ export function* tokens(model: CausalLM, prompt: readonly number[], options: Omi
   const seq = [...prompt];
   try {
     let input = idsTensor(prompt);
-    const R = model.recomputeCacheAt;
     for (let i = 0; i < maxNew; i++) {
-      // Phi-3 LongRoPE: the first step past R re-runs the whole sequence with the long factors (HF drops its cache).
-      if (R !== undefined && cache.length > 0 && cache.length <= R && cache.length + input.shape[1]! > R) {
-        cache.reset();
-        input = idsTensor(seq);
-      }
       const logits = model.forward(input, { cache, lastOnly: true }); // (1, 1, V)
       const id = sampler.next(lastRow(logits), seq);
       seq.push(id);

@@ -76,13 +76,8 @@ export function* batchTokens(model: CausalLM, prompts: readonly (readonly number
   const made = prompts.map(() => 0);
   const cache = model.newCache(B, L + steps);
   try {
-    let input = int64(padded.flat(), [B, L]);
+    let input = int64(padded.flat(), [B, L]); // (B, L)
     for (let step = 0; step < steps && done.includes(false); step++) {
-      if (R !== undefined && cache.length > 0 && cache.length <= R && cache.length + input.shape[1]! > R) {
-        // Phi-3 LongRoPE (equal-length rows only, see above): re-run everything with the long factors.
-        cache.reset();
-        input = int64(padded.flat(), [B, padded[0]!.length]);
-      }
       const S = cache.length + input.shape[1]!;
       const attentionMask = int64(mask.flatMap((m) => m.slice(0, S)), [B, S]);
       const logits = model.forward(input, { cache, lastOnly: true, attentionMask }); // (B, 1, V)
@@ -102,10 +97,7 @@ export function* batchTokens(model: CausalLM, prompts: readonly (readonly number
         if (isEos || made[b] === budgets[b]) done[b] = true;
         next.push(id);
       }
-      for (let b = 0; b < B; b++) {
-        mask[b]!.push(1);
-        padded[b]!.push(next[b]!);
-      }
+      for (const m of mask) m.push(1);
       yield out;
       input = int64(next, [B, 1]);
     }

@@ -6,7 +6,7 @@
  * forward serves all four. No backend names here: placement is the dispatcher's job.
  */
 import { ArgumentError } from '../core/errors.js';
-import { arange } from '../ops/creation.js';
+import { arange, fromTypedArray } from '../ops/creation.js';
 import { add, mul, silu } from '../ops/elementwise.js';
 import { linear } from '../ops/linalg.js';
 import { cat } from '../ops/movement.js';
@@ -150,6 +150,8 @@ export class Llama extends Module implements CausalLM {
   /** cos/sin for positions 0..n-1 per (dtype, factor set), grown by doubling: decode steps slice them. */
   readonly #rope = new Map<string, { cos: Tensor; sin: Tensor; n: number }>();
   readonly recomputeCacheAt: number | undefined;
+  /** LongRoPE: the ids each cache holds and whether their keys were rotated with the long factors. */
+  readonly #history = new WeakMap<KVCache, { ids: number[][]; long: boolean }>();
 
   constructor(readonly config: LlamaConfig) {
     super();
@@ -216,10 +218,24 @@ export class Llama extends Module implements CausalLM {
     const seqLen = positions ? Math.max(...(positions.toTypedArray() as Float32Array)) + 1 : past + T;
     const R = this.recomputeCacheAt;
     const long = R !== undefined && seqLen > R;
-    if (R !== undefined && long && past > 0 && past <= R)
-      throw new ArgumentError(
-        `${this.config.modelType}: the cache holds ${past} positions rotated with LongRoPE's short factors, but this call reaches position ${seqLen} > original_max_position_embeddings ${R}, where the long factors apply: re-run the whole sequence without the cache (generate does)`,
-      );
+    let history: { ids: number[][]; long: boolean } | undefined;
+    if (cache && R !== undefined) {
+      history = past === 0 ? { ids: Array.from({ length: B }, () => []), long } : this.#history.get(cache);
+      if (!history || history.ids.length !== B || history.ids[0]!.length !== past)
+        throw new ArgumentError(`${this.config.modelType}: this cache holds ${past} positions this model did not write (LongRoPE needs the ids behind them); start from an empty cache`);
+      this.#history.set(cache, history);
+      if (long && !history.long && past > 0) {
+        // The cached keys carry the short factors and this call switches to the long ones: run the whole
+        // sequence again from an empty cache, as HF's Phi3ForCausalLM.prepare_inputs_for_generation does.
+        const rows = Array.from(ids.to('float32').contiguous().toTypedArray() as Float32Array);
+        const all = history.ids.flatMap((row, b) => [...row, ...rows.slice(b * T, (b + 1) * T)]);
+        cache.reset();
+        this.#history.delete(cache);
+        const full = fromTypedArray(BigInt64Array.from(all, (v) => BigInt(v)), [B, past + T]); // (B, past + T)
+        const out = this.forward(full, options); // the mask, if any, already spans past + T
+        return options.lastOnly ? out : out.narrow(1, past, T);
+      }
+    }
     let x = this.model.embedTokens.forward(ids); // (B, T, C)
     const { cos, sin } = this.ropeFor(positions ?? { past, T }, x.dtype, long); // (T, rot) or (B, 1, T, rot)
     const plans = new Map<number | undefined, AttentionPlan>();
@@ -230,6 +246,12 @@ export class Llama extends Module implements CausalLM {
       x = this.model.layers[i]!.forward(x, cos, sin, i, cache, plan);
     }
     cache?.commit(T);
+    if (history) {
+      // Recorded once the positions are in the cache, so a failed call leaves the history in step with it.
+      const rows = Array.from(ids.to('float32').contiguous().toTypedArray() as Float32Array);
+      for (let b = 0; b < B; b++) history.ids[b]!.push(...rows.slice(b * T, (b + 1) * T));
+      history.long = long;
+    }
     if (options.lastOnly) x = x.narrow(1, T - 1, 1); // (B, 1, C)
     x = this.model.norm.forward(x);
     return this.lmHead ? this.lmHead.forward(x) : linear(x, this.model.embedTokens.weight.value); // (B, T, V)

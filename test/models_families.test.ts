@@ -73,11 +73,22 @@ describe.each(FAMILIES)('$name', ({ name, type }) => {
     const long = model.config.modelType === 'phi3' && p.length > 16;
     const full = model.forward(ids(p)); // (1, 33, V)
     if (long) {
-      // LongRoPE picks its factors from the longest position of the call, as HF: a cache filled while the
-      // sequence was short is stale past the switch, and the model says so instead of mixing factor sets.
+      // LongRoPE picks its factors from the longest position of the call, as HF: keys cached while the sequence
+      // was short are stale past the switch, so the forward that crosses it re-runs everything (a prefill chunk
+      // here, a decode step in generate) and its logits are the uncached ones.
       const cache = model.newCache(1, p.length);
       model.forward(ids(p.slice(0, 12)), { cache });
-      expect(() => model.forward(ids(p.slice(12, 20)), { cache })).toThrow(/short factors.*re-run the whole sequence/);
+      const crossing = model.forward(ids(p.slice(12, 20)), { cache }); // positions 12..19 of 20
+      const ref = model.forward(ids(p.slice(0, 20)));
+      for (let t = 12; t < 20; t++) expect(relErr(rowAt(crossing, t - 12), rowAt(ref, t))).toBeLessThan(1e-5);
+      expect(cache.length).toBe(20);
+      for (let t = 20; t < p.length; t++) {
+        const step = model.forward(ids([p[t]!]), { cache, lastOnly: true });
+        expect(relErr(rowAt(step, 0), rowAt(full, t))).toBeLessThan(1e-5);
+      }
+      const foreign = model.newCache(1, 8);
+      loadModel(dir).forward(ids([1, 2]), { cache: foreign });
+      expect(() => model.forward(ids([3]), { cache: foreign })).toThrow(/this cache holds 2 positions this model did not write/);
       // From a prefill past the switch on, the cache holds long-factor keys and decode continues from it.
       const c2 = model.newCache(1, p.length);
       const pre = model.forward(ids(p.slice(0, 20)), { cache: c2 });
