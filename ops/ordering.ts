@@ -97,10 +97,14 @@ export const Roll = defineOp<X, RollAttrs>({
     return [{ shape: x.shape, dtype: x.dtype }];
   },
   decompose({ x }, { shifts, dims }) {
-    if (dims === null) return [rollDim(x.flatten(), shifts[0]!, 0).reshape([...x.shape])];
-    let t = x;
-    dims.forEach((d, i) => (t = rollDim(t, shifts[i]!, normalizeDim('roll', d, x.ndim, x.shape))));
-    return [t === x ? x.clone() : t];
+    let t: Tensor;
+    if (dims === null) t = rollDim(x.flatten(), shifts[0]!, 0).reshape([...x.shape]);
+    else {
+      t = x;
+      dims.forEach((d, i) => (t = rollDim(t, shifts[i]!, normalizeDim('roll', d, x.ndim, x.shape))));
+    }
+    // A shift that is a multiple of the size leaves a view of x: roll returns a new tensor, as in PyTorch.
+    return [t.storage === x.storage ? t.clone() : t];
   },
   flops: () => 0,
 });

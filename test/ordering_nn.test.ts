@@ -22,6 +22,7 @@ import {
   profile,
   rand,
   registerBackend,
+  roll,
   registerKernel,
   scaledDotProductAttention,
   scatter,
@@ -154,6 +155,16 @@ describe('sort', () => {
     const want = v.map((x, i) => [x, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
     for (const dtype of ['int64', 'int32', 'float32'] as const)
       expect(sort(tensor(v, { dtype }), { descending: true }).indices.tolist(), dtype).toEqual(want);
+  });
+});
+
+describe('roll', () => {
+  it('returns a new tensor even when the shift is a multiple of the size (no alias of the input)', () => {
+    const x = arange(4);
+    for (const r of [roll(x, 4), roll(x.reshape([2, 2]), [2, 0], [0, 1]), roll(x, 0)]) {
+      expect(r.storage).not.toBe(x.storage);
+      expect(r.reshape([-1]).tolist()).toEqual([0, 1, 2, 3]);
+    }
   });
 });
 
