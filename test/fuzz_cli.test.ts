@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rng } from './fuzz/rng.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'tools', 'cli.js');
@@ -20,17 +21,6 @@ const SEED = Number(process.env.OPSHIFT_FUZZ_SEED ?? 0x0c11f022);
 const CASES = Number(process.env.OPSHIFT_FUZZ_CASES ?? 48);
 const CASE_TIMEOUT_MS = 30_000;
 
-/** mulberry32: small, seedable, enough for picking cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const work = mkdtempSync(join(tmpdir(), 'opshift-fuzz-cli-'));
 const fifo = join(work, 'fifo');

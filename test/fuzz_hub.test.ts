@@ -15,6 +15,7 @@ import { OpshiftError, tensor } from '../core/index.js';
 import { saveCheckpoint } from '../models/io/checkpoint.js';
 import { resolveModel } from '../models/io/hub.js';
 import { COMMIT, startEvilHub, type Behavior, type EvilHub } from './fuzz/evil_hub.js';
+import { rng } from './fuzz/rng.js';
 
 const SEED = Number(process.env.OPSHIFT_FUZZ_SEED ?? 0x15b0b0);
 const [FIRST, END] = (process.env.OPSHIFT_FUZZ_CASES ?? '0-100000').split('-').map(Number) as [number, number];
@@ -45,16 +46,6 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface HubCase {
   id: string;

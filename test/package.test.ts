@@ -184,6 +184,12 @@ describe('the packed package in a fresh project', () => {
     console.log(`import 'opshift' in the scratch project: ${out.ms.toFixed(0)} ms`);
   });
 
+  it('require() works too (Node >= 20.19 loads ES modules synchronously)', () => {
+    const r = run(process.execPath, ['-e', "const o = require('opshift'); const m = require('opshift/models'); console.log(typeof o.randn, typeof m.loadModel)"], project, 60_000);
+    expect(r.status, explain('require', r)).toBe(0);
+    expect(r.stdout.trim()).toBe('function function');
+  });
+
   it('falls back to the prebuilt NPU library when the install found no compiler', () => {
     const built = join(project, 'node_modules', 'opshift', 'dist', 'backends', 'npu', 'libopshift_npu_emu.so');
     if (!(process.platform === 'linux' && process.arch === 'x64')) return;

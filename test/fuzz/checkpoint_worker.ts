@@ -16,6 +16,7 @@ import { buildModel, loadModel } from '../../models/load.js';
 import { parseConfig } from '../../models/config.js';
 import { JsonConfig } from '../../models/io/checkpoint.js';
 import { referenceRead, REFERENCE_DTYPE_BITS } from './safetensors_reference.js';
+import { rng } from './rng.js';
 
 interface Args {
   seed: number;
@@ -37,17 +38,6 @@ export interface CaseResult {
   rss: number;
 }
 
-/** mulberry32: small, fast, and the same on every platform. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 const int = (r: Rand, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
