@@ -242,7 +242,8 @@ export const Einsum = defineOp<EinsumInputs, EinsumAttrs>({
     for (let i = 1; i < ops.length; i++) cur = contract(cur, ops[i]!, laterLabels(i + 1), sizes);
     // Broadcast size-1 dims to the label's size, then order as the output asks.
     const t = cur.t.permute(plan.output.map((l) => cur.labels.indexOf(l))).expand(plan.output.map((l) => sizes.get(l)!));
-    return [ops.length === 1 && t.storage === operands[0]!.storage ? t.contiguous() : t];
+    // A single operand that was only permuted or diagonalised is still a view of it: return a copy.
+    return [t.storage === operands[0]!.storage ? t.clone() : t];
   },
 });
 
