@@ -53,6 +53,13 @@ export function positionsFromMask(rows: PadRows, past: number, T: number, style:
   return fromTypedArray(out, [rows.length, T]);
 }
 
+/** The largest value (a loop: spreading a long sequence's positions into Math.max overflows the stack). */
+export function maxOf(xs: ArrayLike<number>): number {
+  let m = -Infinity;
+  for (let i = 0; i < xs.length; i++) if (xs[i]! > m) m = xs[i]!;
+  return m;
+}
+
 /** Which keys the attention reads and how it masks them. */
 export interface AttentionPlan {
   /** First cached position read (> 0 only under a sliding window): keys keyStart..past+T-1. */

@@ -13,7 +13,7 @@ import { cat } from '../ops/movement.js';
 import { rope, ropeTables, scaledDotProductAttention } from '../ops/nn.js';
 import type { DType } from '../core/dtype.js';
 import type { Tensor } from '../core/tensor.js';
-import { attentionPlan, positionsFromMask, readPadMask, type AttentionPlan } from './attention_mask.js';
+import { attentionPlan, maxOf, positionsFromMask, readPadMask, type AttentionPlan } from './attention_mask.js';
 import type { CausalLM, ForwardOptions } from './causal_lm.js';
 import { checkConfig, rotaryDim, type LlamaConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
@@ -215,7 +215,7 @@ export class Llama extends Module implements CausalLM {
     const pad = options.attentionMask ? readPadMask(options.attentionMask, B, past, T) : undefined;
     const positions = pad ? positionsFromMask(pad, past, T, 'llama') : undefined; // (B, T)
     // LongRoPE's factor set follows the longest position in the call, as HF's longrope_frequency_update.
-    const seqLen = positions ? Math.max(...(positions.toTypedArray() as Float32Array)) + 1 : past + T;
+    const seqLen = positions ? maxOf(positions.toTypedArray() as Float32Array) + 1 : past + T;
     const R = this.recomputeCacheAt;
     const long = R !== undefined && seqLen > R;
     let history: { ids: number[][]; long: boolean } | undefined;
@@ -227,6 +227,7 @@ export class Llama extends Module implements CausalLM {
       if (long && !history.long && past > 0) {
         // The cached keys carry the short factors and this call switches to the long ones: run the whole
         // sequence again from an empty cache, as HF's Phi3ForCausalLM.prepare_inputs_for_generation does.
+        // Ids are below the vocabulary limit 2^22: exact in float32.
         const rows = Array.from(ids.to('float32').contiguous().toTypedArray() as Float32Array);
         const all = history.ids.flatMap((row, b) => [...row, ...rows.slice(b * T, (b + 1) * T)]);
         cache.reset();

@@ -9,7 +9,7 @@ import { add, mul, relu } from '../ops/elementwise.js';
 import { linear } from '../ops/linalg.js';
 import { scaledDotProductAttention } from '../ops/nn.js';
 import type { Tensor } from '../core/tensor.js';
-import { attentionPlan, positionsFromMask, readPadMask, type AttentionPlan } from './attention_mask.js';
+import { attentionPlan, maxOf, positionsFromMask, readPadMask, type AttentionPlan } from './attention_mask.js';
 import type { CausalLM, ForwardOptions } from './causal_lm.js';
 import { checkConfig, type OptConfig } from './config.js';
 import { KVCache } from './kv_cache.js';
@@ -133,7 +133,7 @@ export class Opt extends Module implements CausalLM {
     // HF's positions are cumsum(mask) * mask - 1 (past..past+T-1 without padding, -1 on padding), stored at +2.
     const fromMask = pad ? positionsFromMask(pad, past, T, 'opt') : undefined; // (B, T)
     // Padding slots hold no position: a padded row's last position is its token count - 1, not the slot index.
-    const end = fromMask ? Math.max(...(fromMask.toTypedArray() as Float32Array)) + 1 : past + T;
+    const end = fromMask ? maxOf(fromMask.toTypedArray() as Float32Array) + 1 : past + T;
     if (end > this.config.maxPositions)
       throw new ArgumentError(`opt: ${end} positions exceed max_position_embeddings ${this.config.maxPositions}`);
     let x = d.embedTokens.forward(ids); // (B, T, E)
