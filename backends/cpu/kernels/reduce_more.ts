@@ -2,6 +2,7 @@
  * CPU kernels for ops/reduce_more.ts: prod, any, all over any dims, nonzero and unique. The input is viewed with
  * the reduced dims last and read row-major (toArray), so each output element reduces one contiguous row.
  */
+import { isFloating } from '../../../core/dtype.js';
 import { encodeHalf } from '../../../core/half.js';
 import type { Kernel, OpDef } from '../../../core/op_def.js';
 import { normalizeDims } from '../../../core/shape.js';
@@ -31,7 +32,8 @@ function store(out: Tensor, vals: Float64Array | BigInt64Array): void {
 export const prodKernel: Kernel<UnaryInputs, R.ProdAttrs> = {
   run({ x }, { dims }, [out]) {
     // Cast first when a dtype is asked for, as PyTorch's prod(dtype=) does.
-    const src = x.dtype === out!.dtype || (out!.dtype === 'int64' && !x.dtype.startsWith('float') && x.dtype !== 'bfloat16') ? x : x.to(out!.dtype);
+    // Integers and bool multiply exactly as BigInts below; anything else converts to the output dtype first.
+    const src = x.dtype === out!.dtype || (out!.dtype === 'int64' && !isFloating(x.dtype)) ? x : x.to(out!.dtype);
     const { values, rowLen } = rowsOf(src, dims);
     const n = out!.numel;
     if (out!.dtype === 'int64') {
