@@ -162,7 +162,7 @@ describe.skipIf(!available)('native: threads and the KV cache', () => {
     expect(nativeLib().api.nk_threads()).toBe(1);
     expect(() => configureNative({ threads: 0 })).toThrow(/threads must be an integer in 1\.\.16, got 0/);
     expect(() => configureNative({ threads: 1.5 })).toThrow(/threads must be an integer/);
-  });
+  }, 60_000);
 
   it('decode reads K/V as narrowed views of the cache in place (one call for all heads, GQA without repeats)', () => {
     manualSeed(5);
@@ -177,6 +177,34 @@ describe.skipIf(!available)('native: threads and the KV cache', () => {
     expect(calls.map((r) => r.op)).toEqual(['Attention']); // no Contiguous copy of the cache, no repeat_kv
     const ref = withBackend('cpu', () => scaledDotProductAttention(q, k, v, { enableGqa: true }));
     expect(excess(values(p.result), values(ref), 1e-5, 1e-6)).toBeLessThanOrEqual(0);
+  });
+});
+
+describe.skipIf(!available)('native: copy_ (the KV-cache append)', () => {
+  it('writes a strided / broadcast float32 source into a narrow of the cache exactly as cpu does', () => {
+    manualSeed(9);
+    const cache = rand([1, 3, 16, 8]);
+    const caches = [cache, cache.clone()];
+    const src = rand([1, 8, 3, 5]).transpose(1, 3); // (1, 5, 3, 8), non-contiguous
+    const row = rand([8]);
+    const write = (cache: Tensor) => {
+      cache.narrow(2, 4, 5).transpose(1, 2).copy_(src);
+      cache.narrow(2, 12, 2).copy_(row);
+    };
+    const p = profile(() => withBackend('native', () => write(caches[0]!)));
+    expect(p.records.map((r) => [r.op, r.backend])).toEqual([
+      ['CopyInto', 'native'],
+      ['CopyInto', 'native'],
+    ]);
+    withBackend('cpu', () => write(caches[1]!));
+    expect(Array.from(values(caches[0]!))).toEqual(Array.from(values(caches[1]!)));
+  });
+
+  it('a source that shares the destination storage (may overlap) stays on cpu, which stages it', () => {
+    const t = rand([4, 4]);
+    const p = profile(() => t.narrow(0, 1, 3).copy_(t.narrow(0, 0, 3)));
+    expect(p.records[0]!.backend).toBe('cpu');
+    expect(p.records[0]!.cause).toContain('a source sharing the destination storage stays on cpu');
   });
 });
 

@@ -79,6 +79,9 @@ const SURFACE = {
   nk_binary: fn<(op: number, a: F32, b: F32, y: F32, n: number, period: number) => number>(
     'int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period)',
   ),
+  nk_copy_strided: fn<(src: F32, srcStrides: I32, dst: F32, dstStrides: I32, shape: I32, ndim: number) => number>(
+    'int32_t nk_copy_strided(const float* src, const int32_t* src_strides, float* dst, const int32_t* dst_strides, const int32_t* shape, int32_t ndim)',
+  ),
 } as const;
 
 type Surface = typeof SURFACE;

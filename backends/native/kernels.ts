@@ -8,6 +8,7 @@ import type { Kernel, OpAttrs } from '../../core/op_def.js';
 import { shapesEqual } from '../../core/shape.js';
 import type { Tensor } from '../../core/tensor.js';
 import type { BinaryInputs, GeluAttrs, NoAttrs, UnaryInputs } from '../../ops/elementwise.js';
+import type { CopyIntoInputs } from '../../ops/inplace.js';
 import {
   attentionDims,
   type AttentionAttrs,
@@ -263,6 +264,38 @@ export const attentionKernel: Kernel<AttentionInputs, AttentionAttrs> = {
       m ? batchOffsets(m, d.batch, 1) : null, msL, msS,
       out32(out!), nbatch, L, S, E, Ev,
       sc, isCausal ? 1 : 0, causalAlign === 'bottom-right' ? S - L : 0,
+    );
+  },
+};
+
+// ---- copy_ (the KV-cache append) ----
+
+const COPY_MAX_DIMS = 8;
+
+/**
+ * copy_ of float32 into float32, any strides (the source broadcast to the destination): one strided copy in C
+ * with no staging buffer. A source sharing the destination's storage could overlap it, so that stays on cpu,
+ * which stages the source first.
+ */
+export const copyIntoKernel: Kernel<CopyIntoInputs, Record<string, never>> = {
+  supports({ dst, src }) {
+    const r = needF32(dst, src);
+    if (r) return r;
+    if (src.storage === dst.storage) return 'a source sharing the destination storage stays on cpu (staged copy)';
+    if (dst.ndim > COPY_MAX_DIMS) return `more than ${COPY_MAX_DIMS} dims stay on cpu`;
+    if (dst.storage.data.length > INT32_MAX || src.storage.data.length > INT32_MAX) return 'storage beyond 2^31 elements stays on cpu';
+    return true;
+  },
+  run({ dst, src }) {
+    if (dst.numel === 0) return;
+    const s = src.expand(dst.shape);
+    const sd = s.storage.data as Float32Array;
+    const dd = dst.storage.data as Float32Array;
+    nativeLib().call(
+      'nk_copy_strided',
+      s.offset === 0 ? sd : sd.subarray(s.offset), Int32Array.from(s.strides),
+      dst.offset === 0 ? dd : dd.subarray(dst.offset), Int32Array.from(dst.strides),
+      Int32Array.from(dst.shape), dst.ndim,
     );
   },
 };

@@ -6,6 +6,7 @@ import { registerBackend, registerKernel } from '../../core/registry.js';
 import { Add, Div, Gelu, Mul, Relu, Silu, Sub } from '../../ops/elementwise.js';
 import { Attention, LayerNorm, RmsNorm, Rope, Softmax } from '../../ops/nn.js';
 import { LogSoftmax } from '../../ops/reduce2.js';
+import { CopyInto } from '../../ops/inplace.js';
 import { nativeBackend } from './backend.js';
 import * as K from './kernels.js';
 
@@ -25,4 +26,5 @@ export function registerNative(): void {
   registerKernel(Sub, name, K.subKernel);
   registerKernel(Mul, name, K.mulKernel);
   registerKernel(Div, name, K.divKernel);
+  registerKernel(CopyInto, name, K.copyIntoKernel);
 }

@@ -309,3 +309,41 @@ NK_API int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, i
   run_rows(&j);
   return NK_OK;
 }
+
+/* ---- strided copy ---- */
+
+#define NK_COPY_MAX_DIMS 8
+
+NK_API int32_t nk_copy_strided(const float* src, const int32_t* src_strides, float* dst, const int32_t* dst_strides, const int32_t* shape, int32_t ndim) {
+  if (ndim < 0 || ndim > NK_COPY_MAX_DIMS) return fail(NK_E_ARG, "nk_copy_strided: ndim must be in 0..%d, got %d", NK_COPY_MAX_DIMS, ndim);
+  if (!src || !dst || (ndim > 0 && (!src_strides || !dst_strides || !shape))) return fail(NK_E_ARG, "nk_copy_strided: source, destination, strides and shape are required");
+  int64_t total = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] < 0) return fail(NK_E_ARG, "nk_copy_strided: dim %d has negative size %d", d, shape[d]);
+    total *= shape[d];
+  }
+  if (total == 0) return NK_OK;
+  if (ndim == 0) {
+    *dst = *src;
+    return NK_OK;
+  }
+  const int last = ndim - 1;
+  const int64_t n = shape[last], ss = src_strides[last], ds = dst_strides[last];
+  int32_t idx[NK_COPY_MAX_DIMS] = {0};
+  int64_t so = 0, dof = 0;
+  for (int64_t r = 0, rows = total / n; r < rows; r++) {
+    if (ss == 1 && ds == 1) memcpy(dst + dof, src + so, (size_t)n * sizeof(float));
+    else
+      for (int64_t j = 0; j < n; j++) dst[dof + j * ds] = src[so + j * ss];
+    /* odometer over the leading dims */
+    for (int d = last - 1; d >= 0; d--) {
+      so += src_strides[d];
+      dof += dst_strides[d];
+      if (++idx[d] < shape[d]) break;
+      so -= (int64_t)idx[d] * src_strides[d];
+      dof -= (int64_t)idx[d] * dst_strides[d];
+      idx[d] = 0;
+    }
+  }
+  return NK_OK;
+}

@@ -77,6 +77,14 @@ int32_t nk_unary(int32_t op, const float* x, float* y, int64_t n);
 /* y[i] = a[i] op b[i % b_period]: b_period == n is elementwise, the row length is row broadcast, 1 a scalar. */
 int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period);
 
+/*
+ * dst[view] = src[view] for float32 (or any 4-byte element, copied bit for bit) views of `ndim` dims (≤ 8):
+ * element (i0, …) is src[Σ i_d·src_strides[d]] and dst[Σ i_d·dst_strides[d]]; a 0 source stride broadcasts.
+ * The views must not overlap (the caller stages aliasing copies). This is the KV-cache append: copy_ into a
+ * narrow of the cache.
+ */
+int32_t nk_copy_strided(const float* src, const int32_t* src_strides, float* dst, const int32_t* dst_strides, const int32_t* shape, int32_t ndim);
+
 #ifdef __cplusplus
 }
 #endif
