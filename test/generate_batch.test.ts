@@ -74,6 +74,10 @@ describe('padded batch rules', () => {
     expect(() => model.forward(ids, { attentionMask: int64([1, 1, 1], [1, 3]) })).toThrow(/attention_mask \[1, 3\] must be \[batch, past \+ new\] = \[2, 2\]/);
     expect(() => model.forward(ids, { attentionMask: int64([1, 2, 1, 1], [2, 2]) })).toThrow(/attention_mask\[0, 1\] is 2/);
     expect(() => model.forward(ids, { attentionMask: int64([0, 0, 1, 1], [2, 2]) })).toThrow(/row 0 is all padding/);
+    // A bool mask means the same as a 0/1 integer one.
+    const asInt = model.forward(ids, { attentionMask: int64([0, 1, 1, 1], [2, 2]) }).toArray();
+    const asBool = model.forward(ids, { attentionMask: fromTypedArray(Uint8Array.of(0, 1, 1, 1), [2, 2], { dtype: 'bool' }) }).toArray();
+    expect(asBool).toEqual(asInt);
     expect(() => generateBatch(model, [[1, 2], []])).toThrow(/prompt 1 is empty/);
     expect(() => generateBatch(model, [[1, 2]], { padTokenId: 1000 })).toThrow(/pad_token_id 1000 is outside the vocabulary/);
   });
