@@ -68,7 +68,8 @@ class LlamaAttention extends Module {
     q = rotate(q, cos, sin);
     k = rotate(k, cos, sin);
     // (B, KV, S', D): keys plan.keyStart..past+T-1 (a sliding window reads only its last positions).
-    if (cache) ({ k, v } = cache.update(layer, k, v, plan.keyStart));
+    // One query with no mask may read a rolling buffer in slot order; everything else needs position order.
+    if (cache) ({ k, v } = cache.update(layer, k, v, plan.keyStart, T > 1 || plan.mask !== undefined));
     // Without a mask: causal over the keys read, query t (position past + t) sees keys up to past + t.
     const y = plan.mask
       ? scaledDotProductAttention(q, k, v, { attnMask: plan.mask, enableGqa: KV !== H })
@@ -175,7 +176,9 @@ export class Llama extends Module implements CausalLM {
 
   newCache(batch: number, capacity: number): KVCache {
     const c = this.config;
-    return new KVCache(c.numLayers, batch, c.numKvHeads, capacity, c.headDim);
+    // Sliding-window layers keep rolling buffers of their window.
+    const windows = Array.from({ length: c.numLayers }, (_, i) => this.windowOf(i));
+    return new KVCache(c.numLayers, batch, c.numKvHeads, capacity, c.headDim, 'float32', windows);
   }
 
   /**

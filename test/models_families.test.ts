@@ -13,6 +13,7 @@ import { generate } from '../models/generate.js';
 import { buildModel, loadModel } from '../models/load.js';
 import { parseConfig, parameterCount, presetConfig, type LlamaConfig } from '../models/config.js';
 import { JsonConfig, type Json } from '../models/io/checkpoint.js';
+import { KVCache } from '../models/kv_cache.js';
 import { Llama } from '../models/llama.js';
 import { mapSource } from '../models/nn/module.js';
 
@@ -115,6 +116,33 @@ describe.each(FAMILIES)('$name', ({ name, type }) => {
 describe('the sliding window is exact at its edge', () => {
   const model = loadModel(join(FIXTURES, 'mistral-sw8')) as Llama;
   const p = Array.from({ length: 12 }, (_, i) => 4 + i);
+
+  it('windowed layers keep rolling buffers of the window: memory bounded by it, not by the sequence', () => {
+    const { numLayers: L, numKvHeads: KV, headDim: D } = model.config;
+    const cache = model.newCache(1, 1000);
+    expect(cache.bytes).toBe(L * 2 * KV * 8 * D * 4); // 8 positions per layer, keys and values, float32
+    // Qwen2's fixture: layer 0 full (capacity), layer 1 windowed (6).
+    const qwen = loadModel(join(FIXTURES, 'qwen2-sw6'));
+    const c = qwen.config as LlamaConfig;
+    expect(qwen.newCache(1, 100).bytes).toBe(2 * c.numKvHeads * (100 + 6) * c.headDim * 4);
+    // 40 decode steps through an 8-slot buffer give the uncached logits.
+    const seq = Array.from({ length: 40 }, (_, i) => (i * 11) % 90 + 3);
+    const full = model.forward(ids(seq));
+    const small = model.newCache(1, 40);
+    for (let t = 0; t < seq.length; t++) {
+      const step = model.forward(ids([seq[t]!]), { cache: small, lastOnly: true });
+      expect(relErr(rowAt(step, 0), rowAt(full, t))).toBeLessThan(1e-5);
+    }
+    // Asking a rolling buffer for positions it no longer holds is an error, not stale data.
+    const ring = new KVCache(1, 1, 1, 20, 2, 'float32', [4]);
+    const kv = (T: number) => fromTypedArray(new Float32Array(2 * T).fill(1), [1, 1, T, 2]);
+    for (let t = 0; t < 10; t++) {
+      ring.update(0, kv(1), kv(1), Math.max(0, t - 3), false);
+      ring.commit(1);
+    }
+    expect(() => ring.update(0, kv(2), kv(2), 5)).toThrow(/keeps the last 4 positions; position 5 is gone/);
+    expect(ring.update(0, kv(2), kv(2), 6).k.shape).toEqual([1, 1, 6, 2]); // 6..9 from the ring + 2 new
+  });
 
   it('positions up to the window equal a window-free model; the first past it differs (a key dropped)', () => {
     const free = new Llama({ ...model.config, slidingWindow: undefined });
