@@ -5,10 +5,15 @@
 export class ZeroDivisionError extends RangeError {}
 
 export const moreLib = {
-  /** Round half to even on doubles holding float values (PyTorch's nearbyint under the default rounding mode). */
+  /**
+   * Round half to even (PyTorch's nearbyint under the default rounding mode). Adding and subtracting 1.5·2^52
+   * makes the FPU round to an integer in its own ties-to-even mode (exact for |a| < 2^51; larger doubles are
+   * integers already, and ±inf/NaN pass through); a zero result takes a's sign as nearbyint's does.
+   */
   rint(a: number): number {
-    const r = Math.round(a); // rounds ties toward +inf
-    return r - a === 0.5 && r % 2 !== 0 ? r - 1 : r === 0 && a < 0 ? -0 : r;
+    if (!(Math.abs(a) < 2251799813685248)) return a;
+    const r = a + 6755399441055744 - 6755399441055744;
+    return r === 0 ? a * 0 : r;
   },
   /** round(a, decimals) as PyTorch computes it in float32: nearbyint(a·10^d)/10^d, or ·10^-d for d < 0. */
   rintDecimals(a: number, decimals: number): number {

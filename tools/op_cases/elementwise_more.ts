@@ -117,4 +117,13 @@ const misc: OpCase[] = [
   { name: 'Addcmul/bfloat16', op: 'Addcmul', fn: 'addcmul', args: [input([8], { dtype: 'bfloat16' }), input([8], { dtype: 'bfloat16' }), input([8], { dtype: 'bfloat16' }), value(-2)] },
 ];
 
-export const elementwiseMoreCases: readonly OpCase[] = [...binary, ...minmaxSpecial, ...logical, ...bitwise, ...unary, ...misc];
+/** Benchmark-sized cases (checked across backends and timed by `opshift bench op`, not stored as fixtures). */
+const bench: OpCase[] = [
+  { name: 'Maximum/large_4096x64', op: 'Maximum', fn: 'maximum', exact: true, args: [input([4096, 64], wide()), input([4096, 64], wide())], tags: ['bench'] },
+  { name: 'Remainder/large_4096x64', op: 'Remainder', fn: 'remainder', exact: true, args: [input([4096, 64], wide()), scalar(1.5)], tags: ['bench'] },
+  { name: 'Round/large_4096x64', op: 'Round', fn: 'round', exact: true, args: [input([4096, 64], wide())], tags: ['bench'] },
+  { name: 'Log1p/large_4096x64', op: 'Log1p', fn: 'log1p', args: [input([4096, 64], { gen: { kind: 'rand', low: 0, high: 10 } })], tags: ['bench'] },
+  { name: 'Addcmul/large_4096x64', op: 'Addcmul', fn: 'addcmul', args: [input([4096, 64]), input([4096, 64]), input([4096, 64]), value(0.5)], tags: ['bench'] },
+];
+
+export const elementwiseMoreCases: readonly OpCase[] = [...binary, ...minmaxSpecial, ...logical, ...bitwise, ...unary, ...misc, ...bench];

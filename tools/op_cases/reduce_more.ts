@@ -48,5 +48,9 @@ export const reduceMoreCases: readonly OpCase[] = [
   { name: 'Unique/int64_inverse_counts', op: 'Unique', fn: 'unique', exact: true, args: [input([3, 5], { dtype: 'int64', gen: { kind: 'randint', low: -4, high: 4 } }), value(true), value(true)] },
   { name: 'Unique/float_values_only', op: 'Unique', fn: 'unique', exact: true, args: [input([12], { gen: { kind: 'values', values: [3, -1, 0.5, 3, 2, -1, 0.5, 7, -0.25, 2, 2, 9] } }), value(false), value(false)] },
   { name: 'Unique/int32_counts_transposed', op: 'Unique', fn: 'unique', exact: true, args: [input([4, 3], { dtype: 'int32', gen: { kind: 'randint', low: 0, high: 5 }, layout: 'transposed' }), value(false), value(true)] },
+  { name: 'Prod/large_4096x64', op: 'Prod', fn: 'prod', args: [input([4096, 64], { gen: { kind: 'rand', low: 0.9, high: 1.1 } }), value(-1), value(false)], tags: ['bench'] },
+  { name: 'Any/large_4096x64', op: 'Any', fn: 'any', exact: true, args: [input([4096, 64], { dtype: 'bool', gen: { kind: 'bool', p: 0.01 } }), value(-1), value(false)], tags: ['bench'] },
+  { name: 'LogSumExp/large_4096x64', op: 'LogSumExp', fn: 'logsumexp', args: [input([4096, 64]), value(-1), value(false)], tags: ['bench'] },
+  { name: 'Std/large_4096x64', op: 'Std', fn: 'std', args: [input([4096, 64]), value(-1), value(true), value(false)], tags: ['bench'] },
   { name: 'Unique/empty', op: 'Unique', fn: 'unique', exact: true, args: [input([0]), value(true), value(true)] },
 ];

@@ -46,9 +46,9 @@ function unary(op: string, exprs: Exprs, compute: 'out' | 'in' = 'out') {
 
 const common = (a: Tensor, b: Tensor) => resultType([a, b]);
 
-// maximum/minimum: NaN wins; otherwise std::max / std::min semantics.
-const maxExpr = 'a !== a ? a : b !== b ? b : a < b ? b : a';
-const minExpr = 'a !== a ? a : b !== b ? b : b < a ? b : a';
+// maximum/minimum: NaN wins (a NaN `a` fails both tests and is returned); ties return `a`, as std::max / std::min.
+const maxExpr = 'a < b || b !== b ? b : a';
+const minExpr = 'b < a || b !== b ? b : a';
 const truthy = { float: '((a !== 0) OP (b !== 0)) ? 1 : 0', int: '((a !== 0) OP (b !== 0)) ? 1 : 0', bigint: '((a !== 0n) OP (b !== 0n)) ? 1 : 0' };
 const logical = (o: string): Exprs => ({
   float: truthy.float.replace('OP', o),
@@ -74,7 +74,7 @@ export const elementwiseMoreKernels = [
   [M.Ceil, unary('ceil', rounding('Math.ceil(a)'))],
   [M.Trunc, unary('trunc', rounding('Math.trunc(a)'))],
   // PyTorch's (0 < a) - (a < 0): NaN and -0 both give +0.
-  [M.Sign, unary('sign', { float: 'a > 0 ? 1 : a < 0 ? -1 : 0', int: 'a > 0 ? 1 : a < 0 ? -1 : 0', bigint: 'a > 0n ? 1n : a < 0n ? -1n : 0n', bool: 'a' })],
+  [M.Sign, unary('sign', { float: '+(a > 0) - +(a < 0)', int: '+(a > 0) - +(a < 0)', bigint: 'a > 0n ? 1n : a < 0n ? -1n : 0n', bool: 'a' })],
   [M.Square, unary('square', { float: 'a * a', int: 'Math.imul(a, a)', bigint: 'BigInt.asIntN(64, a * a)' })],
   [M.Reciprocal, unary('reciprocal', { float: '1 / a' })],
   [M.Log1p, unary('log1p', { float: 'Math.log1p(a)' })],
