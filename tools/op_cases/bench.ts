@@ -17,4 +17,8 @@ export const benchCases: readonly OpCase[] = [
   { name: 'MatMul/1024x1024x1024', op: 'MatMul', fn: 'matmul', args: [input([1024, 1024]), input([1024, 1024])] },
   { name: 'Linear/128x2048x2048', op: 'Linear', fn: 'linear', args: [input([128, 2048]), input([2048, 2048], { constant: true }), value(null)] },
   { name: 'Linear/gemv_1x4096x4096', op: 'Linear', fn: 'linear', args: [input([1, 4096]), input([4096, 4096], { constant: true }), value(null)] },
+  // Attention as the models call it (issue #16): causal prefill, and decode of one token over a 2048-entry cache.
+  { name: 'Attention/prefill_12h_512x64', op: 'Attention', fn: 'sdpa', args: [input([1, 12, 512, 64]), input([1, 12, 512, 64]), input([1, 12, 512, 64]), value(null), value({ is_causal: true })] },
+  { name: 'Attention/prefill_gqa_32q4kv_1024x64', op: 'Attention', fn: 'sdpa', args: [input([1, 32, 1024, 64]), input([1, 4, 1024, 64]), input([1, 4, 1024, 64]), value(null), value({ is_causal: true, enable_gqa: true })] },
+  { name: 'Attention/decode_12h_2048x64', op: 'Attention', fn: 'sdpa', args: [input([1, 12, 1, 64]), input([1, 12, 2048, 64]), input([1, 12, 2048, 64]), value(null), value({})] },
 ];
