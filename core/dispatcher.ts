@@ -65,7 +65,7 @@ function record(
 ): void {
   const ins = inputTensors(inputs);
   let bytes = 0;
-  for (const t of ins) bytes += t.numel * itemSize(t.dtype);
+  for (const t of ins) bytes += t.numel() * itemSize(t.dtype);
   for (const s of specs) bytes += numel(s.shape) * itemSize(s.dtype);
   emitRecord({
     op: op.name,

@@ -76,7 +76,8 @@ export class Tensor {
   get ndim(): number {
     return this.shape.length;
   }
-  get numel(): number {
+  /** Number of elements (PyTorch's `numel()`). */
+  numel(): number {
     return numel(this.shape);
   }
   get isWrappedNumber(): boolean {
@@ -108,7 +109,7 @@ export class Tensor {
   }
 
   view(...shape: number[] | [readonly number[]]): Tensor {
-    const req = inferShape('view', flatArgs(shape), this.numel, this.shape);
+    const req = inferShape('view', flatArgs(shape), this.numel(), this.shape);
     const strides = viewStrides(this.shape, this.strides, req);
     if (!strides)
       throw new ShapeError(
@@ -120,7 +121,7 @@ export class Tensor {
 
   /** Like view(), but copies when the layout does not allow a view (PyTorch semantics). */
   reshape(...shape: number[] | [readonly number[]]): Tensor {
-    const req = inferShape('reshape', flatArgs(shape), this.numel, this.shape);
+    const req = inferShape('reshape', flatArgs(shape), this.numel(), this.shape);
     const strides = viewStrides(this.shape, this.strides, req);
     if (strides) return this.withView(req, strides);
     return this.contiguous().view(req);
@@ -287,7 +288,7 @@ export class Tensor {
 
   /** The single value of a one-element tensor. */
   item(): number {
-    if (this.numel !== 1) throw new ShapeError(`item: a tensor with ${this.numel} elements (shape ${formatShape(this.shape)}) cannot be converted to a number`);
+    if (this.numel() !== 1) throw new ShapeError(`item: a tensor with ${this.numel()} elements (shape ${formatShape(this.shape)}) cannot be converted to a number`);
     return readNumber(this.storage, this.offset);
   }
 
@@ -298,14 +299,14 @@ export class Tensor {
   toArray(): Float32Array | Int8Array | Uint8Array | Int16Array | Int32Array | BigInt64Array {
     const c = this.to(this.dtype === 'float16' || this.dtype === 'bfloat16' ? 'float32' : this.dtype).contiguous();
     const src = c.storage.data as Exclude<typeof c.storage.data, Uint16Array>;
-    const n = c.numel;
+    const n = c.numel();
     return src.slice(c.offset, c.offset + n);
   }
 
   /** The raw stored elements of a contiguous copy (float16/bfloat16 as 16-bit patterns). */
   toTypedArray(): Tensor['storage']['data'] {
     const c = this.contiguous();
-    return c.storage.data.slice(c.offset, c.offset + c.numel);
+    return c.storage.data.slice(c.offset, c.offset + c.numel());
   }
 
   /** Nested JS arrays, like torch.Tensor.tolist(): numbers, booleans for bool, int64 as numbers. */
@@ -496,7 +497,7 @@ export class Tensor {
   bitwiseOr_(other: TensorLike): this { ops.writeInPlace('bitwiseOr_', this, ops.bitwiseOr(this, other)); return this; }
   bitwiseXor_(other: TensorLike): this { ops.writeInPlace('bitwiseXor_', this, ops.bitwiseXor(this, other)); return this; }
   bitwiseNot_(): this { ops.writeInPlace('bitwiseNot_', this, ops.bitwiseNot(this)); return this; }
-  logicalNot_(): this { ops.writeInPlace('logicalNot_', this, ops.logicalNot(this).to(this.dtype)); return this; }
+  logicalNot_(): this { ops.writeInPlace('logicalNot_', this, ops.logicalNot(this)); return this; }
   mm(mat2: Tensor): Tensor { return ops.mm(this, mat2); }
   bmm(mat2: Tensor): Tensor { return ops.bmm(this, mat2); }
   sort(dim?: number | ops.SortOptions, descending = false): { values: Tensor; indices: Tensor } { return ops.sort(this, dim, descending); }

@@ -237,7 +237,7 @@ export const Conv = defineOp<ConvInputs, ConvAttrs>({
   },
   flops({ weight }, _attrs, outs) {
     const o = outs[0]!.shape;
-    const perOut = weight.numel / weight.shape[0]!;
+    const perOut = weight.numel() / weight.shape[0]!;
     return 2 * o.reduce((p, v) => p * v, 1) * perOut;
   },
 });

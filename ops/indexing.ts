@@ -143,7 +143,7 @@ export const IndexSelect = defineOp<IndexInputs, DimAttrs>({
     if (index.ndim > 1)
       throw new ShapeError(`index_select: index ${formatShape(index.shape)} and input ${formatShape(x.shape)}: index must be 0-d or 1-d, got ${index.ndim}-d`);
     const d = normalizeDim('index_select', dim, x.ndim, x.shape);
-    return [{ shape: x.ndim === 0 ? [] : withSize(x.shape, d, index.numel), dtype: x.dtype }];
+    return [{ shape: x.ndim === 0 ? [] : withSize(x.shape, d, index.numel()), dtype: x.dtype }];
   },
   flops: () => 0,
 });
@@ -157,7 +157,7 @@ export const Gather = defineOp<IndexInputs, DimAttrs>({
     // As in PyTorch, a 0-d tensor counts as rank 1 here.
     if (Math.max(index.ndim, 1) !== Math.max(x.ndim, 1))
       throw new ShapeError(`gather: index ${formatShape(index.shape)} and input ${formatShape(x.shape)}: rank ${index.ndim} differs from ${x.ndim}`);
-    if (index.numel > 0 && x.ndim > 0)
+    if (index.numel() > 0 && x.ndim > 0)
       for (let k = 0; k < x.ndim; k++)
         if (k !== d && index.shape[k]! > x.shape[k]!)
           throw new ShapeError(

@@ -77,7 +77,7 @@ export const Linear = defineOp<LinearInputs, Record<string, never>>({
     return [bias ? add(y, bias) : y];
   },
   flops({ x, weight }) {
-    return 2 * (x.numel / x.shape[x.ndim - 1]!) * weight.shape[0]! * weight.shape[1]!;
+    return 2 * (x.numel() / x.shape[x.ndim - 1]!) * weight.shape[0]! * weight.shape[1]!;
   },
 });
 

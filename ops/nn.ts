@@ -24,11 +24,11 @@ export const Softmax = defineOp<UnaryInputs, SoftmaxAttrs>({
     return [{ shape: x.shape, dtype: x.dtype }];
   },
   decompose({ x }, { dim }) {
-    if (x.numel === 0) return [x.clone()];
+    if (x.numel() === 0) return [x.clone()];
     const e = exp(sub(x, amax(x, dim, true)));
     return [div(e, sum(e, dim, true))];
   },
-  flops: ({ x }) => 5 * x.numel,
+  flops: ({ x }) => 5 * x.numel(),
 });
 
 /** torch.softmax(x, dim); without dim, PyTorch's implicit dim (0 for 0-, 1- and 3-d inputs, else 1) with a one-time warning. */
@@ -77,7 +77,7 @@ export const LayerNorm = defineOp<LayerNormInputs, LayerNormAttrs>({
     const scaled = weight ? mul(y, weight) : y;
     return [bias ? add(scaled, bias) : scaled];
   },
-  flops: ({ x }) => 8 * x.numel,
+  flops: ({ x }) => 8 * x.numel(),
 });
 
 export function layerNorm(x: Tensor, normalizedShape: number | readonly number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
@@ -120,7 +120,7 @@ export const RmsNorm = defineOp<RmsNormInputs, RmsNormAttrs>({
     const normed = mul(x32, rsqrt(add(variance, eps))).to(x.dtype);
     return [weight ? mul(weight, normed) : normed];
   },
-  flops: ({ x }) => 4 * x.numel,
+  flops: ({ x }) => 4 * x.numel(),
 });
 
 export function rmsNorm(x: Tensor, weight?: Tensor, eps = 1e-6): Tensor {
@@ -171,7 +171,7 @@ export const Rope = defineOp<RopeInputs, Record<string, never>>({
     const rotated = cat([neg(x.narrow(-1, half, half)), x.narrow(-1, 0, half)], -1);
     return [add(mul(x, cos), mul(rotated, sin))];
   },
-  flops: ({ x }) => 3 * x.numel,
+  flops: ({ x }) => 3 * x.numel(),
 });
 
 export function rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {

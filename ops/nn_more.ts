@@ -51,7 +51,7 @@ export const GroupNorm = defineOp<GroupNormInputs, GroupNormAttrs>({
     if (bias) y = add(y, bias.to('float32').reshape(perChannel));
     return [y.to(x.dtype)];
   },
-  flops: ({ x }) => 8 * x.numel,
+  flops: ({ x }) => 8 * x.numel(),
 });
 
 export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
@@ -95,7 +95,7 @@ export const MseLoss = defineOp<LossInputs, MseAttrs>({
     const d = sub(input, target);
     return [reduce(mul(d, d), reduction)];
   },
-  flops: ({ input }) => 3 * input.numel,
+  flops: ({ input }) => 3 * input.numel(),
 });
 
 export function mseLoss(input: Tensor, target: Tensor, options: { readonly reduction?: Reduction } = {}): Tensor {
@@ -149,7 +149,7 @@ export const CrossEntropy = defineOp<LossInputs, CrossEntropyAttrs>({
       const loss = neg(sum(mul(logp, t), cd));
       if (reduction !== 'mean') return [reduce(loss, reduction)];
       // PyTorch divides by the number of samples (every element but the class dim), not by C.
-      return [div(sum(loss), input.numel / Math.max(C, 1))];
+      return [div(sum(loss), input.numel() / Math.max(C, 1))];
     }
     const valid = ne(target, ignoreIndex);
     const safe = where(valid, target, 0).to('int64');
@@ -162,7 +162,7 @@ export const CrossEntropy = defineOp<LossInputs, CrossEntropyAttrs>({
     const smooth = where(valid, neg(sum(logp, cd)), 0);
     return [add(mul(loss, 1 - eps), mul(red(smooth), eps / C)).to(input.dtype)];
   },
-  flops: ({ input }) => 6 * input.numel,
+  flops: ({ input }) => 6 * input.numel(),
 });
 
 export interface CrossEntropyOptions {

@@ -41,7 +41,7 @@ export const Sort = defineOp<X, SortAttrs>({
       { shape: x.shape, dtype: 'int64' },
     ];
   },
-  flops: ({ x }) => x.numel * Math.max(1, Math.log2(Math.max(2, x.numel))),
+  flops: ({ x }) => x.numel() * Math.max(1, Math.log2(Math.max(2, x.numel()))),
 });
 
 export interface SortOptions {
@@ -147,7 +147,7 @@ export const Scatter = defineOp<ScatterInputs, ScatterAttrs>({
       if (rank(src) !== rank(x)) throw new ShapeError(`${op}: src ${formatShape(src.shape)} must have the input's rank, input ${formatShape(x.shape)}`);
     } else if (value === null) throw new DTypeError(`${op}: give src (a tensor) or a value`);
     if (reduce === 'add' && x.dtype === 'bool') throw new DTypeError(`scatter_add: not supported for ${sig(x)}`);
-    if (index.numel > 0)
+    if (index.numel() > 0)
       for (let k = 0; k < index.ndim; k++) {
         if (src && index.shape[k]! > src.shape[k]!)
           throw new ShapeError(`${op}: index ${formatShape(index.shape)} is larger than src ${formatShape(src.shape)} at dim ${k}`);
@@ -156,7 +156,7 @@ export const Scatter = defineOp<ScatterInputs, ScatterAttrs>({
       }
     return [{ shape: x.shape, dtype: x.dtype }];
   },
-  flops: ({ index }) => index.numel,
+  flops: ({ index }) => index.numel(),
 });
 
 function scatterCall(op: string, x: Tensor, dim: number, index: Tensor, src: Tensor | number | boolean, reduce: 'none' | 'add'): Tensor {
@@ -189,7 +189,7 @@ export type IndexPutAttrs = { readonly dim: number; readonly mode: 'copy' | 'add
 
 /**
  * torch.index_add / index_copy: slice `index[i]` of x along dim gets (+= alpha ·, or =) slice i of source.
- * index is 0-d or 1-d; source is x's shape with dim sized index.numel.
+ * index is 0-d or 1-d; source is x's shape with dim sized index.numel().
  */
 export const IndexPut = defineOp<IndexPutInputs, IndexPutAttrs>({
   name: 'IndexPut',
@@ -199,16 +199,16 @@ export const IndexPut = defineOp<IndexPutInputs, IndexPutAttrs>({
     if (index.ndim > 1) throw new ShapeError(`${op}: index ${formatShape(index.shape)} must be 0-d or 1-d`);
     if (source.dtype !== x.dtype) throw new DTypeError(`${op}: source ${sig(source)} must have the input's dtype ${x.dtype}`);
     const d = normalizeDim(op, dim, x.ndim, x.shape);
-    const want = x.ndim === 0 ? [] : x.shape.map((n, k) => (k === d ? index.numel : n));
+    const want = x.ndim === 0 ? [] : x.shape.map((n, k) => (k === d ? index.numel() : n));
     const srcShape = source.ndim === 0 && want.length === 1 && want[0] === 1 ? [1] : source.shape;
     if (srcShape.length !== want.length || srcShape.some((n, k) => n !== want[k]))
-      throw new ShapeError(`${op}: source ${formatShape(source.shape)} must be ${formatShape(want)} (the input ${formatShape(x.shape)} with dim ${d} sized index.numel ${index.numel})`);
+      throw new ShapeError(`${op}: source ${formatShape(source.shape)} must be ${formatShape(want)} (the input ${formatShape(x.shape)} with dim ${d} sized index.numel() ${index.numel()})`);
     if (mode === 'add' && x.dtype === 'bool') throw new DTypeError(`index_add: not supported for ${sig(x)}`);
     if (!Number.isFinite(alpha) || (!isFloating(x.dtype) && !Number.isInteger(alpha)))
       throw new DTypeError(`${op}: alpha ${alpha} must be finite (and an integer for ${x.dtype})`);
     return [{ shape: x.shape, dtype: x.dtype }];
   },
-  flops: ({ source }) => source.numel,
+  flops: ({ source }) => source.numel(),
 });
 
 function indexPut(op: string, x: Tensor, dim: number, index: Tensor, source: Tensor, mode: 'copy' | 'add', alpha: number): Tensor {
@@ -242,7 +242,7 @@ export const TakeAlongDim = defineOp<TakeAlongDimInputs, TakeAlongDimAttrs>({
   name: 'TakeAlongDim',
   meta({ x, indices }, { dim }) {
     requireIndex('take_along_dim', 'indices', indices, false);
-    if (dim === null) return [{ shape: [indices.numel], dtype: x.dtype }];
+    if (dim === null) return [{ shape: [indices.numel()], dtype: x.dtype }];
     return [{ shape: takeShapes(x, indices, dim).out, dtype: x.dtype }];
   },
   decompose({ x, indices }, { dim }) {

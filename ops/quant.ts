@@ -44,7 +44,7 @@ export const LinearW8A8 = defineOp<LinearW8A8Inputs, Record<string, never>>({
     checkBias(op, bias, n);
     return [{ shape: [...x.shape.slice(0, -1), n], dtype: 'float32' }];
   },
-  flops: ({ x, weight }) => 2 * (x.numel / weight.shape[1]!) * weight.shape[0]! * weight.shape[1]!,
+  flops: ({ x, weight }) => 2 * (x.numel() / weight.shape[1]!) * weight.shape[0]! * weight.shape[1]!,
 });
 
 export type LinearW4Inputs = {
@@ -75,7 +75,7 @@ export const LinearW4 = defineOp<LinearW4Inputs, LinearW4Attrs>({
     checkBias(op, bias, n);
     return [{ shape: [...x.shape.slice(0, -1), n], dtype: 'float32' }];
   },
-  flops: ({ x, qweight }) => 2 * (x.numel / (2 * qweight.shape[1]!)) * qweight.shape[0]! * 2 * qweight.shape[1]!,
+  flops: ({ x, qweight }) => 2 * (x.numel() / (2 * qweight.shape[1]!)) * qweight.shape[0]! * 2 * qweight.shape[1]!,
 });
 
 /** w8a8 linear: int8 weights [N, K] with a per-tensor ([]) or per-channel ([N]) float32 scale. */

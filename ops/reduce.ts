@@ -34,7 +34,7 @@ export const Sum = defineOp<UnaryInputs, ReduceAttrs>({
     const dtype: DType = isFloating(x.dtype) ? x.dtype : 'int64';
     return [{ shape: reducedShape(x.shape, d, keepdim), dtype }];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 export const Mean = defineOp<UnaryInputs, ReduceAttrs>({
@@ -45,12 +45,12 @@ export const Mean = defineOp<UnaryInputs, ReduceAttrs>({
     const d = dimsOf('mean', x, dims);
     return [{ shape: reducedShape(x.shape, d, keepdim), dtype: x.dtype }];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 function checkNonEmpty(op: string, x: Tensor, dim: number | null): void {
   if (dim === null) {
-    if (x.numel === 0) throw new ShapeError(`${op}: ${sig(x)} is empty: specify a dim to reduce an empty tensor`);
+    if (x.numel() === 0) throw new ShapeError(`${op}: ${sig(x)} is empty: specify a dim to reduce an empty tensor`);
   } else if (x.ndim > 0 && x.shape[dim] === 0) {
     throw new ShapeError(`${op}: cannot reduce over dim ${dim} of size 0 (shape ${formatShape(x.shape)})`);
   }
@@ -72,7 +72,7 @@ export const Max = defineOp<UnaryInputs, ReduceDimAttrs>({
       { shape, dtype: 'int64' },
     ];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 /** Index of the first maximum (NaN counts as the maximum), over all elements (flattened) or one dim. */
@@ -87,7 +87,7 @@ export const ArgMax = defineOp<UnaryInputs, ReduceDimAttrs>({
     checkNonEmpty('argmax', x, d);
     return [{ shape: x.ndim === 0 ? [] : reducedShape(x.shape, [d], keepdim), dtype: 'int64' }];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 const dimList = (dim: number | readonly number[] | undefined): readonly number[] | null =>

@@ -16,7 +16,7 @@ import { keepOf, type KeepDim } from './keepdim.js';
 import { requireFloat, requireTensor, sig } from './util.js';
 
 function checkNonEmptyAll(op: string, x: Tensor): void {
-  if (x.numel === 0) throw new ShapeError(`${op}: ${sig(x)} is empty: specify a dim to reduce an empty tensor`);
+  if (x.numel() === 0) throw new ShapeError(`${op}: ${sig(x)} is empty: specify a dim to reduce an empty tensor`);
 }
 
 function checkNonEmptyDims(op: string, x: Tensor, dims: readonly number[]): void {
@@ -45,7 +45,7 @@ export const Min = defineOp<UnaryInputs, ReduceDimAttrs>({
       { shape, dtype: 'int64' },
     ];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 function extremeOp(name: string, fn: string) {
@@ -57,7 +57,7 @@ function extremeOp(name: string, fn: string) {
       else checkNonEmptyDims(fn, x, d);
       return [{ shape: reducedShape(x.shape, d, keepdim), dtype: x.dtype }];
     },
-    flops: ({ x }) => x.numel,
+    flops: ({ x }) => x.numel(),
   });
 }
 
@@ -78,7 +78,7 @@ export const ArgMin = defineOp<UnaryInputs, ReduceDimAttrs>({
     checkNonEmptyDims('argmin', x, [d]);
     return [{ shape: x.ndim === 0 ? [] : reducedShape(x.shape, [d], keepdim), dtype: 'int64' }];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 export type VarAttrs = { readonly dims: readonly number[] | null; readonly correction: number; readonly keepdim: boolean };
@@ -95,7 +95,7 @@ export const Var = defineOp<UnaryInputs, VarAttrs>({
     const d = reduceDimsOf('var', x, dims);
     return [{ shape: reducedShape(x.shape, d, keepdim), dtype: x.dtype }];
   },
-  flops: ({ x }) => 3 * x.numel,
+  flops: ({ x }) => 3 * x.numel(),
 });
 
 export type CumSumAttrs = { readonly dim: number; readonly dtype: DType | null };
@@ -110,7 +110,7 @@ export const CumSum = defineOp<UnaryInputs, CumSumAttrs>({
     const out: DType = dtype ?? (isFloating(x.dtype) ? x.dtype : 'int64');
     return [{ shape: x.shape, dtype: out }];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 export type TopKAttrs = { readonly k: number; readonly dim: number; readonly largest: boolean; readonly sorted: boolean };
@@ -136,7 +136,7 @@ export const TopK = defineOp<UnaryInputs, TopKAttrs>({
       { shape, dtype: 'int64' },
     ];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 export type LogSoftmaxAttrs = { readonly dim: number };
@@ -155,7 +155,7 @@ export const LogSoftmax = defineOp<UnaryInputs, LogSoftmaxAttrs>({
     return [{ shape: x.shape, dtype: x.dtype }];
   },
   decompose({ x }, { dim }) {
-    if (x.numel === 0) return [x.clone()];
+    if (x.numel() === 0) return [x.clone()];
     // A 0-dim input is one row of one element.
     const flat = x.ndim === 0 ? x.reshape([1]) : x;
     const out = upcastHalf(flat, (x32) => {
@@ -164,7 +164,7 @@ export const LogSoftmax = defineOp<UnaryInputs, LogSoftmaxAttrs>({
     });
     return [x.ndim === 0 ? out.reshape([]) : out];
   },
-  flops: ({ x }) => 5 * x.numel,
+  flops: ({ x }) => 5 * x.numel(),
 });
 
 // ---- public functions ----

@@ -37,7 +37,7 @@ export const Prod = defineOp<UnaryInputs, ProdAttrs>({
     if (out === 'bool') throw new DTypeError(`prod: dtype bool is not supported (input ${sig(x)})`);
     return [{ shape: reducedShape(x.shape, d, keepdim), dtype: out }];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 function logicalReduce(name: string, fn: string) {
@@ -48,7 +48,7 @@ function logicalReduce(name: string, fn: string) {
       // PyTorch 1.x keeps uint8 for uint8 inputs (a legacy of byte masks); every other dtype gives bool.
       return [{ shape: reducedShape(x.shape, d, keepdim), dtype: x.dtype === 'uint8' ? 'uint8' : 'bool' }];
     },
-    flops: ({ x }) => x.numel,
+    flops: ({ x }) => x.numel(),
   });
 }
 
@@ -67,7 +67,7 @@ export const LogSumExp = defineOp<UnaryInputs, ReduceAttrs>({
   decompose({ x }, { dims, keepdim }) {
     const xf = isFloating(x.dtype) ? x : x.to('float32');
     const d = dimsOf('logsumexp', x, dims);
-    if (xf.numel === 0) return [log(sum(exp(xf), d, keepdim))];
+    if (xf.numel() === 0) return [log(sum(exp(xf), d, keepdim))];
     const m = amax(xf, d, true);
     // An infinite max would give inf − inf = NaN: shift by 0 there instead (PyTorch does the same).
     const shift = where(isinf(m), 0, m);
@@ -75,7 +75,7 @@ export const LogSumExp = defineOp<UnaryInputs, ReduceAttrs>({
     const r = add(s, shift);
     return [keepdim ? r : r.reshape(reducedShape(x.shape, d, false))];
   },
-  flops: ({ x }) => 4 * x.numel,
+  flops: ({ x }) => 4 * x.numel(),
 });
 
 export type StdAttrs = { readonly dims: readonly number[] | null; readonly correction: number; readonly keepdim: boolean };
@@ -88,7 +88,7 @@ export const Std = defineOp<UnaryInputs, StdAttrs>({
     return [{ shape: reducedShape(x.shape, dimsOf('std', x, dims), keepdim), dtype: x.dtype }];
   },
   decompose: ({ x }, { dims, correction, keepdim }) => [sqrt(variance(x, dims, { correction, keepdim }))],
-  flops: ({ x }) => 3 * x.numel,
+  flops: ({ x }) => 3 * x.numel(),
 });
 
 export type VectorNormAttrs = ReduceAttrs & { readonly ord: number };
@@ -100,7 +100,7 @@ export const VectorNorm = defineOp<UnaryInputs, VectorNormAttrs>({
     if (!isFloating(x.dtype)) throw new DTypeError(`linalgVectorNorm: expected a floating-point input, got ${sig(x)}`);
     if (typeof ord !== 'number' || Number.isNaN(ord)) throw new ArgumentError(`linalgVectorNorm: ord must be a number, got ${String(ord)}`);
     const d = dimsOf('linalgVectorNorm', x, dims);
-    if (ord < 0 && x.numel === 0) throw new ShapeError(`linalgVectorNorm: ord ${ord} of the empty tensor ${formatShape(x.shape)} is undefined`);
+    if (ord < 0 && x.numel() === 0) throw new ShapeError(`linalgVectorNorm: ord ${ord} of the empty tensor ${formatShape(x.shape)} is undefined`);
     return [{ shape: reducedShape(x.shape, d, keepdim), dtype: x.dtype }];
   },
   decompose({ x }, { dims, keepdim, ord }) {
@@ -112,7 +112,7 @@ export const VectorNorm = defineOp<UnaryInputs, VectorNormAttrs>({
     if (ord === 2) return [sqrt(sum(mul(x, x), d, keepdim))];
     return [pow(sum(pow(abs(x), ord), d, keepdim), 1 / ord)];
   },
-  flops: ({ x }) => 2 * x.numel,
+  flops: ({ x }) => 2 * x.numel(),
 });
 
 /** Number of nonzero elements over dims (int64), a sum of `x != 0`. */
@@ -122,7 +122,7 @@ export const CountNonzero = defineOp<UnaryInputs, ReduceAttrs>({
     return [{ shape: reducedShape(x.shape, dimsOf('countNonzero', x, dims), false), dtype: 'int64' }];
   },
   decompose: ({ x }, { dims }) => [sum(ne(x, 0), dimsOf('countNonzero', x, dims), false)],
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 /** Flags of the elements that are nonzero, in row-major order (0/1 per element). */
@@ -139,7 +139,7 @@ export const NonZero = defineOp<UnaryInputs, Record<string, never>>({
     for (const f of nonzeroFlags(x)) count += f;
     return [{ shape: [count, x.ndim], dtype: 'int64' }];
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 export type UniqueAttrs = { readonly sorted: boolean; readonly returnInverse: boolean; readonly returnCounts: boolean };
@@ -163,7 +163,7 @@ export const Unique = defineOp<UnaryInputs, UniqueAttrs>({
     if (returnCounts) outs.push({ shape: [n], dtype: 'int64' });
     return outs;
   },
-  flops: ({ x }) => x.numel,
+  flops: ({ x }) => x.numel(),
 });
 
 // ---- public functions ----

@@ -166,7 +166,7 @@ describe('Tensor members', () => {
     expect(x.mT.isContiguous()).toBe(false);
     expect(x.size(-2)).toBe(3);
     expect(x.dim()).toBe(3);
-    expect(x.numel).toBe(24);
+    expect(x.numel()).toBe(24);
     const d = x.detach();
     expect(d.storage).toBe(x.storage);
     expect(() => o.arange(3).mT).toThrow(/transpose/);

@@ -29,7 +29,7 @@ export function floatSpan(t: Tensor): { data: Float32Array; shift: number } {
   const d = t.storage.data;
   if (t.dtype === 'float32') return { data: d as Float32Array, shift: 0 };
   const [lo, hi] = spanOf(t);
-  const n = t.numel === 0 ? 0 : hi - lo + 1;
+  const n = t.numel() === 0 ? 0 : hi - lo + 1;
   if (t.dtype === 'float16' || t.dtype === 'bfloat16') return { data: decodeHalf(d as Uint16Array, t.dtype, lo, n), shift: lo };
   const out = new Float32Array(n);
   if (t.dtype === 'int64') {
@@ -63,7 +63,7 @@ function bigintSpan(t: Tensor): { data: BigInt64Array; shift: number } {
   const d = t.storage.data;
   if (t.dtype === 'int64') return { data: d as BigInt64Array, shift: 0 };
   const [lo, hi] = spanOf(t);
-  const n = t.numel === 0 ? 0 : hi - lo + 1;
+  const n = t.numel() === 0 ? 0 : hi - lo + 1;
   const out = new BigInt64Array(n);
   const src = d as Exclude<typeof d, BigInt64Array>;
   for (let i = 0; i < n; i++) out[i] = BigInt(src[lo + i]!);
@@ -112,7 +112,7 @@ export function operand(t: Tensor, shape: readonly number[], domain: Domain, com
 /** The view's storage span cast (wrapping) into the int array type of `compute`. */
 function intSpan(t: Tensor, compute: DType): { data: LoopOperand['data']; shift: number } {
   const [lo, hi] = spanOf(t);
-  const n = t.numel === 0 ? 0 : hi - lo + 1;
+  const n = t.numel() === 0 ? 0 : hi - lo + 1;
   const out = allocStorage(compute, n) as Exclude<ReturnType<typeof allocStorage>, BigInt64Array | Uint16Array>;
   const d = t.storage.data;
   if (d instanceof BigInt64Array) for (let i = 0; i < n; i++) out[i] = Number(BigInt.asIntN(32, d[lo + i]!));
@@ -124,9 +124,9 @@ function intSpan(t: Tensor, compute: DType): { data: LoopOperand['data']; shift:
 export function contiguousFloat(t: Tensor): Float32Array {
   if (t.dtype === 'float32' && t.isContiguous()) {
     const d = t.storage.data as Float32Array;
-    return t.offset === 0 && d.length === t.numel ? d : d.subarray(t.offset, t.offset + t.numel);
+    return t.offset === 0 && d.length === t.numel() ? d : d.subarray(t.offset, t.offset + t.numel());
   }
-  const out = new Float32Array(t.numel);
+  const out = new Float32Array(t.numel());
   const { data, shift } = floatSpan(t);
   runLoop('a', out, t.shape, [{ data, offset: t.offset - shift, strides: t.strides }]);
   return out;

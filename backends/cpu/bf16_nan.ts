@@ -13,7 +13,7 @@ import type { Tensor } from '../../core/tensor.js';
 
 /** True when PyTorch would convert this float32 view with its vectorized kernel. */
 export function castsVectorized(x: Tensor): boolean {
-  if (x.ndim === 0 || x.numel === 0) return false;
+  if (x.ndim === 0 || x.numel() === 0) return false;
   let inner = Infinity;
   let any = false;
   for (let i = 0; i < x.ndim; i++) {

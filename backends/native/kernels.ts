@@ -26,7 +26,7 @@ import { NkBinary, NkMask, NkUnary } from './ffi.js';
 /** The float32 elements of a contiguous tensor, as a view koffi passes as a pointer (view offset included). */
 function rows(t: Tensor): Float32Array {
   const d = t.storage.data as Float32Array;
-  return t.offset === 0 && d.length === t.numel ? d : d.subarray(t.offset, t.offset + t.numel);
+  return t.offset === 0 && d.length === t.numel() ? d : d.subarray(t.offset, t.offset + t.numel());
 }
 
 const out32 = (out: Tensor): Float32Array => rows(out);
@@ -48,7 +48,7 @@ function unaryKernel<A extends OpAttrs>(code: (attrs: A) => number): Kernel<Unar
   return {
     supports: ({ x }) => needF32(x) ?? needContiguous('unary', x) ?? true,
     run({ x }, attrs, [out]) {
-      nativeLib().call('nk_unary', code(attrs), rows(x), out32(out!), x.numel);
+      nativeLib().call('nk_unary', code(attrs), rows(x), out32(out!), x.numel());
     },
   };
 }
@@ -60,12 +60,12 @@ export const geluKernel = unaryKernel<GeluAttrs>(({ approximate }) => (approxima
 /** b's elements repeat every `period` elements of the output: b is a contiguous suffix of the output's shape. */
 function broadcastPeriod(b: Tensor, outShape: readonly number[]): number | undefined {
   if (!b.isContiguous()) return undefined;
-  if (b.numel === 1) return 1;
+  if (b.numel() === 1) return 1;
   const padded = [...new Array<number>(Math.max(0, outShape.length - b.ndim)).fill(1), ...b.shape];
   if (padded.length !== outShape.length) return undefined;
   let k = 0;
   while (k < padded.length && padded[k] === 1) k++;
-  return shapesEqual(padded.slice(k), outShape.slice(k)) ? b.numel : undefined;
+  return shapesEqual(padded.slice(k), outShape.slice(k)) ? b.numel() : undefined;
 }
 
 interface BinaryPlan {
@@ -97,8 +97,8 @@ function binaryKernel(op: number, commutative: boolean): Kernel<BinaryInputs, No
     run({ a, b }, _attrs, [out]) {
       const p = binaryPlan(a, b, out!, commutative);
       if (typeof p === 'string') throw new Error(`native binary: ${p}`);
-      if (out!.numel === 0) return;
-      nativeLib().call('nk_binary', op, rows(p.full), p.other, out32(out!), out!.numel, p.period);
+      if (out!.numel() === 0) return;
+      nativeLib().call('nk_binary', op, rows(p.full), p.other, out32(out!), out!.numel(), p.period);
     },
   };
 }
@@ -119,7 +119,7 @@ function lastDimSoftmax(log: number): Kernel<UnaryInputs, SoftmaxAttrs> {
     },
     run({ x }, _attrs, [out]) {
       const n = x.shape[x.ndim - 1]!;
-      nativeLib().call('nk_softmax', rows(x), out32(out!), n === 0 ? 0 : x.numel / n, n, log);
+      nativeLib().call('nk_softmax', rows(x), out32(out!), n === 0 ? 0 : x.numel() / n, n, log);
     },
   };
 }
@@ -131,7 +131,7 @@ export const rmsNormKernel: Kernel<RmsNormInputs, RmsNormAttrs> = {
   supports: ({ x, weight }) => needF32(x, weight) ?? needContiguous('rms_norm', x, weight) ?? true,
   run({ x, weight }, { eps }, [out]) {
     const n = x.shape[x.ndim - 1]!;
-    nativeLib().call('nk_rms_norm', rows(x), weight ? rows(weight) : null, out32(out!), n === 0 ? 0 : x.numel / n, n, eps);
+    nativeLib().call('nk_rms_norm', rows(x), weight ? rows(weight) : null, out32(out!), n === 0 ? 0 : x.numel() / n, n, eps);
   },
 };
 
@@ -139,7 +139,7 @@ export const layerNormKernel: Kernel<LayerNormInputs, LayerNormAttrs> = {
   supports: ({ x, weight, bias }) => needF32(x, weight, bias) ?? needContiguous('layer_norm', x, weight, bias) ?? true,
   run({ x, weight, bias }, { normalizedShape, eps }, [out]) {
     const n = normalizedShape.reduce((p, d) => p * d, 1);
-    nativeLib().call('nk_layer_norm', rows(x), weight ? rows(weight) : null, bias ? rows(bias) : null, out32(out!), n === 0 ? 0 : x.numel / n, n, eps);
+    nativeLib().call('nk_layer_norm', rows(x), weight ? rows(weight) : null, bias ? rows(bias) : null, out32(out!), n === 0 ? 0 : x.numel() / n, n, eps);
   },
 };
 
@@ -164,8 +164,8 @@ export const ropeKernel: Kernel<RopeInputs, Record<string, never>> = {
     const t = ropeTableRows(x, cos, sin);
     if (typeof t === 'string') throw new Error(`native rope: ${t}`);
     const d = x.shape[x.ndim - 1]!;
-    if (x.numel === 0) return;
-    nativeLib().call('nk_rope', rows(x), rows(cos), rows(sin), out32(out!), x.numel / d, d, t);
+    if (x.numel() === 0) return;
+    nativeLib().call('nk_rope', rows(x), rows(cos), rows(sin), out32(out!), x.numel() / d, d, t);
   },
 };
 
@@ -287,7 +287,7 @@ export const copyIntoKernel: Kernel<CopyIntoInputs, Record<string, never>> = {
     return true;
   },
   run({ dst, src }) {
-    if (dst.numel === 0) return;
+    if (dst.numel() === 0) return;
     const s = src.expand(dst.shape);
     const sd = s.storage.data as Float32Array;
     const dd = dst.storage.data as Float32Array;

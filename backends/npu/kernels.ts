@@ -158,7 +158,7 @@ export const npuMatmulKernel: Kernel<MatMulInputs, Record<string, never>> = {
   },
   run({ a, b }, _attrs, [out]) {
     const [K, N] = b.shape as [number, number];
-    const M = a.numel / K;
+    const M = a.numel() / K;
     const v = floatVariant(a.dtype)!;
     const x = gather(a) as Float32Array | Uint16Array;
     withPrepared(
@@ -177,11 +177,11 @@ export const npuLinearKernel: Kernel<LinearInputs, Record<string, never>> = {
     if (!v) return `rejects ${x.dtype} (float32 and bfloat16 only; float GEMMs are never quantized)`;
     const [N, K] = weight.shape as [number, number];
     if (K === 0) return 'rejects K=0';
-    return sizeRefusal(v, x.numel / K, K, N);
+    return sizeRefusal(v, x.numel() / K, K, N);
   },
   run({ x, weight, bias }, _attrs, [out]) {
     const [N, K] = weight.shape as [number, number];
-    const M = x.numel / K;
+    const M = x.numel() / K;
     const v = floatVariant(x.dtype)!;
     withPrepared(
       `lin${v}`,
@@ -201,11 +201,11 @@ export const npuLinearW8A8Kernel: Kernel<LinearW8A8Inputs, Record<string, never>
   supports({ x, weight }) {
     const [N, K] = weight.shape as [number, number];
     if (K === 0) return 'rejects K=0';
-    return sizeRefusal(NpuVariant.W8A8, x.numel / K, K, N);
+    return sizeRefusal(NpuVariant.W8A8, x.numel() / K, K, N);
   },
   run({ x, weight, wScale, bias }, _attrs, [out]) {
     const [N, K] = weight.shape as [number, number];
-    const M = x.numel / K;
+    const M = x.numel() / K;
     withPrepared(
       'w8a8',
       weight,
@@ -241,7 +241,7 @@ export const npuLinearW4Kernel: Kernel<LinearW4Inputs, LinearW4Attrs> = {
     const N = qweight.shape[0]!;
     const K = qweight.shape[1]! * 2;
     if (K === 0) return 'rejects K=0';
-    return sizeRefusal(NpuVariant.W4ABF16, x.numel / K, K, N, blockSize);
+    return sizeRefusal(NpuVariant.W4ABF16, x.numel() / K, K, N, blockSize);
   },
   run(inputs, { blockSize }, [out]) {
     const { x, qweight, scales, zeros, bias } = inputs;
@@ -251,7 +251,7 @@ export const npuLinearW4Kernel: Kernel<LinearW4Inputs, LinearW4Attrs> = {
       qweight,
       [scales, zeros, bias],
       () => prepareW4(inputs, blockSize),
-      (g) => g.runW4(contiguousFloat(x), NpuDType.F32, x.numel / K, out!.storage.data as Float32Array, NpuDType.F32),
+      (g) => g.runW4(contiguousFloat(x), NpuDType.F32, x.numel() / K, out!.storage.data as Float32Array, NpuDType.F32),
     );
   },
 };

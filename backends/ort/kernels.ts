@@ -184,7 +184,7 @@ function ortKernel<I extends OpInputs, A extends OpAttrs>(op: string, spec: Spec
     supports(inputs, attrs, outs) {
       for (const t of tensorsOf(inputs)) {
         if (t.dtype === 'bfloat16') return 'rejects bfloat16 (onnxruntime-node has no bfloat16 tensors)';
-        if (t.numel === 0 && !t.isWrappedNumber) return 'rejects empty tensors';
+        if (t.numel() === 0 && !t.isWrappedNumber) return 'rejects empty tensors';
       }
       for (const o of outs) {
         if (o.dtype === 'bfloat16') return 'rejects bfloat16 (onnxruntime-node has no bfloat16 tensors)';

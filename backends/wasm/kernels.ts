@@ -23,10 +23,10 @@ export const wasmMatmulKernel: Kernel<MatMulInputs, Record<string, never>> = {
     const why = dtypeRefusal([a, b]);
     if (why) return why;
     if (b.isConstant && b.ndim >= 2 && b.shape[b.ndim - 1]! > 1) {
-      const full = cacheRefusal(b.storage, b.numel / b.shape[b.ndim - 1]!, b.shape[b.ndim - 1]!);
+      const full = cacheRefusal(b.storage, b.numel() / b.shape[b.ndim - 1]!, b.shape[b.ndim - 1]!);
       if (full) return full;
     }
-    return sizeRefusal(4 * (a.numel + 2 * b.numel + (outs[0] ? outs[0].shape.reduce((x, y) => x * y, 1) : 0))) ?? true;
+    return sizeRefusal(4 * (a.numel() + 2 * b.numel() + (outs[0] ? outs[0].shape.reduce((x, y) => x * y, 1) : 0))) ?? true;
   },
   run({ a, b }, _attrs, [out]) {
     const { batch, m, k, n } = matmulDims(a, b);
@@ -44,8 +44,8 @@ export const wasmLinearKernel: Kernel<LinearInputs, Record<string, never>> = {
       const full = cacheRefusal(weight.storage, weight.shape[1]!, weight.shape[0]!);
       if (full) return full;
     }
-    const m = x.numel / Math.max(1, x.shape[x.ndim - 1]!);
-    return sizeRefusal(4 * (x.numel + 2 * weight.numel + m * weight.shape[0]!)) ?? true;
+    const m = x.numel() / Math.max(1, x.shape[x.ndim - 1]!);
+    return sizeRefusal(4 * (x.numel() + 2 * weight.numel() + m * weight.shape[0]!)) ?? true;
   },
   run({ x, weight, bias }, _attrs, [out]) {
     wasmLinear(wasmRuntime(), x, weight, bias, out!);

@@ -51,7 +51,7 @@ function gather(t: Tensor, dst: Float32Array): void {
   const strides = t.strides;
   const inner = shape[nd - 1]!;
   const is = strides[nd - 1]!;
-  const outer = inner === 0 ? 0 : t.numel / inner;
+  const outer = inner === 0 ? 0 : t.numel() / inner;
   const idx = new Array<number>(nd).fill(0);
   let off = t.offset;
   let o = 0;
@@ -75,7 +75,7 @@ interface Staged {
 
 /** Copy a view into wasm memory: the storage span when dense (strides kept), else gathered contiguously. */
 function stage(s: Scope, t: Tensor): Staged {
-  const n = t.numel;
+  const n = t.numel();
   const [lo, hi] = spanOf(t);
   const span = hi - lo + 1;
   if (span <= 2 * n + 1024) {
@@ -90,7 +90,7 @@ function stage(s: Scope, t: Tensor): Staged {
 
 /** A tensor as a contiguous row-major block in wasm memory (float index). */
 function stageContiguous(s: Scope, t: Tensor): number {
-  const n = t.numel;
+  const n = t.numel();
   const p = s.alloc(n);
   if (t.isContiguous()) s.rt.f32(p, n).set((t.storage.data as Float32Array).subarray(t.offset, t.offset + n));
   else gather(t, s.rt.f32(p, n));
@@ -296,7 +296,7 @@ class Call {
  * `batch`; out is the fresh contiguous float32 output.
  */
 export function wasmMatmul(rt: WasmGemm, A: Tensor, B: Tensor, out: Tensor, batch: readonly number[], m: number, k: number, n: number): void {
-  const total = out.numel;
+  const total = out.numel();
   if (total === 0 || k === 0) return; // the output is zero-filled already
   const s = new Scope(rt);
   try {
@@ -326,7 +326,7 @@ export function wasmMatmul(rt: WasmGemm, A: Tensor, B: Tensor, out: Tensor, batc
 
 /** out = x @ weightᵀ (+ bias) for x [..., K], weight [N, K], bias [N]. */
 export function wasmLinear(rt: WasmGemm, x: Tensor, weight: Tensor, bias: Tensor | undefined, out: Tensor): void {
-  const total = out.numel;
+  const total = out.numel();
   if (total === 0) return;
   const k = x.shape[x.ndim - 1]!;
   const n = weight.shape[0]!;

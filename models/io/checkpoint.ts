@@ -312,7 +312,7 @@ export function saveCheckpoint(
   if (options.generationConfig) fs.writeFileSync(path.join(dir, GENERATION_CONFIG_FILE), JSON.stringify(options.generationConfig, null, 2) + '\n');
 
   const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
-  const bytesOf = (t: Tensor): number => t.numel * t.storage.data.BYTES_PER_ELEMENT;
+  const bytesOf = (t: Tensor): number => t.numel() * t.storage.data.BYTES_PER_ELEMENT;
   const shards: [string, Tensor][][] = [];
   let current: [string, Tensor][] = [];
   let size = 0;

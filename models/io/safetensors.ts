@@ -297,7 +297,7 @@ function prepare(tensors: Record<string, Tensor> | Map<string, Tensor>, metadata
     const c = t.contiguous();
     const data = c.storage.data;
     const size = data.BYTES_PER_ELEMENT;
-    const bytes = new Uint8Array(data.buffer, data.byteOffset + c.offset * size, c.numel * size);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset + c.offset * size, c.numel() * size);
     return { name, dtype: TO_SAFETENSORS[c.dtype], shape: c.shape, bytes };
   });
   items.sort((a, b) => DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype] || utf8Compare(a.name, b.name));

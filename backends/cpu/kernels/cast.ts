@@ -35,7 +35,7 @@ export function castInto(x: Tensor, out: Tensor): void {
     return;
   }
   if (to === 'float16' || to === 'bfloat16') {
-    const tmp = new Float32Array(out.numel);
+    const tmp = new Float32Array(out.numel());
     runLoop('a', tmp, x.shape, [src]);
     encodeHalf(tmp, out.storage.data as Uint16Array, to);
     if (to === 'bfloat16' && x.dtype === 'float32' && castsVectorized(x)) vectorNanPatterns(tmp, out.storage.data as Uint16Array);

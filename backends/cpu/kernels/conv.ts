@@ -40,7 +40,7 @@ function sourceIndex(mode: PadAttrs['mode'], o: number, before: number, n: numbe
 export const padKernel: Kernel<{ readonly x: Tensor }, PadAttrs> = {
   run({ x }, { pad, mode, value }, [out]) {
     const o = out!;
-    if (o.numel === 0) return;
+    if (o.numel() === 0) return;
     const pairs = padPairs(x, pad);
     // Per output dim: the storage offset contribution of each position, NaN where the fill value goes
     // (NaN survives the sums below, marking every element with a padded coordinate).
@@ -73,7 +73,7 @@ export const padKernel: Kernel<{ readonly x: Tensor }, PadAttrs> = {
 export const im2colKernel: Kernel<{ readonly x: Tensor }, Im2ColAttrs> = {
   run({ x }, { kernel, dilation, padding, stride }, [out]) {
     const o = out!;
-    if (o.numel === 0) return;
+    if (o.numel() === 0) return;
     const [N, C, H, W] = x.shape as [number, number, number, number];
     const [kh, kw] = kernel as [number, number];
     const [dh, dw] = dilation as [number, number];

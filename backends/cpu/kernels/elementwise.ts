@@ -25,7 +25,7 @@ export function elementwise(op: string, exprs: Exprs, inputs: readonly Tensor[],
   if (expr === undefined) throw new DTypeError(`${op}: the cpu backend has no ${compute} kernel`);
   const ops = inputs.map((t, i) => (i === 0 && op === 'where' ? operand(t, out.shape, 'int', 'bool') : operand(t, out.shape, domain, compute)));
   if (out.dtype === 'float16' || out.dtype === 'bfloat16') {
-    const tmp = new Float32Array(out.numel);
+    const tmp = new Float32Array(out.numel());
     runLoop(expr, tmp, out.shape, ops);
     encodeHalf(tmp, out.storage.data as Uint16Array, out.dtype);
   } else {

@@ -119,7 +119,7 @@ export const indexSelectKernel: Kernel<IndexInputs, DimAttrs> = {
     const d = normalizeDim('index_select', dim, x.ndim, x.shape);
     const n = x.ndim === 0 ? 1 : x.shape[d]!;
     const idx = checkedIndices('index_select', index, n, `dim ${d} of input ${x.dtype}${formatShape(x.shape)}`);
-    if (o.numel === 0) return;
+    if (o.numel() === 0) return;
     if (x.ndim === 0) {
       raw(o.storage.data)[0] = raw(x.storage.data)[x.offset]!;
       return;
@@ -133,7 +133,7 @@ export const embeddingKernel: Kernel<EmbeddingInputs, Record<string, never>> = {
   run({ indices, weight }, _attrs, [out]) {
     const [num, dim] = weight.shape as [number, number];
     const idx = checkedIndices('embedding', indices, num, `weight ${weight.dtype}${formatShape(weight.shape)} (num_embeddings ${num})`);
-    if (out!.numel === 0) return;
+    if (out!.numel() === 0) return;
     selectRows(raw(gatherRaw(weight)), raw(out!.storage.data), 1, num, dim, idx);
   },
 };
@@ -200,7 +200,7 @@ function triangleKernel(lower: boolean): Kernel<UnaryInputs, TriAttrs> {
   return {
     run({ x }, { diagonal }, [out]) {
       const o = out!;
-      if (o.numel === 0) return;
+      if (o.numel() === 0) return;
       const nd = x.ndim;
       const rows = x.shape[nd - 2]!;
       const cols = x.shape[nd - 1]!;

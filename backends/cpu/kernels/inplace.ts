@@ -17,7 +17,7 @@ function scatter(src: RawArray, dst: Tensor): void {
   }
   const last = shape[nd - 1]!;
   const lastStride = dst.strides[nd - 1]!;
-  const rows = dst.numel / last;
+  const rows = dst.numel() / last;
   const idx = new Array<number>(nd - 1).fill(0);
   let off = dst.offset;
   for (let r = 0; r < rows; r++) {
@@ -37,7 +37,7 @@ function scatter(src: RawArray, dst: Tensor): void {
 
 export const copyIntoKernel: Kernel<CopyIntoInputs, Record<string, never>> = {
   run({ dst, src }) {
-    if (dst.numel === 0) return;
+    if (dst.numel() === 0) return;
     // Convert and broadcast into a contiguous buffer first: also makes a src that aliases dst safe.
     const staged = Tensor.empty(dst.shape, dst.dtype);
     castKernel.run({ x: src.expand(dst.shape) }, { dtype: dst.dtype }, [staged]);

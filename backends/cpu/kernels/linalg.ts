@@ -12,7 +12,7 @@ import { materialize } from './util.js';
 /** Float results land in a Float32Array: out's own storage, or a scratch array encoded to float16/bfloat16 after. */
 function floatTarget(out: Tensor): { C: Float32Array; finish: () => void } {
   if (out.dtype === 'float32') return { C: out.storage.data as Float32Array, finish: () => {} };
-  const C = new Float32Array(out.numel);
+  const C = new Float32Array(out.numel());
   return { C, finish: () => encodeHalf(C, out.storage.data as Uint16Array, out.dtype as 'float16' | 'bfloat16') };
 }
 
@@ -61,7 +61,7 @@ function intMatmul(A: Tensor, B: Tensor, out: Tensor, batch: number[], m: number
 export const matmulKernel: Kernel<MatMulInputs, Record<string, never>> = {
   run({ a, b }, _attrs, [out]) {
     const { batch, m, k, n } = matmulDims(a, b);
-    if (out!.numel === 0) return;
+    if (out!.numel() === 0) return;
     const A = a.ndim === 1 ? a.unsqueeze(0) : a; // [..., M, K]
     const B = b.ndim === 1 ? b.unsqueeze(1) : b; // [..., K, N]
     if (isFloating(out!.dtype)) floatMatmul(A, B, out!, batch, m, k, n);
@@ -74,8 +74,8 @@ export const linearKernel: Kernel<LinearInputs, Record<string, never>> = {
   run({ x, weight, bias }, _attrs, [out]) {
     const K = x.shape[x.ndim - 1]!;
     const N = weight.shape[0]!;
-    const M = K === 0 ? out!.numel / Math.max(N, 1) : x.numel / K;
-    if (out!.numel === 0) return;
+    const M = K === 0 ? out!.numel() / Math.max(N, 1) : x.numel() / K;
+    if (out!.numel() === 0) return;
     if (!isFloating(out!.dtype)) {
       const x2 = x.reshape([M, K]);
       intMatmul(x2, weight.t(), out!, [], M, K, N);

@@ -7,7 +7,7 @@ import { around, materialize } from './util.js';
 export const catKernel: Kernel<CatInputs, CatAttrs> = {
   run({ tensors }, { dim }, [out]) {
     const o = out!;
-    if (o.numel === 0) return;
+    if (o.numel() === 0) return;
     const d = normalizeDim('cat', dim, o.ndim, o.shape);
     const { pre, n: total, post } = around(o.shape, d);
     const dst = o.storage.data as { set(src: ArrayLike<number | bigint>, offset: number): void };

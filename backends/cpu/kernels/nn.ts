@@ -20,7 +20,7 @@ import { fastExp } from '../math.js';
 
 /** Where to put float32 results: the output itself when it is float32, else a scratch array for store(). */
 function target(out: Tensor): Float32Array {
-  return out.dtype === 'float32' ? (out.storage.data as Float32Array) : new Float32Array(out.numel);
+  return out.dtype === 'float32' ? (out.storage.data as Float32Array) : new Float32Array(out.numel());
 }
 
 /** Finish: round the scratch values into a float16/bfloat16 output (nothing to do for float32). */
@@ -218,7 +218,7 @@ export const attentionKernel: Kernel<AttentionInputs, AttentionAttrs> = {
     const mo = m ? batchOffsets(m, d.batch, 1, false) : undefined;
     const [msL, msS] = m ? (m.strides.slice(-2) as [number, number]) : [0, 0];
     const offset = causalAlign === 'bottom-right' ? S - L : 0;
-    const res = new Float32Array(out!.numel);
+    const res = new Float32Array(out!.numel());
     const scores = new Float64Array(S);
     const acc = new Float64Array(Ev);
     for (let bi = 0; bi < qo.length; bi++) {

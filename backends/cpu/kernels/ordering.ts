@@ -58,7 +58,7 @@ function orderKey(float: boolean): (v: number) => number {
 
 export const sortKernel: Kernel<{ readonly x: Tensor }, SortAttrs> = {
   run({ x }, { dim, descending }, [values, indices]) {
-    if (x.numel === 0) return;
+    if (x.numel() === 0) return;
     const X = atLeast1d(x);
     const d = normalizeDim('sort', dim, x.ndim, x.shape);
     const n = X.shape[d]!;
@@ -128,7 +128,7 @@ export const sortKernel: Kernel<{ readonly x: Tensor }, SortAttrs> = {
 
 export const flipKernel: Kernel<{ readonly x: Tensor }, FlipAttrs> = {
   run({ x }, { dims }, [out]) {
-    if (x.numel === 0) return;
+    if (x.numel() === 0) return;
     const ds = normalizeDims('flip', dims, x.shape);
     // Reading x through negated strides from its last element along each flipped dim reverses those dims.
     let offset = x.offset;
@@ -169,7 +169,7 @@ export const scatterKernel: Kernel<ScatterInputs, ScatterAttrs> = {
   run({ x, index, src }, { dim, reduce, value }, [out]) {
     const o = out!;
     copyInto(o, x);
-    if (index.numel === 0) return;
+    if (index.numel() === 0) return;
     const X = atLeast1d(x);
     const I = atLeast1d(index);
     const d = normalizeDim('scatter', dim, x.ndim, x.shape);
@@ -200,7 +200,7 @@ export const indexPutKernel: Kernel<IndexPutInputs, IndexPutAttrs> = {
   run({ x, index, source }, { dim, mode, alpha }, [out]) {
     const o = out!;
     copyInto(o, x);
-    if (index.numel === 0 || x.numel === 0) return;
+    if (index.numel() === 0 || x.numel() === 0) return;
     const X = atLeast1d(x);
     const S = atLeast1d(source);
     const d = normalizeDim(mode === 'add' ? 'index_add' : 'index_copy', dim, x.ndim, x.shape);
@@ -223,7 +223,7 @@ export const indexPutKernel: Kernel<IndexPutInputs, IndexPutAttrs> = {
 
 export const maskedSelectKernel: Kernel<MaskedSelectInputs, Record<string, never>> = {
   run({ x, mask }, _attrs, [out]) {
-    if (out!.numel === 0) return;
+    if (out!.numel() === 0) return;
     const shape = x.shape.length >= mask.shape.length ? [...x.shape] : [...mask.shape];
     for (let k = 1; k <= shape.length; k++) {
       const a = x.shape[x.ndim - k] ?? 1;

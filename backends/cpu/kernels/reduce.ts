@@ -14,7 +14,7 @@ import { gather, mapRowsAlong, materialize, rowsView, writeFloat } from './util.
 
 function sumRows(x: Tensor, dims: readonly number[], out: Tensor, divide: boolean): void {
   const { view, r } = rowsView(x, dims);
-  const rows = out.numel;
+  const rows = out.numel();
   if (isFloating(x.dtype)) {
     const src = materialize(view, 'float32') as Float32Array;
     const res = new Float32Array(rows);
@@ -62,7 +62,7 @@ export const meanKernel: Kernel<UnaryInputs, ReduceAttrs> = {
 function maxRows(x: Tensor, dim: number | null, values: Tensor | undefined, indices: Tensor | undefined): void {
   const dims = dim === null ? x.shape.map((_, i) => i) : x.ndim === 0 ? [] : [normalizeDim('max', dim, x.ndim, x.shape)];
   const { view, r } = rowsView(x, dims);
-  const rows = Math.max(values?.numel ?? 0, indices?.numel ?? 0);
+  const rows = Math.max(values?.numel() ?? 0, indices?.numel() ?? 0);
   const float = isFloating(x.dtype);
   const src = float ? (materialize(view, 'float32') as Float32Array) : gather(view);
   const idx = indices ? (indices.storage.data as BigInt64Array) : undefined;

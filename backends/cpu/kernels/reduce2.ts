@@ -70,7 +70,7 @@ function bestPerRow(keys: Keys, rows: number, r: number, largest: boolean): Int3
 
 /** Reduce rows to their extreme: values (copied as stored) and/or int64 indices within the row. */
 function extremeRows(x: Tensor, dims: readonly number[], largest: boolean, values: Tensor | undefined, indices: Tensor | undefined): void {
-  const rows = (values ?? indices)!.numel;
+  const rows = (values ?? indices)!.numel();
   if (rows === 0) return;
   const { view, r } = rowsView(x, dims);
   const { stored, keys } = rowsOf(view);
@@ -118,7 +118,7 @@ export const aminKernel: Kernel<UnaryInputs, ReduceAttrs> = {
 export const varKernel: Kernel<UnaryInputs, VarAttrs> = {
   run({ x }, { dims, correction }, [out]) {
     const o = out!;
-    const rows = o.numel;
+    const rows = o.numel();
     if (rows === 0) return;
     const { view, r } = rowsView(x, reduceDimsOf('var', x, dims));
     const src = materialize(view, 'float32') as Float32Array;
@@ -201,13 +201,13 @@ function floatPrefixSums(src: Float32Array, dst: Float32Array, pre: number, n: n
 export const cumsumKernel: Kernel<UnaryInputs, CumSumAttrs> = {
   run({ x }, { dim }, [out]) {
     const o = out!;
-    if (o.numel === 0) return;
+    if (o.numel() === 0) return;
     const d = x.ndim === 0 ? 0 : normalizeDim('cumsum', dim, x.ndim, x.shape);
     const { pre, n, post } = around(x.shape, d);
     const dtype = o.dtype;
     const src = raw(valuesAs(x, dtype));
     if (isHalf(dtype)) {
-      const tmp = new Float32Array(o.numel);
+      const tmp = new Float32Array(o.numel());
       floatPrefixSums(src as unknown as Float32Array, tmp, pre, n, post, true);
       encodeHalf(tmp, o.storage.data as Uint16Array, dtype);
       return;
@@ -292,15 +292,15 @@ export const topkKernel: Kernel<UnaryInputs, TopKAttrs> = {
       raw(values.storage.data)[0] = raw(x.storage.data)[x.offset]!;
       return;
     }
-    if (values.numel === 0) return;
+    if (values.numel() === 0) return;
     const d = normalizeDim('topk', dim, x.ndim, x.shape);
     const { view, r: n } = rowsView(x, [d]);
     const { stored, keys } = rowsOf(view);
-    const rows = values.numel / k;
+    const rows = values.numel() / k;
     const last = d === x.ndim - 1;
     // Results in the row layout (dim d last); written straight into the outputs when d already is last.
-    const vals = raw(last ? values.storage.data : allocStorage(values.dtype, values.numel));
-    const idx = last ? (indices.storage.data as BigInt64Array) : new BigInt64Array(values.numel);
+    const vals = raw(last ? values.storage.data : allocStorage(values.dtype, values.numel()));
+    const idx = last ? (indices.storage.data as BigInt64Array) : new BigInt64Array(values.numel());
     const src = raw(stored);
     const heap = new Int32Array(k);
     for (let i = 0; i < rows; i++) {

@@ -35,7 +35,7 @@ export const prodKernel: Kernel<UnaryInputs, R.ProdAttrs> = {
     // Integers and bool multiply exactly as BigInts below; anything else converts to the output dtype first.
     const src = x.dtype === out!.dtype || (out!.dtype === 'int64' && !isFloating(x.dtype)) ? x : x.to(out!.dtype);
     const { values, rowLen } = rowsOf(src, dims);
-    const n = out!.numel;
+    const n = out!.numel();
     if (out!.dtype === 'int64') {
       const acc = new BigInt64Array(n);
       for (let r = 0; r < n; r++) {

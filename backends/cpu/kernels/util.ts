@@ -9,7 +9,7 @@ import { castInto } from './cast.js';
 
 /** The tensor's elements in row-major order, same dtype; a zero-copy subarray when already contiguous. */
 export function gather(t: Tensor): StorageArray {
-  const n = t.numel;
+  const n = t.numel();
   const data = t.storage.data;
   if (t.isContiguous()) return data.subarray(t.offset, t.offset + n) as StorageArray;
   const out = allocStorage(t.dtype, n);
@@ -20,7 +20,7 @@ export function gather(t: Tensor): StorageArray {
 /** The tensor's elements in row-major order converted to `dtype` (a cast, with PyTorch's rules). */
 export function materialize(t: Tensor, dtype: DType): StorageArray {
   if (t.dtype === dtype) return gather(t);
-  const out = new Tensor(new Storage(allocStorage(dtype, t.numel), dtype), t.shape);
+  const out = new Tensor(new Storage(allocStorage(dtype, t.numel()), dtype), t.shape);
   castInto(t, out);
   return out.storage.data;
 }
@@ -63,7 +63,7 @@ export function mapRowsAlong(
   out: Tensor,
   row: (src: Float32Array, base: number, n: number, res: Float32Array) => void,
 ): void {
-  if (x.numel === 0) return;
+  if (x.numel() === 0) return;
   const d = normalizeDim(op, dim, x.ndim, x.shape);
   const last = x.ndim === 0 ? 0 : x.ndim - 1;
   const view = x.ndim === 0 ? x : x.transpose(d, last);
