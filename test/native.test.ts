@@ -67,6 +67,7 @@ function stressCalls(): [string, () => Tensor, boolean][] {
     ['Div', () => div(x, x.add(5)), true],
     ['Relu', () => relu(x), true],
     ['Rope', () => rope(xr, cos, sin), true],
+    ['Rope', () => rope(xr.transpose(1, 2).contiguous().transpose(1, 2), cos, sin), true], // Llama's (B, H, T, D) view
     ['Silu', () => silu(x), false],
     ['Gelu', () => gelu(x), false],
     ['Gelu', () => gelu(x, 'tanh'), false],
@@ -235,7 +236,7 @@ describe.skipIf(!available)('native: refusals and bad input', () => {
       }
       throw new Error('expected a NativeError');
     };
-    expect(err(() => lib.call('nk_rope', x, x, x, y, 2, 3, 1)).message).toBe('nk_rope failed with NK_E_ARG (1): nk_rope: the head dim 3 must be even (rotate-half)');
+    expect(err(() => lib.call('nk_rope', x, null, x, x, y, 2, 3, 1)).message).toBe('nk_rope failed with NK_E_ARG (1): nk_rope: the head dim 3 must be even (rotate-half)');
     expect(err(() => lib.call('nk_unary', 9, x, y, 6)).message).toContain('nk_unary: unknown op 9');
     expect(err(() => lib.call('nk_binary', NkBinary.add, x, x, y, 6, 0)).message).toContain("the second operand's period must be >= 1, got 0");
     expect(err(() => lib.call('nk_softmax', x, y, -1, 6, 0)).message).toContain('rows -1 and row length 6 must be >= 0');

@@ -72,8 +72,8 @@ const SURFACE = {
   nk_layer_norm: fn<(x: F32, w: F32 | null, b: F32 | null, y: F32, rows: number, n: number, eps: number) => number>(
     'int32_t nk_layer_norm(const float* x, const float* w, const float* b, float* y, int64_t rows, int64_t n, float eps)',
   ),
-  nk_rope: fn<(x: F32, cos: F32, sin: F32, y: F32, rows: number, d: number, tableRows: number) => number>(
-    'int32_t nk_rope(const float* x, const float* cos, const float* sin, float* y, int64_t rows, int64_t d, int64_t table_rows)',
+  nk_rope: fn<(x: F32, xRows: I32 | null, cos: F32, sin: F32, y: F32, rows: number, d: number, tableRows: number) => number>(
+    'int32_t nk_rope(const float* x, const int32_t* x_rows, const float* cos, const float* sin, float* y, int64_t rows, int64_t d, int64_t table_rows)',
   ),
   nk_unary: fn<(op: number, x: F32, y: F32, n: number) => number>('int32_t nk_unary(int32_t op, const float* x, float* y, int64_t n)'),
   nk_binary: fn<(op: number, a: F32, b: F32, y: F32, n: number, period: number) => number>(

@@ -42,6 +42,8 @@ function needContiguous(what: string, ...ts: (Tensor | undefined)[]): string | u
   return undefined;
 }
 
+const INT32_MAX = 2 ** 31 - 1;
+
 // ---- elementwise ----
 
 function unaryKernel<A extends OpAttrs>(code: (attrs: A) => number): Kernel<UnaryInputs, A> {
@@ -153,10 +155,35 @@ function ropeTableRows(x: Tensor, cos: Tensor, sin: Tensor): number | string {
   return p / d;
 }
 
+/** Start of each row (last dim) of a view whose last dim is unit-stride, in row-major order of its shape. */
+function rowOffsets(x: Tensor): Int32Array {
+  const nd = x.ndim;
+  const n = x.numel() / x.shape[nd - 1]!;
+  const out = new Int32Array(n);
+  const idx = new Array<number>(Math.max(0, nd - 1)).fill(0);
+  let off = x.offset;
+  for (let r = 0; r < n; r++) {
+    out[r] = off;
+    for (let d = nd - 2; d >= 0; d--) {
+      off += x.strides[d]!;
+      if (++idx[d]! < x.shape[d]!) break;
+      off -= idx[d]! * x.strides[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Rope reads x through its strides when the last dim is unit-stride (Llama rotates q and k as (B, H, T, D)
+ * transposes of the projection, views that are not contiguous); the output is contiguous.
+ */
 export const ropeKernel: Kernel<RopeInputs, Record<string, never>> = {
   supports({ x, cos, sin }, _a, [out]) {
-    const r = needF32(x, cos, sin) ?? needF32(out as Tensor) ?? needContiguous('rope', x);
+    const r = needF32(x, cos, sin) ?? needF32(out as Tensor);
     if (r) return r;
+    if (x.ndim > 0 && x.strides[x.ndim - 1] !== 1 && x.shape[x.ndim - 1]! > 1) return 'rope needs a unit-stride last dim';
+    if (x.storage.data.length > INT32_MAX) return 'storage beyond 2^31 elements stays on cpu';
     const t = ropeTableRows(x, cos, sin);
     return typeof t === 'string' ? t : true;
   },
@@ -165,13 +192,14 @@ export const ropeKernel: Kernel<RopeInputs, Record<string, never>> = {
     if (typeof t === 'string') throw new Error(`native rope: ${t}`);
     const d = x.shape[x.ndim - 1]!;
     if (x.numel() === 0) return;
-    nativeLib().call('nk_rope', rows(x), rows(cos), rows(sin), out32(out!), x.numel() / d, d, t);
+    const lib = nativeLib();
+    if (x.isContiguous()) lib.call('nk_rope', rows(x), null, rows(cos), rows(sin), out32(out!), x.numel() / d, d, t);
+    else lib.call('nk_rope', x.storage.data as Float32Array, rowOffsets(x), rows(cos), rows(sin), out32(out!), x.numel() / d, d, t);
   },
 };
 
 // ---- attention ----
 
-const INT32_MAX = 2 ** 31 - 1;
 
 /**
  * Element offset (into the storage) of each batch item of a view (shape, strides, offset), row-major over `batch`,

@@ -221,6 +221,7 @@ typedef struct {
   int kind;
   const nk_kernels* k;
   const float *x, *w, *b, *c, *s;
+  const int32_t* rows_off;
   float* y;
   int64_t rows, n, period;
   float eps;
@@ -237,7 +238,7 @@ static void row_run(void* p, int tid, int nt) {
     case J_SOFTMAX: j->k->softmax(j->x, j->y, j->n, lo, hi, j->op); break;
     case J_RMS: j->k->rms_norm(j->x, j->w, j->y, j->n, j->eps, lo, hi); break;
     case J_LN: j->k->layer_norm(j->x, j->w, j->b, j->y, j->n, j->eps, lo, hi); break;
-    case J_ROPE: j->k->rope(j->x, j->c, j->s, j->y, j->n, j->period, lo, hi); break;
+    case J_ROPE: j->k->rope(j->x, j->rows_off, j->c, j->s, j->y, j->n, j->period, lo, hi); break;
     case J_UNARY: j->k->unary(j->op, j->x, j->y, lo, hi); break;
     case J_BINARY: j->k->binary(j->op, j->x, j->w, j->y, j->period, lo, hi); break;
   }
@@ -281,12 +282,12 @@ NK_API int32_t nk_layer_norm(const float* x, const float* w, const float* b, flo
   return NK_OK;
 }
 
-NK_API int32_t nk_rope(const float* x, const float* cos, const float* sin, float* y, int64_t rows, int64_t d, int64_t table_rows) {
+NK_API int32_t nk_rope(const float* x, const int32_t* x_rows, const float* cos, const float* sin, float* y, int64_t rows, int64_t d, int64_t table_rows) {
   int st = check_rows("nk_rope", x, y, rows, d);
   if (st) return st;
   if (d % 2 != 0) return fail(NK_E_ARG, "nk_rope: the head dim %lld must be even (rotate-half)", (long long)d);
   if (table_rows < 1 || !cos || !sin) return fail(NK_E_ARG, "nk_rope: cos/sin tables need at least 1 row, got %lld", (long long)table_rows);
-  row_job j = {.kind = J_ROPE, .k = kernels(), .x = x, .c = cos, .s = sin, .y = y, .rows = rows, .n = d, .period = table_rows};
+  row_job j = {.kind = J_ROPE, .k = kernels(), .x = x, .rows_off = x_rows, .c = cos, .s = sin, .y = y, .rows = rows, .n = d, .period = table_rows};
   run_rows(&j);
   return NK_OK;
 }

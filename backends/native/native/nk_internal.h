@@ -30,7 +30,7 @@ typedef struct {
   void (*softmax)(const float* x, float* y, int64_t n, int64_t r0, int64_t r1, int32_t log);
   void (*rms_norm)(const float* x, const float* w, float* y, int64_t n, float eps, int64_t r0, int64_t r1);
   void (*layer_norm)(const float* x, const float* w, const float* b, float* y, int64_t n, float eps, int64_t r0, int64_t r1);
-  void (*rope)(const float* x, const float* c, const float* s, float* y, int64_t d, int64_t table_rows, int64_t r0, int64_t r1);
+  void (*rope)(const float* x, const int32_t* x_rows, const float* c, const float* s, float* y, int64_t d, int64_t table_rows, int64_t r0, int64_t r1);
   void (*unary)(int32_t op, const float* x, float* y, int64_t i0, int64_t i1);
   void (*binary)(int32_t op, const float* a, const float* b, float* y, int64_t period, int64_t i0, int64_t i1);
 } nk_kernels;

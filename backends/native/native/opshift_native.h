@@ -71,8 +71,12 @@ int32_t nk_attention(const float* q, const int32_t* q_off, int64_t qsL, int64_t 
 int32_t nk_softmax(const float* x, float* y, int64_t rows, int64_t n, int32_t log);
 int32_t nk_rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t n, float eps);
 int32_t nk_layer_norm(const float* x, const float* w, const float* b, float* y, int64_t rows, int64_t n, float eps);
-/* Rotate-half rope; row r uses cos/sin row (r % table_rows) (tables broadcast over the leading dims). */
-int32_t nk_rope(const float* x, const float* cos, const float* sin, float* y, int64_t rows, int64_t d, int64_t table_rows);
+/*
+ * Rotate-half rope over `rows` rows of d floats; output row r is contiguous, input row r starts at x + x_rows[r]
+ * (or x + r·d when x_rows is NULL: the head/sequence transposes models make stay views), and uses cos/sin row
+ * (r % table_rows) (tables broadcast over the leading dims).
+ */
+int32_t nk_rope(const float* x, const int32_t* x_rows, const float* cos, const float* sin, float* y, int64_t rows, int64_t d, int64_t table_rows);
 int32_t nk_unary(int32_t op, const float* x, float* y, int64_t n);
 /* y[i] = a[i] op b[i % b_period]: b_period == n is elementwise, the row length is row broadcast, 1 a scalar. */
 int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period);
