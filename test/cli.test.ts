@@ -113,18 +113,20 @@ describe('option values (tools/cli_args.ts)', () => {
     expect(() => parseIntList('--l', '4,,8', 1, 64)).toThrow("--l '' is not a decimal integer");
   });
 
-  it('-t sets ORT and NPU threads through their config modules (the NPU capped at its 16)', async () => {
+  it('-t sets ORT, NPU and native threads through their config modules (each capped at its own limit)', async () => {
     const { setThreads } = await import('../tools/threads.js');
     const { ortConfig, configureOrt } = await import('../backends/ort/config.js');
     const { npuConfig, configureNpu } = await import('../backends/npu/config.js');
-    const before = { ort: ortConfig().threads, npu: npuConfig().threads };
+    const { nativeConfig, configureNative, NATIVE_MAX_THREADS } = await import('../backends/native/config.js');
+    const before = { ort: ortConfig().threads, npu: npuConfig().threads, native: nativeConfig().threads };
     try {
-      expect(setThreads(3)).toEqual({ ort: 3, npu: 3 });
-      expect([ortConfig().threads, npuConfig().threads]).toEqual([3, 3]);
-      expect(setThreads(40)).toEqual({ ort: 40, npu: 16 });
+      expect(setThreads(3)).toEqual({ ort: 3, npu: 3, native: 3 });
+      expect([ortConfig().threads, npuConfig().threads, nativeConfig().threads]).toEqual([3, 3, 3]);
+      expect(setThreads(40)).toEqual({ ort: 40, npu: 16, native: Math.min(40, NATIVE_MAX_THREADS) });
     } finally {
       configureOrt({ threads: before.ort });
       configureNpu({ threads: before.npu });
+      configureNative({ threads: before.native });
     }
   });
 });

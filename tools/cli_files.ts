@@ -19,6 +19,7 @@ export function readTextOption(option: string, file: string, options: { allowStd
     if (!options.allowStdin) throw new ArgumentError(`${option} -: standard input is not accepted here; name a file`);
     return readFileSync(0, 'utf8');
   }
+  if (!existsSync(file)) throw new ArgumentError(`${option} ${file}: no such file`);
   try {
     return readRegularText(file, `the ${option} file`, options.maxBytes ?? MAX_TEXT_FILE_BYTES);
   } catch (e) {
