@@ -7,12 +7,11 @@
  * does not load, missing symbols or another ABI version. TypedArrays are passed to C directly (koffi hands it a
  * pointer to their memory, view offset included, for the duration of the synchronous call; no copies).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type * as Koffi from 'koffi';
 import { OpshiftError } from '../../core/errors.js';
+import { bindSurface, defaultLibraryPath, fn, koffi, librarySource, missingLibraryReason, type Fn, type LibrarySource, type LibrarySpec } from '../native_library.js';
 
 /** OPSHIFT_NATIVE_ABI_VERSION of the header this file was written against. */
 export const NATIVE_ABI_VERSION = 1;
@@ -38,12 +37,6 @@ export class NativeError extends OpshiftError {
 type F32 = Float32Array;
 type I32 = Int32Array;
 
-interface Fn<F> {
-  readonly proto: string;
-  readonly status: boolean;
-  readonly type?: F;
-}
-const fn = <F>(proto: string, status = true): Fn<F> => ({ proto, status });
 
 /** The C ABI, once: prototype for koffi, TypeScript signature as a phantom type. */
 const SURFACE = {
@@ -99,50 +92,16 @@ export interface NativeLibrary {
 
 export type NativeLoadResult = { readonly ok: true; readonly lib: NativeLibrary } | { readonly ok: false; readonly reason: string };
 
-let koffiModule: typeof Koffi | undefined;
-function koffi(): typeof Koffi {
-  return (koffiModule ??= createRequire(import.meta.url)('koffi') as typeof Koffi);
-}
-
-const LIB_NAME = process.platform === 'darwin' ? 'libopshift_native.dylib' : process.platform === 'win32' ? 'opshift_native.dll' : 'libopshift_native.so';
-
-function builtLibraryPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // Compiled: dist/backends/native/ffi.js sits next to the library; from the sources (tests): ../../dist/backends/native/.
-  const inDist = basename(resolve(here, '..', '..')) === 'dist';
-  return inDist ? join(here, LIB_NAME) : join(here, '..', '..', 'dist', 'backends', 'native', LIB_NAME);
-}
-
-function prebuiltLibraryPath(): string {
-  return join(dirname(builtLibraryPath()), '..', '..', '..', 'prebuilds', `${process.platform}-${process.arch}`, LIB_NAME);
-}
+const NATIVE_LIBRARY: LibrarySpec = { stem: 'opshift_native', dir: 'native', envVar: 'OPSHIFT_NATIVE_LIB', what: 'native kernel library' };
 
 /** $OPSHIFT_NATIVE_LIB; else the library built on this machine; else the prebuilt one shipped for this platform. */
 export function defaultNativeLibraryPath(): string {
-  if (process.env.OPSHIFT_NATIVE_LIB) return resolve(process.env.OPSHIFT_NATIVE_LIB);
-  const built = builtLibraryPath();
-  if (existsSync(built)) return built;
-  const prebuilt = prebuiltLibraryPath();
-  return existsSync(prebuilt) ? prebuilt : built;
+  return defaultLibraryPath(NATIVE_LIBRARY);
 }
 
-/** How `path` was chosen, for `opshift backends`. */
-export function nativeLibrarySource(path: string): 'OPSHIFT_NATIVE_LIB' | 'built' | 'prebuilt' | 'path' {
-  if (process.env.OPSHIFT_NATIVE_LIB && resolve(process.env.OPSHIFT_NATIVE_LIB) === resolve(path)) return 'OPSHIFT_NATIVE_LIB';
-  if (resolve(path) === resolve(builtLibraryPath())) return 'built';
-  if (resolve(path) === resolve(prebuiltLibraryPath())) return 'prebuilt';
-  return 'path';
-}
-
-function buildFailure(libPath: string): string | undefined {
-  const f = join(dirname(libPath), 'build-status.json');
-  if (!existsSync(f)) return undefined;
-  try {
-    const s = JSON.parse(readFileSync(f, 'utf8')) as { ok?: boolean; reason?: string };
-    return s.ok === false && typeof s.reason === 'string' ? s.reason : undefined;
-  } catch {
-    return undefined;
-  }
+/** How `path` was chosen, for `opshift backends`: OPSHIFT_NATIVE_LIB, built, prebuilt or path. */
+export function nativeLibrarySource(path: string): LibrarySource {
+  return librarySource(NATIVE_LIBRARY, path);
 }
 
 const loaded = new Map<string, NativeLoadResult>();
@@ -159,30 +118,14 @@ export function loadNativeLibrary(path: string = defaultNativeLibraryPath()): Na
 }
 
 function load(path: string): NativeLoadResult {
-  if (!existsSync(path)) {
-    const why = buildFailure(path);
-    return {
-      ok: false,
-      reason: why
-        ? `native kernel library not built: ${why}; no prebuilt library for ${process.platform}-${process.arch}`
-        : `native kernel library ${path} not found (run npm run build, which needs a C compiler, or set OPSHIFT_NATIVE_LIB)`,
-    };
-  }
+  if (!existsSync(path)) return { ok: false, reason: missingLibraryReason(NATIVE_LIBRARY, path) };
   let lib: Koffi.IKoffiLib;
   try {
     lib = koffi().load(path);
   } catch (e) {
     return { ok: false, reason: `native kernel library ${path} failed to load: ${(e as Error).message}` };
   }
-  const api: Record<string, unknown> = {};
-  const missing: string[] = [];
-  for (const [name, entry] of Object.entries(SURFACE)) {
-    try {
-      api[name] = lib.func(entry.proto);
-    } catch (e) {
-      missing.push(`${name} (${(e as Error).message})`);
-    }
-  }
+  const { api, missing } = bindSurface(lib, SURFACE);
   if (missing.length) return { ok: false, reason: `native kernel library ${path} lacks ${missing.join(', ')}` };
   const typed = api as unknown as NativeApi;
   const abiVersion = typed.nk_abi_version();

@@ -12,12 +12,11 @@
  * Loading never throws: loadNpuLibrary() returns { ok: false, reason } for a missing file, a library that does
  * not load, missing symbols or another ABI version.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type * as Koffi from 'koffi';
 import { NpuError } from '../../core/errors.js';
+import { bindSurface, defaultLibraryPath, fn, koffi, librarySource, missingLibraryReason, type Fn, type LibrarySource, type LibrarySpec } from '../native_library.js';
 
 /** OPSHIFT_NPU_ABI_VERSION of the header this file was written against. */
 export const NPU_ABI_VERSION = 1;
@@ -59,20 +58,6 @@ type Int8 = Int8Array;
 type F32 = Float32Array;
 type Data = Float32Array | Uint16Array;
 
-/** One entry of the C surface: its prototype for koffi and, as a phantom type, its TypeScript signature. */
-interface Fn<F> {
-  readonly proto: string;
-  /** npu_status-returning calls are checked by `check`. */
-  readonly status: boolean;
-  readonly type?: F;
-}
-const fn = <F>(proto: string, status = true): Fn<F> => ({ proto, status });
-
-// koffi is loaded on first use (the backend's probe), never at import: importing opshift loads no native code.
-let koffiModule: typeof Koffi | undefined;
-function koffi(): typeof Koffi {
-  return (koffiModule ??= createRequire(import.meta.url)('koffi') as typeof Koffi);
-}
 
 // Struct and opaque types are registered once per process (koffi names are global), before any prototype.
 let typesDeclared = false;
@@ -160,54 +145,19 @@ function check(api: NpuApi, name: string, status: number): void {
   if (status !== 0) throw new NpuError(name, status, api.npu_last_error());
 }
 
-const LIB_NAME = process.platform === 'darwin' ? 'libopshift_npu_emu.dylib' : process.platform === 'win32' ? 'opshift_npu_emu.dll' : 'libopshift_npu_emu.so';
-
-/** Where the library came from, for `opshift backends`. */
-export type NpuLibrarySource = 'OPSHIFT_NPU_LIB' | 'built' | 'prebuilt' | 'path';
-
-/** The emulation library this installation built (npm ci / npm run build in the repo, the install script for users). */
-function builtLibraryPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // Compiled: dist/backends/npu/ffi.js sits next to the library; from the sources (tests): ../../dist/backends/npu/.
-  const inDist = basename(resolve(here, '..', '..')) === 'dist';
-  return inDist ? join(here, LIB_NAME) : join(here, '..', '..', 'dist', 'backends', 'npu', LIB_NAME);
-}
-
-/** The prebuilt library the package ships for this platform (prebuilds/<platform>-<arch>/, made by npm pack). */
-function prebuiltLibraryPath(): string {
-  const built = builtLibraryPath();
-  return join(dirname(built), '..', '..', '..', 'prebuilds', `${process.platform}-${process.arch}`, LIB_NAME);
-}
+const NPU_LIBRARY: LibrarySpec = { stem: 'opshift_npu_emu', dir: 'npu', envVar: 'OPSHIFT_NPU_LIB', what: 'NPU library' };
 
 /**
  * Default library: $OPSHIFT_NPU_LIB; else the emulation library built on this machine (dist/backends/npu/);
  * else the prebuilt one the package ships for this platform, if any.
  */
 export function defaultNpuLibraryPath(): string {
-  if (process.env.OPSHIFT_NPU_LIB) return resolve(process.env.OPSHIFT_NPU_LIB);
-  const built = builtLibraryPath();
-  if (existsSync(built)) return built;
-  const prebuilt = prebuiltLibraryPath();
-  return existsSync(prebuilt) ? prebuilt : built;
+  return defaultLibraryPath(NPU_LIBRARY);
 }
 
-/** How `path` was chosen. */
-export function npuLibrarySource(path: string): NpuLibrarySource {
-  if (process.env.OPSHIFT_NPU_LIB && resolve(process.env.OPSHIFT_NPU_LIB) === resolve(path)) return 'OPSHIFT_NPU_LIB';
-  if (resolve(path) === resolve(builtLibraryPath())) return 'built';
-  if (resolve(path) === resolve(prebuiltLibraryPath())) return 'prebuilt';
-  return 'path';
-}
-
-function buildFailure(libPath: string): string | undefined {
-  const f = join(dirname(libPath), 'build-status.json');
-  if (!existsSync(f)) return undefined;
-  try {
-    const s = JSON.parse(readFileSync(f, 'utf8')) as { ok?: boolean; reason?: string };
-    return s.ok === false && typeof s.reason === 'string' ? s.reason : undefined;
-  } catch {
-    return undefined;
-  }
+/** How `path` was chosen: OPSHIFT_NPU_LIB, built, prebuilt or path. */
+export function npuLibrarySource(path: string): LibrarySource {
+  return librarySource(NPU_LIBRARY, path);
 }
 
 const loaded = new Map<string, NpuLoadResult>();
@@ -224,15 +174,7 @@ export function loadNpuLibrary(path: string = defaultNpuLibraryPath()): NpuLoadR
 }
 
 function load(path: string): NpuLoadResult {
-  if (!existsSync(path)) {
-    const why = buildFailure(path);
-    return {
-      ok: false,
-      reason: why
-        ? `NPU emulation library not built: ${why}; no prebuilt library for ${process.platform}-${process.arch}`
-        : `NPU library ${path} not found (run npm run build, which needs a C compiler, or set OPSHIFT_NPU_LIB)`,
-    };
-  }
+  if (!existsSync(path)) return { ok: false, reason: missingLibraryReason(NPU_LIBRARY, path) };
   let lib: Koffi.IKoffiLib;
   try {
     declareTypes();
@@ -240,15 +182,7 @@ function load(path: string): NpuLoadResult {
   } catch (e) {
     return { ok: false, reason: `NPU library ${path} failed to load: ${(e as Error).message}` };
   }
-  const api: Record<string, unknown> = {};
-  const missing: string[] = [];
-  for (const [name, entry] of Object.entries(SURFACE)) {
-    try {
-      api[name] = lib.func(entry.proto);
-    } catch (e) {
-      missing.push(`${name} (${(e as Error).message})`);
-    }
-  }
+  const { api, missing } = bindSurface(lib, SURFACE);
   if (missing.length) return { ok: false, reason: `NPU library ${path} lacks ${missing.join(', ')}` };
   const typed = api as unknown as NpuApi;
   const abiVersion = typed.npu_abi_version();
