@@ -25,6 +25,8 @@ export interface NativeSessionOptions {
   executionProviders?: readonly (string | { name: string })[];
   executionMode?: 'sequential' | 'parallel';
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** Session config entries, nested by their dotted keys (`session.intra_op.allow_spinning`), values as strings. */
+  extra?: Readonly<Record<string, unknown>>;
 }
 
 export interface NativeSession {
