@@ -12,13 +12,12 @@ import { NoKernelError, type Refusal } from './errors.js';
 import { defaultFlops, type OpAttrs, type OpDef, type OpInputs, type TensorSpec } from './op_def.js';
 import { candidates, DECOMPOSE, type CallInfo } from './policy.js';
 import { emitRecord, profilerState, sigOf } from './profiler.js';
-import { backendStatus } from './registry.js';
+import { backendStatus, type BackendStatus } from './registry.js';
 import { numel } from './shape.js';
 import { Tensor } from './tensor.js';
 import type { DType } from './dtype.js';
 
-function refusalOf(op: OpDef, backend: string, inputs: OpInputs, attrs: OpAttrs, outs: readonly TensorSpec[]): string | undefined {
-  const status = backendStatus(backend);
+function refusalOf(op: OpDef, backend: string, status: BackendStatus | undefined, inputs: OpInputs, attrs: OpAttrs, outs: readonly TensorSpec[]): string | undefined {
   if (!status) return 'is not registered';
   if (!status.available) return `is unavailable (${status.reason})`;
   const kernel = op.kernels.get(backend);
@@ -119,8 +118,9 @@ export function dispatchAll<I extends OpInputs, A extends OpAttrs>(opDef: OpDef<
     }
     // The default order lists every backend not known to be unavailable; one that a lazy probe finds
     // unavailable here drops out silently, as it would have been left out of the order had it been probed.
-    if (cand.cause === 'priority' && backendStatus(cand.backend)?.available === false) continue;
-    const reason = refusalOf(op, cand.backend, inputs, attrs, specs);
+    const status = backendStatus(cand.backend);
+    if (cand.cause === 'priority' && status?.available === false) continue;
+    const reason = refusalOf(op, cand.backend, status, inputs, attrs, specs);
     if (reason !== undefined) {
       (refusals ??= []).push({ backend: cand.backend, reason });
       continue;
