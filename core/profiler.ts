@@ -212,16 +212,9 @@ export function profile<T>(fn: () => T | Promise<T>): Profile<T> | Promise<Profi
     close();
     return new Profile(sink.records, result);
   }
-  return Promise.resolve(result).then(
-    (value) => {
-      close();
-      return new Profile(sink.records, value);
-    },
-    (e: unknown) => {
-      close();
-      throw e;
-    },
-  );
+  return Promise.resolve(result)
+    .finally(close)
+    .then((value) => new Profile(sink.records, value));
 }
 
 function isPromiseLike<T>(v: T | Promise<T>): v is Promise<T> {
