@@ -16,40 +16,20 @@
  * are compiled with a target pragma and chosen at run time, so the library runs on any x86-64 (and builds on
  * other architectures with the portable kernels only).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildReporter, findCompiler } from '../native_build.mjs';
+import { buildCLibrary } from '../native_build.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const nativeDir = join(here, 'native');
-const SOURCES = ['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 'npu_kern_avx512.c'].map((f) => join(nativeDir, f));
-const outDir = join(root, 'dist', 'backends', 'npu');
-const libName = process.platform === 'darwin' ? 'libopshift_npu_emu.dylib' : 'libopshift_npu_emu.so';
-const output = join(outDir, libName);
-const strict = process.argv.includes('--strict') || process.env.OPSHIFT_NPU_STRICT === '1';
-
-export const FLAGS = ['-O3', '-fPIC', '-shared', '-std=gnu11', '-ffp-contract=off', '-fno-fast-math', '-fvisibility=hidden', '-Wall', '-Wextra', '-pthread'];
-
-const newest = (files) => Math.max(...files.map((f) => statSync(f).mtimeMs));
-if (process.argv.includes('--if-stale') && existsSync(output)) {
-  const inputs = [...SOURCES, join(nativeDir, 'opshift_npu.h'), join(nativeDir, 'npu_emu_internal.h')].filter((f) => existsSync(f));
-  if (statSync(output).mtimeMs >= newest(inputs)) process.exit(0);
-}
-
-const { writeStatus, fail } = buildReporter({ outDir, output, what: 'NPU emulation library', backend: 'npu', strict });
-
-if (process.platform === 'win32') fail('building the emulation library on Windows is not scripted; build it with your C compiler and set OPSHIFT_NPU_LIB');
-const found = findCompiler(process.env.OPSHIFT_CC ? [process.env.OPSHIFT_CC] : ['cc', 'gcc', 'clang']);
-if (!found.cc) fail(`no C compiler found (${found.tried.join('; ')}); apt-get install gcc, or set OPSHIFT_CC`);
-
-mkdirSync(outDir, { recursive: true });
-const tmp = `${output}.tmp`;
-const r = spawnSync(found.cc, [...FLAGS, ...SOURCES, '-o', tmp, '-lm'], { encoding: 'utf8' });
-if (r.status !== 0) fail(`${found.cc} failed on ${SOURCES.map((s) => relative(root, s)).join(' ')}:\n${(r.stderr || r.error?.message || '').trim()}`);
-renameSync(tmp, output);
-writeStatus({ ok: true, compiler: found.version, flags: FLAGS.join(' '), sources: SOURCES.map((s) => relative(root, s)), library: relative(root, output) });
-if (!process.argv.includes('--quiet')) console.log(`opshift: built ${relative(root, output)} (${found.version})`);
-if (!existsSync(output)) process.exit(strict ? 1 : 0);
+buildCLibrary({
+  root: join(here, '..', '..'),
+  stem: 'opshift_npu_emu',
+  dir: 'npu',
+  sources: ['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 'npu_kern_avx512.c'].map((f) => join(nativeDir, f)),
+  inputsDir: nativeDir,
+  what: 'NPU emulation library',
+  backend: 'npu',
+  strictEnv: 'OPSHIFT_NPU_STRICT',
+  libEnv: 'OPSHIFT_NPU_LIB',
+});
