@@ -312,65 +312,34 @@ export function quantMethod(raw: Readonly<Record<string, Json>>, file: string): 
 
 /** The tensors of a checkpoint as a TensorSource; AutoAWQ linears appear in the LinearW4 layout. */
 export function quantizedSource(ck: Checkpoint, method: QuantMethod | undefined): TensorSource {
-  const plain: TensorSource = {
+  if (method === 'gptq' || method === 'gptq_v2') return gptqSource(ck, method);
+  if (method === 'awq_gemv') return awqGemvSource(ck);
+  if (method === 'awq') return awqGemmSource(ck);
+  return {
     names: () => ck.names(),
     shape: (n) => ck.info(n).shape,
     load: (n, dtype: DType) => ck.load(n, { dtype }),
   };
-  if (method === 'gptq' || method === 'gptq_v2') return gptqSource(ck, method);
-  if (method === 'awq_gemv') return awqGemvSource(ck);
-  if (method !== 'awq') return plain;
-  const prefixes = new Set<string>();
-  for (const n of ck.names()) if (n.endsWith('.qweight') && ck.has(`${n.slice(0, -8)}.qzeros`) && ck.has(`${n.slice(0, -8)}.scales`)) prefixes.add(n.slice(0, -8));
-  const split = (n: string): [string, string] | undefined => {
-    const dot = n.lastIndexOf('.');
-    const p = n.slice(0, dot);
-    return prefixes.has(p) ? [p, n.slice(dot + 1)] : undefined;
-  };
-  const cache = new Map<string, ReturnType<typeof awqToW4> & { N: number; K: number }>();
-  const repacked = (p: string) => {
-    let r = cache.get(p);
-    if (!r) {
-      const [K, N8] = ck.info(`${p}.qweight`).shape as [number, number];
-      const N = N8 * 8;
-      const qw = ck.load(`${p}.qweight`, { dtype: 'int32' }).toArray() as Int32Array;
-      const qz = ck.load(`${p}.qzeros`, { dtype: 'int32' }).toArray() as Int32Array;
-      const sc = ck.load(`${p}.scales`, { dtype: 'float32' }).toArray() as Float32Array;
-      r = { ...awqToW4(qw, qz, sc, K, N), N, K };
-      cache.set(p, r);
-    }
-    return r;
-  };
-  return {
-    *names() {
-      for (const n of ck.names()) {
-        const s = split(n);
-        if (!s) yield n;
-        else if (s[1] === 'qweight') yield* [`${s[0]}.qweight`, `${s[0]}.scales`, `${s[0]}.zeros`];
-        else if (s[1] !== 'qzeros' && s[1] !== 'scales') yield n;
-      }
-    },
-    shape(n) {
-      const s = split(n);
-      if (!s || !['qweight', 'scales', 'zeros'].includes(s[1])) return ck.info(n).shape;
-      const [K, N8] = ck.info(`${s[0]}.qweight`).shape as [number, number];
-      const groups = ck.info(`${s[0]}.scales`).shape[0]!;
-      return s[1] === 'qweight' ? [N8 * 8, K / 2] : [N8 * 8, groups];
-    },
-    load(n, dtype) {
-      const s = split(n);
-      if (!s || !['qweight', 'scales', 'zeros'].includes(s[1])) return ck.load(n, { dtype });
-      const r = repacked(s[0]);
-      const groups = r.K / r.groupSize;
-      if (s[1] === 'qweight') return fromTypedArray(r.qweight, [r.N, r.K / 2]);
-      if (s[1] === 'scales') return fromTypedArray(r.scales, [r.N, groups]);
-      return fromTypedArray(r.zeros, [r.N, groups]);
-    },
-  };
 }
 
-/** A GPTQ checkpoint's tensors with its linears in the LinearW4 layout (qweight, scales, zeros; g_idx consumed). */
-function gptqSource(ck: Checkpoint, format: GptqFormat): TensorSource {
+type W4 = { qweight: Uint8Array; scales: Float32Array; zeros: Uint8Array; groupSize: number };
+
+/** How one packed 4-bit format stores a linear `p` (`p.qweight`, `p.qzeros`, `p.scales`, maybe more). */
+interface PackedW4Format {
+  /** The linear's in/out features and group count, from the packed tensors' shapes. */
+  dims(p: string): { K: number; N: number; groups: number };
+  /** Tensors of a packed linear besides qweight that the conversion consumes (not listed as they are). */
+  readonly consumed: readonly string[];
+  /** The LinearW4 layout of linear `p` from its packed tensors. */
+  convert(p: string, qweight: Int32Array, qzeros: Int32Array, scales: Float32Array, K: number, N: number): W4;
+}
+
+/**
+ * A checkpoint's tensors with every packed linear (`p.qweight` beside `p.qzeros` and `p.scales`) shown in the
+ * LinearW4 layout (`p.qweight` [N, K/2], `p.scales` and `p.zeros` [N, groups]), converted once per linear on first
+ * load; every other tensor passes through.
+ */
+function w4Source(ck: Checkpoint, format: PackedW4Format): TensorSource {
   const prefixes = new Set<string>();
   for (const n of ck.names()) {
     const p = n.slice(0, -'.qweight'.length);
@@ -381,21 +350,16 @@ function gptqSource(ck: Checkpoint, format: GptqFormat): TensorSource {
     const p = n.slice(0, dot);
     return prefixes.has(p) ? [p, n.slice(dot + 1)] : undefined;
   };
-  const dims = (p: string) => {
-    const [K8, N] = ck.info(`${p}.qweight`).shape as [number, number];
-    return { K: K8 * 8, N, groups: ck.info(`${p}.scales`).shape[0]! };
-  };
-  const cache = new Map<string, ReturnType<typeof gptqToW4> & { N: number; K: number }>();
-  const repacked = (p: string) => {
+  const cache = new Map<string, W4>();
+  const repacked = (p: string): W4 => {
     let r = cache.get(p);
     if (!r) {
-      const { K, N } = dims(p);
+      const { K, N } = format.dims(p);
       const qw = ck.load(`${p}.qweight`, { dtype: 'int32' }).toArray() as Int32Array;
       const qz = ck.load(`${p}.qzeros`, { dtype: 'int32' }).toArray() as Int32Array;
       const sc = ck.load(`${p}.scales`, { dtype: 'float32' }).toArray() as Float32Array;
-      const gi = ck.has(`${p}.g_idx`) ? (ck.load(`${p}.g_idx`, { dtype: 'int32' }).toArray() as Int32Array) : undefined;
       try {
-        r = { ...gptqToW4(qw, qz, sc, gi, K, N, format, p), N, K };
+        r = format.convert(p, qw, qz, sc, K, N);
       } catch (e) {
         throw new CheckpointError(ck.config.file, (e as Error).message);
       }
@@ -410,87 +374,66 @@ function gptqSource(ck: Checkpoint, format: GptqFormat): TensorSource {
         const s = split(n);
         if (!s) yield n;
         else if (s[1] === 'qweight') yield* [`${s[0]}.qweight`, `${s[0]}.scales`, `${s[0]}.zeros`];
-        else if (!['qzeros', 'scales', 'g_idx'].includes(s[1])) yield n;
+        else if (!format.consumed.includes(s[1])) yield n;
       }
     },
     shape(n) {
       const s = split(n);
       if (!s || !converted.has(s[1])) return ck.info(n).shape;
-      const { K, N, groups } = dims(s[0]);
+      const { K, N, groups } = format.dims(s[0]);
       return s[1] === 'qweight' ? [N, K / 2] : [N, groups];
     },
     load(n, dtype) {
       const s = split(n);
       if (!s || !converted.has(s[1])) return ck.load(n, { dtype });
+      const { K, N } = format.dims(s[0]);
       const r = repacked(s[0]);
-      const groups = r.K / r.groupSize;
-      if (s[1] === 'qweight') return fromTypedArray(r.qweight, [r.N, r.K / 2]);
-      if (s[1] === 'scales') return fromTypedArray(r.scales, [r.N, groups]);
-      return fromTypedArray(r.zeros, [r.N, groups]);
-    },
-  };
-}
-
-/** An AutoAWQ GEMV checkpoint's tensors with its linears in the LinearW4 layout. */
-function awqGemvSource(ck: Checkpoint): TensorSource {
-  const qc = ck.config.raw.quantization_config as Record<string, Json>;
-  const groupSize = (qc.group_size ?? qc.q_group_size ?? 128) as number;
-  const prefixes = new Set<string>();
-  for (const n of ck.names()) {
-    const p = n.slice(0, -'.qweight'.length);
-    if (n.endsWith('.qweight') && ck.has(`${p}.qzeros`) && ck.has(`${p}.scales`)) prefixes.add(p);
-  }
-  const split = (n: string): [string, string] | undefined => {
-    const dot = n.lastIndexOf('.');
-    const p = n.slice(0, dot);
-    return prefixes.has(p) ? [p, n.slice(dot + 1)] : undefined;
-  };
-  const dims = (p: string) => {
-    const [N, K8] = ck.info(`${p}.qweight`).shape as [number, number];
-    const K = K8 * 8;
-    return { K, N, groups: K / (groupSize === -1 ? K : groupSize) };
-  };
-  const cache = new Map<string, ReturnType<typeof awqGemvToW4>>();
-  const repacked = (p: string) => {
-    let r = cache.get(p);
-    if (!r) {
-      const { K, N } = dims(p);
-      const qw = ck.load(`${p}.qweight`, { dtype: 'int32' }).toArray() as Int32Array;
-      const qz = ck.load(`${p}.qzeros`, { dtype: 'int32' }).toArray() as Int32Array;
-      const sc = ck.load(`${p}.scales`, { dtype: 'float32' }).toArray() as Float32Array;
-      try {
-        r = awqGemvToW4(qw, qz, sc, K, N, groupSize, p);
-      } catch (e) {
-        throw new CheckpointError(ck.config.file, (e as Error).message);
-      }
-      cache.set(p, r);
-    }
-    return r;
-  };
-  const converted = new Set(['qweight', 'scales', 'zeros']);
-  return {
-    *names() {
-      for (const n of ck.names()) {
-        const s = split(n);
-        if (!s) yield n;
-        else if (s[1] === 'qweight') yield* [`${s[0]}.qweight`, `${s[0]}.scales`, `${s[0]}.zeros`];
-        else if (s[1] !== 'qzeros' && s[1] !== 'scales') yield n;
-      }
-    },
-    shape(n) {
-      const s = split(n);
-      if (!s || !converted.has(s[1])) return ck.info(n).shape;
-      const { K, N, groups } = dims(s[0]);
-      return s[1] === 'qweight' ? [N, K / 2] : [N, groups];
-    },
-    load(n, dtype) {
-      const s = split(n);
-      if (!s || !converted.has(s[1])) return ck.load(n, { dtype });
-      const { K, N, groups } = dims(s[0]);
-      const r = repacked(s[0]);
+      const groups = K / r.groupSize;
       if (s[1] === 'qweight') return fromTypedArray(r.qweight, [N, K / 2]);
       if (s[1] === 'scales') return fromTypedArray(r.scales, [N, groups]);
       return fromTypedArray(r.zeros, [N, groups]);
     },
   };
+}
+
+/** An AutoAWQ GEMM checkpoint: qweight [K, N/8] in AWQ_ORDER nibbles. */
+function awqGemmSource(ck: Checkpoint): TensorSource {
+  return w4Source(ck, {
+    dims: (p) => {
+      const [K, N8] = ck.info(`${p}.qweight`).shape as [number, number];
+      return { K, N: N8 * 8, groups: ck.info(`${p}.scales`).shape[0]! };
+    },
+    consumed: ['qzeros', 'scales'],
+    convert: (_p, qw, qz, sc, K, N) => awqToW4(qw, qz, sc, K, N),
+  });
+}
+
+/** A GPTQ checkpoint (qweight [K/8, N]; g_idx checked and consumed). */
+function gptqSource(ck: Checkpoint, format: GptqFormat): TensorSource {
+  return w4Source(ck, {
+    dims: (p) => {
+      const [K8, N] = ck.info(`${p}.qweight`).shape as [number, number];
+      return { K: K8 * 8, N, groups: ck.info(`${p}.scales`).shape[0]! };
+    },
+    consumed: ['qzeros', 'scales', 'g_idx'],
+    convert: (p, qw, qz, sc, K, N) => {
+      const gi = ck.has(`${p}.g_idx`) ? (ck.load(`${p}.g_idx`, { dtype: 'int32' }).toArray() as Int32Array) : undefined;
+      return gptqToW4(qw, qz, sc, gi, K, N, format, p);
+    },
+  });
+}
+
+/** An AutoAWQ GEMV checkpoint (qweight [N, K/8] in order; group size from the config). */
+function awqGemvSource(ck: Checkpoint): TensorSource {
+  const qc = ck.config.raw.quantization_config as Record<string, Json>;
+  const groupSize = (qc.group_size ?? qc.q_group_size ?? 128) as number;
+  return w4Source(ck, {
+    dims: (p) => {
+      const [N, K8] = ck.info(`${p}.qweight`).shape as [number, number];
+      const K = K8 * 8;
+      return { K, N, groups: K / (groupSize === -1 ? K : groupSize) };
+    },
+    consumed: ['qzeros', 'scales'],
+    convert: (p, qw, qz, sc, K, N) => awqGemvToW4(qw, qz, sc, K, N, groupSize, p),
+  });
 }
