@@ -8,22 +8,18 @@ import { dispatch, dispatchAll } from '../core/dispatcher.js';
 import { isFloating, type DType } from '../core/dtype.js';
 import { ArgumentError, DTypeError, ShapeError } from '../core/errors.js';
 import { defineOp } from '../core/op_def.js';
-import { formatShape, normalizeDims } from '../core/shape.js';
+import { formatShape } from '../core/shape.js';
 import type { Tensor } from '../core/tensor.js';
 import { abs, add, exp, log, mul, ne, pow, sqrt, sub, where, type UnaryInputs } from './elementwise.js';
 import { isinf } from './elementwise_more.js';
 import { reducedShape, sum, type ReduceAttrs } from './reduce.js';
-import { amax, amin, variance } from './reduce2.js';
+import { amax, amin, reduceDimsOf, variance } from './reduce2.js';
 import { keepOf, type KeepDim } from './keepdim.js';
 import { requireTensor, sig } from './util.js';
 
 
 type Dims = number | readonly number[] | null | undefined;
 const dimList = (dim: Dims): readonly number[] | null => (dim === undefined || dim === null ? null : typeof dim === 'number' ? [dim] : dim);
-
-function dimsOf(op: string, x: Tensor, dims: readonly number[] | null): number[] {
-  return normalizeDims(op, dims === null || dims.length === 0 ? undefined : dims, x.shape);
-}
 
 export type ProdAttrs = ReduceAttrs & { readonly dtype: DType | null };
 
@@ -32,7 +28,7 @@ export const Prod = defineOp<UnaryInputs, ProdAttrs>({
   name: 'Prod',
   meta({ x }, { dims, keepdim, dtype }) {
     if (dims !== null && dims.length > 1) throw new ArgumentError(`prod: reduces one dim or all of them, got dims [${dims.join(', ')}] (PyTorch's prod takes a single int dim)`);
-    const d = dimsOf('prod', x, dims);
+    const d = reduceDimsOf('prod', x, dims);
     const out: DType = dtype ?? (isFloating(x.dtype) ? x.dtype : 'int64');
     if (out === 'bool') throw new DTypeError(`prod: dtype bool is not supported (input ${sig(x)})`);
     return [{ shape: reducedShape(x.shape, d, keepdim), dtype: out }];
@@ -44,7 +40,7 @@ function logicalReduce(name: string, fn: string) {
   return defineOp<UnaryInputs, ReduceAttrs>({
     name,
     meta({ x }, { dims, keepdim }) {
-      const d = dimsOf(fn, x, dims);
+      const d = reduceDimsOf(fn, x, dims);
       // PyTorch 1.x keeps uint8 for uint8 inputs (a legacy of byte masks); every other dtype gives bool.
       return [{ shape: reducedShape(x.shape, d, keepdim), dtype: x.dtype === 'uint8' ? 'uint8' : 'bool' }];
     },
@@ -61,12 +57,12 @@ export const All = logicalReduce('All', 'all');
 export const LogSumExp = defineOp<UnaryInputs, ReduceAttrs>({
   name: 'LogSumExp',
   meta({ x }, { dims, keepdim }) {
-    const d = dimsOf('logsumexp', x, dims);
+    const d = reduceDimsOf('logsumexp', x, dims);
     return [{ shape: reducedShape(x.shape, d, keepdim), dtype: isFloating(x.dtype) ? x.dtype : 'float32' }];
   },
   decompose({ x }, { dims, keepdim }) {
     const xf = isFloating(x.dtype) ? x : x.to('float32');
-    const d = dimsOf('logsumexp', x, dims);
+    const d = reduceDimsOf('logsumexp', x, dims);
     if (xf.numel() === 0) return [log(sum(exp(xf), d, keepdim))];
     const m = amax(xf, d, true);
     // An infinite max would give inf − inf = NaN: shift by 0 there instead (PyTorch does the same).
@@ -85,7 +81,7 @@ export const Std = defineOp<UnaryInputs, StdAttrs>({
   name: 'Std',
   meta({ x }, { dims, keepdim }) {
     if (!isFloating(x.dtype)) throw new DTypeError(`std: input must be floating point, got ${sig(x)}`);
-    return [{ shape: reducedShape(x.shape, dimsOf('std', x, dims), keepdim), dtype: x.dtype }];
+    return [{ shape: reducedShape(x.shape, reduceDimsOf('std', x, dims), keepdim), dtype: x.dtype }];
   },
   decompose: ({ x }, { dims, correction, keepdim }) => [sqrt(variance(x, dims, { correction, keepdim }))],
   flops: ({ x }) => 3 * x.numel(),
@@ -99,12 +95,12 @@ export const VectorNorm = defineOp<UnaryInputs, VectorNormAttrs>({
   meta({ x }, { dims, keepdim, ord }) {
     if (!isFloating(x.dtype)) throw new DTypeError(`linalgVectorNorm: expected a floating-point input, got ${sig(x)}`);
     if (typeof ord !== 'number' || Number.isNaN(ord)) throw new ArgumentError(`linalgVectorNorm: ord must be a number, got ${String(ord)}`);
-    const d = dimsOf('linalgVectorNorm', x, dims);
+    const d = reduceDimsOf('linalgVectorNorm', x, dims);
     if (ord < 0 && x.numel() === 0) throw new ShapeError(`linalgVectorNorm: ord ${ord} of the empty tensor ${formatShape(x.shape)} is undefined`);
     return [{ shape: reducedShape(x.shape, d, keepdim), dtype: x.dtype }];
   },
   decompose({ x }, { dims, keepdim, ord }) {
-    const d = dimsOf('linalgVectorNorm', x, dims);
+    const d = reduceDimsOf('linalgVectorNorm', x, dims);
     if (ord === Infinity) return [amax(abs(x), d, keepdim)];
     if (ord === -Infinity) return [amin(abs(x), d, keepdim)];
     if (ord === 0) return [sum(ne(x, 0), d, keepdim).to(x.dtype)];
@@ -119,9 +115,9 @@ export const VectorNorm = defineOp<UnaryInputs, VectorNormAttrs>({
 export const CountNonzero = defineOp<UnaryInputs, ReduceAttrs>({
   name: 'CountNonzero',
   meta({ x }, { dims }) {
-    return [{ shape: reducedShape(x.shape, dimsOf('countNonzero', x, dims), false), dtype: 'int64' }];
+    return [{ shape: reducedShape(x.shape, reduceDimsOf('countNonzero', x, dims), false), dtype: 'int64' }];
   },
-  decompose: ({ x }, { dims }) => [sum(ne(x, 0), dimsOf('countNonzero', x, dims), false)],
+  decompose: ({ x }, { dims }) => [sum(ne(x, 0), reduceDimsOf('countNonzero', x, dims), false)],
   flops: ({ x }) => x.numel(),
 });
 
