@@ -80,6 +80,17 @@ export function missingLibraryReason(spec: LibrarySpec, path: string): string {
     : `${spec.what} ${path} not found (run npm run build, which needs a C compiler, or set ${spec.envVar})`;
 }
 
+/** `load` memoised per absolute path: a library is opened and checked once per process, however often asked. */
+export function oncePerPath<R>(load: (absolutePath: string) => R): (path: string) => R {
+  const done = new Map<string, R>();
+  return (path) => {
+    const abs = resolve(path);
+    let r = done.get(abs);
+    if (r === undefined) done.set(abs, (r = load(abs)));
+    return r;
+  };
+}
+
 let koffiModule: typeof Koffi | undefined;
 
 /** koffi, loaded on first use (a backend's probe), never at import: importing opshift loads no native code. */

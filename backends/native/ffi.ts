@@ -8,10 +8,9 @@
  * pointer to their memory, view offset included, for the duration of the synchronous call; no copies).
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type * as Koffi from 'koffi';
 import { OpshiftError } from '../../core/errors.js';
-import { bindSurface, defaultLibraryPath, fn, koffi, librarySource, missingLibraryReason, type Fn, type LibrarySource, type LibrarySpec } from '../native_library.js';
+import { bindSurface, defaultLibraryPath, fn, koffi, librarySource, missingLibraryReason, oncePerPath, type Fn, type LibrarySource, type LibrarySpec } from '../native_library.js';
 
 /** OPSHIFT_NATIVE_ABI_VERSION of the header this file was written against. */
 export const NATIVE_ABI_VERSION = 1;
@@ -104,17 +103,11 @@ export function nativeLibrarySource(path: string): LibrarySource {
   return librarySource(NATIVE_LIBRARY, path);
 }
 
-const loaded = new Map<string, NativeLoadResult>();
+const loadOnce = oncePerPath(load);
 
 /** Load (once per path) and check the library; never throws. */
 export function loadNativeLibrary(path: string = defaultNativeLibraryPath()): NativeLoadResult {
-  const abs = resolve(path);
-  let r = loaded.get(abs);
-  if (!r) {
-    r = load(abs);
-    loaded.set(abs, r);
-  }
-  return r;
+  return loadOnce(path);
 }
 
 function load(path: string): NativeLoadResult {

@@ -13,10 +13,9 @@
  * not load, missing symbols or another ABI version.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type * as Koffi from 'koffi';
 import { NpuError } from '../../core/errors.js';
-import { bindSurface, defaultLibraryPath, fn, koffi, librarySource, missingLibraryReason, type Fn, type LibrarySource, type LibrarySpec } from '../native_library.js';
+import { bindSurface, defaultLibraryPath, fn, koffi, librarySource, missingLibraryReason, oncePerPath, type Fn, type LibrarySource, type LibrarySpec } from '../native_library.js';
 
 /** OPSHIFT_NPU_ABI_VERSION of the header this file was written against. */
 export const NPU_ABI_VERSION = 1;
@@ -160,17 +159,11 @@ export function npuLibrarySource(path: string): LibrarySource {
   return librarySource(NPU_LIBRARY, path);
 }
 
-const loaded = new Map<string, NpuLoadResult>();
+const loadOnce = oncePerPath(load);
 
 /** Load (once per path) and check the library; never throws. */
 export function loadNpuLibrary(path: string = defaultNpuLibraryPath()): NpuLoadResult {
-  const abs = resolve(path);
-  let r = loaded.get(abs);
-  if (!r) {
-    r = load(abs);
-    loaded.set(abs, r);
-  }
-  return r;
+  return loadOnce(path);
 }
 
 function load(path: string): NpuLoadResult {
