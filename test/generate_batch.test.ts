@@ -4,30 +4,19 @@
  * from the mask) and the Llama families (rotary positions from the mask, sliding windows); per-row EOS; the
  * padding ids themselves never matter; bad masks are refused with the rule.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromTypedArray, type Tensor } from '../core/index.js';
 import { generate } from '../models/generate.js';
 import { generateBatch } from '../models/generate_batch.js';
 import { loadModel } from '../models/load.js';
+import { MODEL_FIXTURES as FIXTURES, readGolden, relErr } from './model_fixtures.js';
 
-const FIXTURES = join(import.meta.dirname, 'fixtures', 'models');
 const int64 = (xs: readonly number[], shape: number[]): Tensor => fromTypedArray(BigInt64Array.from(xs, BigInt), shape);
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / den;
-}
 
 describe.each(['opt-preln', 'llama-gqa-llama3-bf16', 'mistral-sw8', 'qwen2-sw6'])('%s: a padded batch equals its rows alone', (name) => {
   const dir = join(FIXTURES, name);
-  const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as { prompts: number[][]; greedy: number[][] };
+  const golden = readGolden(dir);
   const model = loadModel(dir);
   const prompts = golden.prompts.slice(0, 3); // lengths 7, 1, 17
 
@@ -84,7 +73,7 @@ describe('padded batch rules', () => {
 
   it('phi3 LongRoPE: rows of different lengths past original_max_position_embeddings are refused; equal lengths match', () => {
     const phi = loadModel(join(FIXTURES, 'phi3-su-partial'));
-    const golden = JSON.parse(readFileSync(join(FIXTURES, 'phi3-su-partial', 'golden.json'), 'utf8')) as { prompts: number[][]; greedy: number[][] };
+    const golden = readGolden(join(FIXTURES, 'phi3-su-partial'));
     expect(() => generateBatch(phi, [golden.prompts[0]!, golden.prompts[1]!], { maxNewTokens: 12 })).toThrow(/LongRoPE switches factors past 16/);
     // Two 7-token rows cross 16 while decoding: the batch re-runs once with the long factors, as each single does.
     const p = golden.prompts[0]!;

@@ -3,36 +3,16 @@
  * which follows Hugging Face's modeling code): last-position logits to 1e-4 relative, 12-token greedy
  * continuations exactly, cached = uncached; fp16/bf16 and sharded checkpoints; load errors.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fromTypedArray, profile, type Tensor } from '../core/index.js';
-import { generate } from '../models/generate.js';
+import { profile, type Tensor } from '../core/index.js';
+import { generate, idsTensor as ids } from '../models/generate.js';
 import { buildModel, loadModel } from '../models/load.js';
 import { presetConfig } from '../models/config.js';
 import { mapSource } from '../models/nn/module.js';
+import { MODEL_FIXTURES as FIXTURES, readGolden, relErr } from './model_fixtures.js';
 
-const FIXTURES = join(import.meta.dirname, 'fixtures', 'models');
 const MODELS = ['opt-preln', 'opt-postln-proj-fp16', 'llama-mha', 'llama-gqa-llama3-bf16', 'llama-sharded'];
-
-interface Golden {
-  prompts: number[][];
-  last_logits: number[][];
-  greedy: number[][];
-}
-
-const ids = (xs: readonly number[]): Tensor => fromTypedArray(BigInt64Array.from(xs, BigInt), [1, xs.length]);
-
-/** max |a − b| over max |b|: the relative error of a whole logits row. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / den;
-}
 
 function rowAt(logits: Tensor, t: number): Float32Array {
   return logits.narrow(1, t, 1).contiguous().toTypedArray() as Float32Array;
@@ -40,7 +20,7 @@ function rowAt(logits: Tensor, t: number): Float32Array {
 
 describe.each(MODELS)('%s', (name) => {
   const dir = join(FIXTURES, name);
-  const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as Golden;
+  const golden = readGolden(dir);
   const model = loadModel(dir);
 
   it('last-position logits match the PyTorch reference to 1e-4 relative', () => {
@@ -77,7 +57,7 @@ describe.each(MODELS)('%s', (name) => {
 describe('model loading', () => {
   it('keeps weights in the dtype asked for (bfloat16 halves memory) and still matches', () => {
     const dir = join(FIXTURES, 'llama-gqa-llama3-bf16');
-    const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as Golden;
+    const golden = readGolden(dir);
     const m = loadModel(dir, { dtype: 'bfloat16' });
     const [, w] = [...m.namedParameters()][0]!;
     expect(w.value.dtype).toBe('bfloat16');

@@ -5,37 +5,17 @@
  * logits to 1e-4 relative, 12-token greedy continuations exactly, cached = uncached across the window's edge and
  * the LongRoPE switch, in prefill, in chunks and in decode; config rules for the new fields.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromTypedArray, type Tensor } from '../core/index.js';
-import { generate } from '../models/generate.js';
+import { generate, idsTensor as ids } from '../models/generate.js';
 import { buildModel, loadModel } from '../models/load.js';
 import { parseConfig, parameterCount, presetConfig, type LlamaConfig } from '../models/config.js';
 import { JsonConfig, type Json } from '../models/io/checkpoint.js';
 import { KVCache } from '../models/kv_cache.js';
 import { Llama } from '../models/llama.js';
 import { mapSource } from '../models/nn/module.js';
-
-const FIXTURES = join(import.meta.dirname, 'fixtures', 'models');
-
-interface Golden {
-  prompts: number[][];
-  last_logits: number[][];
-  greedy: number[][];
-}
-
-const ids = (xs: readonly number[]): Tensor => fromTypedArray(BigInt64Array.from(xs, BigInt), [1, xs.length]);
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / den;
-}
+import { MODEL_FIXTURES as FIXTURES, readGolden, relErr } from './model_fixtures.js';
 
 const rowAt = (logits: Tensor, t: number): Float32Array => logits.narrow(1, t, 1).contiguous().toTypedArray() as Float32Array;
 
@@ -47,7 +27,7 @@ const FAMILIES = [
 
 describe.each(FAMILIES)('$name', ({ name, type }) => {
   const dir = join(FIXTURES, name);
-  const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as Golden;
+  const golden = readGolden(dir);
   const model = loadModel(dir);
 
   it(`loads as ${type}`, () => {

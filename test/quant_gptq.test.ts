@@ -5,39 +5,22 @@
  * widths and formats, and bitsandbytes / exl2 / quark are refused by name. AutoAWQ GEMV checkpoints (padded
  * qzeros/scales widths) load the same way.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fromTypedArray, type Tensor } from '../core/index.js';
-import { generate } from '../models/generate.js';
+import { generate, idsTensor as ids } from '../models/generate.js';
 import { loadModel } from '../models/load.js';
 import { QLinearW4 } from '../models/nn/qlinear.js';
 import { awqGemvZerosWidth, gptqToW4, quantMethod } from '../models/quantize/checkpoint.js';
 import { moduleAt } from '../models/quantize/select.js';
+import { MODEL_FIXTURES as FIX, readGolden, relErr, type Golden } from './model_fixtures.js';
 
-const FIX = join(import.meta.dirname, 'fixtures', 'models');
-const ids = (xs: readonly number[]): Tensor => fromTypedArray(BigInt64Array.from(xs, BigInt), [1, xs.length]);
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / den;
-}
-
-interface Golden {
-  prompts: number[][];
-  last_logits: number[][];
-  greedy: number[][];
+interface GptqGolden extends Golden {
   dequantized: Record<string, number[][]>;
 }
 
 describe.each(['llama-gptq-sym', 'qwen2-gptq-asym'])('%s', (name) => {
   const dir = join(FIX, name);
-  const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as Golden;
+  const golden = readGolden<GptqGolden>(dir);
   const model = loadModel(dir);
 
   it('every packed linear is a LinearW4 whose dequantized weight equals the reference exactly', () => {
@@ -95,7 +78,7 @@ describe('GPTQ rules', () => {
 
 describe('AutoAWQ GEMV checkpoints', () => {
   const dir = join(FIX, 'mistral-awq-gemv');
-  const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as Golden;
+  const golden = readGolden<GptqGolden>(dir);
   const model = loadModel(dir);
 
   it('load into LinearW4 with the reference dequantized weights exactly (padded zeros/scales widths)', () => {

@@ -1,0 +1,30 @@
+/**
+ * The tiny model checkpoints in test/fixtures/models/ (made by test/fixtures/make_models.py) and their golden
+ * outputs from the plain-torch reference: prompts, last-position logits and greedy continuations.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const MODEL_FIXTURES = join(import.meta.dirname, 'fixtures', 'models');
+
+export interface Golden {
+  prompts: number[][];
+  last_logits: number[][];
+  greedy: number[][];
+}
+
+/** The golden.json of a fixture folder (a name under test/fixtures/models/, or a path); `T` for extra fields. */
+export function readGolden<T extends Golden = Golden>(dir: string): T {
+  return JSON.parse(readFileSync(join(dir.includes('/') ? dir : join(MODEL_FIXTURES, dir), 'golden.json'), 'utf8')) as T;
+}
+
+/** max |a − b| over max |b|: the relative error of a whole logits row. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / den;
+}
