@@ -38,7 +38,23 @@ export interface EngineMetrics {
   ttftMs: number[];
   /** Kernel time per backend, ms (from the worker's profiler, every op of every request). */
   backendMs: Record<string, number>;
+  /** Sequences in the worker's batch now (prefilling or decoding). */
+  active: number;
+  /** Requests waiting in the engine's queue for a batch slot. */
+  queued: number;
+  /** Decode steps run, by batch size (rows in the step's forward). */
+  batchSizes: Record<number, number>;
+  /** The last INTER_TOKEN_RING gaps between a sequence's consecutive tokens, ms (oldest first). */
+  interTokenMs: number[];
+  /** KV cache bytes held in the worker (running sequences and reusable prefixes), and the --kv-cache-mb budget. */
+  kvCacheBytesUsed: number;
+  kvCacheBytesBudget: number;
+  /** Refusals by cause: 'queue_full', 'kv_cache_full', 'draining', 'too_long'. */
+  rejectedBy: Record<string, number>;
 }
+
+/** How many inter-token gaps EngineMetrics.interTokenMs keeps. */
+export const INTER_TOKEN_RING = 4096;
 
 export interface EngineOptions {
   readonly maxQueue: number;
@@ -72,6 +88,13 @@ export class Engine {
     decodeMs: 0,
     ttftMs: [],
     backendMs: {},
+    active: 0,
+    queued: 0,
+    batchSizes: {},
+    interTokenMs: [],
+    kvCacheBytesUsed: 0,
+    kvCacheBytesBudget: 0,
+    rejectedBy: {},
   };
 
   constructor(
@@ -97,6 +120,8 @@ export class Engine {
   submit(job: Job): Promise<JobResult> {
     if (this.full) {
       this.metrics.rejected++;
+      const cause = this.#draining ? 'draining' : 'queue_full';
+      this.metrics.rejectedBy[cause] = (this.metrics.rejectedBy[cause] ?? 0) + 1;
       return Promise.reject(new QueueFullError(this.#draining ? 'the server is shutting down' : `the queue is full (${this.options.maxQueue} waiting)`));
     }
     this.metrics.requests++;
