@@ -15,6 +15,7 @@ import { emitRecord, profilerState, sigOf } from './profiler.js';
 import { backendStatus, type BackendStatus } from './registry.js';
 import { numel } from './shape.js';
 import { Tensor } from './tensor.js';
+import { traceState } from './trace_hook.js';
 import type { DType } from './dtype.js';
 
 function refusalOf(op: OpDef, backend: string, status: BackendStatus | undefined, inputs: OpInputs, attrs: OpAttrs, outs: readonly TensorSpec[]): string | undefined {
@@ -100,6 +101,10 @@ function runDecomposition(op: OpDef, inputs: OpInputs, attrs: OpAttrs, specs: re
 /** Dispatch an op and return all its outputs. */
 export function dispatchAll<I extends OpInputs, A extends OpAttrs>(opDef: OpDef<I, A>, inputs: I, attrs: A): Tensor[] {
   const op = opDef as unknown as OpDef;
+  if (traceState.hook !== undefined) {
+    const traced = traceState.hook(op, inputs, attrs); // tools/export/trace.ts records the call
+    if (traced !== undefined) return traced;
+  }
   const specs = op.meta(inputs, attrs);
   const cands = candidates(op, (): CallInfo => ({ op: op.name, inputs, attrs, outs: specs }));
 
