@@ -37,24 +37,25 @@ export interface Limits {
   readonly maxTokens: number;
 }
 
-type Obj = Record<string, unknown>;
+export type Obj = Record<string, unknown>;
 
-function asObject(body: unknown): Obj {
+export function asObject(body: unknown): Obj {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
   return body as Obj;
 }
 
-function optNumber(o: Obj, key: string, lo: number, hi: number): number | undefined {
+/** `label`: how the error names the field (default `key`; e.g. `options.temperature` for Ollama's nested options). */
+export function optNumber(o: Obj, key: string, lo: number, hi: number, label = key): number | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`'${key}' must be a number, got ${JSON.stringify(v)}`, key);
-  if (v < lo || v > hi) throw badRequest(`'${key}' must be between ${lo} and ${hi}, got ${v}`, key);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequest(`'${label}' must be a number, got ${JSON.stringify(v)}`, label);
+  if (v < lo || v > hi) throw badRequest(`'${label}' must be between ${lo} and ${hi}, got ${v}`, label);
   return v;
 }
 
-function optInt(o: Obj, key: string, lo: number, hi: number): number | undefined {
-  const v = optNumber(o, key, lo, hi);
-  if (v !== undefined && !Number.isInteger(v)) throw badRequest(`'${key}' must be an integer, got ${v}`, key);
+export function optInt(o: Obj, key: string, lo: number, hi: number, label = key): number | undefined {
+  const v = optNumber(o, key, lo, hi, label);
+  if (v !== undefined && !Number.isInteger(v)) throw badRequest(`'${label}' must be an integer, got ${v}`, label);
   return v;
 }
 

@@ -5,27 +5,36 @@
  *   POST /v1/chat/completions     chat (the tokenizer's chat template), streaming with SSE when stream: true
  *   POST /v1/completions          text completion, streaming likewise
  *   GET  /health                  liveness + queue state
- *   GET  /metrics                 tokens/s, TTFT, queue length, rejections by cause, op time per backend (JSON)
+ *   GET  /metrics                 JSON by default; Prometheus text with `Accept: text/plain` or ?format=prometheus
+ *                                 (metrics.ts: sequences, batch sizes, tokens, TTFT/inter-token, KV cache, rejections)
+ *   /api/chat, /api/generate, /api/tags, /api/show, /api/ps, /api/version   Ollama-compatible (ollama_routes.ts)
  *
  * This thread only parses, validates, queues and streams; the model, tokenizer and chat template live in a
  * worker thread (model_worker.ts), so /health answers while a prompt prefills. Every bad request gets a 4xx
- * with an OpenAI-style error body — including what only the worker can see (prompt too long for the context,
+ * with an OpenAI-style error body (`{"error": "..."}` under /api/, Ollama's shape) — including what only the worker can see (prompt too long for the context,
  * a template that raises or runs out of budget), because a stream's 200 is sent only once the worker has
  * accepted the prompt. 429 when the queue is full, 413 for bodies over the limit, 408 for a request not
  * received within --request-timeout-ms, 403 for a Host header not on the allow-list (DNS rebinding).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ArgumentError } from '../../core/errors.js';
 import { parsePolicy } from '../../core/policy_spec.js';
 import { resolveModelSource } from '../model_source.js';
-import { Engine, QueueFullError, type FinishReason, type Job, type JobResult } from './engine.js';
-import { ApiError } from './errors.js';
+import { readJson } from '../../models/io/checkpoint.js';
+import { repoRoot } from '../model_source.js';
+import { Engine, type FinishReason, type JobResult } from './engine.js';
+import { ApiError, badRequest } from './errors.js';
 import { hostAllowed, hostName, hostPolicy } from './host_check.js';
+import { cancelOnClose, jobFor, submitError } from './http_job.js';
 import { resolveLimits, type ServeLimits } from './limits.js';
+import { metricsFamilies, metricsJson, ServerStats, wantsPrometheus, type MetricsSources } from './metrics.js';
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './metrics_prometheus.js';
 import { ModelWorker } from './model_worker.js';
-import type { PromptInput } from './protocol.js';
+import { describeModel } from './ollama_model.js';
+import { registerOllamaRoutes } from './ollama_routes.js';
 import { parseChatRequest, parseCompletionRequest, type ChatRequest, type CompletionRequest } from './requests.js';
 
 export interface ServeOptions extends Partial<ServeLimits> {
@@ -91,9 +100,10 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const engine = new Engine(worker, { maxQueue: limits.maxQueue, maxTokensCap: limits.maxTokens, maxPromptTokens: limits.maxPromptTokens });
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: limits.maxBodyBytes, serverFactory: httpServer(limits) });
   const created = Math.floor(Date.now() / 1000);
-  /** Every 4xx/5xx answered, by its error code (queue_full, context_length_exceeded, host_not_allowed, …). */
-  const errorsByCode: Record<string, number> = {};
+  const stats = new ServerStats();
   const errorCode = new WeakMap<FastifyRequest, string>();
+  // Ollama's routes answer errors as {"error": "..."}; everything else in OpenAI's shape.
+  const errorBody = (req: FastifyRequest, e: ApiError) => (req.url.startsWith('/api/') ? { error: e.message } : e.body());
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     let e: ApiError;
@@ -105,17 +115,14 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     }
     if (e.status >= 500) app.log.error(err);
     errorCode.set(req, e.code ?? `http_${e.status}`);
-    return reply.status(e.status).send(e.body());
+    return reply.status(e.status).send(errorBody(req, e));
   });
   app.setNotFoundHandler((req, reply) => {
     errorCode.set(req, 'not_found');
-    return reply.status(404).send(new ApiError(404, `no route ${req.method} ${req.url}`, undefined, null, 'not_found').body());
+    return reply.status(404).send(errorBody(req, new ApiError(404, `no route ${req.method} ${req.url}`, undefined, null, 'not_found')));
   });
-  app.addHook('onResponse', async (req, reply) => {
-    if (reply.statusCode < 400) return;
-    const code = errorCode.get(req) ?? `http_${reply.statusCode}`;
-    errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
-  });
+  // Counted by route pattern (not the URL: a scanner's random paths would grow the label set without bound).
+  app.addHook('onResponse', async (req, reply) => stats.response(req.routeOptions.url ?? 'unmatched', reply.statusCode, errorCode.get(req)));
 
   app.addHook('onRequest', async (req) => {
     if (!hostAllowed(hosts, req.headers.host))
@@ -126,27 +133,20 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   app.get('/health', async () => ({ status: 'ok', model: modelName, busy: engine.busy, queue: engine.queueLength, worker_restarts: worker.restarts }));
 
-  app.get('/metrics', async () => {
-    const m = engine.metrics;
-    const ttft = [...m.ttftMs].sort((a, b) => a - b);
-    return {
-      model: modelName,
-      queue_length: engine.queueLength,
+  app.get('/metrics', async (req, reply) => {
+    const format = (req.query as { format?: unknown }).format;
+    if (format !== undefined && format !== 'json' && format !== 'prometheus') throw badRequest(`/metrics: 'format' must be json or prometheus, got ${JSON.stringify(format)}`, 'format');
+    const sources: MetricsSources = {
+      modelName,
+      engine: engine.metrics,
+      queueLength: engine.queueLength,
       busy: engine.busy,
-      requests: m.requests,
-      completed: m.completed,
-      cancelled: m.cancelled,
-      failed: m.failed,
-      rejected: m.rejected,
-      rejected_by_cause: { ...errorsByCode },
-      worker_restarts: worker.restarts,
-      prompt_tokens: m.promptTokens,
-      completion_tokens: m.completionTokens,
-      decode_tokens_per_s: m.decodeMs > 0 ? (m.decodeTokens * 1000) / m.decodeMs : null,
-      ttft_ms_median: ttft.length ? ttft[ttft.length >> 1] : null,
-      backend_op_ms: m.backendMs,
-      live_kv_caches: worker.liveKvCaches,
+      workerRestarts: worker.restarts,
+      liveKvCaches: worker.liveKvCaches,
+      stats,
     };
+    if (!wantsPrometheus(req.query, req.headers.accept)) return metricsJson(sources);
+    return reply.type(PROMETHEUS_CONTENT_TYPE).send(renderPrometheus(metricsFamilies(sources)));
   });
 
   app.get('/v1/models', async () => ({ object: 'list', data: [{ id: modelName, object: 'model', created, owned_by: 'opshift' }] }));
@@ -155,19 +155,10 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     if (name !== undefined && name !== modelName) throw new ApiError(404, `The model '${name}' does not exist (this server serves '${modelName}')`, undefined, 'model', 'model_not_found');
   };
 
-  const promptOf = (r: ChatRequest | CompletionRequest): PromptInput =>
-    r.kind === 'chat' ? { kind: 'chat', messages: r.messages } : typeof r.prompt === 'string' ? { kind: 'text', text: r.prompt } : { kind: 'ids', ids: r.prompt };
-
   /** Submit and answer: one JSON body, or an SSE stream of chunks ending with `data: [DONE]`. */
   async function serve(reply: FastifyReply, r: ChatRequest | CompletionRequest): Promise<unknown> {
     checkModel(r.model);
     const id = `${r.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
-    const abort = new AbortController();
-    // The client going away (socket closed before we answered) cancels the job: dropped from the queue, or
-    // stopped at its next prefill chunk or token.
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) abort.abort();
-    });
     const chunk = (payload: { delta?: Record<string, string>; text?: string; finish: 'stop' | 'length' | null }) =>
       r.kind === 'chat'
         ? { id, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: modelName, choices: [{ index: 0, delta: payload.delta ?? {}, logprobs: null, finish_reason: payload.finish }] }
@@ -179,14 +170,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     const send = (data: unknown) => {
       if (raw && !raw.destroyed) raw.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
     };
-    const job: Job = {
-      prompt: promptOf(r),
-      maxTokens: r.maxTokens,
-      temperature: r.temperature,
-      topP: r.topP,
-      seed: r.seed,
-      stop: r.stop,
-      signal: abort.signal,
+    const job = jobFor(r, cancelOnClose(reply), stats, {
       onAccepted: r.stream
         ? () => {
             reply.hijack();
@@ -196,13 +180,13 @@ export async function createServer(o: ServeOptions): Promise<Server> {
           }
         : undefined,
       onText: r.stream ? (t) => send(r.kind === 'chat' ? chunk({ delta: { content: t }, finish: null }) : chunk({ text: t, finish: null })) : undefined,
-    };
+    });
 
     let res: JobResult;
     try {
       res = await engine.submit(job);
     } catch (e) {
-      const err = e instanceof QueueFullError ? new ApiError(429, `server busy: ${e.message}; retry later`, undefined, null, 'queue_full') : e;
+      const err = submitError(e);
       if (!raw) throw err;
       // The stream is already a 200: only a failure of the model itself gets here (inputs were checked before).
       send((err instanceof ApiError ? err : new ApiError(500, (err as Error).message)).body());
@@ -229,6 +213,16 @@ export async function createServer(o: ServeOptions): Promise<Server> {
 
   app.post('/v1/chat/completions', async (req, reply) => serve(reply, parseChatRequest(req.body, { maxTokens: limits.maxTokens })));
   app.post('/v1/completions', async (req, reply) => serve(reply, parseCompletionRequest(req.body, { maxTokens: limits.maxTokens })));
+
+  registerOllamaRoutes(app, {
+    engine,
+    stats,
+    limits: { maxTokens: limits.maxTokens },
+    modelName,
+    description: describeModel(source.dir, worker.info!),
+    info: () => worker.info,
+    version: String(readJson(join(repoRoot(), 'package.json'), 'package.json').version),
+  });
 
   return {
     app,
