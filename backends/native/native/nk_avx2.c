@@ -8,6 +8,9 @@
 #include <immintrin.h>
 #define NK_VL 8
 #define VFMA(a, b, c) ((vf)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define NK_MAXPS(a, b) ((vf)_mm256_max_ps((__m256)(a), (__m256)(b)))
+#define NK_MINPS(a, b) ((vf)_mm256_min_ps((__m256)(a), (__m256)(b)))
+#define NK_BLENDV(m, a, b) ((vf)_mm256_blendv_ps((__m256)(b), (__m256)(a), (__m256)(m)))
 #define NK_TABLE nk_kernels_avx2
 #define NK_NAME "avx2"
 #include "nk_kernels.inc"

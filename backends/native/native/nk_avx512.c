@@ -8,6 +8,8 @@
 #include <immintrin.h>
 #define NK_VL 16
 #define VFMA(a, b, c) ((vf)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#define NK_MAXPS(a, b) ((vf)_mm512_max_ps((__m512)(a), (__m512)(b)))
+#define NK_MINPS(a, b) ((vf)_mm512_min_ps((__m512)(a), (__m512)(b)))
 #define NK_TABLE nk_kernels_avx512
 #define NK_NAME "avx512"
 #include "nk_kernels.inc"
