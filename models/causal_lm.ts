@@ -14,6 +14,12 @@ export interface ForwardOptions {
    * positions come from the mask (left padding). Omitted = no padding.
    */
   readonly attentionMask?: Tensor;
+  /**
+   * One single-sequence cache per row instead of `cache` (the server's continuous batching): row b of ids
+   * continues caches[b] at its own length, so rows of different lengths share every Linear (M = B) while each
+   * attends only over its own keys, exactly as it would alone. Not combinable with `cache` or `attentionMask`.
+   */
+  readonly caches?: readonly KVCache[];
 }
 
 export interface CausalLM extends Module {

@@ -113,6 +113,34 @@ export class KVCache {
     }
   }
 
+  /**
+   * Positions this cache can take from another one with `copyPrefixFrom`: all of them while no layer's ring
+   * buffer has wrapped (a wrapped sliding-window layer no longer holds the prefix's first positions).
+   */
+  reusablePrefix(): number {
+    return Math.min(this.#length, ...this.#slots);
+  }
+
+  /**
+   * Make this (empty) cache hold `n` positions of `src` — the prefix reuse of the server's scheduler: a request
+   * that starts with tokens another sequence already ran copies their keys and values instead of recomputing
+   * them. Both caches must have the same layout (layers, heads, head size, dtype, windows).
+   */
+  copyPrefixFrom(src: KVCache, n: number): void {
+    if (this.#disposed || src.#disposed) throw new ArgumentError('kv_cache: copyPrefixFrom used after dispose()');
+    if (this.#length !== 0) throw new ArgumentError(`kv_cache: copyPrefixFrom needs an empty cache (this one holds ${this.#length} positions)`);
+    const same = src.numLayers === this.numLayers && src.kvHeads === this.kvHeads && src.headDim === this.headDim && src.dtype === this.dtype && this.windows.every((w, i) => src.windows[i] === w);
+    if (!same) throw new ArgumentError('kv_cache: copyPrefixFrom between caches of different layouts (layers, kv heads, head size, dtype or windows differ)');
+    if (!Number.isInteger(n) || n < 0 || n > src.reusablePrefix() || n > Math.min(this.capacity, ...this.#slots))
+      throw new ArgumentError(`kv_cache: cannot copy ${n} positions (the source holds ${src.reusablePrefix()} reusable, this cache takes ${Math.min(this.capacity, ...this.#slots)} unwrapped)`);
+    if (src.batch !== 1 || this.batch !== 1) throw new ArgumentError(`kv_cache: copyPrefixFrom copies one sequence (batch 1), got ${src.batch} -> ${this.batch}`);
+    for (let i = 0; i < this.numLayers && n > 0; i++) {
+      this.#keys[i]!.narrow(2, 0, n).copy_(src.#keys[i]!.narrow(2, 0, n));
+      this.#values[i]!.narrow(2, 0, n).copy_(src.#values[i]!.narrow(2, 0, n));
+    }
+    this.#length = n;
+  }
+
   commit(T: number): void {
     this.#length += T;
   }

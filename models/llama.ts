@@ -29,6 +29,14 @@ function rotate(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   return cat([rope(x.narrow(-1, 0, rot), cos, sin), x.narrow(-1, rot, D - rot)], -1);
 }
 
+/** What one attention call needs for its rows: rope tables, the cache to extend and the mask plan. */
+interface RowAttention {
+  readonly cos: Tensor;
+  readonly sin: Tensor;
+  readonly cache: KVCache | undefined;
+  readonly plan: AttentionPlan;
+}
+
 class LlamaAttention extends Module {
   constructor(readonly c: LlamaConfig) {
     super();
@@ -58,23 +66,38 @@ class LlamaAttention extends Module {
     return [qkv.narrow(-1, 0, H * D), qkv.narrow(-1, H * D, KV * D), qkv.narrow(-1, (H + KV) * D, KV * D)];
   }
 
-  forward(x: Tensor, cos: Tensor, sin: Tensor, layer: number, cache: KVCache | undefined, plan: AttentionPlan): Tensor {
+  forward(x: Tensor, rows: readonly RowAttention[], layer: number): Tensor {
     const { numHeads: H, numKvHeads: KV, headDim: D } = this.c;
     const [B, T] = x.shape as [number, number, number];
     const [qp, kp, vp] = this.project(x);
-    let q = qp.reshape([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
-    let k = kp.reshape([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
-    let v = vp.reshape([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
+    const q = qp.reshape([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
+    const k = kp.reshape([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
+    const v = vp.reshape([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
+    // One context: the whole batch shares a cache. One per row: each row attends over its own cache, with the
+    // very ops (and shapes) it would run alone, so its output does not depend on the other rows.
+    const y =
+      rows.length === 1
+        ? this.attend(q, k, v, rows[0]!, layer)
+        : cat(
+            rows.map((r, b) => this.attend(q.narrow(0, b, 1), k.narrow(0, b, 1), v.narrow(0, b, 1), r, layer)),
+            0,
+          ); // (B, H, T, D)
+    return this.oProj.forward(y.transpose(1, 2).reshape([B, T, H * D])); // (B, T, C)
+  }
+
+  private attend(q: Tensor, k: Tensor, v: Tensor, r: RowAttention, layer: number): Tensor {
+    const { numHeads: H, numKvHeads: KV } = this.c;
+    const T = q.shape[2]!;
+    const { cos, sin, cache, plan } = r;
     q = rotate(q, cos, sin);
     k = rotate(k, cos, sin);
     // (B, KV, S', D): keys plan.keyStart..past+T-1 (a sliding window reads only its last positions).
     // One query with no mask may read a rolling buffer in slot order; everything else needs position order.
     if (cache) ({ k, v } = cache.update(layer, k, v, plan.keyStart, T > 1 || plan.mask !== undefined));
     // Without a mask: causal over the keys read, query t (position past + t) sees keys up to past + t.
-    const y = plan.mask
+    return plan.mask
       ? scaledDotProductAttention(q, k, v, { attnMask: plan.mask, enableGqa: KV !== H })
       : scaledDotProductAttention(q, k, v, { isCausal: T > 1, causalAlign: 'bottom-right', enableGqa: KV !== H }); // (B, H, T, D)
-    return this.oProj.forward(y.transpose(1, 2).reshape([B, T, H * D])); // (B, T, C)
   }
 }
 
@@ -120,8 +143,8 @@ class LlamaBlock extends Module {
     this.mlp = this.child('mlp', new LlamaMLP(c));
   }
 
-  forward(x: Tensor, cos: Tensor, sin: Tensor, layer: number, cache: KVCache | undefined, plan: AttentionPlan): Tensor {
-    const h = add(x, this.attn.forward(this.inputNorm.forward(x), cos, sin, layer, cache, plan));
+  forward(x: Tensor, rows: readonly RowAttention[], layer: number): Tensor {
+    const h = add(x, this.attn.forward(this.inputNorm.forward(x), rows, layer));
     return add(h, this.mlp.forward(this.postNorm.forward(h)));
   }
 }
@@ -212,6 +235,7 @@ export class Llama extends Module implements CausalLM {
   }
 
   forward(ids: Tensor, options: ForwardOptions = {}): Tensor {
+    if (options.caches) return this.forwardRows(ids, options.caches, options);
     const { cache } = options;
     const [B, T] = ids.shape as [number, number];
     const past = cache?.length ?? 0;
@@ -247,7 +271,7 @@ export class Llama extends Module implements CausalLM {
       const w = this.windowOf(i);
       let plan = plans.get(w);
       if (!plan) plans.set(w, (plan = attentionPlan(past, T, w, pad)));
-      x = this.model.layers[i]!.forward(x, cos, sin, i, cache, plan);
+      x = this.model.layers[i]!.forward(x, [{ cos, sin, cache, plan }], i);
     }
     cache?.commit(T);
     if (history) {
@@ -256,8 +280,34 @@ export class Llama extends Module implements CausalLM {
       for (let b = 0; b < B; b++) history.ids[b]!.push(...rows.slice(b * T, (b + 1) * T));
       history.long = long;
     }
-    if (options.lastOnly) x = x.narrow(1, T - 1, 1); // (B, 1, C)
+    return this.head(x, options.lastOnly);
+  }
+
+  /** Final norm and lm_head (tied: the embedding), on the last position only with lastOnly. */
+  private head(x: Tensor, lastOnly: boolean | undefined): Tensor {
+    if (lastOnly) x = x.narrow(1, x.shape[1]! - 1, 1); // (B, 1, C)
     x = this.model.norm.forward(x);
     return this.lmHead ? this.lmHead.forward(x) : linear(x, this.model.embedTokens.weight.value); // (B, T, V)
+  }
+
+  /** ForwardOptions.caches: row b continues caches[b] at that cache's own length. */
+  private forwardRows(ids: Tensor, caches: readonly KVCache[], options: ForwardOptions): Tensor {
+    const [B, T] = ids.shape as [number, number];
+    const name = this.config.modelType;
+    if (options.cache || options.attentionMask) throw new ArgumentError(`${name}: forward takes per-row caches or one cache (with an attention_mask), not both`);
+    if (caches.length !== B) throw new ArgumentError(`${name}: ${caches.length} per-row caches for ids [${ids.shape.join(', ')}]; give one cache per row`);
+    if (new Set(caches).size !== B) throw new ArgumentError(`${name}: per-row caches must be distinct (a cache holds one sequence)`);
+    if (caches.some((c) => c.batch !== 1)) throw new ArgumentError(`${name}: per-row caches hold one sequence each (batch 1), got batch ${caches.find((c) => c.batch !== 1)!.batch}`);
+    // LongRoPE rewrites a cache when a row crosses its switch length, which rows of a batch do at different steps.
+    if (this.recomputeCacheAt !== undefined) throw new ArgumentError(`${name}: per-row caches are not supported with LongRoPE (run rows one at a time)`);
+    let x = this.model.embedTokens.forward(ids); // (B, T, C)
+    const ropes = caches.map((c) => this.ropeFor({ past: c.length, T }, x.dtype, false)); // (T, rot) each
+    for (let i = 0; i < this.model.layers.length; i++) {
+      const w = this.windowOf(i);
+      const rows = caches.map((cache, b) => ({ ...ropes[b]!, cache, plan: attentionPlan(cache.length, T, w, undefined) }));
+      x = this.model.layers[i]!.forward(x, rows, i);
+    }
+    for (const c of caches) c.commit(T);
+    return this.head(x, options.lastOnly);
   }
 }
