@@ -31,6 +31,7 @@ function checkpointSource(ck: Checkpoint): TensorSource {
     names: () => ck.names(),
     shape: (n) => ck.info(n).shape,
     load: (n, dtype) => ck.load(n, { dtype }),
+    hostSource: (n, dtype) => ck.hostSource(n, dtype),
   };
 }
 

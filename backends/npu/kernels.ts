@@ -16,6 +16,7 @@
  */
 import { bf16DecodeTable } from '../../core/half.js';
 import { notePrepared } from '../../core/profiler.js';
+import { preparedConstant } from '../../core/weight.js';
 import type { Kernel } from '../../core/op_def.js';
 import type { Storage } from '../../core/storage.js';
 import type { Tensor } from '../../core/tensor.js';
@@ -91,6 +92,9 @@ function withPrepared<R>(tag: string, weight: Tensor, deps: readonly (Tensor | u
     counters.misses++;
     notePrepared();
     entry = { gemm: make(), deps: depStorages };
+    // The library holds its own packed copy now: the host copy goes if it can be restored (core/weight.ts).
+    preparedConstant(weight.storage);
+    for (const d of depStorages) if (d) preparedConstant(d);
     perStorage.set(key, entry);
     cached.add(new WeakRef(entry.gemm));
     // Drop references to handles whose weights were garbage-collected (their finalizer freed them).

@@ -20,6 +20,7 @@ import * as R2 from '../../ops/reduce2.js';
 import { full, ones } from '../../ops/creation.js';
 import { LinearW4, LinearW8A8 } from '../../ops/quant.js';
 import { notePrepared } from '../../core/profiler.js';
+import { attachHostSource, preparedConstant, trackWeight } from '../../core/weight.js';
 import { loadOrt } from './binding.js';
 import { ortConfig, ortW8A8Path, sessionOptions } from './config.js';
 import { ONNX_TYPE, buildModel, type AttrValue, type GraphSpec, type InitializerSpec, type NodeSpec } from './onnx_model.js';
@@ -139,7 +140,25 @@ function transposedOnce(w: Tensor): Tensor {
   if (!m) transposed.set(w.storage, (m = new Map()));
   const key = `${w.offset}:${w.shape.join('x')}:${w.strides.join(',')}`;
   let t = m.get(key);
-  if (!t) m.set(key, (t = w.t().contiguous().markConstant()));
+  if (!t) {
+    m.set(key, (t = w.t().contiguous().markConstant()));
+    trackWeight(t.storage);
+    // Wᵀ is this backend's form of w: w's host copy may go, and Wᵀ's comes back from w's source (core/weight.ts).
+    const source = w.storage.source;
+    if (source) {
+      const view = w;
+      attachHostSource(t.storage, {
+        what: `transpose of ${source.what}`,
+        load: () => {
+          const wasResident = view.storage.resident;
+          const data = view.t().contiguous().storage.data;
+          if (!wasResident) view.storage.releaseData();
+          return data;
+        },
+      });
+      preparedConstant(w.storage);
+    }
+  }
   return t;
 }
 
@@ -203,7 +222,10 @@ function ortKernel<I extends OpInputs, A extends OpAttrs>(op: string, spec: Spec
         if (!loaded.ok) return `is unavailable (${loaded.reason})`;
         cache.get(key, () => {
           notePrepared();
-          return loaded.runtime.createSession(buildModel(g.build()), sessionOptions(ortConfig()));
+          const session = loaded.runtime.createSession(buildModel(g.build()), sessionOptions(ortConfig()));
+          // The session holds baked weights as initializers (MLAS prepacks them): host copies go if restorable.
+          for (const f of g.feeds) if (f.bake) preparedConstant(f.tensor.storage);
+          return session;
         });
         return true;
       } catch (e) {

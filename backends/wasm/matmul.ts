@@ -12,6 +12,7 @@
  * its packed blocks.
  */
 import { notePrepared } from '../../core/profiler.js';
+import { preparedConstant } from '../../core/weight.js';
 import type { Storage } from '../../core/storage.js';
 import { broadcastStrides, contiguousStrides, forEachBatch, spanOf } from '../../core/shape.js';
 import { Tensor } from '../../core/tensor.js';
@@ -167,6 +168,7 @@ function packedConstant(rt: WasmGemm, storage: Storage, off: number, K: number, 
     s.release();
   }
   entries.set(key, { ptr, bytes: floats * 4 });
+  preparedConstant(storage); // packed in wasm memory now: the host copy goes if it can be restored (core/weight.ts)
   cache.entries++;
   cache.bytes += floats * 4;
   return ptr;

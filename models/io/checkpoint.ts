@@ -8,6 +8,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, type Tensor } from '../../core/index.js';
+import type { DType } from '../../core/dtype.js';
+import type { HostSource } from '../../core/weight.js';
 import { readRegularText } from './regular_file.js';
 import { openSafetensors, writeSafetensors, type LoadOptions, type SafetensorsFile, type SafetensorsTensorInfo } from './safetensors.js';
 
@@ -262,6 +264,11 @@ export class Checkpoint {
   /** Reads one tensor from its shard (optionally converted, e.g. `{ dtype: 'float32' }` for bf16 weights). */
   load(name: string, options: LoadOptions = {}): Tensor {
     return this.shardOf(name).load(name, options);
+  }
+
+  /** Re-reads `name` as `dtype` by file offset after the checkpoint is closed (see SafetensorsFile.hostSource). */
+  hostSource(name: string, dtype: DType): HostSource {
+    return this.shardOf(name).hostSource(name, dtype);
   }
 
   /** EOS ids to stop on: generation_config.json's, then config.json's, without duplicates. */

@@ -15,6 +15,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CheckpointError, DTypeError, fromTypedArray, Tensor, type DType } from '../../core/index.js';
 import { allocStorage, type StorageArray } from '../../core/dtype.js';
+import { decodeHalf } from '../../core/half.js';
+import type { HostSource } from '../../core/weight.js';
 import { openRegularFile } from './regular_file.js';
 
 /** safetensors dtype strings opshift reads and writes. */
@@ -183,6 +185,31 @@ export function parseSafetensorsHeader(
   return { tensors, metadata };
 }
 
+/**
+ * One tensor's elements read at `position` of `fd`, in `dtype`: the file's dtype as is, F64 rounded to float32,
+ * float16/bfloat16 widened to float32 by table (exact, PyTorch's NaN payloads), other conversions through
+ * `Tensor.to`. Shared by `load` and the restore source, so both give the same bits.
+ */
+function readTensorData(fd: number, file: string, name: string, t: SafetensorsTensorInfo, position: number, dtype: DType): StorageArray {
+  if (!isSupportedSafetensorsDType(t.dtype))
+    throw new DTypeError(`${file}: tensor '${name}' has unsupported dtype ${t.dtype} (opshift reads ${SAFETENSORS_DTYPES.join(', ')})`);
+  const numel = t.byteLength / ITEM_SIZE[t.dtype]!;
+  let data: StorageArray;
+  if (t.dtype === 'F64') {
+    const f64 = new Float64Array(numel);
+    readFully(fd, file, new Uint8Array(f64.buffer), position);
+    data = Float32Array.from(f64); // rounds to nearest, like torch's double -> float
+  } else {
+    data = allocStorage(NATIVE[t.dtype], numel);
+    readFully(fd, file, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
+    if (t.dtype === 'BOOL') for (let i = 0; i < numel; i++) if (data[i]! > 1) (data as Uint8Array)[i] = 1;
+  }
+  const have = NATIVE[t.dtype];
+  if (dtype === have) return data;
+  if (dtype === 'float32' && (have === 'float16' || have === 'bfloat16')) return decodeHalf(data as Uint16Array, have);
+  return fromTypedArray(data, t.shape, { dtype: have }).to(dtype).contiguous().storage.data;
+}
+
 /** An open safetensors file: validated header, lazy per-tensor reads. Call `close()` when done. */
 export class SafetensorsFile {
   readonly path: string;
@@ -245,22 +272,43 @@ export class SafetensorsFile {
   load(name: string, options: LoadOptions = {}): Tensor {
     const t = this.info(name);
     if (this.fd === undefined) fail(this.path, `cannot load '${name}': the file is closed`);
+    const dtype = options.dtype ?? this.loadDType(name);
+    return fromTypedArray(readTensorData(this.fd, this.path, name, t, this.dataStart + t.dataOffsets[0], dtype), t.shape, { dtype });
+  }
+
+  /** The dtype `load(name)` gives without options (the file's, F64 → float32). */
+  loadDType(name: string): DType {
+    const t = this.info(name);
     if (!isSupportedSafetensorsDType(t.dtype))
       throw new DTypeError(`${this.path}: tensor '${name}' has unsupported dtype ${t.dtype} (opshift reads ${SAFETENSORS_DTYPES.join(', ')})`);
-    const numel = t.byteLength / ITEM_SIZE[t.dtype]!;
+    return NATIVE[t.dtype];
+  }
+
+  /**
+   * A restore source for tensor `name` loaded as `dtype` (core/weight.ts): re-opens the file, checks it is the
+   * same file (size and mtime as now), reads the tensor's bytes at its offset and converts them exactly as
+   * `load` does, so a released weight comes back bit-identical. Needs no open descriptor (the checkpoint is
+   * closed after loading).
+   */
+  hostSource(name: string, dtype: DType): HostSource {
+    const t = this.info(name);
+    const file = this.path;
     const position = this.dataStart + t.dataOffsets[0];
-    let data: StorageArray;
-    if (t.dtype === 'F64') {
-      const f64 = new Float64Array(numel);
-      readFully(this.fd, this.path, new Uint8Array(f64.buffer), position);
-      data = Float32Array.from(f64); // rounds to nearest, like torch's double -> float
-    } else {
-      data = allocStorage(NATIVE[t.dtype], numel);
-      readFully(this.fd, this.path, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
-      if (t.dtype === 'BOOL') for (let i = 0; i < numel; i++) if (data[i]! > 1) (data as Uint8Array)[i] = 1;
-    }
-    const tensor = fromTypedArray(data, t.shape, { dtype: NATIVE[t.dtype] });
-    return options.dtype && options.dtype !== tensor.dtype ? tensor.to(options.dtype) : tensor;
+    const { size, mtimeMs } = fs.statSync(file);
+    return {
+      what: `checkpoint ${file} '${name}' @ byte ${position}`,
+      load: () => {
+        const { fd, size: now } = openRegularFile(file, 'the safetensors file');
+        try {
+          const m = fs.fstatSync(fd).mtimeMs;
+          if (now !== size || m !== mtimeMs)
+            fail(file, `cannot restore '${name}' (its host copy was released after a backend prepared it): the file changed since the model was loaded (size ${size} → ${now} bytes, mtime ${new Date(mtimeMs).toISOString()} → ${new Date(m).toISOString()}); reload the model, or set OPSHIFT_KEEP_HOST_WEIGHTS=1 when files change under a running process`);
+          return readTensorData(fd, file, name, t, position, dtype);
+        } finally {
+          fs.closeSync(fd);
+        }
+      },
+    };
   }
 
   /** Closes the file descriptor; later `load` calls fail, `names`/`info` keep working. Idempotent. */

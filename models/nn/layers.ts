@@ -25,6 +25,8 @@ export class Linear extends Module implements LinearLike {
   ) {
     super();
     this.weight = this.param('weight', [outFeatures, inFeatures], { normal: options.std ?? 0.02 });
+    // GEMM backends keep their own prepared form: the host copy goes once they have it (core/weight.ts).
+    this.weight.hostCopy = 'release';
     this.bias = options.bias ? this.param('bias', [outFeatures], { constant: 0 }) : undefined;
   }
 

@@ -7,15 +7,25 @@
 import { ArgumentError, ShapeError } from '../../core/errors.js';
 import type { DType } from '../../core/dtype.js';
 import { formatShape, shapesEqual } from '../../core/shape.js';
+import { Storage } from '../../core/storage.js';
 import { Tensor } from '../../core/tensor.js';
+import { attachHostSource, keepHostWeights, trackWeight, type HostSource } from '../../core/weight.js';
 import { Generator as Rng } from '../../core/random.js';
 import { fromTypedArray } from '../../ops/creation.js';
 
 /** How `initRandom` fills a parameter: normal(0, std), or a constant (norm weights 1, biases 0). */
 export type ParamInit = { readonly normal: number } | { readonly constant: number };
 
+/**
+ * Whether a parameter's host copy may be released once a backend has prepared it (core/weight.ts): 'release'
+ * for GEMM weights (Linear), 'keep' for everything read on the host every step (embeddings, norms, biases).
+ */
+export type HostCopy = 'keep' | 'release';
+
 export class Parameter {
   #value: Tensor | undefined;
+  /** See HostCopy; Linear sets 'release' on its weight. */
+  hostCopy: HostCopy = 'keep';
   constructor(
     readonly shape: readonly number[],
     readonly init: ParamInit,
@@ -39,6 +49,22 @@ export class Parameter {
     if (!shapesEqual(t.shape, this.shape))
       throw new ShapeError(`parameter ${this.path}: expected shape ${formatShape(this.shape)}, got ${formatShape(t.shape)}`);
     this.#value = t.markConstant();
+    trackWeight(t.storage);
+  }
+
+  /**
+   * Sets a parameter whose elements come from `source` and are not read now when the host copy may be released:
+   * the first backend that needs them reads them (one weight at a time, straight into its prepared form) and
+   * releases them again. Kept parameters (and OPSHIFT_KEEP_HOST_WEIGHTS=1) are read now and keep the source only
+   * for accounting.
+   */
+  setFromSource(dtype: DType, source: HostSource): void {
+    const n = this.shape.reduce((a, b) => a * b, 1);
+    if (this.hostCopy === 'release' && !keepHostWeights()) {
+      const storage = Storage.deferred(dtype, n, source);
+      attachHostSource(storage, source);
+      this.set(new Tensor(storage, [...this.shape]));
+    } else this.set(new Tensor(new Storage(source.load(), dtype), [...this.shape]));
   }
 
   clear(): void {
@@ -58,6 +84,8 @@ export interface TensorSource {
   names(): Iterable<string>;
   shape(name: string): readonly number[];
   load(name: string, dtype: DType): Tensor;
+  /** Re-reads `name` as `dtype` on demand (a checkpoint by file offset): parameters that may release their host copy load through it. */
+  hostSource?(name: string, dtype: DType): HostSource | undefined;
 }
 
 export function mapSource(tensors: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>): TensorSource {
@@ -162,7 +190,12 @@ export abstract class Module {
     const bad = report.missing.length + report.unexpected.length + report.mismatched.length;
     if (bad > 0 && options.strict !== false) throw new ShapeError(`load_state_dict: ${describeReport(report)}`);
     const dtype = options.dtype ?? 'float32';
-    for (const [p, name] of plan) p.set(source.load(name, p.dtype ?? dtype));
+    for (const [p, name] of plan) {
+      const d = p.dtype ?? dtype;
+      const hs = p.hostCopy === 'release' ? source.hostSource?.(name, d) : undefined;
+      if (hs) p.setFromSource(d, hs);
+      else p.set(source.load(name, d));
+    }
     return report;
   }
 
@@ -176,17 +209,22 @@ export abstract class Module {
     for (const [path, p] of this.namedParameters()) {
       p.path = path;
       const n = p.shape.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(n);
-      if ('normal' in p.init) {
-        const scale = (p.init.normal * Math.sqrt(3)) / 2 ** 31;
-        for (let i = 0; i < n; i++) {
-          state ^= state << 13;
-          state ^= state >>> 17;
-          state ^= state << 5;
-          data[i] = (state | 0) * scale;
-        }
-      } else data.fill(p.init.constant);
-      p.set(fromTypedArray(data, [...p.shape]).to(p.dtype ?? dtype));
+      const init = p.init;
+      const start = state;
+      const d = p.dtype ?? dtype;
+      const make = (): { t: Tensor; end: number } => {
+        const data = new Float32Array(n);
+        let end = start;
+        if ('normal' in init) end = fillUniform(data, start, (init.normal * Math.sqrt(3)) / 2 ** 31);
+        else data.fill(init.constant);
+        return { t: fromTypedArray(data, [...p.shape]).to(d), end };
+      };
+      const first = make();
+      state = first.end;
+      p.set(first.t);
+      // Seeded weights can be regenerated from the state they started at: a released host copy comes back so.
+      if (p.hostCopy === 'release' && 'normal' in init)
+        attachHostSource(p.value.storage, { what: `seeded random (${path})`, load: () => make().t.contiguous().storage.data });
     }
     return this;
   }
@@ -195,6 +233,17 @@ export abstract class Module {
   dispose(): void {
     for (const [, p] of this.namedParameters()) p.clear();
   }
+}
+
+/** normal(0, std) stand-in: xorshift32 from `state`, scaled; returns the state after the last draw. */
+function fillUniform(data: Float32Array, state: number, scale: number): number {
+  for (let i = 0; i < data.length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    data[i] = (state | 0) * scale;
+  }
+  return state;
 }
 
 export function describeReport(r: StateDictReport): string {
