@@ -7,6 +7,7 @@
 import { readTextOption } from './cli_files.js';
 import { ArgumentError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy_spec.js';
+import { defaultPolicy } from './default_policy.js';
 import { withPolicy } from '../core/policy.js';
 import { profile, type SummaryRow } from '../core/profiler.js';
 import type { CausalLM } from '../models/causal_lm.js';
@@ -34,6 +35,8 @@ export interface BenchModelOptions {
   readonly threads?: number;
   /** Quantize every linear (lm_head too) in memory first: w8a8 (per-tensor int8, quantize_dynamic) or w4 (pergrp uint4 g128). */
   readonly quant?: 'w8a8' | 'w4';
+  /** Run one profiled repetition per row for the per-op breakdown (default true; `bench compare` skips it). */
+  readonly profile?: boolean;
 }
 
 export interface PeerRow {
@@ -65,6 +68,13 @@ export interface BenchModelResult {
   readonly model: string;
   readonly parameters: number;
   readonly loadMs: number;
+  /**
+   * TTFT of the first generate in this process (the first dispatch policy and prompt length): it includes the
+   * backends' one-time weight preparation (transpose, packing, sessions), which later runs reuse.
+   */
+  readonly coldTtftMs: number;
+  /** The process's peak resident set (getrusage maxrss) when the benchmark ended: weights, prepared copies, caches. */
+  readonly maxRssMiB: number;
   readonly rows: BenchModelRow[];
   /** PyTorch eager on the same shapes and prompts, same run; or why it was skipped. */
   readonly peer: { readonly name: string; readonly rows: PeerRow[] } | { readonly skipped: string };
@@ -73,7 +83,11 @@ export interface BenchModelResult {
 /** `n` prompt ids: the file's tokens repeated to length, or a fixed pseudo-random sequence in the vocabulary. */
 export function promptIds(model: CausalLM, n: number, fileTokens: number[] | undefined, seed = 1): number[] {
   if (fileTokens && fileTokens.length > 0) return Array.from({ length: n }, (_, i) => fileTokens[i % fileTokens.length]!);
-  const V = model.config.vocabSize;
+  return syntheticPromptIds(model.config.vocabSize, n, seed);
+}
+
+/** The fixed pseudo-random prompt of `promptIds` for a vocabulary of V ids (peers without the model use it too). */
+export function syntheticPromptIds(V: number, n: number, seed = 1): number[] {
   let s = seed >>> 0 || 1;
   return Array.from({ length: n }, () => {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
@@ -94,13 +108,19 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
     fileTokens = tok.encode(readTextOption('--prompt-file', o.promptFile));
   }
   const rows: BenchModelRow[] = [];
+  let coldTtftMs: number | undefined;
   for (const spec of o.dispatch) {
-    const policy = spec ? parsePolicy(spec) : {};
+    // No policy: the CLI's measured default, as generate and serve use (tools/default_policy.ts).
+    const policy = spec ? parsePolicy(spec) : defaultPolicy();
     for (const L of o.promptLengths) {
       if (model.config.modelType === 'opt' && L + o.genTokens > model.config.maxPositions)
         throw new ArgumentError(`bench model: ${L} + ${o.genTokens} tokens exceed OPT's ${model.config.maxPositions} positions`);
       const prompt = promptIds(model, L, fileTokens, o.seed);
-      const run = () => withPolicy(policy, () => generate(model, prompt, { maxNewTokens: o.genTokens, ignoreEos: true }));
+      const run = () => {
+        const res = withPolicy(policy, () => generate(model, prompt, { maxNewTokens: o.genTokens, ignoreEos: true }));
+        coldTtftMs ??= res.ttftMs;
+        return res;
+      };
       for (let w = 0; w < o.warmup; w++) run();
       const ttft: number[] = [];
       const tps: number[] = [];
@@ -112,7 +132,7 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
         tps.push(res.tokensPerS);
         peak = Math.max(peak, process.memoryUsage.rss());
       }
-      const prof = profile(run);
+      const breakdown = o.profile === false ? [] : profile(run).rows(['op', 'backend']);
       const t = spreadOf(ttft);
       const d = spreadOf(tps);
       rows.push({
@@ -128,7 +148,7 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
         reps: o.reps,
         msPerToken: 1000 / d.median,
         peakRssMiB: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20,
-        breakdown: prof.rows(['op', 'backend']),
+        breakdown,
       });
     }
   }
@@ -155,11 +175,12 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
         : { skipped: res.reason };
     }
   }
-  return { model: o.quant ? `${o.model} (${o.quant})` : o.model, parameters: model.numParameters(), loadMs, rows, peer };
+  const maxRssMiB = process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
+  return { model: o.quant ? `${o.model} (${o.quant})` : o.model, parameters: model.numParameters(), loadMs, coldTtftMs: coldTtftMs ?? NaN, maxRssMiB, rows, peer };
 }
 
 export function formatBenchModel(r: BenchModelResult, width?: number): string {
-  const head = `${r.model}: ${(r.parameters / 1e6).toFixed(1)}M parameters, loaded in ${r.loadMs.toFixed(0)} ms`;
+  const head = `${r.model}: ${(r.parameters / 1e6).toFixed(1)}M parameters, loaded in ${r.loadMs.toFixed(0)} ms; cold TTFT ${r.coldTtftMs.toFixed(0)} ms (first generate, weight preparation included); process peak RSS ${r.maxRssMiB.toFixed(0)} MiB`;
   const peerRows = 'rows' in r.peer ? r.peer.rows : [];
   const table = fitTable(
     [

@@ -27,6 +27,8 @@ import { opsCounts, opsMarkdown, writeOpsReadme } from './ops_list.js';
 import { loadTokenizerIfAny, openModel, parseIds, runGenerate, runLogits, underPolicy } from './generate.js';
 import type { DType } from '../core/dtype.js';
 import { benchModelCsv, formatBenchModel, runBenchModel } from './bench_model.js';
+import { compareMarkdown, formatCompare, parsePrecisions, runCompare } from './bench_compare.js';
+import { llamaBenchPath } from './peers/llama_bench.js';
 import { perplexity } from './eval_perplexity.js';
 import { repoRoot } from './model_source.js';
 import { formatQuantize, progressBar, runQuantize } from './quantize.js';
@@ -318,6 +320,43 @@ bench
     progress.done();
     console.log(opts.format === 'json' ? JSON.stringify(r, null, 2) : opts.format === 'csv' ? benchModelCsv(r) : formatBenchModel(r, widthOf(opts)));
     if (opts.plot) await writeChart(benchModelSvg(r), opts.plot, opts.png, 'chart');
+  });
+
+bench
+  .command('compare')
+  .description('opshift, llama.cpp (llama-bench) and PyTorch side by side in one run: cold/warm TTFT, decode tok/s and peak RSS per model, precision and thread count, each configuration in its own process (the README model table)')
+  .option('-m, --model <list>', 'comma-separated synthetic presets', 'synthetic:opt-125m,synthetic:tinyllama-1.1b')
+  .option('--precision <list>', 'comma-separated: fp32, w8a8 (vs llama.cpp Q8_0), w4 (uint4 g128, vs Q4_0)', 'fp32,w8a8,w4')
+  .option('-t, --threads <list>', `comma-separated thread counts (each 1..${NPU_MAX_THREADS})`, '1,2')
+  .addOption(new Option('-p, --prompt-tokens <n>', 'prompt length (llama-bench -p)').default(128).argParser(intOption('--prompt-tokens', 1, MAX_TOKENS)))
+  .addOption(new Option('-n, --gen-tokens <n>', 'tokens generated (llama-bench -n)').default(64).argParser(intOption('--gen-tokens', 2, MAX_TOKENS)))
+  .addOption(new Option('-r, --reps <n>', 'warm repetitions per engine and configuration').default(3).argParser(intOption('--reps', 1, 100)))
+  .option('--dispatch <policy>', "opshift's per-op backends (default: the default dispatch of generate/serve/bench model)")
+  .option('--llama-bench <path>', 'llama.cpp llama-bench binary (default: $OPSHIFT_LLAMA_BENCH; absent: llama.cpp skipped)')
+  .option('--gguf-dir <dir>', 'folder with {opt,tinyllama}-{f32,q8_0,q4_0}.gguf', '.')
+  .option('--no-torch', 'skip the PyTorch peer')
+  .addOption(new Option('--timeout <s>', 'limit per child process, seconds').default(1200).argParser(intOption('--timeout', 10, 86400)))
+  .addOption(new Option('--format <f>', 'output format').choices(['table', 'json', 'md']).default('table'))
+  .option(...WIDE)
+  .action(async (opts: { model: string; precision: string; threads: string; promptTokens: number; genTokens: number; reps: number; dispatch?: string; llamaBench?: string; ggufDir: string; torch: boolean; timeout: number; format: string; wide?: boolean }) => {
+    if (opts.dispatch) parsePolicy(opts.dispatch); // a bad policy fails before any child starts
+    const r = await runCompare(
+      {
+        models: opts.model.split(',').map((s) => s.trim()).filter(Boolean),
+        precisions: parsePrecisions(opts.precision),
+        threads: parseIntList('--threads', opts.threads, 1, NPU_MAX_THREADS),
+        promptTokens: opts.promptTokens,
+        genTokens: opts.genTokens,
+        reps: opts.reps,
+        dispatch: opts.dispatch ?? '',
+        llamaBench: llamaBenchPath(opts.llamaBench),
+        ggufDir: opts.ggufDir,
+        torch: opts.torch,
+        timeoutMs: opts.timeout * 1000,
+      },
+      (m) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`),
+    );
+    console.log(opts.format === 'json' ? JSON.stringify(r, null, 2) : opts.format === 'md' ? compareMarkdown(r) : formatCompare(r, widthOf(opts)));
   });
 
 /** Ranges of the sampling options (models/sampling.ts checks the same rules for library callers). */

@@ -4,6 +4,7 @@
  */
 import { ArgumentError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy_spec.js';
+import { defaultPolicy } from './default_policy.js';
 import { withPolicy } from '../core/policy.js';
 import { profile, type Profile } from '../core/profiler.js';
 import type { CausalLM } from '../models/causal_lm.js';
@@ -33,9 +34,9 @@ export function parseIds(text: string): number[] {
   return ids;
 }
 
-/** Runs fn under the --dispatch policy (if any), profiling when asked. */
+/** Runs fn under the --dispatch policy, or the CLI's measured default (tools/default_policy.ts), profiling when asked. */
 export function underPolicy<T>(dispatch: string | undefined, wantProfile: boolean, fn: () => T): { result: T; profile: Profile<T> | undefined } {
-  const run = () => (dispatch ? withPolicy(parsePolicy(dispatch), fn) : fn());
+  const run = () => withPolicy(dispatch ? parsePolicy(dispatch) : defaultPolicy(), fn);
   if (!wantProfile) return { result: run(), profile: undefined };
   const p = profile(run);
   return { result: p.result, profile: p };

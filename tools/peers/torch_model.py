@@ -1,14 +1,20 @@
 """PyTorch peer of `opshift bench model`: the same synthetic model shapes, eager, as Hugging Face runs them.
 
 stdin:  {"config": <config.json dict of an opshift preset>, "prompts": [[ids]], "gen_tokens": n, "reps": r,
-         "warmup": w, "threads": t}
-stdout: {"torch": version, "threads": t, "results": [{"prompt_tokens", "ttft_ms", "tokens_per_s"}]}
+         "warmup": w, "threads": t, "mv": false}
+stdout: {"torch": version, "threads": t, "cold_ttft_ms": first run's TTFT, "max_rss_mib": peak RSS,
+         "results": [{"prompt_tokens", "ttft_ms", "tokens_per_s"}]}
+
+"mv": true sends single-row projections (decode) through torch.mv, PyTorch's GEMV: torch 1.13's F.linear runs
+them as an sgemm with M = 1, which is slower on OpenBLAS. `bench compare` uses it so that the peer is PyTorch at
+its fastest; `bench model` keeps F.linear, as Hugging Face runs it.
 
 OPT and Llama forwards with a KV cache, written as Hugging Face's modeling code computes them (F.linear for
 every projection, eager softmax attention, fp32), random weights (speed does not depend on the values).
 Greedy decoding, medians over the repetitions.
 """
 import json
+import resource
 import statistics
 import sys
 import time
@@ -18,6 +24,7 @@ import torch.nn.functional as F
 
 req = json.load(sys.stdin)
 cfg = req["config"]
+use_mv = bool(req.get("mv", False))
 torch.set_num_threads(int(req.get("threads", 1)))
 torch.manual_seed(0)
 opt = cfg["model_type"] == "opt"
@@ -54,6 +61,13 @@ else:
     inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2).float() / D))
 
 
+def linear(x, w, b=None):
+    if use_mv and x.shape[0] == 1 and x.shape[1] == 1:
+        y = torch.mv(w, x[0, 0]).view(1, 1, -1)
+        return y + b if b is not None else y
+    return F.linear(x, w, b)
+
+
 def rms(x, w, eps=1e-5):
     x32 = x.float()
     return w * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
@@ -82,39 +96,39 @@ def forward(ids, cache):
     if opt:
         x = F.embedding(ids, W["emb"])
         if "pin" in W:
-            x = F.linear(x, W["pin"])
+            x = linear(x, W["pin"])
         x = x + F.embedding(torch.arange(past, past + T)[None] + 2, W["pos"])
         for i, l in enumerate(W["layers"]):
             h = F.layer_norm(x, (C,), *l["ln1"])
-            q = (F.linear(h, *l["q"]) * D ** -0.5).view(1, T, H, D).transpose(1, 2)
-            k = F.linear(h, *l["k"]).view(1, T, H, D).transpose(1, 2)
-            v = F.linear(h, *l["v"]).view(1, T, H, D).transpose(1, 2)
+            q = (linear(h, *l["q"]) * D ** -0.5).view(1, T, H, D).transpose(1, 2)
+            k = linear(h, *l["k"]).view(1, T, H, D).transpose(1, 2)
+            v = linear(h, *l["v"]).view(1, T, H, D).transpose(1, 2)
             if cache[i] is not None:
                 k, v = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
             cache[i] = (k, v)
-            x = x + F.linear(attend(q, k, v, T), *l["o"])
-            x = x + F.linear(torch.relu(F.linear(F.layer_norm(x, (C,), *l["ln2"]), *l["fc1"])), *l["fc2"])
+            x = x + linear(attend(q, k, v, T), *l["o"])
+            x = x + linear(torch.relu(linear(F.layer_norm(x, (C,), *l["ln2"]), *l["fc1"])), *l["fc2"])
         x = F.layer_norm(x[:, -1:], (C,), *W["lnf"])
         if "pout" in W:
-            x = F.linear(x, W["pout"])
-        return F.linear(x, W["emb"])
+            x = linear(x, W["pout"])
+        return linear(x, W["emb"])
     x = F.embedding(ids, W["emb"])
     pos = torch.arange(past, past + T).float()
     emb = torch.cat([torch.outer(pos, inv_freq)] * 2, -1)
     cos, sin = emb.cos(), emb.sin()
     for i, l in enumerate(W["layers"]):
         h = rms(x, l["n1"])
-        q = F.linear(h, *l["q"]).view(1, T, H, D).transpose(1, 2)
-        k = F.linear(h, *l["k"]).view(1, T, KV, D).transpose(1, 2)
-        v = F.linear(h, *l["v"]).view(1, T, KV, D).transpose(1, 2)
+        q = linear(h, *l["q"]).view(1, T, H, D).transpose(1, 2)
+        k = linear(h, *l["k"]).view(1, T, KV, D).transpose(1, 2)
+        v = linear(h, *l["v"]).view(1, T, KV, D).transpose(1, 2)
         q, k = q * cos + rot(q) * sin, k * cos + rot(k) * sin
         if cache[i] is not None:
             k, v = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
         cache[i] = (k, v)
-        x = x + F.linear(attend(q * D ** -0.5, k, v, T), *l["o"])
+        x = x + linear(attend(q * D ** -0.5, k, v, T), *l["o"])
         h = rms(x, l["n2"])
-        x = x + F.linear(F.silu(F.linear(h, *l["g"])) * F.linear(h, *l["u"]), *l["d"])
-    return F.linear(rms(x[:, -1:], W["norm"]), W["head"])
+        x = x + linear(F.silu(linear(h, *l["g"])) * linear(h, *l["u"]), *l["d"])
+    return linear(rms(x[:, -1:], W["norm"]), W["head"])
 
 
 def run(prompt, n):
@@ -129,10 +143,14 @@ def run(prompt, n):
 
 
 results = []
+cold = None
 with torch.inference_mode():
     for p in req["prompts"]:
+        if cold is None:
+            cold = run(p, 2)[0]  # the first forward in this process: allocator and thread pools start here
         for _ in range(int(req.get("warmup", 1))):
             run(p, req["gen_tokens"])
         runs = [run(p, req["gen_tokens"]) for _ in range(max(1, int(req.get("reps", 1))))]
         results.append({"prompt_tokens": len(p), "ttft_ms": statistics.median(r[0] for r in runs), "tokens_per_s": statistics.median(r[1] for r in runs)})
-print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+max_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "cold_ttft_ms": cold, "max_rss_mib": max_rss_mib, "results": results}))

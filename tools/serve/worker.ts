@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { parsePolicy } from '../../core/policy_spec.js';
+import { defaultPolicy } from '../default_policy.js';
 import { loadModel } from '../../models/load.js';
 import { loadTokenizer, tokenizerFiles } from '../../models/tokenizer.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
@@ -27,7 +28,7 @@ try {
   ctx = {
     model,
     tokenizer,
-    policy: init.dispatch ? parsePolicy(init.dispatch) : undefined,
+    policy: init.dispatch ? parsePolicy(init.dispatch) : defaultPolicy(),
     prefillChunk: init.prefillChunk,
     templateTimeoutMs: init.templateTimeoutMs,
     templateMaxBytes: init.templateMaxBytes,
