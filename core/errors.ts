@@ -99,3 +99,16 @@ export const NPU_STATUS_NAMES: Readonly<Record<number, string>> = {
   7: 'NPU_E_BUSY',
   8: 'NPU_E_INTERNAL',
 };
+
+/**
+ * A tensor (or the storage behind it) was used after dispose() / the end of its tidy() scope: the op that
+ * tried and what it was given.
+ */
+export class DisposedError extends OpshiftError {
+  constructor(
+    readonly op: string,
+    readonly what: string,
+  ) {
+    super(`${op}: ${what} was used after dispose() (disposed explicitly, by \`using\`, or at the end of the tidy() that created it; keep() it or return it from the tidy to use it later)`);
+  }
+}

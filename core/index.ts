@@ -32,6 +32,8 @@ export {
 export { withBackend, withPolicy, setPolicy, getPolicy, setPriority, byRows, DECOMPOSE, type Policy, type OpRule, type CallInfo } from './policy.js';
 export { parsePolicy } from './policy_spec.js';
 export { dispatch, dispatchAll, dumpDispatch } from './dispatcher.js';
+export { tidy, keep, dispose } from './scope.js';
+export { poolStats, resetPoolStats, setPoolLimit, clearPool, type PoolStats } from './pool.js';
 export { profile, setDebug, notePrepared, Profile, type OpRecord, type SummaryRow } from './profiler.js';
 export { registerDefaultBackends } from '../backends/index.js';
 export { configureOrt, ortConfig, type OrtConfig } from '../backends/ort/config.js';

@@ -35,6 +35,12 @@ export interface OpDefinition<I extends OpInputs, A extends OpAttrs> {
   readonly view?: boolean;
   /** Composite ops: the same result from primitives (each dispatched on its own). */
   decompose?(inputs: I, attrs: A): Tensor[];
+  /**
+   * Every kernel of this op writes every element of its outputs (elementwise ops, softmax, norms), so an output
+   * array reused from the pool (core/pool.ts) need not be zero-filled first. Default false: zeroed, for kernels
+   * that accumulate into their output or leave parts of it alone.
+   */
+  readonly overwritesOutputs?: boolean;
   /** Floating-point operations of one call, for profiles and benchmarks. Default: one per output element. */
   flops?(inputs: I, attrs: A, outs: readonly TensorSpec[]): number;
 }

@@ -4,8 +4,10 @@
  * through the dispatcher; no logic lives here.
  */
 import { allocStorage, type DType } from './dtype.js';
+import { takeArray } from './pool.js';
+import { scopeState } from './scope.js';
 import { forEachOffset, readNumber } from './elements.js';
-import { ShapeError } from './errors.js';
+import { DisposedError, ShapeError } from './errors.js';
 import { formatTensor } from './format.js';
 import {
   contiguousStrides,
@@ -36,18 +38,72 @@ export class Tensor {
    * it like PyTorch treats a Python scalar, and kernels use the exact value.
    */
   readonly wrappedValue: number | boolean | undefined;
+  #disposed = false;
+  /** keep(): no tidy() scope disposes this tensor. */
+  #kept = false;
 
   constructor(storage: Storage, shape: Shape, strides?: readonly number[], offset = 0, wrappedValue?: number | boolean) {
+    // Every handle, views included, holds a reference: the storage is released only when the last one is disposed.
+    storage.retain();
     this.storage = storage;
     this.shape = shape;
     this.strides = strides ?? contiguousStrides(shape);
     this.offset = offset;
     this.wrappedValue = wrappedValue;
+    scopeState.current?.push(this);
   }
 
   /** A new contiguous tensor with zeroed storage. */
   static empty(shape: Shape, dtype: DType): Tensor {
     return new Tensor(new Storage(allocStorage(dtype, numel(shape)), dtype), [...shape]);
+  }
+
+  /**
+   * A new contiguous op output, its array from the pool when one of that size was released (core/pool.ts);
+   * zero-filled unless `zero` is false (the op's kernels write every element). The storage may go back to the
+   * pool once every tensor on it is disposed.
+   */
+  static output(shape: Shape, dtype: DType, zero: boolean): Tensor {
+    const storage = new Storage(takeArray(dtype, numel(shape), zero), dtype);
+    storage.poolable = true;
+    return new Tensor(storage, shape);
+  }
+
+  // ---- explicit release: dispose(), `using`, tidy() (core/scope.ts) ----
+
+  /**
+   * Release this handle now instead of at garbage collection. The storage is released (and its array may be
+   * reused by a later op output) when no other tensor views it; a second dispose() does nothing. Using the
+   * tensor afterwards throws DisposedError naming the op.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.storage.release();
+  }
+
+  /** `using t = x.add(y)` disposes t at the end of the block (TypeScript 5.2 explicit resource management). */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  get isDisposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Exempt from every tidy() scope (the tensor lives until dispose() or garbage collection); returns this. */
+  keep(): this {
+    this.#kept = true;
+    return this;
+  }
+
+  get isKept(): boolean {
+    return this.#kept;
+  }
+
+  /** Throws DisposedError naming `op` when this tensor was disposed. */
+  assertLive(op: string): void {
+    if (this.#disposed) throw new DisposedError(op, `tensor ${this.dtype}[${this.shape.join(', ')}]`);
   }
 
   /** Wraps a JS number as PyTorch wraps a Python scalar: int64 for integers, float32 for others, bool for booleans. */
@@ -105,6 +161,7 @@ export class Tensor {
   // ---- views: metadata only, storage shared ----
 
   private withView(shape: readonly number[], strides: readonly number[], offset = this.offset): Tensor {
+    if (this.#disposed) this.assertLive('view');
     return new Tensor(this.storage, shape, strides, offset);
   }
 
@@ -288,6 +345,7 @@ export class Tensor {
 
   /** The single value of a one-element tensor. */
   item(): number {
+    this.assertLive('item');
     if (this.numel() !== 1) throw new ShapeError(`item: a tensor with ${this.numel()} elements (shape ${formatShape(this.shape)}) cannot be converted to a number`);
     return readNumber(this.storage, this.offset);
   }
@@ -311,6 +369,7 @@ export class Tensor {
 
   /** Nested JS arrays, like torch.Tensor.tolist(): numbers, booleans for bool, int64 as numbers. */
   tolist(): NestedList {
+    this.assertLive('tolist');
     const flat: (number | boolean)[] = [];
     const isBool = this.dtype === 'bool';
     forEachOffset(this.shape, this.strides, this.offset, (p) => {

@@ -24,6 +24,7 @@ function binaryShape(op: string, a: Tensor, b: Tensor): number[] {
 function arithmetic(name: string, fn: string, opts: { boolOk: boolean; floatResult?: boolean }) {
   return defineOp<BinaryInputs, NoAttrs>({
     name,
+    overwritesOutputs: true, // elementwise: every kernel writes each output element, so pooled outputs skip zeroing
     meta({ a, b }) {
       const dtype = resultType([a, b]);
       if (dtype === 'bool' && !opts.boolOk)
@@ -71,6 +72,7 @@ type UnaryRule = 'same' | 'same-no-bool' | 'float' | 'float-only';
 function unary(name: string, fn: string, rule: UnaryRule, flopsPerElement = 1) {
   return defineOp<UnaryInputs, NoAttrs>({
     name,
+    overwritesOutputs: true, // elementwise: every kernel writes each output element
     meta({ x }): TensorSpec[] {
       let dtype: DType = x.dtype;
       if (rule === 'same-no-bool' && x.dtype === 'bool') throw new DTypeError(`${fn}: not supported for bool tensors (${sig(x)})`);
@@ -98,6 +100,7 @@ export const Sin = unary('Sin', 'sin', 'float');
 /** SiLU = x·sigmoid(x); composite with a fused CPU kernel. */
 export const Silu = defineOp<UnaryInputs, NoAttrs>({
   name: 'Silu',
+  overwritesOutputs: true,
   meta({ x }) {
     requireFloat('silu', x);
     return [{ shape: x.shape, dtype: x.dtype }];
@@ -111,6 +114,7 @@ export type GeluAttrs = { readonly approximate: 'none' | 'tanh' };
 /** GELU, exact (erf) or tanh approximation; composite with a fused CPU kernel. */
 export const Gelu = defineOp<UnaryInputs, GeluAttrs>({
   name: 'Gelu',
+  overwritesOutputs: true,
   meta({ x }, { approximate }) {
     requireFloat('gelu', x);
     if (approximate !== 'none' && approximate !== 'tanh')

@@ -18,6 +18,7 @@ export type SoftmaxAttrs = { readonly dim: number };
 /** Numerically stable softmax along any dim: exp(x - max) / sum(exp(x - max)). */
 export const Softmax = defineOp<UnaryInputs, SoftmaxAttrs>({
   name: 'Softmax',
+  overwritesOutputs: true, // every kernel writes each row in full
   meta({ x }, { dim }) {
     requireFloat('softmax', x);
     normalizeDim('softmax', dim, x.ndim, x.shape);
@@ -50,6 +51,7 @@ function upcastHalf<T>(x: Tensor, fn: (x32: Tensor) => T): T {
 /** torch.nn.functional.layer_norm over the trailing `normalizedShape` dims, biased variance. */
 export const LayerNorm = defineOp<LayerNormInputs, LayerNormAttrs>({
   name: 'LayerNorm',
+  overwritesOutputs: true,
   meta({ x, weight, bias }, { normalizedShape, eps }) {
     requireFloat('layer_norm', x);
     const k = normalizedShape.length;
@@ -102,6 +104,7 @@ export type RmsNormAttrs = { readonly eps: number };
  */
 export const RmsNorm = defineOp<RmsNormInputs, RmsNormAttrs>({
   name: 'RmsNorm',
+  overwritesOutputs: true,
   meta({ x, weight }, { eps }) {
     requireFloat('rms_norm', x);
     if (x.ndim === 0) throw new ShapeError('rms_norm: input needs at least 1 dim');

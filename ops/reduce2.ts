@@ -149,6 +149,7 @@ function upcastHalf(x: Tensor, fn: (x32: Tensor) => Tensor): Tensor {
 /** Numerically stable log_softmax along a dim: x - max - log(sum(exp(x - max))). */
 export const LogSoftmax = defineOp<UnaryInputs, LogSoftmaxAttrs>({
   name: 'LogSoftmax',
+  overwritesOutputs: true, // every kernel writes each row in full
   meta({ x }, { dim }) {
     requireFloat('log_softmax', x);
     normalizeDim('log_softmax', dim, x.ndim, x.shape);
