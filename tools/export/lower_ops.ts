@@ -150,6 +150,22 @@ const gelu: Lowering = (b, n) => {
   return [b.one('Mul', [b.one('Mul', [c(0.5), x]), b.add(c(1), b.one('Erf', [b.one('Div', [x, c(Math.SQRT2)])]))])];
 };
 
+/** Sum/Mean over `dims` (null: all). Opset 17: ReduceSum takes axes as an input, ReduceMean as an attribute. */
+const reduce =
+  (onnx: 'ReduceSum' | 'ReduceMean'): Lowering =>
+  (b, n) => {
+    const rank = rankOf(b, n, 'x');
+    const dims = n.attrs.dims as readonly Dim[] | null;
+    if (dims?.some(isExpr)) throw new ExportError(`export: ${n.op} over size-dependent dims`);
+    const axes = dims === null ? [...Array(rank).keys()] : (dims as number[]).map((d) => normalizeDim(n.op, d, Math.max(rank, 1)));
+    const keepdims = { keepdims: { i: n.attrs.keepdim === true ? 1 : 0 } };
+    const x = b.in(n, 'x');
+    const dt = outDType(b, n);
+    const xin = b.inValue(n, 'x').dtype === dt ? x : b.cast(x, dt);
+    if (rank === 0) return [b.one('Identity', [xin])];
+    return [onnx === 'ReduceSum' ? b.one(onnx, [xin, b.i64(axes)], keepdims) : b.one(onnx, [xin], { ...keepdims, axes: { ints: axes } })];
+  };
+
 export const LOWERINGS: ReadonlyMap<string, Lowering> = new Map<string, Lowering>([
   ['Add', binary('Add')],
   ['Sub', binary('Sub')],
@@ -181,6 +197,8 @@ export const LOWERINGS: ReadonlyMap<string, Lowering> = new Map<string, Lowering
       return [b.one('Concat', ids.map((id) => b.as(id, dt)), { axis: { i: normalizeDim('cat', num(n, 'dim'), rank) } })];
     },
   ],
+  ['Sum', reduce('ReduceSum')],
+  ['Mean', reduce('ReduceMean')],
   ['MatMul', (b, n) => [b.one('MatMul', [b.in(n, 'a'), b.in(n, 'b')])]],
   ['Linear', linear],
   ['LinearW8A8', lowerLinearW8A8],
