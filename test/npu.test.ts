@@ -177,16 +177,16 @@ function fRef(x: Float32Array, w: Float32Array, M: number, K: number, N: number,
 describe.skipIf(!available)('npu: library, ABI and contexts', () => {
   it('loads the library with the expected ABI and reports it in the probe', () => {
     const { lib, ctx } = npuRuntime();
-    expect(lib.abiVersion).toBe(1);
-    expect(lib.api.npu_abi_version()).toBe(1);
+    expect(lib.abiVersion).toBe(2);
+    expect(lib.api.npu_abi_version()).toBe(2);
     expect(lib.implName).toMatch(/opshift-npu-emu/);
     expect(lib.path).toBe(defaultNpuLibraryPath());
     expect(ctx.description).toMatch(/device=auto .*isa=(avx512|avx2\+avxvnni|avx2|portable) threads=\d+ flags=0x1/);
     const s = backendStatus('npu');
     expect(s?.available).toBe(true);
     if (s?.available) {
-      expect(s.version).toMatch(/^ABI 1: opshift-npu-emu/);
-      expect(s.details).toMatchObject({ library: lib.path, abi: '1', device: 'auto', flags: '0x1' });
+      expect(s.version).toMatch(/^ABI 2: opshift-npu-emu/);
+      expect(s.details).toMatchObject({ library: lib.path, abi: '2', device: 'auto', flags: '0x1' });
     }
   });
 
@@ -593,7 +593,7 @@ describe.skipIf(!available)('npu: failure paths', () => {
       expect(r.status, r.stderr).toBe(0);
       const loaded = loadNpuLibrary(out);
       expect(loaded.ok).toBe(false);
-      if (!loaded.ok) expect(loaded.reason).toBe(`NPU library ${out} implements ABI version 999, opshift needs 1 (rebuild it, or point OPSHIFT_NPU_LIB at a matching library)`);
+      if (!loaded.ok) expect(loaded.reason).toBe(`NPU library ${out} implements ABI version 999, opshift needs 2 (rebuild it, or point OPSHIFT_NPU_LIB at a matching library)`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -18,9 +18,9 @@ import { NpuError } from '../../core/errors.js';
 import { bindSurface, defaultLibraryPath, fn, koffi, librarySource, missingLibraryReason, oncePerPath, type Fn, type LibrarySource, type LibrarySpec } from '../native_library.js';
 
 /** OPSHIFT_NPU_ABI_VERSION of the header this file was written against. */
-export const NPU_ABI_VERSION = 1;
+export const NPU_ABI_VERSION = 2;
 
-export const NpuVariant = { W8A8: 1, W8A16: 2, W4ABF16: 3, F32: 4, BF16: 5 } as const;
+export const NpuVariant = { W8A8: 1, W8A16: 2, W4ABF16: 3, F32: 4, BF16: 5, W4A8: 6 } as const;
 export type NpuVariant = (typeof NpuVariant)[keyof typeof NpuVariant];
 export const NpuDType = { F32: 0, BF16: 1, I32: 2, I64: 3, I8: 4 } as const;
 export type NpuDType = (typeof NpuDType)[keyof typeof NpuDType];
@@ -117,6 +117,15 @@ const SURFACE = {
   ),
   npu_gemm_run_f: fn<(g: NativeHandle, a: Data, aDtype: number, M: number, bias: F32 | null, c: Data, outDtype: number) => number>(
     'int32_t npu_gemm_run_f(npu_gemm* g, const void* a, int32_t a_dtype, int64_t M, const float* bias, void* c, int32_t out_dtype)',
+  ),
+  npu_gemm_create_w4a8: fn<
+    (ctx: NativeHandle, q: Uint8Array, zeros: Uint8Array | null, scales: F32, bias: F32 | null, K: number, N: number, group: number, out: Out<NativeHandle | null>) => number
+  >(
+    'int32_t npu_gemm_create_w4a8(npu_ctx* ctx, const uint8_t* q, const uint8_t* zeros, const float* scales, const float* bias, int64_t K, int64_t N, int32_t group, _Out_ npu_gemm** out)',
+  ),
+  npu_gemm_run_w4a8: fn<(g: NativeHandle, x: F32, M: number, y: F32) => number>('int32_t npu_gemm_run_w4a8(npu_gemm* g, const float* x, int64_t M, float* y)'),
+  npu_matmul_f32: fn<(ctx: NativeHandle, a: F32, M: number, K: number, b: F32, N: number, bias: F32 | null, c: F32) => number>(
+    'int32_t npu_matmul_f32(npu_ctx* ctx, const float* a, int64_t M, int64_t K, const float* b, int64_t N, const float* bias, float* c)',
   ),
   npu_gemm_stats: fn<(g: NativeHandle, out: NpuStats, reset: number) => number>('int32_t npu_gemm_stats(npu_gemm* g, _Inout_ npu_stats* out, int32_t reset)'),
   npu_gemm_destroy: fn<(g: NativeHandle) => void>('void npu_gemm_destroy(npu_gemm* g)', false),
@@ -293,6 +302,18 @@ export class NpuContext {
     ctxFinalizer.unregister(this);
   }
 
+  /** w4 weights for the w4a8 entry (per-group int8 activations; same inputs as createW4 with 4-bit weights). */
+  createW4A8(q: Uint8Array, zeros: Uint8Array | null, scales: Float32Array, bias: Float32Array | null, K: number, N: number, group: number): NpuGemm {
+    const out: Out<NativeHandle | null> = [null];
+    this.lib.call('npu_gemm_create_w4a8', this.handle('npu_gemm_create_w4a8'), q, zeros, scales, bias, K, N, group, out);
+    return new NpuGemm(this, out[0]!, NpuVariant.W4A8, K, N);
+  }
+
+  /** c (M x N) = a (M x K) · b (K x N row-major, read in place: nothing is prepared) + bias, f32 arithmetic. */
+  matmulF32(a: Float32Array, M: number, K: number, b: Float32Array, N: number, bias: Float32Array | null, c: Float32Array): void {
+    this.lib.call('npu_matmul_f32', this.handle('npu_matmul_f32'), a, M, K, b, N, bias, c);
+  }
+
   createW8(w: Int8Array, K: number, N: number): NpuGemm {
     const out: Out<NativeHandle | null> = [null];
     this.lib.call('npu_gemm_create_w8', this.handle('npu_gemm_create_w8'), NpuVariant.W8A8, w, K, N, out);
@@ -358,6 +379,10 @@ export class NpuGemm {
 
   runW4(a: Float32Array | Uint16Array, aDtype: NpuDType, M: number, c: Float32Array | Uint16Array, outDtype: NpuDType): void {
     this.ctx.lib.call('npu_gemm_run_w4', this.handle('npu_gemm_run_w4'), a, aDtype, M, c, outDtype);
+  }
+
+  runW4A8(x: Float32Array, M: number, y: Float32Array): void {
+    this.ctx.lib.call('npu_gemm_run_w4a8', this.handle('npu_gemm_run_w4a8'), x, M, y);
   }
 
   runF(a: Float32Array | Uint16Array, aDtype: NpuDType, M: number, bias: Float32Array | null, c: Float32Array | Uint16Array, outDtype: NpuDType): void {

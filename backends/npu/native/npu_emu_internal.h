@@ -11,6 +11,11 @@
  *   w4:  panel p, k-pair j: 16 bytes, byte c = q[2j][c] | q[2j+1][c] << 4; per (panel, group) 16 bf16-rounded
  *        scales and 16 values -z*s (exact), so w = fma(q, s, -z*s) is exact.
  *   f32/bf16: panel p: K rows of 16 floats (bf16 weights are stored as their float32 values).
+ *   w4a8: panel p, k-octet o (k = 8o..8o+7): 64 bytes, columns 0..7 then 8..15 (32 bytes each); in a half, byte
+ *        4c + i = q[8o+i][c] | q[8o+4+i][c] << 4 (i = 0..3). The low nibbles of a half are then 8 columns x 4
+ *        consecutive k, the high nibbles the next 4 k: the operands of vpmaddubsw (and of vpdpbusd) against 4
+ *        broadcast activation bytes, as the w8 quads are. Scales (float, bf16-rounded) and zero points (bytes) are
+ *        separate [panel][group][16] arrays read once per group.
  */
 #ifndef NPU_EMU_INTERNAL_H
 #define NPU_EMU_INTERNAL_H
@@ -50,6 +55,12 @@ typedef struct {
   void (*quantize)(const float* x, int64_t n, float scale, int8_t* xq);
   /* f32 -> bf16 -> f32 (RNE, NaN -> quiet NaN) for n values */
   void (*round_bf16)(const float* x, int64_t n, float* out);
+  /* w4a8: isum[g][r][c] = sum over the k of group g (G k each, ngroups groups from wq on) of xq[r][k] * q[k][c] for
+   * one panel, R <= 4 rows (q without the zero point; the caller subtracts z * sum(xq)). wq: the panel's octets
+   * (npu_emu_internal.h, w4a8 layout) of the first group; xq rows at ldx bytes. Integer sums: any order is exact. */
+  void (*w4a8_panel)(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, int64_t ngroups, int64_t G, int32_t* isum);
+  /* f32 with b unprepared: acc[n] = acc[n] + round(x * b[n]) for n in [0, n), in place (no FMA) */
+  void (*f_axpy)(float x, const float* b, int64_t n, float* acc);
   const char* name;
   /* rows per w8_block / f_chunk call (at most NPU_MAXR): enough accumulators to hide the FMA/dot latency */
   int rows;

@@ -229,7 +229,64 @@ static void round_bf16(const float* x, int64_t n, float* out) {
   for (; i < n; i++) out[i] = npu_bf16_round(x[i]);
 }
 
-static const npu_kernels avx2 = {w8_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, "avx2", 4, 0, 4};
+/*
+ * w4a8: integer dot products straight from the nibbles (the w4a8 layout of npu_emu_internal.h). Per half octet,
+ * vpmaddubsw(low nibbles, 4 activation bytes) + vpmaddubsw(high nibbles, the next 4) is at most 4 * 15 * 127 = 7620
+ * per int16 lane (no saturation); vpmaddwd with ones widens to int32. Exact, so equal to the portable loop.
+ */
+static inline void w4a8_rows(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, int64_t ngroups, int64_t G, int32_t* isum) {
+  const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  for (int64_t g = 0; g < ngroups; g++) {
+    __m256i a[4][2];
+    for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm256_setzero_si256();
+    const uint8_t* b = wq + g * (G / 8) * 64;
+    const int8_t* x = xq + g * G;
+    for (int64_t o = 0; o < G / 8; o++) {
+      const __m256i v0 = _mm256_loadu_si256((const __m256i*)(b + o * 64));
+      const __m256i v1 = _mm256_loadu_si256((const __m256i*)(b + o * 64 + 32));
+      const __m256i l0 = _mm256_and_si256(v0, m4), h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+      const __m256i l1 = _mm256_and_si256(v1, m4), h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+      for (int r = 0; r < R; r++) {
+        int32_t xv[2];
+        __builtin_memcpy(xv, x + r * ldx + 8 * o, 8);
+        const __m256i xa = _mm256_set1_epi32(xv[0]), xb = _mm256_set1_epi32(xv[1]);
+        a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(l0, xa), _mm256_maddubs_epi16(h0, xb)), ones));
+        a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(l1, xa), _mm256_maddubs_epi16(h1, xb)), ones));
+      }
+    }
+    for (int r = 0; r < R; r++) {
+      _mm256_storeu_si256((__m256i*)(isum + (g * R + r) * NPU_NR), a[r][0]);
+      _mm256_storeu_si256((__m256i*)(isum + (g * R + r) * NPU_NR + 8), a[r][1]);
+    }
+  }
+}
+
+static void w4a8_panel(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, int64_t ngroups, int64_t G, int32_t* isum) {
+  switch (R) {
+    case 4: w4a8_rows(4, xq, ldx, wq, ngroups, G, isum); break;
+    case 3: w4a8_rows(3, xq, ldx, wq, ngroups, G, isum); break;
+    case 2: w4a8_rows(2, xq, ldx, wq, ngroups, G, isum); break;
+    default: w4a8_rows(1, xq, ldx, wq, ngroups, G, isum); break;
+  }
+}
+
+/* acc[i] + x * b[i]: a rounded product, then a rounded sum (the f32 contract has no FMA) */
+static void f_axpy(float x, const float* b, int64_t n, float* acc) {
+  const __m256 xv = _mm256_set1_ps(x);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256 p0 = _mm256_mul_ps(xv, _mm256_loadu_ps(b + i)), p1 = _mm256_mul_ps(xv, _mm256_loadu_ps(b + i + 8));
+    const __m256 p2 = _mm256_mul_ps(xv, _mm256_loadu_ps(b + i + 16)), p3 = _mm256_mul_ps(xv, _mm256_loadu_ps(b + i + 24));
+    _mm256_storeu_ps(acc + i, _mm256_add_ps(_mm256_loadu_ps(acc + i), p0));
+    _mm256_storeu_ps(acc + i + 8, _mm256_add_ps(_mm256_loadu_ps(acc + i + 8), p1));
+    _mm256_storeu_ps(acc + i + 16, _mm256_add_ps(_mm256_loadu_ps(acc + i + 16), p2));
+    _mm256_storeu_ps(acc + i + 24, _mm256_add_ps(_mm256_loadu_ps(acc + i + 24), p3));
+  }
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(acc + i, _mm256_add_ps(_mm256_loadu_ps(acc + i), _mm256_mul_ps(xv, _mm256_loadu_ps(b + i))));
+  for (; i < n; i++) acc[i] = acc[i] + x * b[i];
+}
+
+static const npu_kernels avx2 = {w8_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2", 4, 0, 4};
 const npu_kernels* const npu_kernels_avx2_ptr = &avx2;
 
 /*
@@ -300,7 +357,7 @@ __attribute__((target("avx2,fma,avxvnni"))) static void w8v_block(int R, const i
   }
 }
 
-static const npu_kernels vnni = {w8v_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, "avx2+avxvnni", 4, 1, 4};
+static const npu_kernels vnni = {w8v_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2+avxvnni", 4, 1, 4};
 const npu_kernels* const npu_kernels_vnni_ptr = &vnni;
 #else
 const npu_kernels* const npu_kernels_vnni_ptr = 0;

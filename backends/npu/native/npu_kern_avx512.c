@@ -240,7 +240,14 @@ static float absmax(const float* x, int64_t n) { return npu_kernels_avx2_ptr->ab
 static void quantize(const float* x, int64_t n, float scale, int8_t* xq) { npu_kernels_avx2_ptr->quantize(x, n, scale, xq); }
 static void round_bf16(const float* x, int64_t n, float* out) { npu_kernels_avx2_ptr->round_bf16(x, n, out); }
 
-static const npu_kernels avx512 = {w8_block, w8_block2, w4_rows, f_chunk, f_chunk2, w4_dequant, absmax, quantize, round_bf16, "avx512", 8, 1, 8};
+/* w4a8 and the unprepared f32 path use the AVX2 kernels (integer dot products and streaming adds: the bandwidth, not
+ * the register width, bounds them at decode sizes) */
+static void w4a8_panel(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, int64_t ngroups, int64_t G, int32_t* isum) {
+  npu_kernels_avx2_ptr->w4a8_panel(R, xq, ldx, wq, ngroups, G, isum);
+}
+static void f_axpy(float x, const float* b, int64_t n, float* acc) { npu_kernels_avx2_ptr->f_axpy(x, b, n, acc); }
+
+static const npu_kernels avx512 = {w8_block, w8_block2, w4_rows, f_chunk, f_chunk2, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx512", 8, 1, 8};
 const npu_kernels* const npu_kernels_avx512_ptr = &avx512;
 #else
 const npu_kernels* const npu_kernels_avx512_ptr = 0;

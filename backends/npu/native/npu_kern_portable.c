@@ -76,4 +76,24 @@ static void round_bf16(const float* x, int64_t n, float* out) {
   for (int64_t i = 0; i < n; i++) out[i] = npu_bf16_round(x[i]);
 }
 
-const npu_kernels npu_kernels_portable = {w8_block, NULL, NULL, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, "portable", 4, 0, 1};
+static void w4a8_panel(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, int64_t ngroups, int64_t G, int32_t* isum) {
+  for (int64_t g = 0; g < ngroups; g++)
+    for (int r = 0; r < R; r++) {
+      int32_t s[NPU_NR] = {0};
+      const int8_t* x = xq + r * ldx + g * G;
+      for (int64_t o = 0; o < G / 8; o++) {
+        const uint8_t* b = wq + (g * (G / 8) + o) * 64;
+        for (int c = 0; c < NPU_NR; c++) {
+          const uint8_t* bc = b + (c >> 3) * 32 + (c & 7) * 4;
+          for (int i = 0; i < 4; i++) s[c] += x[8 * o + i] * (bc[i] & 15) + x[8 * o + 4 + i] * (bc[i] >> 4);
+        }
+      }
+      for (int c = 0; c < NPU_NR; c++) isum[(g * R + r) * NPU_NR + c] = s[c];
+    }
+}
+
+static void f_axpy(float x, const float* b, int64_t n, float* acc) {
+  for (int64_t i = 0; i < n; i++) acc[i] = acc[i] + x * b[i];
+}
+
+const npu_kernels npu_kernels_portable = {w8_block, NULL, NULL, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "portable", 4, 0, 1};

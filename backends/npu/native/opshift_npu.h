@@ -41,6 +41,15 @@
  *   f32:     per K tile t: acc_t = 0; for k in order: acc_t = acc_t + round_f32(a[m][k] * w[k][n]) (no FMA);
  *            y = acc_0 + acc_1 + ... + bias[n].
  *   bf16:    as f32 with bf16 operands (products exact, so fused == unfused); output float32 or bf16.
+ *   w4a8 (ABI 2; opshift's decode variant, not an AMD design): the weights of w4abf16, activations quantized per
+ *            row and weight group: xs = max|x[m][g]| / 127 (1 when that is 0), xq = clamp(round_half_even(x / xs),
+ *            -127, 127) (float32 division); per K tile t (the bf16/w4 tiles): acc_t = (t == 0 ? bf16(bias[n]) : 0);
+ *            for each group g in the tile, in order: i = sum_k xq[m][k] * (q[k][n] - z[g][n]) (int32, exact);
+ *            d = xs[m][g] * bf16(scale[g][n]); acc_t = acc_t + float(i) * d (each a float32 operation, no FMA);
+ *            y = acc_0 + acc_1 + ... . The integer sums are exact, so every kernel order gives the same bits.
+ *            Non-finite activations are unspecified.
+ *   f32 with an unprepared right operand (npu_matmul_f32, ABI 2): exactly the f32 arithmetic above (the tiles of
+ *            npu_query(NPU_F32, M, K, N)), reading b as given: no prepared copy is made.
  *   Kernel tiles (K x N), zero-padded, from AMD's set_kernel_shapes_kn: int8 2048x2048, 2048x8192, 8192x2048;
  *   bf16/w4 4096x4096, 11264x4096 (the 11008 kernel, padded), 4096x12288, 4096x32768. The tile with the least
  *   padded work is used (ties: fewer tiles). M is processed in chunks of M_max (64 for int8, 32 for bf16) with
@@ -56,7 +65,7 @@ extern "C" {
 #endif
 
 /* Bumped on any incompatible change of a signature, struct or enum below. The TS side refuses other values. */
-#define OPSHIFT_NPU_ABI_VERSION 1
+#define OPSHIFT_NPU_ABI_VERSION 2
 
 #if defined(_WIN32)
 #define NPU_API __declspec(dllexport)
@@ -86,7 +95,8 @@ enum {
   NPU_W8A16 = 2,   /* int16 x int8 -> int64 (STX only; the emulation reports it unsupported) */
   NPU_W4ABF16 = 3, /* bf16 x uint4 (per-group bf16 scales, uint4 zero points) -> fp32 accumulate */
   NPU_F32 = 4,     /* float32 x float32 -> float32 */
-  NPU_BF16 = 5     /* bf16 x bf16 -> fp32 accumulate */
+  NPU_BF16 = 5,    /* bf16 x bf16 -> fp32 accumulate */
+  NPU_W4A8 = 6     /* int8 x uint4 (per-group int8 activations, integer dot products) -> fp32 accumulate (ABI 2) */
 };
 
 /* Element types of activations and outputs. */
@@ -177,6 +187,21 @@ NPU_API npu_status npu_gemm_create_f(npu_ctx* ctx, int32_t variant, const void* 
  * accumulation; c: M x N, out_dtype NPU_DT_F32 or NPU_DT_BF16 (RNE). */
 NPU_API npu_status npu_gemm_run_f(npu_gemm* g, const void* a, int32_t a_dtype, int64_t M, const float* bias, void* c,
                                   int32_t out_dtype);
+
+/* ---- w4a8 (ABI 2) ---- */
+/* Same inputs as npu_gemm_create_w4 (w_bits 4). The handle runs with npu_gemm_run_w4a8 only. */
+NPU_API npu_status npu_gemm_create_w4a8(npu_ctx* ctx, const uint8_t* q, const uint8_t* zeros, const float* scales, const float* bias,
+                                        int64_t K, int64_t N, int32_t group, npu_gemm** out);
+/* x: M x K float32; y: M x N float32. */
+NPU_API npu_status npu_gemm_run_w4a8(npu_gemm* g, const float* x, int64_t M, float* y);
+
+/* ---- f32 GEMM with an unprepared right operand (ABI 2) ---- */
+/*
+ * c (M x N) = a (M x K) * b (K x N row-major, read in place) + bias (N or NULL), with the f32 arithmetic of the
+ * contract. For right operands that change every call (activations x activations, weights not marked constant):
+ * nothing is prepared or copied; the kernel streams b's rows once per call (per row block of a).
+ */
+NPU_API npu_status npu_matmul_f32(npu_ctx* ctx, const float* a, int64_t M, int64_t K, const float* b, int64_t N, const float* bias, float* c);
 
 /* ---- handles ---- */
 NPU_API npu_status npu_gemm_stats(npu_gemm* g, npu_stats* out, int32_t reset);

@@ -219,6 +219,10 @@ struct npu_gemm {
   float* s4;    /* panels x groups x 16 */
   float* nzs4;  /* panels x groups x 16 */
   float* bias;  /* N floats (bf16-rounded for w4), or NULL */
+  /* w4a8 (layout in npu_emu_internal.h) */
+  uint8_t* q48; /* panels x (K/8) x 64 */
+  float* s48;   /* panels x groups x 16, bf16-rounded scales */
+  uint8_t* z48; /* panels x groups x 16 zero points */
   /* f32 / bf16 */
   float* wf; /* panels x K x 16 */
   /* per-call scratch (handles are never run concurrently) */
@@ -301,6 +305,9 @@ static void gemm_free(npu_gemm* g) {
   free(g->s4);
   free(g->nzs4);
   free(g->bias);
+  free(g->q48);
+  free(g->s48);
+  free(g->z48);
   free(g->wf);
   free(g->scratch);
   free(g);
@@ -351,7 +358,7 @@ static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 /* The kernel tile with the least padded work (ties: fewer launches). */
 static void pick_tile(int32_t variant, int64_t K, int64_t N, int64_t* Kt, int64_t* Nt) {
-  const int64_t(*t)[2] = variant == NPU_W8A8 ? TILES_I8 : TILES_BF16;
+  const int64_t(*t)[2] = variant == NPU_W8A8 ? TILES_I8 : TILES_BF16; /* w4a8 runs on the w4 tiles */
   int n = variant == NPU_W8A8 ? 3 : 4;
   double best = 0, best_runs = 0;
   for (int i = 0; i < n; i++) {
@@ -373,6 +380,7 @@ static const char* variant_name(int32_t v) {
     case NPU_W4ABF16: return "w4abf16";
     case NPU_F32: return "f32";
     case NPU_BF16: return "bf16";
+    case NPU_W4A8: return "w4a8";
     default: return "unknown";
   }
 }
@@ -388,6 +396,7 @@ static npu_status check_shape(const char* fn, int32_t variant, int64_t M, int64_
     case NPU_W8A16:
       return fail(NPU_E_UNSUPPORTED, "%s: w8a16 (int16 activations, int64 accumulators) is an STX-only design the emulation does not provide", fn);
     case NPU_W4ABF16:
+    case NPU_W4A8:
       if (group != 32 && group != 64 && group != 128)
         return fail(NPU_E_UNSUPPORTED, "%s: w4abf16 group size %d is not one of the kernel's 32, 64, 128", fn, group);
       if (K % group != 0) return fail(NPU_E_UNSUPPORTED, "%s: w4abf16 K=%lld is not a multiple of the group size %d", fn, (long long)K, group);
@@ -407,7 +416,7 @@ NPU_API npu_status npu_query(npu_ctx* ctx, int32_t variant, int64_t M, int64_t K
   if (!ctx || !supported) return fail(NPU_E_ARG, "npu_query: ctx and supported must not be NULL");
   *supported = 0;
   npu_status st = check_shape("npu_query", variant, M, K, N, group);
-  if (st == NPU_E_ARG && (variant < NPU_W8A8 || variant > NPU_BF16)) return st;
+  if (st == NPU_E_ARG && (variant < NPU_W8A8 || variant > NPU_W4A8)) return st;
   if (st != NPU_OK) return NPU_OK; /* not supported; the reason stays in npu_last_error() */
   int64_t Kt, Nt;
   pick_tile(variant, K, N, &Kt, &Nt);
@@ -981,6 +990,232 @@ NPU_API npu_status npu_gemm_run_f(npu_gemm* g, const void* a, int32_t a_dtype, i
   st = f_run(g, x, M, bias, c, out_dtype, t0);
   pthread_mutex_unlock(&g->ctx->run_lock);
   return st;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * w4a8: the w4 weights with per-group int8 activations and integer dot products (contract in the header) */
+
+NPU_API npu_status npu_gemm_create_w4a8(npu_ctx* ctx, const uint8_t* q, const uint8_t* zeros, const float* scales, const float* bias, int64_t K,
+                                        int64_t N, int32_t group, npu_gemm** out) {
+  const char* fn = "npu_gemm_create_w4a8";
+  if (!out) return fail(NPU_E_ARG, "%s: out is NULL", fn);
+  *out = NULL;
+  if (!ctx || !q || !scales) return fail(NPU_E_ARG, "%s: ctx, q and scales must not be NULL", fn);
+  npu_status st = check_shape(fn, NPU_W4A8, 0, K, N, group);
+  if (st) return st;
+  for (int64_t i = 0; i < K * N; i++)
+    if (q[i] > 15) return fail(NPU_E_ARG, "%s: q[%lld][%lld] = %d exceeds 15 for 4-bit weights", fn, (long long)(i / N), (long long)(i % N), q[i]);
+  const int64_t groups = K / group;
+  if (zeros)
+    for (int64_t i = 0; i < groups * N; i++)
+      if (zeros[i] > 15) return fail(NPU_E_ARG, "%s: zeros[%lld][%lld] = %d exceeds 15", fn, (long long)(i / N), (long long)(i % N), zeros[i]);
+  npu_gemm* g = new_gemm(ctx, NPU_W4A8, K, N);
+  if (!g) return fail(NPU_E_OOM, "%s: out of memory", fn);
+  g->group = group;
+  g->w_bits = 4;
+  g->q48 = (uint8_t*)aligned_zalloc((size_t)g->panels * (K / 8) * 64);
+  g->s48 = (float*)aligned_zalloc((size_t)g->panels * groups * NPU_NR * sizeof(float));
+  g->z48 = (uint8_t*)aligned_zalloc((size_t)g->panels * groups * NPU_NR);
+  g->bias = (float*)aligned_zalloc((size_t)N * sizeof(float));
+  if (!g->q48 || !g->s48 || !g->z48 || !g->bias) {
+    gemm_free(g);
+    return fail(NPU_E_OOM, "%s: out of memory for K=%lld N=%lld", fn, (long long)K, (long long)N);
+  }
+  for (int64_t kb = 0; kb < K; kb += PACK_KB)
+    for (int64_t p = 0; p < g->panels; p++)
+      for (int64_t k = kb; k < K && k < kb + PACK_KB; k++) {
+        /* octet k/8, half c/8, byte 4(c%8) + k%4, low nibble for k%8 < 4, high for the rest */
+        uint8_t* d = g->q48 + (p * (K / 8) + k / 8) * 64 + (k & 3);
+        const uint8_t* src = q + k * N + p * NPU_NR;
+        const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
+        const int shift = (k & 4) ? 4 : 0;
+        for (int c = 0; c < cols; c++) d[(c >> 3) * 32 + (c & 7) * 4] |= (uint8_t)(src[c] << shift);
+      }
+  for (int64_t gi = 0; gi < groups; gi++)
+    for (int64_t n = 0; n < N; n++) {
+      const int64_t i = (n / NPU_NR * groups + gi) * NPU_NR + n % NPU_NR;
+      g->s48[i] = npu_bf16_round(scales[gi * N + n]);
+      g->z48[i] = zeros ? zeros[gi * N + n] : 8;
+    }
+  for (int64_t n = 0; n < N; n++) g->bias[n] = bias ? npu_bf16_round(bias[n]) : 0.0f;
+  link_gemm(ctx, g);
+  *out = g;
+  return NPU_OK;
+}
+
+typedef struct {
+  const npu_gemm* g;
+  const int8_t* xq;    /* M x K */
+  const float* xs;     /* M x groups */
+  const int32_t* xsum; /* M x groups: sum of xq over the group (the zero point's share) */
+  int64_t M;
+  float* y; /* M x N */
+} w4a8_job;
+
+#define W4A8_GCHUNK 32 /* groups per kernel call: the int32 sums of 4 rows stay in 8 KB */
+
+static void w4a8_task(void* arg, int64_t p0, int64_t p1) {
+  const w4a8_job* j = (const w4a8_job*)arg;
+  const npu_gemm* g = j->g;
+  const npu_kernels* k = g->ctx->k;
+  const int64_t K = g->K, N = g->N, G = g->group, groups = K / G, Kt = g->Kt;
+  int32_t isum[W4A8_GCHUNK * 4 * NPU_NR];
+  float acc[4 * NPU_NR], y[4 * NPU_NR];
+  for (int64_t p = p0; p < p1; p++) {
+    const int64_t n0 = p * NPU_NR;
+    const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
+    const float* sp = g->s48 + p * groups * NPU_NR;
+    const uint8_t* zp = g->z48 + p * groups * NPU_NR;
+    for (int64_t m0 = 0; m0 < j->M; m0 += 4) {
+      const int R = (int)(j->M - m0 < 4 ? j->M - m0 : 4);
+      for (int64_t k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
+        const int64_t k1 = k0 + Kt < K ? k0 + Kt : K;
+        for (int r = 0; r < R; r++)
+          for (int c = 0; c < NPU_NR; c++) acc[r * NPU_NR + c] = t == 0 && c < cols ? g->bias[n0 + c] : 0.0f;
+        for (int64_t g0 = k0 / G; g0 < k1 / G; g0 += W4A8_GCHUNK) {
+          const int64_t ng = k1 / G - g0 < W4A8_GCHUNK ? k1 / G - g0 : W4A8_GCHUNK;
+          k->w4a8_panel(R, j->xq + m0 * K + g0 * G, K, g->q48 + (p * (K / 8) + g0 * G / 8) * 64, ng, G, isum);
+          /* the float steps, in group order, shared by every ISA */
+          for (int64_t gg = 0; gg < ng; gg++) {
+            const float* s = sp + (g0 + gg) * NPU_NR;
+            const uint8_t* z = zp + (g0 + gg) * NPU_NR;
+            for (int r = 0; r < R; r++) {
+              const int32_t xsum = j->xsum[(m0 + r) * groups + g0 + gg];
+              const float xs = j->xs[(m0 + r) * groups + g0 + gg];
+              const int32_t* is = isum + (gg * R + r) * NPU_NR;
+              float* a = acc + r * NPU_NR;
+              for (int c = 0; c < NPU_NR; c++) {
+                const float d = xs * s[c];
+                a[c] = a[c] + (float)(is[c] - (int32_t)z[c] * xsum) * d;
+              }
+            }
+          }
+        }
+        for (int i = 0; i < R * NPU_NR; i++) y[i] = t == 0 ? acc[i] : y[i] + acc[i];
+      }
+      for (int r = 0; r < R; r++)
+        for (int c = 0; c < cols; c++) j->y[(m0 + r) * N + n0 + c] = y[r * NPU_NR + c];
+    }
+  }
+}
+
+NPU_API npu_status npu_gemm_run_w4a8(npu_gemm* g, const float* x, int64_t M, float* y) {
+  const char* fn = "npu_gemm_run_w4a8";
+  if (!g || (M > 0 && (!x || !y))) return fail(NPU_E_ARG, "%s: gemm, x and y must not be NULL", fn);
+  if (g->variant != NPU_W4A8) return fail(NPU_E_ARG, "%s: the handle is a %s gemm", fn, variant_name(g->variant));
+  npu_status st = begin_run(g, fn, M, "a8w4acc32f");
+  if (st) return st;
+  double t0 = now_ms();
+  const int64_t K = g->K, G = g->group, groups = K / G;
+  const size_t qb = (size_t)round_up(M * K, 64), fb = (size_t)M * groups * sizeof(float);
+  int8_t* xq = (int8_t*)scratch(g, qb + 2 * fb + 64);
+  if (!xq) {
+    pthread_mutex_unlock(&g->ctx->run_lock);
+    return fail(NPU_E_OOM, "%s: out of memory", fn);
+  }
+  float* xs = (float*)(xq + qb);
+  int32_t* xsum = (int32_t*)(xq + qb + fb);
+  /* per row and group: xs = max|x| / 127, xq = clamp(rint(x / xs), -127, 127); scalar C, identical for every ISA */
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t gi = 0; gi < groups; gi++) {
+      const float* xg = x + m * K + gi * G;
+      int8_t* qg = xq + m * K + gi * G;
+      float amax = 0.0f;
+      for (int64_t i = 0; i < G; i++) {
+        const float a = fabsf(xg[i]);
+        if (a > amax) amax = a;
+      }
+      float s = amax / 127.0f;
+      if (s == 0.0f) s = 1.0f;
+      int32_t sum = 0;
+      for (int64_t i = 0; i < G; i++) {
+        float v = rintf(xg[i] / s);
+        if (!(v >= -127.0f)) v = -127.0f;
+        if (v > 127.0f) v = 127.0f;
+        qg[i] = (int8_t)v;
+        sum += qg[i];
+      }
+      xs[m * groups + gi] = s;
+      xsum[m * groups + gi] = sum;
+    }
+  double t1 = now_ms();
+  w4a8_job job = {g, xq, xs, xsum, M, y};
+  pool_run(&g->ctx->pool, threads_for(g, M), w4a8_task, &job, g->panels);
+  double t2 = now_ms();
+  g->stats.ms_copy_in += t1 - t0;
+  g->stats.ms_run += t2 - t1;
+  g->stats.runs += launches(g, M, BF_MMAX);
+  g->stats.calls++;
+  pthread_mutex_unlock(&g->ctx->run_lock);
+  return NPU_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * f32 GEMM with an unprepared right operand: column blocks of b, rows of a in blocks of MM_R; for each K tile the
+ * block's accumulators restart at 0 and the k steps run in order (f_axpy: acc + round(x * b), no FMA), then the
+ * tiles are added in order and the bias last: the f32 contract, with b read in place, row by row. */
+
+#define MM_CB 1024 /* columns per block: 8 rows of accumulators and results stay in L1/L2 */
+#define MM_R 8
+
+typedef struct {
+  const npu_kernels* k;
+  const float *a, *b, *bias;
+  float* c;
+  int64_t M, K, N, Kt, cb; /* cb: columns per block, at most MM_CB */
+} mm_job;
+
+static void mm_task(void* arg, int64_t b0, int64_t b1) {
+  const mm_job* j = (const mm_job*)arg;
+  static __thread float acc[MM_R * MM_CB] __attribute__((aligned(64)));
+  static __thread float y[MM_R * MM_CB] __attribute__((aligned(64)));
+  for (int64_t blk = b0; blk < b1; blk++) {
+    const int64_t n0 = blk * j->cb, nc = j->N - n0 < j->cb ? j->N - n0 : j->cb;
+    for (int64_t m0 = 0; m0 < j->M; m0 += MM_R) {
+      const int R = (int)(j->M - m0 < MM_R ? j->M - m0 : MM_R);
+      for (int64_t k0 = 0, t = 0; k0 < j->K; k0 += j->Kt, t++) {
+        const int64_t k1 = k0 + j->Kt < j->K ? k0 + j->Kt : j->K;
+        float* dst = t == 0 ? y : acc;
+        memset(dst, 0, sizeof(float) * (size_t)(R * MM_CB));
+        for (int64_t kk = k0; kk < k1; kk++) {
+          const float* brow = j->b + kk * j->N + n0;
+          for (int r = 0; r < R; r++) j->k->f_axpy(j->a[(m0 + r) * j->K + kk], brow, nc, dst + r * MM_CB);
+        }
+        if (t > 0)
+          for (int r = 0; r < R; r++)
+            for (int64_t i = 0; i < nc; i++) y[r * MM_CB + i] = y[r * MM_CB + i] + acc[r * MM_CB + i];
+      }
+      for (int r = 0; r < R; r++) {
+        float* o = j->c + (m0 + r) * j->N + n0;
+        if (j->bias)
+          for (int64_t i = 0; i < nc; i++) o[i] = y[r * MM_CB + i] + j->bias[n0 + i];
+        else
+          memcpy(o, y + r * MM_CB, sizeof(float) * (size_t)nc);
+      }
+    }
+  }
+}
+
+NPU_API npu_status npu_matmul_f32(npu_ctx* ctx, const float* a, int64_t M, int64_t K, const float* b, int64_t N, const float* bias, float* c) {
+  const char* fn = "npu_matmul_f32";
+  if (!ctx || (M > 0 && (!a || !b || !c))) return fail(NPU_E_ARG, "%s: ctx, a, b and c must not be NULL", fn);
+  npu_status st = check_shape(fn, NPU_F32, M, K, N, 0);
+  if (st) return st;
+  int64_t Kt, Nt;
+  pick_tile(NPU_F32, K, N, &Kt, &Nt);
+  if (ctx->flags & NPU_F_TEST_FAIL)
+    return fail(NPU_E_XRT, "%s: injected failure (NPU_F_TEST_FAIL): launch of a32fw32facc32f_%lld_%lld_%lld on device '%s' did not complete", fn,
+                (long long)(M < 1 ? 1 : M), (long long)Kt, (long long)Nt, ctx->device);
+  if (pthread_mutex_trylock(&ctx->run_lock) != 0) return fail(NPU_E_BUSY, "%s: the context is running another call", fn);
+  /* small calls stay on the caller (waking a worker costs microseconds); otherwise at least two column blocks per
+   * thread, in multiples of 16 columns */
+  const int use = (double)M * (double)K * (double)N >= 262144.0 ? ctx->pool.n : 1;
+  int64_t cb = round_up((N + 2 * use - 1) / (2 * use), 16);
+  if (cb > MM_CB) cb = MM_CB;
+  mm_job job = {ctx->k, a, b, bias, c, M, K, N, Kt, cb};
+  pool_run(&ctx->pool, use, mm_task, &job, (N + cb - 1) / cb);
+  pthread_mutex_unlock(&ctx->run_lock);
+  return NPU_OK;
 }
 
 NPU_API npu_status npu_gemm_stats(npu_gemm* g, npu_stats* out, int32_t reset) {

@@ -1,0 +1,223 @@
+/**
+ * The NPU library's ABI 2 entries: w4a8 (w4 weights, per-group int8 activations, integer dot products) and the
+ * f32 GEMM with an unprepared right operand (npu_matmul_f32). Each is checked bit for bit against a TypeScript
+ * model of the contract in backends/npu/native/opshift_npu.h, on every kernel variant this CPU can run (the
+ * portable C kernels and each ISA the library picks at or below the best one); the unprepared f32 path must also
+ * give exactly the bits of the prepared one (npu_gemm_run_f). Decode shapes (M = 1) and small M ≤ 8, partial
+ * panels, several K tiles, groups 32/64/128, zero points and bias or not.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { backendStatus, bf16ToF32, f32ToBf16, NpuError, roundHalfEven } from '../core/index.js';
+import { npuRuntime } from '../backends/npu/backend.js';
+import { NpuContext, NpuDType, NpuFlags, NpuVariant } from '../backends/npu/ffi.js';
+
+const available = backendStatus('npu')?.available === true;
+vi.setConfig({ testTimeout: 30_000 });
+
+const f = Math.fround;
+const bf = (x: number) => bf16ToF32(f32ToBf16(x));
+
+function rng(seed: number) {
+  let s = seed >>> 0 || 1;
+  const next = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+  return { int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo)), float: (lo: number, hi: number) => f(lo + next() * (hi - lo)) };
+}
+
+/** The K tile the library uses: every shape here pads K to 4096-deep tiles (npu_query reports the padded K). */
+function tileK(ctx: NpuContext, variant: number, K: number, N: number, group = 0): number {
+  const q = ctx.query(variant as (typeof NpuVariant)[keyof typeof NpuVariant], 1, K, N, group);
+  expect(q.supported).toBe(true);
+  expect(q.paddedK % 4096).toBe(0);
+  return 4096;
+}
+
+/** w4a8 as the header defines it, in float32 steps. */
+function w4a8Ref(x: Float32Array, M: number, K: number, N: number, q: Uint8Array, z: Uint8Array | null, s: Float32Array, bias: Float32Array | null, G: number, Kt: number) {
+  const groups = K / G;
+  const y = new Float32Array(M * N);
+  for (let m = 0; m < M; m++) {
+    const xs: number[] = [];
+    const xq = new Int32Array(K);
+    for (let g = 0; g < groups; g++) {
+      let amax = 0;
+      for (let k = g * G; k < (g + 1) * G; k++) amax = Math.max(amax, Math.abs(x[m * K + k]!));
+      let sc = f(amax / 127);
+      if (sc === 0) sc = 1;
+      xs.push(sc);
+      for (let k = g * G; k < (g + 1) * G; k++) xq[k] = Math.max(-127, Math.min(127, roundHalfEven(f(x[m * K + k]! / sc))));
+    }
+    for (let n = 0; n < N; n++) {
+      let out = 0;
+      for (let k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
+        let acc = t === 0 && bias ? bf(bias[n]!) : 0;
+        for (let g = k0 / G; g < Math.min(K, k0 + Kt) / G; g++) {
+          const zp = z ? z[g * N + n]! : 8;
+          let i = 0;
+          for (let k = g * G; k < (g + 1) * G; k++) i += xq[k]! * (q[k * N + n]! - zp);
+          const d = f(xs[g]! * bf(s[g * N + n]!));
+          acc = f(acc + f(i * d));
+        }
+        out = t === 0 ? acc : f(out + acc);
+      }
+      y[m * N + n] = out;
+    }
+  }
+  return y;
+}
+
+/** The f32 contract: per K tile a k-ordered sum of rounded products, tiles in order, then the bias. */
+function f32Ref(a: Float32Array, M: number, K: number, b: Float32Array, N: number, bias: Float32Array | null, Kt: number) {
+  const y = new Float32Array(M * N);
+  for (let m = 0; m < M; m++)
+    for (let n = 0; n < N; n++) {
+      let out = 0;
+      for (let k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
+        let acc = 0;
+        for (let k = k0; k < Math.min(K, k0 + Kt); k++) acc = f(acc + f(a[m * K + k]! * b[k * N + n]!));
+        out = t === 0 ? acc : f(out + acc);
+      }
+      y[m * N + n] = bias ? f(out + bias[n]!) : out;
+    }
+  return y;
+}
+
+describe.skipIf(!available)('npu library ABI 2: w4a8 and the unprepared f32 GEMM', () => {
+  const variants: { name: string; ctx: NpuContext }[] = [];
+  beforeAll(() => {
+    const { lib } = npuRuntime();
+    const seen = new Set<string>();
+    // Best ISA first, then each cap; keep one context per distinct kernel set the CPU really runs.
+    for (const flags of [0, NpuFlags.NO_AVX512, NpuFlags.NO_VNNI, NpuFlags.PORTABLE]) {
+      for (const threads of [1, 2]) {
+        const ctx = new NpuContext(lib, { flags, threads });
+        const isa = /isa=(\S+)/.exec(ctx.description)![1]!;
+        if (seen.has(`${isa}/${threads}`)) ctx.dispose();
+        else {
+          seen.add(`${isa}/${threads}`);
+          variants.push({ name: `${isa}, ${threads} thread(s)`, ctx });
+        }
+      }
+    }
+    expect(variants.some((v) => v.name.startsWith('portable'))).toBe(true);
+  });
+  afterAll(() => variants.forEach((v) => v.ctx.dispose()));
+
+  const w4Cases = [
+    { M: 1, K: 256, N: 40, G: 128, zeros: true, bias: false },
+    { M: 1, K: 2048, N: 200, G: 128, zeros: true, bias: true },
+    { M: 2, K: 256, N: 33, G: 32, zeros: false, bias: true },
+    { M: 3, K: 512, N: 64, G: 64, zeros: true, bias: false },
+    { M: 5, K: 4224, N: 24, G: 128, zeros: true, bias: true }, // two K tiles (4096 + 128)
+    { M: 8, K: 1024, N: 17, G: 32, zeros: false, bias: false },
+  ];
+  for (const c of w4Cases)
+    it(`w4a8 equals the contract bit for bit on every ISA: M=${c.M} K=${c.K} N=${c.N} g${c.G}${c.zeros ? ' zeros' : ''}${c.bias ? ' bias' : ''}`, () => {
+      const { M, K, N, G } = c;
+      const r = rng(K * 31 + N * 7 + M);
+      const q = Uint8Array.from({ length: K * N }, () => r.int(0, 16));
+      const z = c.zeros ? Uint8Array.from({ length: (K / G) * N }, () => r.int(0, 16)) : null;
+      const s = Float32Array.from({ length: (K / G) * N }, () => r.float(0.001, 0.05));
+      const bias = c.bias ? Float32Array.from({ length: N }, () => r.float(-1, 1)) : null;
+      // One group all zero (xs = 1), one with a single large outlier (most of the group rounds to 0).
+      const x = Float32Array.from({ length: M * K }, () => r.float(-2, 2));
+      x.fill(0, 0, G);
+      if (K > G) x[G + 3] = 300;
+      const want = w4a8Ref(x, M, K, N, q, z, s, bias, G, tileK(variants[0]!.ctx, NpuVariant.W4A8, K, N, G));
+      for (const { name, ctx } of variants) {
+        const g = ctx.createW4A8(q, z, s, bias, K, N, G);
+        const y = new Float32Array(M * N).fill(NaN);
+        g.runW4A8(x, M, y);
+        g.dispose();
+        expect(Array.from(y), name).toEqual(Array.from(want));
+      }
+    });
+
+  it('w4a8 stays within the int8 rounding bound of the exact w4 product', () => {
+    const [M, K, N, G] = [2, 1024, 48, 128];
+    const r = rng(5);
+    const q = Uint8Array.from({ length: K * N }, () => r.int(0, 16));
+    const s = Float32Array.from({ length: (K / G) * N }, () => bf(r.float(0.01, 0.02)));
+    const x = Float32Array.from({ length: M * K }, () => r.float(-1, 1));
+    const y = new Float32Array(M * N);
+    const g = variants[0]!.ctx.createW4A8(q, null, s, null, K, N, G);
+    g.runW4A8(x, M, y);
+    g.dispose();
+    let worst = 0;
+    for (let m = 0; m < M; m++)
+      for (let n = 0; n < N; n++) {
+        let exact = 0;
+        let bound = 0;
+        for (let gi = 0; gi < K / G; gi++) {
+          let amax = 0;
+          for (let k = gi * G; k < (gi + 1) * G; k++) amax = Math.max(amax, Math.abs(x[m * K + k]!));
+          for (let k = gi * G; k < (gi + 1) * G; k++) {
+            const w = (q[k * N + n]! - 8) * s[gi * N + n]!;
+            exact += x[m * K + k]! * w;
+            bound += (amax / 127 / 2) * Math.abs(w); // half a quantization step per activation
+          }
+        }
+        const err = Math.abs(y[m * N + n]! - exact);
+        expect(err).toBeLessThanOrEqual(bound * 1.01 + 1e-5);
+        worst = Math.max(worst, err / bound);
+      }
+    // the bound is not vacuous: rounding really happens
+    expect(worst).toBeGreaterThan(0);
+  });
+
+  it('w4a8 refuses bad inputs with the entry, the shape and the rule', () => {
+    const ctx = variants[0]!.ctx;
+    const q = new Uint8Array(96 * 16);
+    const s = new Float32Array(16);
+    expect(() => ctx.createW4A8(q, null, s, null, 96, 16, 48)).toThrow(/npu_gemm_create_w4a8 .*group size 48 is not one of the kernel's 32, 64, 128/);
+    q[5] = 16;
+    expect(() => ctx.createW4A8(q, null, new Float32Array(3 * 16), null, 96, 16, 32)).toThrow(/npu_gemm_create_w4a8 .*q\[0\]\[5\] = 16 exceeds 15/);
+    const w4 = ctx.createW4(new Uint8Array(64 * 16), null, new Float32Array(2 * 16), null, 64, 16, 32);
+    expect(() => w4.runW4A8(new Float32Array(64), 1, new Float32Array(16))).toThrow(NpuError);
+    expect(() => w4.runW4A8(new Float32Array(64), 1, new Float32Array(16))).toThrow(/npu_gemm_run_w4a8: the handle is a w4abf16 gemm/);
+    w4.dispose();
+  });
+
+  const mmCases = [
+    { M: 1, K: 2048, N: 2048, bias: false },
+    { M: 1, K: 4100, N: 37, bias: true }, // two K tiles, a partial column block
+    { M: 3, K: 96, N: 1030, bias: true }, // more columns than one block
+    { M: 9, K: 64, N: 8, bias: false }, // more rows than one row block
+  ];
+  for (const c of mmCases)
+    it(`unprepared f32 GEMM = the contract = the prepared path, bit for bit: M=${c.M} K=${c.K} N=${c.N}${c.bias ? ' bias' : ''}`, () => {
+      const { M, K, N } = c;
+      const r = rng(M + K + N);
+      const a = Float32Array.from({ length: M * K }, () => r.float(-1, 1));
+      const b = Float32Array.from({ length: K * N }, () => r.float(-1, 1));
+      const bias = c.bias ? Float32Array.from({ length: N }, () => r.float(-1, 1)) : null;
+      // The reference model costs M·K·N JS steps: check it on the smaller shapes, the prepared path on all.
+      const want = M * K * N <= 2e6 ? f32Ref(a, M, K, b, N, bias, tileK(variants[0]!.ctx, NpuVariant.F32, K, N)) : null;
+      for (const { name, ctx } of variants) {
+        const y = new Float32Array(M * N).fill(NaN);
+        ctx.matmulF32(a, M, K, b, N, bias, y);
+        const g = ctx.createF(NpuVariant.F32, b, K, N);
+        const yp = new Float32Array(M * N);
+        g.runF(a, NpuDType.F32, M, bias, yp, NpuDType.F32);
+        g.dispose();
+        expect(Array.from(y), `${name}: vs prepared`).toEqual(Array.from(yp));
+        if (want) expect(Array.from(y), `${name}: vs contract`).toEqual(Array.from(want));
+      }
+    });
+
+  it('unprepared f32 GEMM refuses bad shapes and honours the failure hook', () => {
+    const ctx = variants[0]!.ctx;
+    expect(() => ctx.matmulF32(new Float32Array(4), 1, 0, new Float32Array(4), 4, null, new Float32Array(4))).toThrow(
+      /npu_matmul_f32: f32 needs M >= 0, K >= 1, N >= 1, got M=1 K=0 N=4/,
+    );
+    const failing = new NpuContext(npuRuntime().lib, { flags: NpuFlags.TEST_FAIL });
+    expect(() => failing.matmulF32(new Float32Array(4), 1, 4, new Float32Array(16), 4, null, new Float32Array(4))).toThrow(/NPU_E_XRT.*injected failure/);
+    failing.dispose();
+  });
+});

@@ -1,0 +1,171 @@
+/**
+ * `opshift bench npu --gemv`: decode-time GEMV bandwidth of the NPU emulation library. For each 1×K×N (or small
+ * M) shape of TinyLlama and OPT-125m and each weight format (w4 g128, w8a8, f32) it times the prepared-weight run
+ * and reports the weight bytes streamed per call divided by the time, next to `bench machine`'s single-thread
+ * memory rate measured in the same process (fresh, not the session cache). Weights are random; the arithmetic
+ * does not depend on values, only on the layout.
+ *
+ * Weight bytes are what one call must read from memory: the emulation library's packed weight stream (nibbles +
+ * per-group scale data for w4, see npu_emu_internal.h; int8 for w8 plus its column sums; floats for f32).
+ * Activations and outputs are a few KB and are not counted.
+ */
+import { machineProfile } from './bench_machine.js';
+import { fitTable, wrapParagraph } from './table.js';
+import { npuRuntime } from '../backends/npu/backend.js';
+import { NpuContext, NpuDType, NpuFlags, NpuVariant, type NpuGemm } from '../backends/npu/ffi.js';
+
+export type GemvFormat = 'w4' | 'w8a8' | 'f32';
+
+export interface BenchGemvOptions {
+  readonly timeMs?: number;
+  readonly threads?: readonly number[];
+  readonly isa?: 'auto' | 'avx2-vnni' | 'avx2' | 'portable';
+  readonly formats?: readonly GemvFormat[];
+  /** [K, N] shapes (default: TinyLlama's and OPT-125m's linears and lm_heads). */
+  readonly shapes?: readonly (readonly [number, number])[];
+  readonly m?: number;
+}
+
+export interface BenchGemvRow {
+  readonly format: GemvFormat;
+  readonly M: number;
+  readonly K: number;
+  readonly N: number;
+  readonly bytes: number;
+  /** threads -> median ms */
+  readonly ms: Readonly<Record<number, number>>;
+}
+
+export interface BenchGemvResult {
+  readonly rows: BenchGemvRow[];
+  /** `bench machine`'s single-thread memory rate (GB/s), measured in this run. */
+  readonly machineGBps: number;
+  readonly machineFrom: string;
+  readonly isa: string;
+}
+
+export const GEMV_SHAPES: readonly (readonly [number, number])[] = [
+  [2048, 2048],
+  [2048, 5632],
+  [5632, 2048],
+  [2048, 32000],
+  [768, 768],
+  [768, 3072],
+  [3072, 768],
+  [768, 50272],
+];
+
+/** Median ms of fn over about `timeMs` (at least 7 runs), after a warm-up of two runs. */
+function medianMs(fn: () => void, timeMs: number): number {
+  fn();
+  fn();
+  const t: number[] = [];
+  const t0 = performance.now();
+  while (t.length < 7 || performance.now() - t0 < timeMs) {
+    const s = performance.now();
+    fn();
+    t.push(performance.now() - s);
+    if (t.length > 20000) break;
+  }
+  t.sort((a, b) => a - b);
+  return t[t.length >> 1]!;
+}
+
+/** Deterministic pseudo-random bytes (xorshift): fast for the 100+ MB weights of the lm_head shapes. */
+function fillRandom(a: Uint8Array, mask: number, seed: number): void {
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < a.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    a[i] = s & mask;
+  }
+}
+
+/** Bytes per (group, column) of w4 scale data in the emulation library's packed layout (npu_emu_internal.h). */
+export const W4_META_BYTES = 8;
+
+function streamBytes(format: GemvFormat, K: number, N: number): number {
+  const Np = Math.ceil(N / 16) * 16;
+  if (format === 'w4') return (K * Np) / 2 + (K / 128) * Np * W4_META_BYTES;
+  if (format === 'w8a8') return Math.ceil(K / 4) * 4 * Np;
+  return 4 * K * Np;
+}
+
+function make(ctx: NpuContext, format: GemvFormat, K: number, N: number): NpuGemm {
+  if (format === 'w8a8') {
+    const w = new Int8Array(K * N);
+    fillRandom(new Uint8Array(w.buffer), 255, 1);
+    return ctx.createW8(w, K, N);
+  }
+  if (format === 'w4') {
+    const q = new Uint8Array(K * N);
+    fillRandom(q, 15, 2);
+    const G = K / 128;
+    const z = new Uint8Array(G * N);
+    fillRandom(z, 15, 3);
+    const s = new Float32Array(G * N).map((_, i) => 0.01 + (i % 7) * 1e-3);
+    return ctx.createW4(q, z, s, null, K, N, 128);
+  }
+  const w = new Float32Array(K * N);
+  for (let i = 0; i < w.length; i++) w[i] = ((i * 2654435761) % 1000) / 1000 - 0.5;
+  return ctx.createF(NpuVariant.F32, w, K, N);
+}
+
+export function runBenchNpuGemv(o: BenchGemvOptions = {}): BenchGemvResult {
+  const timeMs = o.timeMs ?? 300;
+  const threads = o.threads ?? [1, 2];
+  const formats = o.formats ?? ['w4', 'w8a8', 'f32'];
+  const shapes = o.shapes ?? GEMV_SHAPES;
+  const M = o.m ?? 1;
+  const { lib } = npuRuntime();
+  const flags = { auto: 0, 'avx2-vnni': NpuFlags.NO_AVX512, avx2: NpuFlags.NO_VNNI, portable: NpuFlags.PORTABLE }[o.isa ?? 'auto'];
+  const machine = machineProfile({ fresh: true });
+  const contexts = new Map(threads.map((t) => [t, new NpuContext(lib, { threads: t, flags })]));
+  const rows: BenchGemvRow[] = [];
+  try {
+    for (const format of formats)
+      for (const [K, N] of shapes) {
+        const x = new Float32Array(M * K).map((_, i) => Math.sin(i));
+        const y = new Float32Array(M * N);
+        const wScale = Float32Array.of(0.01);
+        const ms: Record<number, number> = {};
+        let bytes = 0;
+        for (const [t, ctx] of contexts) {
+          const g = make(ctx, format, K, N);
+          bytes = streamBytes(format, K, N);
+          const run =
+            format === 'w8a8'
+              ? () => g.runW8F32(x, M, wScale, null, y)
+              : format === 'w4'
+                ? () => g.runW4(x, NpuDType.F32, M, y, NpuDType.F32)
+                : () => g.runF(x, NpuDType.F32, M, null, y, NpuDType.F32);
+          ms[t] = medianMs(run, timeMs);
+          g.dispose();
+        }
+        rows.push({ format, M, K, N, bytes, ms });
+      }
+    const d = /isa=(\S+)/.exec(contexts.values().next().value!.description);
+    return { rows, machineGBps: machine.bandwidthGBps, machineFrom: machine.bandwidthFrom, isa: d?.[1] ?? 'unknown' };
+  } finally {
+    for (const ctx of contexts.values()) ctx.dispose();
+  }
+}
+
+export function formatBenchNpuGemv(r: BenchGemvResult, width?: number): string {
+  const threads = Object.keys(r.rows[0]?.ms ?? {}).map(Number);
+  const head = ['format', 'M x K x N', 'weight MB', ...threads.flatMap((t) => [`${t}T ms`, `${t}T GB/s`, `${t}T % of roof`])];
+  const rows = r.rows.map((row) => [
+    row.format,
+    `${row.M}x${row.K}x${row.N}`,
+    (row.bytes / 1e6).toFixed(1),
+    ...threads.flatMap((t) => {
+      const gbps = row.bytes / (row.ms[t]! * 1e6);
+      return [row.ms[t]!.toFixed(3), gbps.toFixed(1), `${((100 * gbps) / r.machineGBps).toFixed(0)}%`];
+    }),
+  ]);
+  const note =
+    `npu emulation library (${r.isa} kernels). GB/s = the packed weight bytes one call streams / median time. Roof: ` +
+    `bench machine's single-thread memory rate measured in this run, ${r.machineGBps.toFixed(1)} GB/s (${r.machineFrom}).`;
+  return `${fitTable(head, rows, { width })}\n\n${wrapParagraph(note, width)}`;
+}
