@@ -586,7 +586,7 @@ evalCmd
 
 const serveCommand = program
   .command('serve')
-  .description('an OpenAI-compatible HTTP server (chat/completions, completions, SSE streaming, /health, /metrics); the model runs in a worker thread')
+  .description('an OpenAI- and Ollama-compatible HTTP server (chat/completions, completions, SSE streaming; /api/chat, /api/generate NDJSON; /health, /metrics as JSON or Prometheus text); the model runs in a worker thread')
   .option('-m, --model <source>', modelHelp, 'demo:llama')
   .option('--quant-dir <dir>', 'serve this quantized model folder instead of --model')
   .addOption(new Option('--port <n>', 'port (0: any free port)').default(8000).argParser(intOption('--port', 0, 65535)))
@@ -614,7 +614,7 @@ serveCommand.action(async (opts: { model: string; quantDir?: string; port: numbe
     apiKey: apiKey ?? process.env.OPSHIFT_API_KEY,
   });
   const address = await server.listen(port);
-  console.error(`opshift serve: ${source} on ${address}/v1 (POST /v1/chat/completions, /v1/completions; GET /v1/models, /health, /metrics)`);
+  console.error(`opshift serve: ${source} on ${address}/v1 (POST /v1/chat/completions, /v1/completions; GET /v1/models, /health, /metrics) and Ollama's ${address}/api (chat, generate, tags, show)`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1); // a second signal: do not wait
@@ -625,6 +625,47 @@ serveCommand.action(async (opts: { model: string; quantDir?: string; port: numbe
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 });
+
+bench
+  .command('serve')
+  .description('load-test opshift serve over loopback: streaming clients per concurrency level, tok/s, TTFT and inter-token p50/p99, 4xx/5xx, random disconnects, a hard time bound (--url a running server, or -m to start one)')
+  .option('--url <url>', 'a running server, e.g. http://127.0.0.1:8000')
+  .option('-m, --model <source>', `start a server on this model for the run (${modelHelp})`)
+  .option('--clients <list>', 'concurrency levels, comma-separated', '1,8')
+  .addOption(new Option('--requests <n>', 'requests per level').default(32).argParser(intOption('--requests', 1, 1_000_000)))
+  .addOption(new Option('--max-tokens <n>', 'max_tokens of each request').default(32).argParser(intOption('--max-tokens', 1, MAX_TOKENS)))
+  .addOption(new Option('--disconnect-rate <r>', 'fraction of requests that hang up mid-stream').default(0).argParser(floatOption('--disconnect-rate', { min: 0, max: 0.99 })))
+  .option('-f, --prompt-file <file>', 'prompts, one per line (default: a few built-in KJV openings)')
+  .addOption(new Option('--timeout <s>', 'bound on the whole run, seconds').default(300).argParser(intOption('--timeout', 1, MAX_TIME_MS / 1000)))
+  .addOption(new Option('--warmup <n>', 'unmeasured requests before each level').default(1).argParser(intOption('--warmup', 0, 100)))
+  .addOption(new Option('--temperature <t>', 'sampling temperature of the requests (0: greedy)').default(0).argParser(floatOption('--temperature', { min: 0, max: 2 })))
+  .addOption(new Option('--seed <n>', 'seeds the disconnect pattern and the requests').default(1).argParser(intOption('--seed', 0, 2 ** 31 - 1)))
+  .option('--api-key <key>', 'Authorization: Bearer <key> (default: $OPSHIFT_API_KEY)')
+  .option('--dispatch <policy>', 'with -m: per-op backends of the started server')
+  .addOption(threadsOption(' (with -m)'))
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { url?: string; model?: string; clients: string; requests: number; maxTokens: number; disconnectRate: number; promptFile?: string; timeout: number; warmup: number; temperature: number; seed: number; apiKey?: string; dispatch?: string; threads?: number; json?: boolean }) => {
+    if (opts.dispatch) parsePolicy(opts.dispatch);
+    const { formatBenchServe, runBenchServe, DEFAULT_PROMPTS } = await import('./bench_serve.js');
+    const prompts = opts.promptFile ? readPromptFile(opts.promptFile).split('\n').map((l) => l.trim()).filter(Boolean) : DEFAULT_PROMPTS;
+    const r = await runBenchServe({
+      url: opts.url,
+      model: opts.model,
+      server: { dispatch: opts.dispatch, threads: opts.threads },
+      clients: parseIntList('--clients', opts.clients, 1, 1024),
+      requests: opts.requests,
+      maxTokens: opts.maxTokens,
+      disconnectRate: opts.disconnectRate,
+      prompts,
+      timeoutMs: opts.timeout * 1000,
+      warmup: opts.warmup,
+      seed: opts.seed,
+      temperature: opts.temperature,
+      apiKey: opts.apiKey ?? process.env.OPSHIFT_API_KEY,
+      onProgress: (m) => process.stderr.write(`bench serve: ${m}\n`),
+    });
+    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchServe(r));
+  });
 
 program
   .command('quantize')
