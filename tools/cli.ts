@@ -640,11 +640,13 @@ bench
   .addOption(new Option('--warmup <n>', 'unmeasured requests before each level').default(1).argParser(intOption('--warmup', 0, 100)))
   .addOption(new Option('--temperature <t>', 'sampling temperature of the requests (0: greedy)').default(0).argParser(floatOption('--temperature', { min: 0, max: 2 })))
   .addOption(new Option('--seed <n>', 'seeds the disconnect pattern and the requests').default(1).argParser(intOption('--seed', 0, 2 ** 31 - 1)))
+  .addOption(new Option('--prefix-reuse <words>', "also time second turns of conversations whose system prompt has this many words, with the first turn's prefix kept vs a fresh one").argParser(intOption('--prefix-reuse', 2, 100_000)))
+  .addOption(new Option('--prefix-reps <n>', 'conversations for --prefix-reuse').default(5).argParser(intOption('--prefix-reps', 1, 1000)))
   .option('--api-key <key>', 'Authorization: Bearer <key> (default: $OPSHIFT_API_KEY)')
   .option('--dispatch <policy>', 'with -m: per-op backends of the started server')
   .addOption(threadsOption(' (with -m)'))
   .option('--json', 'machine-readable output')
-  .action(async (opts: { url?: string; model?: string; clients: string; requests: number; maxTokens: number; disconnectRate: number; promptFile?: string; timeout: number; warmup: number; temperature: number; seed: number; apiKey?: string; dispatch?: string; threads?: number; json?: boolean }) => {
+  .action(async (opts: { url?: string; model?: string; clients: string; requests: number; maxTokens: number; disconnectRate: number; promptFile?: string; timeout: number; warmup: number; temperature: number; seed: number; prefixReuse?: number; prefixReps: number; apiKey?: string; dispatch?: string; threads?: number; json?: boolean }) => {
     if (opts.dispatch) parsePolicy(opts.dispatch);
     const { formatBenchServe, runBenchServe, DEFAULT_PROMPTS } = await import('./bench_serve.js');
     const prompts = opts.promptFile ? readPromptFile(opts.promptFile).split('\n').map((l) => l.trim()).filter(Boolean) : DEFAULT_PROMPTS;
@@ -661,6 +663,7 @@ bench
       warmup: opts.warmup,
       seed: opts.seed,
       temperature: opts.temperature,
+      prefixReuse: opts.prefixReuse === undefined ? undefined : { words: opts.prefixReuse, reps: opts.prefixReps },
       apiKey: opts.apiKey ?? process.env.OPSHIFT_API_KEY,
       onProgress: (m) => process.stderr.write(`bench serve: ${m}\n`),
     });
