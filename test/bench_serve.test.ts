@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkBenchServeOptions, formatBenchServe, runBenchServe, type BenchServeOptions } from '../tools/bench_serve.js';
+import { systemPrompt } from '../tools/bench_serve_prefix.js';
 import { levelStats, quantileOf, quantiles, seededRandom, type RequestSample } from '../tools/bench_serve_stats.js';
 import type { Server } from '../tools/serve/server.js';
 import { DEMO_LLAMA, startServer } from './serve_helpers.js';
@@ -55,6 +56,13 @@ describe('bench serve statistics', () => {
     expect(seededRandom(8)()).not.toBe(xs[0]);
   });
 
+  it('second-turn system prompts: the requested length, a distinct first word, the corpus after it', () => {
+    const a = systemPrompt('A1.', 10, ['one two three', 'four']);
+    expect(a).toBe('A1. one two three four one two three four one');
+    expect(systemPrompt('B2.', 10, ['one two three', 'four']).slice(3)).toBe(a.slice(3));
+    expect(systemPrompt('x', 2, ['y z'])).toBe('x y');
+  });
+
   it('option checks name the flag', () => {
     const base: BenchServeOptions = { model: 'demo:llama', clients: [1], requests: 1, maxTokens: 4, disconnectRate: 0, prompts: ['x'], timeoutMs: 1000, warmup: 0, seed: 1, temperature: 0 };
     expect(() => checkBenchServeOptions({ ...base, url: 'http://127.0.0.1:1' })).toThrow(/exactly one of --url/);
@@ -62,6 +70,7 @@ describe('bench serve statistics', () => {
     expect(() => checkBenchServeOptions({ ...base, clients: [0] })).toThrow(/--clients/);
     expect(() => checkBenchServeOptions({ ...base, disconnectRate: 1 })).toThrow(/--disconnect-rate/);
     expect(() => checkBenchServeOptions({ ...base, prompts: [''] })).toThrow(/non-empty/);
+    expect(() => checkBenchServeOptions({ ...base, prefixReuse: { words: 1, reps: 1 } })).toThrow(/--prefix-reuse/);
   });
 });
 
@@ -108,10 +117,17 @@ describe('bench serve against the demo Llama', () => {
     expect(formatBenchServe(r)).toMatch(/time bound/);
   });
 
-  it('-m starts its own server for the run and stops it', { timeout: 90_000 }, async () => {
-    const r = await runBenchServe(options({ model: DEMO_LLAMA, clients: [2], requests: 2, maxTokens: 4 }));
+  it('-m starts its own server for the run and stops it; the second-turn TTFT phase', { timeout: 90_000 }, async () => {
+    const r = await runBenchServe(options({ model: DEMO_LLAMA, clients: [2], requests: 2, maxTokens: 4, prefixReuse: { words: 40, reps: 2 } }));
     expect(r.model).toBe(DEMO_LLAMA);
     expect(r.levels[0]).toMatchObject({ requests: 2, completed: 2, status4xx: 0, status5xx: 0 });
+    const p = r.prefixReuse!;
+    expect(p).toMatchObject({ words: 40, reps: 2, failed: 0 });
+    expect(p.warmTtftMs.n).toBe(2);
+    expect(p.coldTtftMs.n).toBe(2);
+    expect(p.promptTokens).toBeGreaterThan(40); // the system prompt, both questions and the first answer
+    expect(p.ratio).toBeCloseTo(p.warmTtftMs.p50! / p.coldTtftMs.p50!, 9);
+    expect(formatBenchServe(r)).toMatch(/second turn \(\d+ prompt tokens, 2 conversations\): TTFT p50 [\d.]+ ms with the first turn's prefix kept vs [\d.]+ ms without/);
     // The server is gone afterwards.
     await expect(fetch(`${r.url}/health`)).rejects.toThrow();
   });

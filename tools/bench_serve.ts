@@ -9,6 +9,7 @@
  * worker thread) and stops it afterwards, for one-command runs.
  */
 import { ArgumentError } from '../core/errors.js';
+import { runPrefixReuse, type PrefixReuseResult } from './bench_serve_prefix.js';
 import { levelStats, seededRandom, type LevelStats, type RequestSample } from './bench_serve_stats.js';
 import type { ServeOptions } from './serve/server.js';
 
@@ -38,6 +39,8 @@ export interface BenchServeOptions {
   readonly apiKey?: string;
   /** The model name requests send (default: the first from /v1/models). */
   readonly modelName?: string;
+  /** Also measure second-turn TTFT with and without a reusable prefix: system prompts of this many words. */
+  readonly prefixReuse?: { readonly words: number; readonly reps: number };
   readonly onProgress?: (message: string) => void;
 }
 
@@ -47,6 +50,7 @@ export interface BenchServeResult {
   readonly maxTokens: number;
   readonly disconnectRate: number;
   readonly levels: readonly LevelStats[];
+  readonly prefixReuse?: PrefixReuseResult;
   /** The run hit its time bound. */
   readonly timedOut: boolean;
 }
@@ -62,6 +66,8 @@ export function checkBenchServeOptions(o: BenchServeOptions): void {
   if (!Number.isInteger(o.maxTokens) || o.maxTokens < 1) throw new ArgumentError(`opshift bench serve: --max-tokens ${o.maxTokens} must be a positive integer`);
   if (!(o.disconnectRate >= 0 && o.disconnectRate < 1)) throw new ArgumentError(`opshift bench serve: --disconnect-rate ${o.disconnectRate} must be in [0, 1)`);
   if (o.prompts.length === 0 || o.prompts.some((p) => p.length === 0)) throw new ArgumentError('opshift bench serve: every prompt must be non-empty');
+  if (o.prefixReuse && !(Number.isInteger(o.prefixReuse.words) && o.prefixReuse.words >= 2 && Number.isInteger(o.prefixReuse.reps) && o.prefixReuse.reps >= 1))
+    throw new ArgumentError(`opshift bench serve: --prefix-reuse needs at least 2 words and 1 repetition, got ${o.prefixReuse.words} words, ${o.prefixReuse.reps} reps`);
   if (!(o.timeoutMs > 0)) throw new ArgumentError(`opshift bench serve: --timeout must be positive`);
 }
 
@@ -71,8 +77,11 @@ interface Plan {
   readonly disconnectAfter: number | undefined;
 }
 
-/** One streaming /v1/completions request, timed piece by piece. */
-async function streamOne(url: string, model: string, o: BenchServeOptions, plan: Plan, deadline: AbortSignal): Promise<RequestSample> {
+/** A streaming request: `/v1/completions` with a prompt, or `/v1/chat/completions` with messages. */
+export type StreamRequest = { readonly prompt: string } | { readonly messages: readonly { role: string; content: string }[] };
+
+/** One streaming request, timed piece by piece; `text` is what arrived. */
+export async function streamOne(url: string, model: string, o: Pick<BenchServeOptions, 'maxTokens' | 'temperature' | 'seed' | 'apiKey'>, request: StreamRequest, disconnectAfter: number | undefined, deadline: AbortSignal): Promise<RequestSample & { text: string }> {
   const hangUp = new AbortController();
   const signal = AbortSignal.any([hangUp.signal, deadline]);
   const t0 = performance.now();
@@ -83,15 +92,17 @@ async function streamOne(url: string, model: string, o: BenchServeOptions, plan:
   let pieces = 0;
   let usageTokens: number | undefined;
   let disconnected = false;
+  let text = '';
+  let promptTokens: number | undefined;
   try {
-    const res = await fetch(`${url}/v1/completions`, {
+    const res = await fetch(`${url}${'prompt' in request ? '/v1/completions' : '/v1/chat/completions'}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(o.apiKey ? { authorization: `Bearer ${o.apiKey}` } : {}) },
-      body: JSON.stringify({ model, prompt: plan.prompt, max_tokens: o.maxTokens, temperature: o.temperature, seed: o.seed, stream: true, stream_options: { include_usage: true } }),
+      body: JSON.stringify({ model, ...request, max_tokens: o.maxTokens, temperature: o.temperature, seed: o.seed, stream: true, stream_options: { include_usage: true } }),
       signal,
     });
     status = res.status;
-    if (!res.ok || !res.body) return { status, ttftMs, gapsMs, tokens: 0, disconnected, timedOut: false, error: `${status}: ${(await res.text()).slice(0, 200)}` };
+    if (!res.ok || !res.body) return { status, ttftMs, gapsMs, tokens: 0, disconnected, timedOut: false, error: `${status}: ${(await res.text()).slice(0, 200)}`, text };
     const decoder = new TextDecoder();
     let buf = '';
     outer: for await (const bytes of res.body) {
@@ -100,16 +111,18 @@ async function streamOne(url: string, model: string, o: BenchServeOptions, plan:
         const event = buf.slice(0, end);
         buf = buf.slice(end + 2);
         if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;
-        const data = JSON.parse(event.slice(6)) as { choices?: { text?: string }[]; usage?: { completion_tokens: number }; error?: { message: string } };
+        const data = JSON.parse(event.slice(6)) as { choices?: { text?: string; delta?: { content?: string } }[]; usage?: { completion_tokens: number; prompt_tokens: number }; error?: { message: string } };
         if (data.error) throw new StreamError(data.error.message);
-        if (data.usage) usageTokens = data.usage.completion_tokens;
-        if (!data.choices?.[0]?.text) continue;
+        if (data.usage) [usageTokens, promptTokens] = [data.usage.completion_tokens, data.usage.prompt_tokens];
+        const piece = data.choices?.[0]?.text ?? data.choices?.[0]?.delta?.content;
+        if (!piece) continue;
+        text += piece;
         const now = performance.now();
         if (ttftMs === undefined) ttftMs = now - t0;
         else gapsMs.push(now - last);
         last = now;
         pieces++;
-        if (plan.disconnectAfter !== undefined && pieces >= plan.disconnectAfter) {
+        if (disconnectAfter !== undefined && pieces >= disconnectAfter) {
           disconnected = true;
           hangUp.abort();
           break outer;
@@ -122,10 +135,10 @@ async function streamOne(url: string, model: string, o: BenchServeOptions, plan:
     if (!disconnected) {
       const timedOut = deadline.aborted;
       const code = timedOut ? status : e instanceof StreamError ? 500 : 0;
-      return { status: code, ttftMs, gapsMs, tokens: pieces, disconnected, timedOut, error: timedOut ? undefined : (e as Error).message };
+      return { status: code, ttftMs, gapsMs, tokens: pieces, disconnected, timedOut, error: timedOut ? undefined : (e as Error).message, text };
     }
   }
-  return { status, ttftMs, gapsMs, tokens: usageTokens ?? pieces, disconnected, timedOut: false };
+  return { status, ttftMs, gapsMs, tokens: usageTokens ?? pieces, promptTokens, disconnected, timedOut: false, text };
 }
 
 class StreamError extends Error {}
@@ -139,7 +152,7 @@ async function runLevel(url: string, model: string, o: BenchServeOptions, client
     Array.from({ length: clients }, async () => {
       while (next < plans.length && !deadline.aborted) {
         const plan = plans[next++]!;
-        samples.push(await streamOne(url, model, o, plan, deadline));
+        samples.push(await streamOne(url, model, o, { prompt: plan.prompt }, plan.disconnectAfter, deadline));
       }
     }),
   );
@@ -164,7 +177,7 @@ export async function runBenchServe(o: BenchServeOptions): Promise<BenchServeRes
     const levels: LevelStats[] = [];
     for (const clients of o.clients) {
       if (deadline.aborted) break;
-      for (let i = 0; i < o.warmup && !deadline.aborted; i++) await streamOne(url!, model, o, { prompt: o.prompts[i % o.prompts.length]!, disconnectAfter: undefined }, deadline);
+      for (let i = 0; i < o.warmup && !deadline.aborted; i++) await streamOne(url!, model, o, { prompt: o.prompts[i % o.prompts.length]! }, undefined, deadline);
       const plans = Array.from({ length: o.requests }, (_, i): Plan => {
         const cut = random() < o.disconnectRate;
         const after = 1 + Math.floor(random() * Math.max(1, Math.floor(o.maxTokens / 2)));
@@ -173,7 +186,12 @@ export async function runBenchServe(o: BenchServeOptions): Promise<BenchServeRes
       o.onProgress?.(`${clients} client${clients > 1 ? 's' : ''}: ${o.requests} requests`);
       levels.push(await runLevel(url!, model, o, clients, plans, deadline));
     }
-    return { url: url!, model, maxTokens: o.maxTokens, disconnectRate: o.disconnectRate, levels, timedOut: deadline.aborted };
+    let prefixReuse: PrefixReuseResult | undefined;
+    if (o.prefixReuse && !deadline.aborted) {
+      o.onProgress?.(`second-turn TTFT: ${o.prefixReuse.reps} conversations, ${o.prefixReuse.words}-word system prompts`);
+      prefixReuse = await runPrefixReuse(url!, model, o, o.prefixReuse.words, o.prefixReuse.reps, deadline);
+    }
+    return { url: url!, model, maxTokens: o.maxTokens, disconnectRate: o.disconnectRate, levels, prefixReuse, timedOut: deadline.aborted };
   } finally {
     await stop?.();
   }
@@ -215,6 +233,11 @@ export function formatBenchServe(r: BenchServeResult): string {
   if (first && lastLevel && lastLevel !== first && first.tokensPerS > 0 && first.interTokenMs.p99 !== null && lastLevel.interTokenMs.p99 !== null)
     out.push(`${lastLevel.clients} vs ${first.clients} clients: tok/s ×${(lastLevel.tokensPerS / first.tokensPerS).toFixed(2)}, ITL p99 ×${(lastLevel.interTokenMs.p99 / first.interTokenMs.p99).toFixed(2)}`);
   for (const l of r.levels) for (const e of l.errors) out.push(`${l.clients} client${l.clients > 1 ? 's' : ''}: ${e}`);
+  const p = r.prefixReuse;
+  if (p)
+    out.push(
+      `second turn (${p.promptTokens ?? '?'} prompt tokens, ${p.reps} conversations): TTFT p50 ${fmt(p.warmTtftMs.p50)} ms with the first turn's prefix kept vs ${fmt(p.coldTtftMs.p50)} ms without, ×${p.ratio === null ? '-' : p.ratio.toFixed(2)}${p.failed ? `; ${p.failed} requests failed` : ''}`,
+    );
   if (r.timedOut) out.push('the run hit its time bound (--timeout): the last level was cut short');
   return out.join('\n');
 }

@@ -14,6 +14,8 @@ export interface RequestSample {
   readonly gapsMs: readonly number[];
   /** Tokens generated: the server's usage count when the stream finished, else the pieces received. */
   readonly tokens: number;
+  /** The prompt's tokens, from the server's usage (streams that finished). */
+  readonly promptTokens?: number;
   /** The client hung up on purpose mid-stream (--disconnect-rate). */
   readonly disconnected: boolean;
   /** Cut by the run's time bound. */
