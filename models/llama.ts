@@ -7,7 +7,8 @@
  */
 import { ArgumentError } from '../core/errors.js';
 import { arange, fromTypedArray } from '../ops/creation.js';
-import { add, mul, silu } from '../ops/elementwise.js';
+import { add, mul } from '../ops/elementwise.js';
+import { siluMul } from '../ops/fused.js';
 import { linear } from '../ops/linalg.js';
 import { cat } from '../ops/movement.js';
 import { rope, ropeTables, scaledDotProductAttention } from '../ops/nn.js';
@@ -124,9 +125,9 @@ class LlamaMLP extends Module {
     if (this.c.fusedProjections) {
       const I = this.c.intermediateSize;
       const gu = this.gateUpProj.forward(x); // (B, T, 2·I)
-      return this.downProj.forward(mul(gu.narrow(-1, I, I), silu(gu.narrow(-1, 0, I))));
+      return this.downProj.forward(siluMul(gu.narrow(-1, 0, I), gu.narrow(-1, I, I)));
     }
-    return this.downProj.forward(mul(silu(this.gateProj.forward(x)), this.upProj.forward(x)));
+    return this.downProj.forward(siluMul(this.gateProj.forward(x), this.upProj.forward(x)));
   }
 }
 

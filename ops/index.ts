@@ -19,3 +19,4 @@ export * from './quant.js';
 export * from './inplace.js';
 export * from './inplace_more.js';
 export * from './keepdim.js';
+export * from './fused.js';

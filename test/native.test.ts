@@ -11,6 +11,7 @@ import { backendStatus, getOp, manualSeed, profile, rand, scaledDotProductAttent
 import { add, div, gelu, mul, relu, silu, sub } from '../ops/elementwise.js';
 import { layerNorm, rmsNorm, rope, ropeTables } from '../ops/nn.js';
 import { logSoftmax } from '../ops/reduce2.js';
+import { siluMul } from '../ops/fused.js';
 import { nativeLib, supportedIsas } from '../backends/native/backend.js';
 import { configureNative, nativeConfig } from '../backends/native/config.js';
 import { loadNativeLibrary, NativeError, NkBinary, NkUnary } from '../backends/native/ffi.js';
@@ -24,7 +25,7 @@ afterAll(() => {
 
 const values = (t: Tensor): Float32Array => t.contiguous().toTypedArray() as Float32Array;
 
-/** Largest |a − b| − (atol + rtol·|b|) over the elements (≤ 0: within tolerance); NaN must match NaN. */
+/** Largest |a − b| − (atol + rtol·|b|) over the elements (≤ 0: within tolerance; -Infinity when all are equal); NaN must match NaN. */
 function excess(a: Float32Array, b: Float32Array, rtol: number, atol: number): number {
   expect(a.length).toBe(b.length);
   let worst = -Infinity;
@@ -33,6 +34,7 @@ function excess(a: Float32Array, b: Float32Array, rtol: number, atol: number): n
       expect(Number.isNaN(a[i]!), `element ${i}: NaN expected, got ${a[i]}`).toBe(true);
       continue;
     }
+    if (a[i] === b[i]) continue; // equal infinities have no finite difference
     worst = Math.max(worst, Math.abs(a[i]! - b[i]!) - (atol + rtol * Math.abs(b[i]!)));
   }
   return worst;
@@ -69,6 +71,7 @@ function stressCalls(): [string, () => Tensor, boolean][] {
     ['Rope', () => rope(xr, cos, sin), true],
     ['Rope', () => rope(xr.transpose(1, 2).contiguous().transpose(1, 2), cos, sin), true], // Llama's (B, H, T, D) view
     ['Silu', () => silu(x), false],
+    ['SiluMul', () => siluMul(x, x.add(1)), false],
     ['Gelu', () => gelu(x), false],
     ['Gelu', () => gelu(x, 'tanh'), false],
     ['Softmax', () => softmax(x, -1), false],
@@ -219,6 +222,13 @@ describe.skipIf(!available)('native: refusals and bad input', () => {
     const t = rand([6, 5]).transpose(0, 1);
     const p2 = profile(() => silu(t));
     expect(p2.records.find((r) => r.op === 'Silu')!.cause).toContain('unary needs contiguous operands');
+    const p4 = profile(() => siluMul(rand([3, 8]), rand([8])));
+    expect(p4.records.find((r) => r.op === 'SiluMul')!.backend).toBe('cpu');
+    expect(p4.records.find((r) => r.op === 'SiluMul')!.cause).toContain('silu_mul needs both operands of the output shape');
+    // float16: neither native nor cpu fuses it, so it runs as silu then mul
+    const p5 = profile(() => siluMul(rand([8]).to('float16'), rand([8]).to('float16')));
+    expect(p5.records.find((r) => r.op === 'SiluMul' && r.depth === 0)!.backend).toBe('decompose');
+    expect(p5.records.filter((r) => r.depth === 1).map((r) => r.op)).toEqual(['Silu', 'Mul']);
     const p3 = profile(() => softmax(rand([3, 4]), 0));
     expect(p3.records.find((r) => r.op === 'Softmax')!.cause).toContain('only the last dim (got dim 0 of 2)');
   });
@@ -269,10 +279,12 @@ describe('native: a missing library', () => {
       available: false,
       reason: expect.stringContaining('native kernel library /nonexistent/libopshift_native.so not found') as unknown as string,
     });
-    const script = `import { profile, rand, softmax } from ${JSON.stringify(join(process.cwd(), 'dist', 'core', 'index.js'))};
-      const p = profile(() => softmax(rand([2, 8]), -1)); console.log(p.records[0].backend, p.result.sum().item().toFixed(4));`;
+    const script = `import { profile, rand, silu, siluMul, softmax } from ${JSON.stringify(join(process.cwd(), 'dist', 'core', 'index.js'))};
+      const p = profile(() => softmax(rand([2, 8]), -1)); console.log(p.records[0].backend, p.result.sum().item().toFixed(4));
+      const x = rand([2, 8]); const q = profile(() => siluMul(x, x)); const ref = silu(x).mul(x);
+      console.log(q.records[0].backend, q.result.sub(ref).abs().max().item());`;
     const r2 = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env });
     expect(r2.status, r2.stderr).toBe(0);
-    expect(r2.stdout.trim()).toBe('cpu 2.0000');
+    expect(r2.stdout.trim().split('\n')).toEqual(['cpu 2.0000', 'cpu 0']); // SiluMul on cpu: bit-exact with silu then mul
   });
 });

@@ -21,11 +21,12 @@ import { reduceCases } from './op_cases/reduce.js';
 import { quantCases } from './op_cases/quant.js';
 import { elementwiseMoreCases } from './op_cases/elementwise_more.js';
 import { reduceMoreCases } from './op_cases/reduce_more.js';
+import { fusedCases } from './op_cases/fused.js';
 
 export * from './op_cases/spec.js';
 import type { BuiltArg, Gen, InputSpec, OpCase, Tolerance } from './op_cases/spec.js';
 
-export const OP_CASES: readonly OpCase[] = [...elementwiseCases, ...linalgCases, ...reduceCases, ...nnCases, ...movementCases, ...elementwiseMoreCases, ...reduceMoreCases, ...linalgMoreCases, ...orderingCases, ...nnMoreCases];
+export const OP_CASES: readonly OpCase[] = [...elementwiseCases, ...linalgCases, ...reduceCases, ...nnCases, ...movementCases, ...elementwiseMoreCases, ...reduceMoreCases, ...linalgMoreCases, ...orderingCases, ...nnMoreCases, ...fusedCases];
 
 /**
  * Cases with no PyTorch counterpart (the quantized linears): checked across backends against the cpu reference

@@ -20,6 +20,8 @@ import { dequantizeKernel, linearW4Kernel, linearW8A8Kernel, quantizeKernel } fr
 import { castKernel, copyKernel } from './kernels/cast.js';
 import { elementwiseKernels } from './kernels/elementwise.js';
 import { elementwiseMoreKernels } from './kernels/elementwise_more.js';
+import { siluMulKernel } from './kernels/fused.js';
+import { SiluMul } from '../../ops/fused.js';
 import { reduceMoreKernels } from './kernels/reduce_more.js';
 import { linearKernel, matmulKernel } from './kernels/linalg.js';
 import { catKernel } from './kernels/movement.js';
@@ -45,6 +47,7 @@ export function cpuKernels(): AnyPair[] {
     ...elementwiseKernels,
     ...elementwiseMoreKernels,
     ...reduceMoreKernels,
+    pair(SiluMul, siluMulKernel),
     pair(E.Cast, castKernel),
     pair(E.Contiguous, copyKernel),
     pair(CopyInto, copyIntoKernel),

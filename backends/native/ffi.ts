@@ -13,7 +13,7 @@ import { OpshiftError } from '../../core/errors.js';
 import { bindSurface, defaultLibraryPath, fn, koffi, librarySource, missingLibraryReason, oncePerPath, type Fn, type LibrarySource, type LibrarySpec } from '../native_library.js';
 
 /** OPSHIFT_NATIVE_ABI_VERSION of the header this file was written against. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 export const NkIsa = { best: -1, portable: 0, avx2: 1, avx512: 2 } as const;
 export const NkUnary = { silu: 0, geluErf: 1, geluTanh: 2, relu: 3 } as const;
@@ -71,6 +71,7 @@ const SURFACE = {
   nk_binary: fn<(op: number, a: F32, b: F32, y: F32, n: number, period: number) => number>(
     'int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period)',
   ),
+  nk_silu_mul: fn<(a: F32, b: F32, y: F32, n: number) => number>('int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n)'),
   nk_copy_strided: fn<(src: F32, srcStrides: I32, dst: F32, dstStrides: I32, shape: I32, ndim: number) => number>(
     'int32_t nk_copy_strided(const float* src, const int32_t* src_strides, float* dst, const int32_t* dst_strides, const int32_t* shape, int32_t ndim)',
   ),

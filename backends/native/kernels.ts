@@ -110,6 +110,19 @@ export const mulKernel = binaryKernel(NkBinary.mul, true);
 export const subKernel = binaryKernel(NkBinary.sub, false);
 export const divKernel = binaryKernel(NkBinary.div, false);
 
+/** silu(a)·b of two contiguous float32 operands of the output's shape (Llama's gate and up); broadcasts stay on cpu. */
+export const siluMulKernel: Kernel<BinaryInputs, NoAttrs> = {
+  supports({ a, b }, _attrs, [out]) {
+    const r = needF32(a, b) ?? needContiguous('silu_mul', a, b);
+    if (r) return r;
+    if (!shapesEqual(a.shape, out!.shape) || !shapesEqual(b.shape, out!.shape)) return 'silu_mul needs both operands of the output shape (broadcasts stay on cpu)';
+    return true;
+  },
+  run({ a, b }, _attrs, [out]) {
+    nativeLib().call('nk_silu_mul', rows(a), rows(b), out32(out!), out!.numel());
+  },
+};
+
 // ---- row ops ----
 
 function lastDimSoftmax(log: number): Kernel<UnaryInputs, SoftmaxAttrs> {

@@ -7,6 +7,7 @@ import { Add, Div, Gelu, Mul, Relu, Silu, Sub } from '../../ops/elementwise.js';
 import { Attention, LayerNorm, RmsNorm, Rope, Softmax } from '../../ops/nn.js';
 import { LogSoftmax } from '../../ops/reduce2.js';
 import { CopyInto } from '../../ops/inplace.js';
+import { SiluMul } from '../../ops/fused.js';
 import { nativeBackend } from './backend.js';
 import * as K from './kernels.js';
 
@@ -27,4 +28,5 @@ export function registerNative(): void {
   registerKernel(Mul, name, K.mulKernel);
   registerKernel(Div, name, K.divKernel);
   registerKernel(CopyInto, name, K.copyIntoKernel);
+  registerKernel(SiluMul, name, K.siluMulKernel);
 }

@@ -9,6 +9,7 @@ import { movementCalls } from './calls_movement.js';
 import { reduceCalls } from './calls_reduce.js';
 import { moreCalls } from './calls_more.js';
 import { orderingNnCalls } from './calls_ordering_nn.js';
+import { fusedCalls } from './calls_fused.js';
 
 export type CallResult = Tensor | Tensor[] | { values: Tensor; indices: Tensor };
 type Call = (args: BuiltArg[]) => CallResult;
@@ -85,4 +86,5 @@ export const CALLS: Readonly<Record<string, Call>> = {
   ...reduceCalls,
   ...moreCalls,
   ...orderingNnCalls,
+  ...fusedCalls,
 };

@@ -228,12 +228,15 @@ typedef struct {
   int32_t op;
 } row_job;
 
-enum { J_SOFTMAX, J_RMS, J_LN, J_ROPE, J_UNARY, J_BINARY };
+enum { J_SOFTMAX, J_RMS, J_LN, J_ROPE, J_UNARY, J_BINARY, J_SILU_MUL };
+
+/* Elementwise jobs split the elements, row jobs the rows. */
+static int elementwise_job(int kind) { return kind == J_UNARY || kind == J_BINARY || kind == J_SILU_MUL; }
 
 static void row_run(void* p, int tid, int nt) {
   const row_job* j = p;
   int64_t lo, hi;
-  chunk(j->kind == J_UNARY || j->kind == J_BINARY ? j->n : j->rows, tid, nt, &lo, &hi);
+  chunk(elementwise_job(j->kind) ? j->n : j->rows, tid, nt, &lo, &hi);
   switch (j->kind) {
     case J_SOFTMAX: j->k->softmax(j->x, j->y, j->n, lo, hi, j->op); break;
     case J_RMS: j->k->rms_norm(j->x, j->w, j->y, j->n, j->eps, lo, hi); break;
@@ -241,6 +244,7 @@ static void row_run(void* p, int tid, int nt) {
     case J_ROPE: j->k->rope(j->x, j->rows_off, j->c, j->s, j->y, j->n, j->period, lo, hi); break;
     case J_UNARY: j->k->unary(j->op, j->x, j->y, lo, hi); break;
     case J_BINARY: j->k->binary(j->op, j->x, j->w, j->y, j->period, lo, hi); break;
+    case J_SILU_MUL: j->k->silu_mul(j->x, j->w, j->y, lo, hi); break;
   }
 }
 
@@ -251,8 +255,8 @@ static int check_rows(const char* op, const float* x, const float* y, int64_t ro
 }
 
 static void run_rows(row_job* j) {
-  const int64_t total = j->kind == J_UNARY || j->kind == J_BINARY ? j->n : j->rows * j->n;
-  const int64_t items = j->kind == J_UNARY || j->kind == J_BINARY ? j->n : j->rows;
+  const int64_t total = elementwise_job(j->kind) ? j->n : j->rows * j->n;
+  const int64_t items = elementwise_job(j->kind) ? j->n : j->rows;
   run_parallel(row_run, j, items > 1 ? want_threads(total, NK_PAR_MIN_ELEMS) : 1);
 }
 
@@ -307,6 +311,15 @@ NK_API int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, i
   if (st) return st;
   if (n > 0 && (b_period < 1 || !b)) return fail(NK_E_ARG, "nk_binary: the second operand's period must be >= 1, got %lld", (long long)b_period);
   row_job j = {.kind = J_BINARY, .k = kernels(), .x = a, .w = b, .y = y, .rows = 1, .n = n, .period = b_period, .op = op};
+  run_rows(&j);
+  return NK_OK;
+}
+
+NK_API int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n) {
+  int st = check_rows("nk_silu_mul", a, y, 1, n);
+  if (st) return st;
+  if (n > 0 && !b) return fail(NK_E_ARG, "nk_silu_mul: the second operand is required");
+  row_job j = {.kind = J_SILU_MUL, .k = kernels(), .x = a, .w = b, .y = y, .rows = 1, .n = n};
   run_rows(&j);
   return NK_OK;
 }

@@ -33,6 +33,7 @@ typedef struct {
   void (*rope)(const float* x, const int32_t* x_rows, const float* c, const float* s, float* y, int64_t d, int64_t table_rows, int64_t r0, int64_t r1);
   void (*unary)(int32_t op, const float* x, float* y, int64_t i0, int64_t i1);
   void (*binary)(int32_t op, const float* a, const float* b, float* y, int64_t period, int64_t i0, int64_t i1);
+  void (*silu_mul)(const float* a, const float* b, float* y, int64_t i0, int64_t i1);
 } nk_kernels;
 
 static inline int64_t nk_attn_scratch(int64_t S, int64_t E, int64_t Ev) {

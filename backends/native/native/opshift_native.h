@@ -9,7 +9,8 @@
 #define OPSHIFT_NATIVE_H
 #include <stdint.h>
 
-#define OPSHIFT_NATIVE_ABI_VERSION 1
+/* 2: nk_silu_mul */
+#define OPSHIFT_NATIVE_ABI_VERSION 2
 
 #define NK_OK 0
 #define NK_E_ARG 1
@@ -80,6 +81,8 @@ int32_t nk_rope(const float* x, const int32_t* x_rows, const float* cos, const f
 int32_t nk_unary(int32_t op, const float* x, float* y, int64_t n);
 /* y[i] = a[i] op b[i % b_period]: b_period == n is elementwise, the row length is row broadcast, 1 a scalar. */
 int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period);
+/* y[i] = silu(a[i])·b[i] (Llama's MLP gate): silu rounded to float32, then the float32 product. */
+int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n);
 
 /*
  * dst[view] = src[view] for float32 (or any 4-byte element, copied bit for bit) views of `ndim` dims (≤ 8):
