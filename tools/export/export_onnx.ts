@@ -91,11 +91,32 @@ interface CacheDims {
   readonly layers: number;
   readonly kvHeads: number;
   readonly headDim: number;
+  readonly windows: readonly (number | undefined)[];
+}
+
+/**
+ * Models whose forward picks keys or tables by the sequence length at run time cannot become one graph: a sliding
+ * window shorter than the context (the cache drops keys; masks are built in JavaScript) and LongRoPE (switches
+ * its factors past original_max_position_embeddings and re-runs the sequence).
+ */
+function checkExportable(model: CausalLM): void {
+  const c = model.config;
+  const windows = cacheDims(model).windows;
+  const i = windows.findIndex((w) => w !== undefined && w < c.maxPositions);
+  if (i >= 0)
+    throw new ExportError(
+      `export: ${c.modelType} layer ${i} has a sliding window of ${windows[i]} positions, shorter than max_position_embeddings ${c.maxPositions}: ` +
+        'the model builds its window masks in JavaScript, which the graph cannot follow (set sliding_window to null to export full attention)',
+    );
+  if (model.recomputeCacheAt !== undefined)
+    throw new ExportError(
+      `export: ${c.modelType} switches its rotary factors (LongRoPE) past ${model.recomputeCacheAt} positions and re-runs the sequence: a size-dependent branch the graph cannot express`,
+    );
 }
 
 function cacheDims(model: CausalLM): CacheDims {
   const probe = model.newCache(1, 1);
-  const dims = { layers: probe.numLayers, kvHeads: probe.kvHeads, headDim: probe.headDim };
+  const dims = { layers: probe.numLayers, kvHeads: probe.kvHeads, headDim: probe.headDim, windows: probe.windows };
   probe.dispose();
   return dims;
 }
@@ -176,6 +197,7 @@ function pickGroupSize(model: CausalLM): number {
  */
 export function exportOnnx(model: CausalLM, options: ExportOnnxOptions): ExportOnnxResult {
   const kvCache = options.kvCache ?? true;
+  checkExportable(model);
   if (options.quant === 'w8a8') quantize(model, { method: 'w8a8' });
   else if (options.quant === 'w4') quantize(model, { method: 'pergrp', groupSize: options.groupSize ?? pickGroupSize(model) });
   else if (options.quant !== undefined) throw new ArgumentError(`export: quant must be 'w8a8' or 'w4', got '${String(options.quant)}'`);

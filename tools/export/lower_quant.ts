@@ -1,7 +1,7 @@
 /**
  * Quantized linears in the exported graph, with the arithmetic of opshift's ops (ops/quant.ts) as the ort
  * backend writes them (backends/ort/kernels.ts): w8a8 = dynamic per-tensor activation scale max|x|/128,
- * QuantizeLinear to uint8 with zero point 128 (the int8 values + 128: MLAS's fast u8×s8 MatMulInteger),
+ * QuantizeLinear to uint8 with zero point 128 (the int8 values + 128), MatMulInteger u8×u8,
  * float(acc)·(x_scale·w_scale) + bias; w4 = com.microsoft MatMulNBits with opshift's uint4 group layout.
  */
 import type { StorageArray } from '../../core/dtype.js';
@@ -19,9 +19,11 @@ export function lowerLinearW8A8(b: Builder, n: GraphNode): string[] {
   const x = b.in(n, 'x');
   const [N, K] = b.inValue(n, 'weight').shape as [number, number];
   const w = constData(b, n, 'weight') as Int8Array;
-  const wT = new Int8Array(K * N);
-  for (let r = 0; r < N; r++) for (let c = 0; c < K; c++) wT[c * N + r] = w[r * K + c]!;
-  const wName = b.init(`${b.fresh('w8')}.weight_t`, 'int8', [K, N], wT);
+  // Wᵀ [K, N] as uint8 w + 128 with zero point 128: the same integers, and MLAS's u8×u8 kernels never saturate
+  // (its u8×s8 path on AVX2 without VNNI sums pairs in int16 and can; the file must be exact on any machine).
+  const wT = new Uint8Array(K * N);
+  for (let r = 0; r < N; r++) for (let c = 0; c < K; c++) wT[c * N + r] = (w[r * K + c]! + 128) & 0xff;
+  const wName = b.init(`${b.fresh('w8')}.weight_t`, 'uint8', [K, N], wT);
   const zero = b.constant('float32', [0], true);
   const absmax = b.one('Div', [b.one('ReduceMax', [b.one('Abs', [x])], { keepdims: { i: 0 } }), b.constant('float32', [128], true)]);
   // Σ x·0 is NaN when any x is NaN or ±Inf: the scale and so every output become NaN, as in ops/quant.ts.
@@ -29,7 +31,7 @@ export function lowerLinearW8A8(b: Builder, n: GraphNode): string[] {
   const xs = b.one('Where', [b.one('Equal', [scale0, zero]), b.constant('float32', [1], true), scale0]);
   const zp = b.constant('uint8', [128], true);
   const xq = b.one('QuantizeLinear', [x, xs, zp]);
-  const acc = b.cast(b.one('MatMulInteger', [xq, wName, zp]), 'float32');
+  const acc = b.cast(b.one('MatMulInteger', [xq, wName, zp, zp]), 'float32');
   const y = b.one('Mul', [acc, b.one('Mul', [xs, b.in(n, 'wScale')])]);
   return [n.inputs.bias === undefined ? y : b.add(y, b.in(n, 'bias'))];
 }
