@@ -144,15 +144,16 @@ describe('host copies of Linear weights', () => {
     });
   }
 
-  it('seeded (synthetic) weights are regenerated bit-identically after release', () => {
+  it('seeded (synthetic) weights are drawn on first use and regenerated bit-identically after release', () => {
     if (!npu) return console.warn('npu unavailable: skipped');
     const cfg = parseConfig(new JsonConfig('test', RAW));
-    const ref = buildModel(cfg).initRandom(3);
+    const ref = keeping(() => buildModel(cfg).initRandom(3)); // drawn once, kept
     const m = buildModel(cfg).initRandom(3);
     logits(m, 'Linear=npu');
     const want = linearWeights(ref);
     for (const [name, w] of linearWeights(m)) {
       expect(w.storage.resident).toBe(false);
+      expect(want.get(name)!.storage.resident).toBe(true);
       expect(w.storage.data).toEqual(want.get(name)!.storage.data);
     }
   });

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parsePolicy } from '../core/policy_spec.js';
 import { withPolicy } from '../core/policy.js';
+import { profile } from '../core/profiler.js';
 import { loadModel } from '../models/load.js';
 import { tokens } from '../models/generate.js';
 import { hostWeightBytes } from '../core/weight.js';
@@ -28,6 +29,8 @@ export interface WeightsRssOptions {
 export interface WeightsRssResult extends WeightsRssOptions {
   readonly loadMs: number;
   readonly ttftMs: number;
+  /** Linear/MatMul calls of the first token per backend ("Linear:npu": 155). */
+  readonly gemmBackends: Readonly<Record<string, number>>;
   /** Host bytes of constant weights resident right after loading, and after the first token. */
   readonly hostAfterLoadMiB: number;
   readonly hostAfterFirstTokenMiB: number;
@@ -48,17 +51,23 @@ function run(o: WeightsRssOptions): WeightsRssResult {
   const hostAfterLoad = hostWeightBytes();
   const prompt = Array.from({ length: o.promptTokens }, (_, i) => (i * 7919 + 13) % model.config.vocabSize);
   const t1 = performance.now();
-  withPolicy(parsePolicy(o.dispatch), () => {
-    const it = tokens(model, prompt, { maxNewTokens: 1, ignoreEos: true });
-    it.next();
-    it.return();
-  });
+  // Profiled, to report where Linear/MatMul actually ran (an unavailable backend falls back silently).
+  const prof = profile(() =>
+    withPolicy(parsePolicy(o.dispatch), () => {
+      const it = tokens(model, prompt, { maxNewTokens: 1, ignoreEos: true });
+      it.next();
+      it.return();
+    }),
+  );
   const ttftMs = performance.now() - t1;
+  const gemmBackends: Record<string, number> = {};
+  for (const r of prof.records) if (r.op === 'Linear' || r.op === 'MatMul') gemmBackends[`${r.op}:${r.backend}`] = (gemmBackends[`${r.op}:${r.backend}`] ?? 0) + 1;
   const mib = (b: number) => b / 2 ** 20;
   return {
     ...o,
     loadMs,
     ttftMs,
+    gemmBackends,
     hostAfterLoadMiB: mib(hostAfterLoad),
     hostAfterFirstTokenMiB: mib(hostWeightBytes()),
     peakRssMiB: statusMiB('VmHWM'),

@@ -17,6 +17,7 @@
 import { bf16DecodeTable } from '../../core/half.js';
 import { notePrepared } from '../../core/profiler.js';
 import { preparedConstant } from '../../core/weight.js';
+import { transpose2d as transpose } from '../../core/transpose.js';
 import type { Kernel } from '../../core/op_def.js';
 import type { Storage } from '../../core/storage.js';
 import type { Tensor } from '../../core/tensor.js';
@@ -105,22 +106,6 @@ function withPrepared<R>(tag: string, weight: Tensor, deps: readonly (Tensor | u
 
 // -------------------------------------------------------------------------------------------------------------
 // Layout helpers
-
-/** Row-major [rows, cols] -> [cols, rows], in 32 x 32 tiles (weights run to hundreds of MB: stay in cache). */
-function transpose<T extends Float32Array | Uint16Array | Int8Array | Uint8Array>(src: T, rows: number, cols: number, dst: T): T {
-  const B = 32;
-  for (let r0 = 0; r0 < rows; r0 += B) {
-    const r1 = Math.min(rows, r0 + B);
-    for (let c0 = 0; c0 < cols; c0 += B) {
-      const c1 = Math.min(cols, c0 + B);
-      for (let r = r0; r < r1; r++) {
-        const o = r * cols;
-        for (let c = c0; c < c1; c++) dst[c * rows + r] = src[o + c]!;
-      }
-    }
-  }
-  return dst;
-}
 
 function floatVariant(dtype: string): typeof NpuVariant.F32 | typeof NpuVariant.BF16 | undefined {
   return dtype === 'float32' ? NpuVariant.F32 : dtype === 'bfloat16' ? NpuVariant.BF16 : undefined;

@@ -219,12 +219,16 @@ export abstract class Module {
         else data.fill(init.constant);
         return { t: fromTypedArray(data, [...p.shape]).to(d), end };
       };
-      const first = make();
-      state = first.end;
-      p.set(first.t);
-      // Seeded weights can be regenerated from the state they started at: a released host copy comes back so.
-      if (p.hostCopy === 'release' && 'normal' in init)
-        attachHostSource(p.value.storage, { what: `seeded random (${path})`, load: () => make().t.contiguous().storage.data });
+      if (p.hostCopy === 'release' && 'normal' in init && !keepHostWeights()) {
+        // Seeded weights can be regenerated from the state they started at: the parameter is deferred (drawn
+        // when a backend first needs it, then released once prepared) and the generator skips over it here.
+        p.setFromSource(d, { what: `seeded random (${path})`, load: () => make().t.contiguous().storage.data });
+        state = skipUniform(start, n);
+      } else {
+        const first = make();
+        state = first.end;
+        p.set(first.t);
+      }
     }
     return this;
   }
@@ -242,6 +246,16 @@ function fillUniform(data: Float32Array, state: number, scale: number): number {
     state ^= state >>> 17;
     state ^= state << 5;
     data[i] = (state | 0) * scale;
+  }
+  return state;
+}
+
+/** The xorshift32 state after `n` draws from `state` (fillUniform without the writes). */
+function skipUniform(state: number, n: number): number {
+  for (let i = 0; i < n; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
   }
   return state;
 }
