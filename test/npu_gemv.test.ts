@@ -7,8 +7,10 @@
  * panels, several K tiles, groups 32/64/128, zero points and bias or not.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { backendStatus, bf16ToF32, f32ToBf16, NpuError, roundHalfEven } from '../core/index.js';
+import { backendStatus, bf16ToF32, f32ToBf16, linearW4, matmul, manualSeed, NpuError, quantizeWeightUint4, randn, roundHalfEven, withBackend } from '../core/index.js';
 import { npuRuntime } from '../backends/npu/backend.js';
+import { configureNpu, npuConfig } from '../backends/npu/config.js';
+import { npuCacheStats } from '../backends/npu/kernels.js';
 import { NpuContext, NpuDType, NpuFlags, NpuVariant } from '../backends/npu/ffi.js';
 
 const available = backendStatus('npu')?.available === true;
@@ -171,6 +173,24 @@ describe.skipIf(!available)('npu library ABI 2: w4a8 and the unprepared f32 GEMM
     expect(worst).toBeGreaterThan(0);
   });
 
+  it('w4a8: a row with NaN or Inf gives NaN outputs for that row only', () => {
+    const [K, N, G] = [128, 16, 32];
+    const q = new Uint8Array(K * N).fill(9);
+    const s = new Float32Array((K / G) * N).fill(0.5);
+    const x = new Float32Array(3 * K).fill(1);
+    x[5] = NaN;
+    x[2 * K + 100] = Infinity;
+    for (const { name, ctx } of variants) {
+      const g = ctx.createW4A8(q, null, s, null, K, N, G);
+      const y = new Float32Array(3 * N);
+      g.runW4A8(x, 3, y);
+      g.dispose();
+      expect(y.slice(0, N).every(Number.isNaN), name).toBe(true);
+      expect(Array.from(y.slice(N, 2 * N)), name).toEqual(new Array(N).fill(K * 0.5)); // 1 · (9 − 8) · 0.5 per k
+      expect(y.slice(2 * N).every(Number.isNaN), name).toBe(true);
+    }
+  });
+
   it('w4a8 refuses bad inputs with the entry, the shape and the rule', () => {
     const ctx = variants[0]!.ctx;
     const q = new Uint8Array(96 * 16);
@@ -219,5 +239,53 @@ describe.skipIf(!available)('npu library ABI 2: w4a8 and the unprepared f32 GEMM
     const failing = new NpuContext(npuRuntime().lib, { flags: NpuFlags.TEST_FAIL });
     expect(() => failing.matmulF32(new Float32Array(4), 1, 4, new Float32Array(16), 4, null, new Float32Array(4))).toThrow(/NPU_E_XRT.*injected failure/);
     failing.dispose();
+  });
+
+  it('MatMul with a non-constant float32 right operand runs in place: nothing prepared, same bits as a constant one', () => {
+    manualSeed(3);
+    const a = randn([1, 512]);
+    const b = randn([512, 300]);
+    const before = npuCacheStats();
+    const y = withBackend('npu', () => matmul(a, b), { fallback: false }).toArray() as Float32Array;
+    const mid = npuCacheStats();
+    expect(mid.temporary).toBe(before.temporary);
+    expect(mid.misses).toBe(before.misses);
+    const bc = b.clone().markConstant();
+    const yc = withBackend('npu', () => matmul(a, bc), { fallback: false }).toArray() as Float32Array;
+    expect(npuCacheStats().misses).toBe(mid.misses + 1);
+    expect(Array.from(y)).toEqual(Array.from(yc));
+  });
+
+  it("LinearW4 with configureNpu({ w4Activations: 'int8' }) runs the w4a8 entry; bad settings are refused", () => {
+    const prev = npuConfig().w4Activations;
+    try {
+      manualSeed(4);
+      const [N, K, G] = [48, 256, 64];
+      const q = quantizeWeightUint4(randn([N, K]), G);
+      const x = randn([2, K]);
+      configureNpu({ w4Activations: 'int8' });
+      const y = withBackend('npu', () => linearW4(x, q), { fallback: false }).toArray() as Float32Array;
+      // the same weights straight through the ABI
+      const packed = q.qweight.toTypedArray() as Uint8Array;
+      const qq = new Uint8Array(K * N);
+      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) qq[k * N + n] = (packed[(n * K + k) >> 1]! >> ((k & 1) * 4)) & 15;
+      const sc = q.scales.toArray() as Float32Array;
+      const zs = q.zeros!.toTypedArray() as Uint8Array;
+      const sT = new Float32Array((K / G) * N);
+      const zT = new Uint8Array((K / G) * N);
+      for (let n = 0; n < N; n++)
+        for (let g = 0; g < K / G; g++) {
+          sT[g * N + n] = sc[n * (K / G) + g]!;
+          zT[g * N + n] = zs[n * (K / G) + g]!;
+        }
+      const want = w4a8Ref(x.toArray() as Float32Array, 2, K, N, qq, zT, sT, null, G, 4096);
+      expect(Array.from(y)).toEqual(Array.from(want));
+      configureNpu({ w4Activations: 'bf16' });
+      const yb = withBackend('npu', () => linearW4(x, q), { fallback: false }).toArray() as Float32Array;
+      expect(Array.from(yb)).not.toEqual(Array.from(y)); // really another arithmetic
+      expect(() => configureNpu({ w4Activations: 'int4' as 'int8' })).toThrow("npu: w4 activations must be 'bf16' or 'int8' (OPSHIFT_NPU_W4_ACT), got 'int4'");
+    } finally {
+      configureNpu({ w4Activations: prev });
+    }
   });
 });

@@ -6,6 +6,9 @@
  *   OPSHIFT_NPU_ARTIFACTS  artifact directory (xclbins, instruction streams) for hardware libraries
  *   OPSHIFT_NPU_THREADS    host threads of the emulation library (default: the library's, 2 where 2 cores exist)
  *   OPSHIFT_NPU_MIN_N      GEMMs with fewer output columns stay on other backends (default 8)
+ *   OPSHIFT_NPU_W4_ACT     LinearW4 activations: bf16 (default: the NPU's w4abf16 arithmetic) or int8 (the library's
+ *                          w4a8 entry: per-group int8 activations and integer dot products, ~3x the decode GEMV
+ *                          throughput; a row with NaN/Inf gives NaN outputs instead of float propagation)
  *
  * OPSHIFT_NPU_MIN_N: a launch on real NPU hardware costs tens of microseconds (instruction stream, buffer syncs),
  * so small GEMMs lose there; llama.cpp's Ryzen AI backend only offloads N >= 4096. The default (8) is low so that
@@ -19,6 +22,8 @@ export interface NpuConfig {
   /** 0: the library's default. */
   readonly threads: number;
   readonly minN: number;
+  /** LinearW4 activations: 'bf16' (w4abf16) or 'int8' (w4a8). */
+  readonly w4Activations: 'bf16' | 'int8';
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): NpuConfig {
@@ -27,12 +32,15 @@ function fromEnv(env: NodeJS.ProcessEnv): NpuConfig {
     artifactDir: env.OPSHIFT_NPU_ARTIFACTS || undefined,
     threads: env.OPSHIFT_NPU_THREADS ? Number(env.OPSHIFT_NPU_THREADS) : 0,
     minN: env.OPSHIFT_NPU_MIN_N ? Number(env.OPSHIFT_NPU_MIN_N) : 8,
+    w4Activations: (env.OPSHIFT_NPU_W4_ACT || 'bf16') as NpuConfig['w4Activations'],
   });
 }
 
 function validate(c: NpuConfig): NpuConfig {
   if (!Number.isInteger(c.threads) || c.threads < 0 || c.threads > 16) throw new ArgumentError(`npu: threads must be an integer in 0..16, got ${c.threads}`);
   if (!Number.isInteger(c.minN) || c.minN < 1) throw new ArgumentError(`npu: minimum N must be a positive integer, got ${c.minN}`);
+  if (c.w4Activations !== 'bf16' && c.w4Activations !== 'int8')
+    throw new ArgumentError(`npu: w4 activations must be 'bf16' or 'int8' (OPSHIFT_NPU_W4_ACT), got '${String(c.w4Activations)}'`);
   return c;
 }
 

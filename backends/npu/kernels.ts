@@ -136,6 +136,12 @@ function sizeRefusal(variant: NpuVariant, M: number, K: number, N: number, group
 // -------------------------------------------------------------------------------------------------------------
 // Kernels
 
+/**
+ * Rows up to which a non-constant float32 right operand is read in place (npu_matmul_f32) rather than packed for
+ * the call: the in-place kernel streams b once per 8 rows, so past this the one-off packing is cheaper.
+ */
+const UNPREPARED_MAX_M = 64;
+
 export const npuMatmulKernel: Kernel<MatMulInputs, Record<string, never>> = {
   supports({ a, b }) {
     const v = floatVariant(a.dtype);
@@ -150,6 +156,12 @@ export const npuMatmulKernel: Kernel<MatMulInputs, Record<string, never>> = {
     const M = a.numel() / K;
     const v = floatVariant(a.dtype)!;
     const x = gather(a) as Float32Array | Uint16Array;
+    if (v === NpuVariant.F32 && !b.isConstant && M <= UNPREPARED_MAX_M) {
+      // A right operand that changes every call (activations, weights not marked constant): read it in place, same
+      // bits as the prepared path, no prepare + pack + free per call.
+      npuRuntime().ctx.matmulF32(x as Float32Array, M, K, gather(b) as Float32Array, N, null, out!.storage.data as Float32Array);
+      return;
+    }
     withPrepared(
       `mm${v}`,
       b,
@@ -206,7 +218,7 @@ export const npuLinearW8A8Kernel: Kernel<LinearW8A8Inputs, Record<string, never>
 };
 
 /** MatMulNBits layout (ops/quant.ts) -> the ABI's: q K x N one value a byte, zeros and scales (K/G) x N. */
-function prepareW4({ qweight, scales, zeros, bias }: LinearW4Inputs, blockSize: number): NpuGemm {
+function prepareW4({ qweight, scales, zeros, bias }: LinearW4Inputs, blockSize: number, int8Activations = false): NpuGemm {
   const N = qweight.shape[0]!;
   const K = qweight.shape[1]! * 2;
   const G = K / blockSize;
@@ -222,7 +234,8 @@ function prepareW4({ qweight, scales, zeros, bias }: LinearW4Inputs, blockSize: 
   }
   const sT = transpose(contiguousFloat(scales), N, G, new Float32Array(G * N));
   const zT = zeros ? transpose(gather(zeros) as Uint8Array, N, G, new Uint8Array(G * N)) : null;
-  return npuRuntime().ctx.createW4(q, zT, sT, bias ? contiguousFloat(bias) : null, K, N, blockSize, 4);
+  const b = bias ? contiguousFloat(bias) : null;
+  return int8Activations ? npuRuntime().ctx.createW4A8(q, zT, sT, b, K, N, blockSize) : npuRuntime().ctx.createW4(q, zT, sT, b, K, N, blockSize, 4);
 }
 
 export const npuLinearW4Kernel: Kernel<LinearW4Inputs, LinearW4Attrs> = {
@@ -230,11 +243,22 @@ export const npuLinearW4Kernel: Kernel<LinearW4Inputs, LinearW4Attrs> = {
     const N = qweight.shape[0]!;
     const K = qweight.shape[1]! * 2;
     if (K === 0) return 'rejects K=0';
-    return sizeRefusal(NpuVariant.W4ABF16, x.numel() / K, K, N, blockSize);
+    return sizeRefusal(npuConfig().w4Activations === 'int8' ? NpuVariant.W4A8 : NpuVariant.W4ABF16, x.numel() / K, K, N, blockSize);
   },
   run(inputs, { blockSize }, [out]) {
     const { x, qweight, scales, zeros, bias } = inputs;
     const K = qweight.shape[1]! * 2;
+    if (npuConfig().w4Activations === 'int8') {
+      // w4a8: per-group int8 activations, integer dot products (configureNpu({ w4Activations }), config.ts)
+      withPrepared(
+        `w4a8g${blockSize}`,
+        qweight,
+        [scales, zeros, bias],
+        () => prepareW4(inputs, blockSize, true),
+        (g) => g.runW4A8(contiguousFloat(x), x.numel() / K, out!.storage.data as Float32Array),
+      );
+      return;
+    }
     withPrepared(
       `w4g${blockSize}`,
       qweight,

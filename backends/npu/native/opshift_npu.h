@@ -47,7 +47,7 @@
  *            for each group g in the tile, in order: i = sum_k xq[m][k] * (q[k][n] - z[g][n]) (int32, exact);
  *            d = xs[m][g] * bf16(scale[g][n]); acc_t = acc_t + float(i) * d (each a float32 operation, no FMA);
  *            y = acc_0 + acc_1 + ... . The integer sums are exact, so every kernel order gives the same bits.
- *            Non-finite activations are unspecified.
+ *            A row with a NaN or +-Inf activation has every output NaN (its group scale is undefined).
  *   f32 with an unprepared right operand (npu_matmul_f32, ABI 2): exactly the f32 arithmetic above (the tiles of
  *            npu_query(NPU_F32, M, K, N)), reading b as given: no prepared copy is made.
  *   Kernel tiles (K x N), zero-padded, from AMD's set_kernel_shapes_kn: int8 2048x2048, 2048x8192, 8192x2048;

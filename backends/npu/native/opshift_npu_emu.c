@@ -1108,13 +1108,15 @@ NPU_API npu_status npu_gemm_run_w4a8(npu_gemm* g, const float* x, int64_t M, flo
   double t0 = now_ms();
   const int64_t K = g->K, G = g->group, groups = K / G;
   const size_t qb = (size_t)round_up(M * K, 64), fb = (size_t)M * groups * sizeof(float);
-  int8_t* xq = (int8_t*)scratch(g, qb + 2 * fb + 64);
+  int8_t* xq = (int8_t*)scratch(g, qb + 2 * fb + (size_t)M + 64);
   if (!xq) {
     pthread_mutex_unlock(&g->ctx->run_lock);
     return fail(NPU_E_OOM, "%s: out of memory", fn);
   }
   float* xs = (float*)(xq + qb);
   int32_t* xsum = (int32_t*)(xq + qb + fb);
+  uint8_t* row_bad = (uint8_t*)(xq + qb + 2 * fb);
+  memset(row_bad, 0, (size_t)M);
   /* per row and group: xs = max|x| / 127, xq = clamp(rint(x / xs), -127, 127); scalar C, identical for every ISA */
   for (int64_t m = 0; m < M; m++)
     for (int64_t gi = 0; gi < groups; gi++) {
@@ -1124,7 +1126,9 @@ NPU_API npu_status npu_gemm_run_w4a8(npu_gemm* g, const float* x, int64_t M, flo
       for (int64_t i = 0; i < G; i++) {
         const float a = fabsf(xg[i]);
         if (a > amax) amax = a;
+        else if (a != a) amax = a; /* NaN: stays NaN (the comparisons below are false) */
       }
+      if (!(amax <= FLT_MAX)) row_bad[m] = 1; /* NaN or Inf: the row's outputs are NaN (contract) */
       float s = amax / 127.0f;
       if (s == 0.0f) s = 1.0f;
       int32_t sum = 0;
@@ -1141,6 +1145,9 @@ NPU_API npu_status npu_gemm_run_w4a8(npu_gemm* g, const float* x, int64_t M, flo
   double t1 = now_ms();
   w4a8_job job = {g, xq, xs, xsum, M, y};
   pool_run(&g->ctx->pool, threads_for(g, M), w4a8_task, &job, g->panels);
+  for (int64_t m = 0; m < M; m++)
+    if (row_bad[m])
+      for (int64_t n = 0; n < g->N; n++) y[m * g->N + n] = NAN;
   double t2 = now_ms();
   g->stats.ms_copy_in += t1 - t0;
   g->stats.ms_run += t2 - t1;
