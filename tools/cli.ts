@@ -22,6 +22,7 @@ import { ArgumentError } from '../core/errors.js';
 import { formatBenchGemm, runBenchGemm } from './bench_gemm.js';
 import { formatOrtBench, runOrtBench } from './bench_ort.js';
 import { formatBenchNpu, runBenchNpu } from './bench_npu.js';
+import { formatBenchNpuGemv, runBenchNpuGemv } from './bench_npu_gemv.js';
 import { caseCoverage, catalogJson } from './op_cases.js';
 import { opsCounts, opsMarkdown, writeOpsReadme } from './ops_list.js';
 import { loadTokenizerIfAny, openModel, parseIds, runGenerate, runLogits, underPolicy } from './generate.js';
@@ -493,10 +494,17 @@ bench
   .option('--threads <list>', `comma-separated library thread counts (each 1..${NPU_MAX_THREADS})`, '1,2')
   .addOption(new Option('--accuracy <n>', 'ORT MatMulNBits accuracy_level').default(4).argParser(intOption('--accuracy', 0, 4)))
   .addOption(new Option('--isa <isa>', 'cap the emulation kernels').choices(['auto', 'avx2-vnni', 'avx2', 'portable']).default('auto'))
+  .option('--gemv', 'decode GEMV bandwidth instead: w4/w8a8/f32 at TinyLlama and OPT-125m shapes, GB/s of weight bytes vs bench machine (same run)')
+  .addOption(new Option('--m <rows>', 'rows of the --gemv runs (decode: 1)').default(1).argParser(intOption('--m', 1, 64)))
   .option('--json', 'machine-readable output')
   .option(...WIDE)
-  .action((opts: { time: number; threads: string; accuracy: number; isa: 'auto' | 'avx2-vnni' | 'avx2' | 'portable'; json?: boolean; wide?: boolean }) => {
+  .action((opts: { time: number; threads: string; accuracy: number; isa: 'auto' | 'avx2-vnni' | 'avx2' | 'portable'; gemv?: boolean; m: number; json?: boolean; wide?: boolean }) => {
     const threads = parseIntList('--threads', opts.threads, 1, NPU_MAX_THREADS);
+    if (opts.gemv) {
+      const g = runBenchNpuGemv({ timeMs: Math.min(opts.time, 1000), threads, isa: opts.isa, m: opts.m });
+      console.log(opts.json ? JSON.stringify(g, null, 2) : formatBenchNpuGemv(g, widthOf(opts)));
+      return;
+    }
     const r = runBenchNpu({ timeMs: opts.time, threads, accuracy: opts.accuracy, isa: opts.isa });
     console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchNpu(r, widthOf(opts)));
   });
