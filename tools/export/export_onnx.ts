@@ -235,3 +235,16 @@ export function exportOnnx(model: CausalLM, options: ExportOnnxOptions): ExportO
     graph,
   };
 }
+
+/** The CLI's summary of an export. */
+export function formatExport(r: ExportOnnxResult): string {
+  const mb = (r.bytes / 2 ** 20).toFixed(1);
+  const lines = [
+    `wrote ${r.out} (${mb} MB, ${r.nodes} traced ops)${r.externalData ? `, weights in ${r.externalData}` : ''}`,
+    `inputs:  ${r.inputs.length > 6 ? `${r.inputs.slice(0, 5).join(', ')}, … (${r.inputs.length})` : r.inputs.join(', ')}`,
+    `outputs: ${r.outputs.length > 4 ? `${r.outputs.slice(0, 3).join(', ')}, … (${r.outputs.length})` : r.outputs.join(', ')}`,
+    r.genaiConfig ? `wrote ${r.genaiConfig}` : `no genai_config.json: ${r.genaiSkipped ?? 'not asked for'}`,
+    'the graph takes unpadded rows: attention_mask all ones, position_ids past..past+T-1',
+  ];
+  return lines.join('\n');
+}
