@@ -132,7 +132,7 @@ describe('opshift serve under load and abuse', () => {
   });
 
   it('429 when the queue is full, 413 for oversized bodies, 401 without the API key', { timeout: 30_000 }, async () => {
-    const { server, url } = await start({ maxQueue: 1, maxBodyBytes: 4096, apiKey: 'k' });
+    const { server, url } = await start({ maxQueue: 1, maxBatch: 1, maxBodyBytes: 4096, apiKey: 'k' });
     const post = (b: unknown, key = 'k', raw?: string) =>
       fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: raw ?? JSON.stringify(b) });
     expect((await post({ prompt: 'x', max_tokens: 1 }, 'wrong')).status).toBe(401);

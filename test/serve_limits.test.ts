@@ -19,7 +19,7 @@ describe('opshift serve limits (issue #15 items 1, 3, 7)', () => {
   let server: Server;
   let url: string;
   beforeAll(async () => {
-    ({ server, url } = await startServer({ maxTokens: 5, maxQueue: 1, requestTimeoutMs: 1000, allowHosts: ['api.example'] }));
+    ({ server, url } = await startServer({ maxTokens: 5, maxQueue: 1, maxBatch: 1, requestTimeoutMs: 1000, allowHosts: ['api.example'] }));
   });
   afterAll(() => server.shutdown());
 

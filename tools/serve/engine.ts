@@ -1,11 +1,13 @@
 /**
- * The serving engine on the HTTP thread: one model (in a worker thread, model_worker.ts), one generation at a
- * time, a bounded FIFO queue in front. It never runs model work itself, so the event loop stays free to
- * accept, queue, answer 429s, /health and /metrics while a prompt prefills. A client that goes away cancels
- * its job: a queued one is dropped, a running one stops at its next prefill chunk or token.
+ * The serving engine on the HTTP thread: one model in a worker thread (model_worker.ts) that batches up to
+ * `maxBatch` requests at once (continuous batching, scheduler.ts), a bounded FIFO queue in front for the rest.
+ * It never runs model work itself, so the event loop stays free to accept, queue, answer 429s, /health and
+ * /metrics while prompts prefill. A client that goes away cancels its job: a queued one is dropped, a running one
+ * retires before the worker's next step.
  */
 import { ApiError } from './errors.js';
-import type { JobCallbacks, ModelWorker } from './model_worker.js';
+import { LIMITS } from './limits.js';
+import type { JobCallbacks, ModelWorker, StepReport } from './model_worker.js';
 import type { FinishReason, JobDone, PromptInput } from './protocol.js';
 
 export type { FinishReason };
@@ -28,7 +30,7 @@ export interface EngineMetrics {
   completed: number;
   cancelled: number;
   failed: number;
-  /** 429s: requests refused because the queue was full or the server was draining. */
+  /** Requests refused for capacity: 429 (queue full, draining) and 503 (KV cache full). */
   rejected: number;
   promptTokens: number;
   completionTokens: number;
@@ -58,6 +60,8 @@ export const INTER_TOKEN_RING = 4096;
 
 export interface EngineOptions {
   readonly maxQueue: number;
+  /** Requests in the worker's batch at once (default: limits.ts's --max-batch default). */
+  readonly maxBatch?: number;
   readonly maxTokensCap: number;
   readonly maxPromptTokens: number;
 }
@@ -69,11 +73,29 @@ interface Queued {
   readonly reject: (e: unknown) => void;
 }
 
-export class QueueFullError extends Error {}
+export class QueueFullError extends Error {
+  /** Seconds for Retry-After: about one request's time at the recent pace (at least 1). */
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Rejection codes from the worker counted as a cause in EngineMetrics.rejectedBy. */
+const CAUSE_OF_CODE: Record<string, string> = {
+  kv_cache_full: 'kv_cache_full',
+  kv_cache_too_small: 'too_long',
+  prompt_too_long: 'too_long',
+  context_length_exceeded: 'too_long',
+};
 
 export class Engine {
   readonly #queue: Queued[] = [];
-  #running: Queued | undefined;
+  /** Jobs in the worker (intake, prefill or decode). */
+  readonly #running = new Set<Queued>();
+  readonly #maxBatch: number;
   #draining = false;
   #nextId = 1;
   readonly metrics: EngineMetrics = {
@@ -100,15 +122,23 @@ export class Engine {
   constructor(
     readonly worker: ModelWorker,
     readonly options: EngineOptions,
-  ) {}
+  ) {
+    this.#maxBatch = options.maxBatch ?? LIMITS.maxBatch.default;
+    worker.onStep = (s) => this.#onStep(s);
+  }
 
-  /** Requests waiting (not counting the one generating). */
+  /** Requests waiting for a batch slot (not counting the running ones). */
   get queueLength(): number {
     return this.#queue.length;
   }
 
+  /** Requests in the worker's batch. */
+  get activeCount(): number {
+    return this.#running.size;
+  }
+
   get busy(): boolean {
-    return this.#running !== undefined;
+    return this.#running.size > 0;
   }
 
   /** True when submit() would refuse at once (queue full or draining). */
@@ -121,8 +151,8 @@ export class Engine {
     if (this.full) {
       this.metrics.rejected++;
       const cause = this.#draining ? 'draining' : 'queue_full';
-      this.metrics.rejectedBy[cause] = (this.metrics.rejectedBy[cause] ?? 0) + 1;
-      return Promise.reject(new QueueFullError(this.#draining ? 'the server is shutting down' : `the queue is full (${this.options.maxQueue} waiting)`));
+      this.#count(cause);
+      return Promise.reject(new QueueFullError(this.#draining ? 'the server is shutting down' : `the queue is full (${this.options.maxQueue} waiting, ${this.#running.size} running)`, this.#retryAfter()));
     }
     this.metrics.requests++;
     if (job.signal.aborted) {
@@ -132,9 +162,31 @@ export class Engine {
     return new Promise<JobResult>((resolve, reject) => {
       const q: Queued = { id: this.#nextId++, job, resolve, reject };
       this.#queue.push(q);
+      this.metrics.queued = this.#queue.length;
       job.signal.addEventListener('abort', () => this.#abort(q), { once: true });
-      if (!this.#running) void this.#loop();
+      this.#dispatch();
     });
+  }
+
+  #count(cause: string): void {
+    this.metrics.rejectedBy[cause] = (this.metrics.rejectedBy[cause] ?? 0) + 1;
+  }
+
+  /** About one queue's worth of requests at the recent decode pace, s (a Retry-After hint). */
+  #retryAfter(): number {
+    const m = this.metrics;
+    const perToken = m.decodeTokens > 0 ? m.decodeMs / m.decodeTokens : 100;
+    const perRequest = m.completed > 0 ? (m.completionTokens / m.completed) * perToken : 1000;
+    return Math.max(1, Math.min(60, Math.ceil(((this.#queue.length + 1) * perRequest) / Math.max(1, this.#maxBatch) / 1000)));
+  }
+
+  #onStep(s: StepReport): void {
+    const m = this.metrics;
+    m.batchSizes[s.batch] = (m.batchSizes[s.batch] ?? 0) + 1;
+    m.interTokenMs.push(...s.gapsMs);
+    if (m.interTokenMs.length > INTER_TOKEN_RING) m.interTokenMs.splice(0, m.interTokenMs.length - INTER_TOKEN_RING);
+    m.kvCacheBytesUsed = s.kvUsed;
+    m.kvCacheBytesBudget = s.kvBudget;
   }
 
   #abort(q: Queued): void {
@@ -143,27 +195,40 @@ export class Engine {
       this.#queue.splice(i, 1);
       this.metrics.cancelled++;
       q.resolve({ text: '', finishReason: 'cancelled', promptTokens: 0, completionTokens: 0, ttftMs: 0 });
-    } else if (this.#running === q) this.worker.cancel(q.id);
+      this.metrics.queued = this.#queue.length;
+    } else if (this.#running.has(q)) this.worker.cancel(q.id);
   }
 
-  /** Stop taking jobs; queued ones are cancelled; resolves when the running one has finished. */
+  /** Stop taking jobs; queued ones are cancelled; resolves when the running ones have finished. */
   async drain(): Promise<void> {
     this.#draining = true;
     for (const q of this.#queue.splice(0)) q.resolve({ text: '', finishReason: 'cancelled', promptTokens: 0, completionTokens: 0, ttftMs: 0 });
-    while (this.#running) await new Promise((r) => setTimeout(r, 5));
+    this.metrics.queued = 0;
+    while (this.#running.size > 0) await new Promise((r) => setTimeout(r, 5));
   }
 
-  async #loop(): Promise<void> {
-    for (let q = this.#queue.shift(); q; q = this.#queue.shift()) {
-      this.#running = q;
-      try {
-        q.resolve(this.#record(await this.#run(q)));
-      } catch (e) {
-        if (!(e instanceof ApiError && e.status < 500)) this.metrics.failed++;
-        q.reject(e);
-      } finally {
-        this.#running = undefined;
-      }
+  /** Moves queued jobs into the worker's batch while it has room. */
+  #dispatch(): void {
+    while (this.#running.size < this.#maxBatch && this.#queue.length > 0) {
+      const q = this.#queue.shift()!;
+      this.#running.add(q);
+      void this.#runOne(q);
+    }
+    this.metrics.queued = this.#queue.length;
+    this.metrics.active = this.#running.size;
+  }
+
+  async #runOne(q: Queued): Promise<void> {
+    try {
+      q.resolve(this.#record(await this.#run(q)));
+    } catch (e) {
+      if (e instanceof ApiError && e.code !== null && CAUSE_OF_CODE[e.code]) this.#count(CAUSE_OF_CODE[e.code]!);
+      if (e instanceof ApiError && e.code === 'kv_cache_full') this.metrics.rejected++;
+      if (!(e instanceof ApiError && e.status < 500) && !(e instanceof ApiError && e.code === 'kv_cache_full')) this.metrics.failed++;
+      q.reject(e);
+    } finally {
+      this.#running.delete(q);
+      this.#dispatch();
     }
   }
 

@@ -6,6 +6,8 @@ export class ApiError extends Error {
     readonly type: string = status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error',
     readonly param: string | null = null,
     readonly code: string | null = null,
+    /** Seconds for a Retry-After header (429 queue full, 503 KV cache full): when the same request may succeed. */
+    readonly retryAfterS?: number,
   ) {
     super(message);
   }

@@ -48,5 +48,5 @@ export function jobFor(r: ChatRequest | CompletionRequest, signal: AbortSignal, 
 
 /** The engine's refusal as the status a client retries on. */
 export function submitError(e: unknown): unknown {
-  return e instanceof QueueFullError ? new ApiError(429, `server busy: ${e.message}; retry later`, undefined, null, 'queue_full') : e;
+  return e instanceof QueueFullError ? new ApiError(429, `server busy: ${e.message}; retry later`, undefined, null, 'queue_full', e.retryAfterS) : e;
 }

@@ -5,8 +5,12 @@
 import { ArgumentError } from '../../core/errors.js';
 
 export interface ServeLimits {
-  /** Requests waiting behind the running one before 429. */
+  /** Requests waiting for a batch slot before 429. */
   readonly maxQueue: number;
+  /** Sequences the scheduler runs together (one decode forward over all of them per step). */
+  readonly maxBatch: number;
+  /** KV cache budget, MiB: running sequences' caches plus kept prompt prefixes (503 + Retry-After when full). */
+  readonly kvCacheMb: number;
   /** Largest request body (413 above). */
   readonly maxBodyBytes: number;
   /** Largest prompt, in tokens, after the chat template (400 prompt_too_long above). */
@@ -34,7 +38,9 @@ interface LimitSpec {
 }
 
 export const LIMITS: { readonly [K in keyof ServeLimits]: LimitSpec } = {
-  maxQueue: { flag: '--max-queue', default: 16, help: 'requests waiting behind the running one before 429' },
+  maxQueue: { flag: '--max-queue', default: 16, help: 'requests waiting for a batch slot before 429' },
+  maxBatch: { flag: '--max-batch', default: 8, help: 'sequences decoded together, one forward per step (continuous batching)' },
+  kvCacheMb: { flag: '--kv-cache-mb', default: 1024, help: 'KV cache budget in MiB (running sequences and reusable prompt prefixes); a request that does not fit gets 503 with Retry-After' },
   maxBodyBytes: { flag: '--max-body-bytes', default: 1 << 20, help: 'largest request body; larger gets 413' },
   maxPromptTokens: { flag: '--max-prompt-tokens', default: 8192, help: 'largest prompt in tokens (after the chat template); longer gets 400' },
   maxTokens: { flag: '--max-tokens', default: 2048, help: 'largest max_tokens accepted, and the default when a request omits it (capped by the context left)' },

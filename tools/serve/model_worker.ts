@@ -1,16 +1,17 @@
 /**
- * The HTTP thread's handle on the model worker (worker.ts): starts it, runs one job at a time on it, cancels,
- * and watches the untrusted phases. When a chat template or the tokenizer (a ReDoS pre-tokenizer regex, say)
- * runs past its time budget, the watchdog terminates the worker — V8 interrupts even a backtracking regex —
- * fails that job with a 400 naming the budget, and starts a fresh worker (reloading the model), so the server
- * stays up. A worker that dies on its own is restarted the same way.
+ * The HTTP thread's handle on the model worker (worker.ts): starts it, runs jobs on it (several at once: the
+ * worker batches them), cancels, and watches the untrusted phases. When a chat template or the tokenizer (a ReDoS
+ * pre-tokenizer regex, say) runs past its time budget, the watchdog terminates the worker — V8 interrupts even a
+ * backtracking regex — fails that job with a 400 naming the budget, fails the jobs batched with it (their state
+ * died with the worker), and starts a fresh worker (reloading the model), so the server stays up. A worker that
+ * dies on its own is restarted the same way.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ApiError } from './errors.js';
-import type { FromWorker, GuardedPhase, JobDone, JobMessage, ModelInfo, WorkerInit } from './protocol.js';
+import type { FromWorker, GuardedPhase, JobDone, JobMessage, ModelInfo, ToWorker, WorkerInit } from './protocol.js';
 import { repoRoot } from '../model_source.js';
 
 /** The compiled worker: next to this file in dist/, or dist/tools/serve/ when running from the TS sources. */
@@ -39,6 +40,7 @@ export interface JobCallbacks {
 
 interface Running {
   readonly id: number;
+  readonly job: JobMessage;
   readonly callbacks: JobCallbacks;
   readonly resolve: (r: JobDone) => void;
   readonly reject: (e: Error) => void;
@@ -46,28 +48,31 @@ interface Running {
   timer?: NodeJS.Timeout;
 }
 
+/** A scheduler step's report (batch size, inter-token gaps, KV cache use). */
+export type StepReport = Extract<FromWorker, { type: 'step' }>;
+
 export class ModelWorker {
   #worker!: Worker;
   #ready!: Promise<ModelInfo>;
-  #running: Running | undefined;
+  readonly #running = new Map<number, Running>();
   #closed = false;
   /** The worker could not load the model: restarting would only fail again. */
   #fatal = false;
-  readonly #cancel = new SharedArrayBuffer(4);
-  readonly #cancelSlot = new Int32Array(this.#cancel);
   /** Fresh workers started after a watchdog kill or a crash. */
   restarts = 0;
-  /** KV caches alive in the worker, as it last reported. */
+  /** KV caches of running sequences in the worker, as it last reported. */
   liveKvCaches = 0;
   info: ModelInfo | undefined;
+  /** Called with every scheduler step's report (the engine's metrics). */
+  onStep: ((s: StepReport) => void) | undefined;
 
   private constructor(
-    private readonly init: Omit<WorkerInit, 'cancel'>,
+    private readonly init: WorkerInit,
     private readonly budgets: WatchdogBudgets,
   ) {}
 
   /** Starts the worker and waits for the model to load (a load error rejects, with the loader's message). */
-  static async start(init: Omit<WorkerInit, 'cancel'>, budgets: WatchdogBudgets): Promise<ModelWorker> {
+  static async start(init: WorkerInit, budgets: WatchdogBudgets): Promise<ModelWorker> {
     const w = new ModelWorker(init, budgets);
     w.#spawn();
     w.info = await w.#ready;
@@ -75,7 +80,7 @@ export class ModelWorker {
   }
 
   #spawn(): void {
-    const worker = new Worker(workerScript(), { workerData: { ...this.init, cancel: this.#cancel } satisfies WorkerInit });
+    const worker = new Worker(workerScript(), { workerData: this.init });
     this.#worker = worker;
     this.#ready = new Promise<ModelInfo>((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
@@ -98,13 +103,10 @@ export class ModelWorker {
     this.#ready.catch(() => {}); // observed by start() or the next run()
   }
 
-  /** The worker died (crash, OOM, or our terminate): fail the job it was running, start another. */
+  /** The worker died (crash, OOM, or our terminate): fail the jobs it was running, start another. */
   #onDeath(worker: Worker, why: string): void {
     if (worker !== this.#worker || this.#closed) return;
-    const r = this.#running;
-    if (r) {
-      this.#running = undefined;
-      clearTimeout(r.timer);
+    for (const r of this.#takeStarted()) {
       // Dying while rendering the client's messages or tokenizing their text is caused by that input.
       if (r.phase === 'template' || r.phase === 'tokenize')
         r.reject(new ApiError(400, `the ${r.phase === 'template' ? 'chat template' : 'tokenizer'} failed on this request: ${why}`, undefined, r.phase === 'template' ? 'messages' : null, `${r.phase}_failed`));
@@ -113,16 +115,38 @@ export class ModelWorker {
     this.#restart();
   }
 
+  /**
+   * The jobs the worker had started on, removed from the table with their timers cleared. Jobs it had not yet
+   * taken in (phase 'queued': no template, no tokens, nothing streamed) stay, and go to the next worker.
+   */
+  #takeStarted(): Running[] {
+    const started = [...this.#running.values()].filter((r) => r.phase !== 'queued');
+    for (const r of started) {
+      this.#running.delete(r.id);
+      clearTimeout(r.timer);
+    }
+    return started;
+  }
+
   #restart(): void {
-    if (this.#closed || this.#fatal) return;
+    if (this.#closed || this.#fatal) {
+      for (const r of this.#running.values()) r.reject(new Error('the model worker stopped'));
+      this.#running.clear();
+      return;
+    }
     this.restarts++;
     this.liveKvCaches = 0; // the caches died with the old worker's heap
     this.#spawn();
+    for (const r of this.#running.values()) this.#post(r.job); // queued behind the model load
   }
 
   #onEvent(m: Exclude<FromWorker, { type: 'ready' | 'fatal' }>): void {
-    const r = this.#running;
-    if (!r || m.id !== r.id) return;
+    if (m.type === 'step') {
+      this.onStep?.(m);
+      return;
+    }
+    const r = this.#running.get(m.id);
+    if (!r) return;
     switch (m.type) {
       case 'phase':
         r.phase = m.phase;
@@ -140,10 +164,10 @@ export class ModelWorker {
       case 'rejected':
       case 'failed':
         clearTimeout(r.timer);
-        this.#running = undefined;
+        this.#running.delete(m.id);
         if (m.type !== 'rejected') this.liveKvCaches = m.liveKvCaches;
         if (m.type === 'done') r.resolve(m.result);
-        else if (m.type === 'rejected') r.reject(new ApiError(m.error.status, m.error.message, undefined, m.error.param, m.error.code));
+        else if (m.type === 'rejected') r.reject(new ApiError(m.error.status, m.error.message, undefined, m.error.param, m.error.code, m.error.retryAfterS));
         else r.reject(new Error(`generation failed: ${m.message}`));
     }
   }
@@ -155,11 +179,12 @@ export class ModelWorker {
     const budget = phase === 'template' ? this.budgets.templateTimeoutMs : this.budgets.tokenizeTimeoutMs;
     const after = phase === 'template' ? budget + TEMPLATE_GRACE_MS : budget;
     r.timer = setTimeout(() => {
-      if (this.#running !== r) return;
-      this.#running = undefined;
+      if (this.#running.get(r.id) !== r) return;
       const worker = this.#worker;
       const [what, flag, code] = phase === 'template' ? ['rendering the chat template', '--template-timeout-ms', 'template_timeout'] : ['tokenizing the prompt', '--tokenize-timeout-ms', 'tokenize_timeout'];
-      r.reject(new ApiError(400, `${what} took longer than its ${budget} ms budget (${flag}); the request was stopped`, undefined, phase === 'template' ? 'messages' : null, code));
+      for (const other of this.#takeStarted())
+        if (other === r) r.reject(new ApiError(400, `${what} took longer than its ${budget} ms budget (${flag}); the request was stopped`, undefined, phase === 'template' ? 'messages' : null, code));
+        else other.reject(new Error(`the model worker was restarted: another request's ${phase === 'template' ? 'chat template' : 'tokenizer'} ran past its budget (${flag})`));
       void worker.terminate();
       this.#restart();
     }, after);
@@ -167,18 +192,21 @@ export class ModelWorker {
 
   /** Runs a job (waiting for a worker that is starting). Rejects with ApiError for client errors. */
   async run(job: JobMessage, callbacks: JobCallbacks): Promise<JobDone> {
-    if (this.#running) throw new Error('model worker: a job is already running (the engine runs one at a time)');
+    if (this.#running.has(job.id)) throw new Error(`model worker: job ${job.id} is already running`);
     this.info = await this.#ready;
-    Atomics.store(this.#cancelSlot, 0, 0);
     return new Promise<JobDone>((resolve, reject) => {
-      this.#running = { id: job.id, callbacks, resolve, reject, phase: 'queued' };
-      this.#worker.postMessage(job);
+      this.#running.set(job.id, { id: job.id, job, callbacks, resolve, reject, phase: 'queued' });
+      this.#post(job);
     });
   }
 
-  /** Asks the running job `id` to stop at its next prefill chunk or token. */
+  /** Asks the running job `id` to stop: it retires before the worker's next scheduler step. */
   cancel(id: number): void {
-    Atomics.store(this.#cancelSlot, 0, id);
+    if (this.#running.has(id)) this.#post({ type: 'cancel', id });
+  }
+
+  #post(m: ToWorker): void {
+    this.#worker.postMessage(m);
   }
 
   async close(): Promise<void> {

@@ -18,8 +18,8 @@ export interface WorkerInit {
   readonly prefillChunk: number;
   readonly templateTimeoutMs: number;
   readonly templateMaxBytes: number;
-  /** Int32 slot 0 holds the id of the job to cancel (read between chunks and tokens without yielding). */
-  readonly cancel: SharedArrayBuffer;
+  /** `--kv-cache-mb`: the KV cache budget of running sequences and kept prefixes (default: limits.ts). */
+  readonly kvCacheMb?: number;
 }
 
 /** The model as the HTTP side needs to know it. */
@@ -48,7 +48,13 @@ export interface JobMessage {
   readonly stop: readonly string[];
 }
 
-export type ToWorker = JobMessage;
+/** Stop job `id` (client gone): it retires before the scheduler's next step. */
+export interface CancelMessage {
+  readonly type: 'cancel';
+  readonly id: number;
+}
+
+export type ToWorker = JobMessage | CancelMessage;
 
 /** An OpenAI-style client error decided in the worker (it is the one that sees the prompt's tokens). */
 export interface ClientError {
@@ -56,6 +62,8 @@ export interface ClientError {
   readonly message: string;
   readonly param: string | null;
   readonly code: string;
+  /** Seconds after which the same request may succeed (503 kv_cache_full: running requests free the cache). */
+  readonly retryAfterS?: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'cancelled';
@@ -66,6 +74,8 @@ export interface JobDone {
   readonly promptTokens: number;
   /** Prompt positions run through the model before the job ended (< promptTokens when cancelled mid-prefill). */
   readonly prefilled: number;
+  /** Prompt positions whose keys came from a kept prefix instead of a forward (prefix reuse). */
+  readonly reusedPrompt: number;
   readonly completionTokens: number;
   readonly ttftMs: number;
   readonly decodeMs: number;
@@ -85,4 +95,6 @@ export type FromWorker =
   | { readonly type: 'text'; readonly id: number; readonly text: string }
   | { readonly type: 'done'; readonly id: number; readonly result: JobDone; readonly liveKvCaches: number }
   | { readonly type: 'rejected'; readonly id: number; readonly error: ClientError }
+  /** After each scheduler step that decoded: its batch size, each row's gap since its previous token, KV cache use. */
+  | { readonly type: 'step'; readonly batch: number; readonly gapsMs: readonly number[]; readonly kvUsed: number; readonly kvBudget: number }
   | { readonly type: 'failed'; readonly id: number; readonly message: string; readonly liveKvCaches: number };

@@ -94,10 +94,10 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const modelName = o.modelName ?? o.model;
   const source = await resolveModelSource(o.model);
   const worker = await ModelWorker.start(
-    { modelLoad: source.load, tokenizerDir: source.dir, dispatch: o.dispatch, threads: o.threads, prefillChunk: limits.prefillChunk, templateTimeoutMs: limits.templateTimeoutMs, templateMaxBytes: limits.templateMaxBytes },
+    { modelLoad: source.load, tokenizerDir: source.dir, dispatch: o.dispatch, threads: o.threads, prefillChunk: limits.prefillChunk, templateTimeoutMs: limits.templateTimeoutMs, templateMaxBytes: limits.templateMaxBytes, kvCacheMb: limits.kvCacheMb },
     { templateTimeoutMs: limits.templateTimeoutMs, tokenizeTimeoutMs: limits.tokenizeTimeoutMs },
   );
-  const engine = new Engine(worker, { maxQueue: limits.maxQueue, maxTokensCap: limits.maxTokens, maxPromptTokens: limits.maxPromptTokens });
+  const engine = new Engine(worker, { maxQueue: limits.maxQueue, maxBatch: limits.maxBatch, maxTokensCap: limits.maxTokens, maxPromptTokens: limits.maxPromptTokens });
   const app = Fastify({ logger: o.logger ?? false, bodyLimit: limits.maxBodyBytes, serverFactory: httpServer(limits) });
   const created = Math.floor(Date.now() / 1000);
   const stats = new ServerStats();
@@ -115,6 +115,7 @@ export async function createServer(o: ServeOptions): Promise<Server> {
     }
     if (e.status >= 500) app.log.error(err);
     errorCode.set(req, e.code ?? `http_${e.status}`);
+    if (e.retryAfterS !== undefined) void reply.header('retry-after', String(e.retryAfterS));
     return reply.status(e.status).send(errorBody(req, e));
   });
   app.setNotFoundHandler((req, reply) => {
