@@ -60,6 +60,11 @@ export function tidy<T>(fn: () => T): T {
     for (const t of tracked) if (!t.isKept) t.dispose();
     throw new ArgumentError('tidy: fn returned a Promise; tidy scopes are synchronous (await outside, or dispose the tensors yourself)');
   }
+  if (result === null || typeof result !== 'object') {
+    // Nothing returned can hold a tensor (the decode step returns an id): dispose all, no survivor search.
+    for (const t of tracked) if (!t.isKept) t.dispose();
+    return result;
+  }
   const survivors = new Set<Tensor>();
   collect(result, survivors, new Set());
   const parent = scopeState.current;

@@ -9,6 +9,7 @@
  * instead stops exactly at the limit (stoppedBy 'context'); a prompt that fills the context still throws.
  */
 import { ArgumentError } from '../core/errors.js';
+import { tidy } from '../core/scope.js';
 import { fromTypedArray } from '../ops/creation.js';
 import type { Tensor } from '../core/tensor.js';
 import type { CausalLM } from './causal_lm.js';
@@ -127,15 +128,18 @@ export function* tokens(model: CausalLM, prompt: readonly number[], options: Omi
   liveCaches++;
   const seq = [...prompt];
   try {
-    let input = idsTensor(prompt);
     for (let i = 0; i < maxNew; i++) {
-      const logits = model.forward(input, { cache, lastOnly: true }); // (1, 1, V)
-      const id = sampler.next(lastRow(logits), seq);
+      // Each step in a tidy scope: every activation of the forward is released when the id is picked, so the
+      // next step's outputs reuse their arrays from the pool (core/pool.ts) instead of allocating afresh.
+      const id = tidy(() => {
+        const input = i === 0 ? idsTensor(prompt) : idsTensor([seq[seq.length - 1]!]);
+        const logits = model.forward(input, { cache, lastOnly: true }); // (1, 1, V)
+        return sampler.next(lastRow(logits), seq);
+      });
       seq.push(id);
       const isEos = eos.has(id);
       yield { id, index: i, eos: isEos };
       if (isEos) return;
-      input = idsTensor([id]);
     }
   } finally {
     cache.dispose();

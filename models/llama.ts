@@ -229,7 +229,9 @@ export class Llama extends Module implements CausalLM {
     let r = this.#rope.get(key);
     if (!r || r.n < end) {
       const n = Math.max(end, 2 * (r?.n ?? 0), 64);
-      r = { ...table(arange(n)), n }; // (n, rot)
+      const t = table(arange(n)); // (n, rot)
+      // Memoised across forwards: exempt from the caller's tidy() scope (generate wraps each step in one).
+      r = { cos: t.cos.keep(), sin: t.sin.keep(), n };
       this.#rope.set(key, r);
     }
     return { cos: r.cos.narrow(0, past, T), sin: r.sin.narrow(0, past, T) };

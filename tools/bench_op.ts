@@ -3,7 +3,8 @@
  * ops/s, GFLOP/s and GB/s from the dispatcher's own flop/byte counts, the dispatch cause (did it run where
  * asked?), the speed ratio against a baseline backend, optionally every backend's output checked against
  * the cpu reference (max abs / max rel error, NMSE: llama.cpp test-backend-ops' "test" mode in the same run),
- * and PyTorch on the same inputs measured in the same run (single thread unless --threads).
+ * and PyTorch on the same inputs measured in the same run (single thread unless --threads). Each timed call
+ * releases its outputs (tidy), as PyTorch's result is freed when its reference drops.
  *
  * Cases come from the op-case catalog, filtered by op names and a name regex, or are built from `--shapes`:
  * for MatMul and Linear a shape is M×K×N (a [M,K] @ b [K,N]; Linear: x [M,K], constant weight [N,K], no
@@ -11,7 +12,7 @@
  * norms and reductions: over the last dim).
  */
 import { Bench } from 'tinybench';
-import { getOp, listBackends, profile, withBackend, type DType, type Tensor } from '../core/index.js';
+import { getOp, listBackends, profile, tidy, withBackend, type DType, type Tensor } from '../core/index.js';
 import { DTYPES } from '../core/dtype.js';
 import { ArgumentError } from '../core/errors.js';
 import type { Kernel, OpAttrs, OpDef, OpInputs } from '../core/op_def.js';
@@ -321,10 +322,15 @@ export function runBenchOp(options: BenchOpOptions = {}): BenchOpResult {
       const probe = profile(() => withBackend(b, () => runCase(c, args)));
       const rec = probe.records.find((r) => r.op === c.op && r.depth === 0) ?? probe.records.at(-1);
       const bench = new Bench({ time: timeMs, warmup: true, warmupTime: Math.min(200, timeMs), iterations: 3, retainSamples: true });
+      // The eager call as a program makes it: inside one backend scope (not a scope entered per call), its
+      // outputs released when done as PyTorch frees a result whose last reference drops, so the next call's
+      // output comes from the pool (core/pool.ts) the way decode steps get theirs.
       bench.add(c.name, () => {
-        withBackend(b, () => runCase(c, args));
+        tidy(() => {
+          runCase(c, args);
+        });
       });
-      bench.runSync();
+      withBackend(b, () => bench.runSync());
       const r = bench.tasks[0]!.result;
       if (r.state !== 'completed') throw new Error(`bench op: ${c.name} on ${b} did not complete (${r.state})`);
       const sorted = Float64Array.from(r.latency.samples ?? []).sort();
@@ -429,7 +435,7 @@ function tableCells(r: BenchOpResult): { header: Column[]; body: string[][] } {
 
 export function formatBenchOp(r: BenchOpResult, width?: number): string {
   const { header, body } = tableCells(r);
-  const notes = ['IQR %: interquartile range of the timed samples over the median', 'kernel ms (warm out): the kernel alone, rerun into the same output buffer (no fresh-output allocation)'];
+  const notes = ['IQR %: interquartile range of the timed samples over the median', 'median ms: the eager call (dispatch, output from the pool, kernel), its outputs released after each call as PyTorch frees its result', 'kernel ms (warm out): the kernel alone, rerun into the same output buffer (no fresh-output allocation)'];
   if (r.baseline) notes.push(`vs ${r.baseline}: ${r.baseline} median / this median (above 1x: faster)`);
   const warn = spreadWarning(r.rows.map((x) => ({ label: `${x.case} on ${x.backend}`, relSpread: x.relSpread })), `--time ${Math.min(r.timeMs * 4, 60_000)}`);
   return [fitTable(header, body, { width }), ...[...notes, `peer: ${r.peer}`, ...(warn ? [warn] : [])].map((l) => wrapParagraph(l, width))].join('\n');
