@@ -19,6 +19,7 @@ export const NkIsa = { best: -1, portable: 0, avx2: 1, avx512: 2 } as const;
 export const NkUnary = { silu: 0, geluErf: 1, geluTanh: 2, relu: 3 } as const;
 export const NkBinary = { add: 0, sub: 1, mul: 2, div: 3 } as const;
 export const NkMask = { none: 0, bool: 1, float: 2 } as const;
+export const NkFloat = { float32: 0, float16: 1, bfloat16: 2 } as const;
 
 const STATUS_NAMES: Readonly<Record<number, string>> = { 1: 'NK_E_ARG', 2: 'NK_E_ISA', 3: 'NK_E_NOMEM' };
 
@@ -72,6 +73,9 @@ const SURFACE = {
     'int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period)',
   ),
   nk_silu_mul: fn<(a: F32, b: F32, y: F32, n: number) => number>('int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n)'),
+  nk_cast: fn<(src: F32 | Uint16Array, from: number, dst: F32 | Uint16Array, to: number, n: number, bf16Nan: number) => number>(
+    'int32_t nk_cast(const void* src, int32_t from, void* dst, int32_t to, int64_t n, uint32_t bf16_nan)',
+  ),
   nk_copy_strided: fn<(src: F32, srcStrides: I32, dst: F32, dstStrides: I32, shape: I32, ndim: number) => number>(
     'int32_t nk_copy_strided(const float* src, const int32_t* src_strides, float* dst, const int32_t* dst_strides, const int32_t* shape, int32_t ndim)',
   ),

@@ -3,7 +3,7 @@
  * dispatch of an op it has a kernel for), never at import.
  */
 import { registerBackend, registerKernel } from '../../core/registry.js';
-import { Add, Div, Gelu, Mul, Relu, Silu, Sub } from '../../ops/elementwise.js';
+import { Add, Cast, Div, Gelu, Mul, Relu, Silu, Sub } from '../../ops/elementwise.js';
 import { Attention, LayerNorm, RmsNorm, Rope, Softmax } from '../../ops/nn.js';
 import { LogSoftmax } from '../../ops/reduce2.js';
 import { CopyInto } from '../../ops/inplace.js';
@@ -29,4 +29,5 @@ export function registerNative(): void {
   registerKernel(Div, name, K.divKernel);
   registerKernel(CopyInto, name, K.copyIntoKernel);
   registerKernel(SiluMul, name, K.siluMulKernel);
+  registerKernel(Cast, name, K.castKernel);
 }

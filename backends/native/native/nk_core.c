@@ -226,12 +226,17 @@ typedef struct {
   int64_t rows, n, period;
   float eps;
   int32_t op;
+  /* casts: formats, untyped buffers, bfloat16 NaN pattern */
+  int32_t from, to;
+  const void* src;
+  void* dst;
+  uint16_t bf16_nan;
 } row_job;
 
-enum { J_SOFTMAX, J_RMS, J_LN, J_ROPE, J_UNARY, J_BINARY, J_SILU_MUL };
+enum { J_SOFTMAX, J_RMS, J_LN, J_ROPE, J_UNARY, J_BINARY, J_SILU_MUL, J_CAST };
 
 /* Elementwise jobs split the elements, row jobs the rows. */
-static int elementwise_job(int kind) { return kind == J_UNARY || kind == J_BINARY || kind == J_SILU_MUL; }
+static int elementwise_job(int kind) { return kind == J_UNARY || kind == J_BINARY || kind == J_SILU_MUL || kind == J_CAST; }
 
 static void row_run(void* p, int tid, int nt) {
   const row_job* j = p;
@@ -245,6 +250,7 @@ static void row_run(void* p, int tid, int nt) {
     case J_UNARY: j->k->unary(j->op, j->x, j->y, lo, hi); break;
     case J_BINARY: j->k->binary(j->op, j->x, j->w, j->y, j->period, lo, hi); break;
     case J_SILU_MUL: j->k->silu_mul(j->x, j->w, j->y, lo, hi); break;
+    case J_CAST: j->k->cast(j->from, j->to, j->src, j->dst, j->bf16_nan, lo, hi); break;
   }
 }
 
@@ -320,6 +326,18 @@ NK_API int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n) 
   if (st) return st;
   if (n > 0 && !b) return fail(NK_E_ARG, "nk_silu_mul: the second operand is required");
   row_job j = {.kind = J_SILU_MUL, .k = kernels(), .x = a, .w = b, .y = y, .rows = 1, .n = n};
+  run_rows(&j);
+  return NK_OK;
+}
+
+NK_API int32_t nk_cast(const void* src, int32_t from, void* dst, int32_t to, int64_t n, uint32_t bf16_nan) {
+  if (from < NK_F32 || from > NK_BF16 || to < NK_F32 || to > NK_BF16 || from == to)
+    return fail(NK_E_ARG, "nk_cast: formats must be two different ones of 0 float32, 1 float16, 2 bfloat16, got %d -> %d", from, to);
+  if (n < 0) return fail(NK_E_ARG, "nk_cast: element count %lld must be >= 0", (long long)n);
+  if (n > 0 && (!src || !dst)) return fail(NK_E_ARG, "nk_cast: source and destination are required");
+  if (bf16_nan > 0xffff || (bf16_nan & 0x7f80) != 0x7f80 || !(bf16_nan & 0x7f))
+    return fail(NK_E_ARG, "nk_cast: bf16_nan 0x%x is not a bfloat16 NaN pattern", bf16_nan);
+  row_job j = {.kind = J_CAST, .k = kernels(), .rows = 1, .n = n, .from = from, .to = to, .src = src, .dst = dst, .bf16_nan = (uint16_t)bf16_nan};
   run_rows(&j);
   return NK_OK;
 }

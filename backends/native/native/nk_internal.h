@@ -34,6 +34,7 @@ typedef struct {
   void (*unary)(int32_t op, const float* x, float* y, int64_t i0, int64_t i1);
   void (*binary)(int32_t op, const float* a, const float* b, float* y, int64_t period, int64_t i0, int64_t i1);
   void (*silu_mul)(const float* a, const float* b, float* y, int64_t i0, int64_t i1);
+  void (*cast)(int32_t from, int32_t to, const void* src, void* dst, uint16_t bf16_nan, int64_t i0, int64_t i1);
 } nk_kernels;
 
 static inline int64_t nk_attn_scratch(int64_t S, int64_t E, int64_t Ev) {

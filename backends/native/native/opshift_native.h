@@ -9,7 +9,7 @@
 #define OPSHIFT_NATIVE_H
 #include <stdint.h>
 
-/* 2: nk_silu_mul */
+/* 2: nk_silu_mul, nk_cast */
 #define OPSHIFT_NATIVE_ABI_VERSION 2
 
 #define NK_OK 0
@@ -34,6 +34,11 @@
 #define NK_SUB 1
 #define NK_MUL 2
 #define NK_DIV 3
+
+/* Float formats of nk_cast. */
+#define NK_F32 0
+#define NK_F16 1
+#define NK_BF16 2
 
 /* Attention masks. */
 #define NK_MASK_NONE 0
@@ -83,6 +88,13 @@ int32_t nk_unary(int32_t op, const float* x, float* y, int64_t n);
 int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period);
 /* y[i] = silu(a[i])·b[i] (Llama's MLP gate): silu rounded to float32, then the float32 product. */
 int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n);
+/*
+ * n contiguous elements from one float format to another (NK_F32, NK_F16, NK_BF16; 16-bit formats as their bit
+ * patterns), round to nearest even, subnormals and ±inf exact. NaN: float16 gets sign|0x7e00, float32 from
+ * float16 keeps sign and payload (quieted), bfloat16 gets `bf16_nan` (PyTorch writes 0x7fc0 or 0xffff
+ * depending on its loop: see backends/cpu/bf16_nan.ts), float32 from bfloat16 is the pattern shifted.
+ */
+int32_t nk_cast(const void* src, int32_t from, void* dst, int32_t to, int64_t n, uint32_t bf16_nan);
 
 /*
  * dst[view] = src[view] for float32 (or any 4-byte element, copied bit for bit) views of `ndim` dims (≤ 8):
