@@ -193,7 +193,10 @@ export async function runCompare(o: CompareOptions, onProgress?: (msg: string) =
         const llama = await runLlama(model, precision, threads, o);
         onProgress?.(`${tag}: PyTorch`);
         const torch = await runTorch(model, precision, threads, o);
-        rows.push({ model, precision, threads, opshift, llama, torch });
+        const row: CompareRow = { model, precision, threads, opshift, llama, torch };
+        rows.push(row);
+        // One line per finished row, so a run cut short (timeout, machine reclaimed) still leaves its numbers.
+        onProgress?.(`${tag}: ${cells(row).slice(3).join(' | ')}`);
       }
   const firstLlama = rows.map((r) => r.llama).find(isCell);
   const firstTorch = rows.map((r) => r.torch).find(isCell);

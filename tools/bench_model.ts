@@ -35,6 +35,8 @@ export interface BenchModelOptions {
   readonly threads?: number;
   /** Quantize every linear (lm_head too) in memory first: w8a8 (per-tensor int8, quantize_dynamic) or w4 (pergrp uint4 g128). */
   readonly quant?: 'w8a8' | 'w4';
+  /** Take the repetitions round-robin over the dispatch policies instead of one policy after the other. */
+  readonly interleave?: boolean;
   /** Run one profiled repetition per row for the per-op breakdown (default true; `bench compare` skips it). */
   readonly profile?: boolean;
 }
@@ -107,8 +109,16 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
     const tok = loadTokenizerIfAny(dir, true)!;
     fileTokens = tok.encode(readTextOption('--prompt-file', o.promptFile));
   }
-  const rows: BenchModelRow[] = [];
   let coldTtftMs: number | undefined;
+  interface Cell {
+    readonly spec: string;
+    readonly L: number;
+    readonly run: () => ReturnType<typeof generate>;
+    readonly ttft: number[];
+    readonly tps: number[];
+    peak: number;
+  }
+  const cells: Cell[] = [];
   for (const spec of o.dispatch) {
     // No policy: the CLI's measured default, as generate and serve use (tools/default_policy.ts).
     const policy = spec ? parsePolicy(spec) : defaultPolicy();
@@ -121,37 +131,46 @@ export async function runBenchModel(o: BenchModelOptions, onProgress?: (msg: str
         coldTtftMs ??= res.ttftMs;
         return res;
       };
-      for (let w = 0; w < o.warmup; w++) run();
-      const ttft: number[] = [];
-      const tps: number[] = [];
-      let peak = process.memoryUsage.rss();
-      for (let r = 0; r < o.reps; r++) {
-        onProgress?.(`${spec || 'default'}: prompt ${L}, repetition ${r + 1}/${o.reps}`);
-        const res = run();
-        ttft.push(res.ttftMs);
-        tps.push(res.tokensPerS);
-        peak = Math.max(peak, process.memoryUsage.rss());
-      }
-      const breakdown = o.profile === false ? [] : profile(run).rows(['op', 'backend']);
-      const t = spreadOf(ttft);
-      const d = spreadOf(tps);
-      rows.push({
-        dispatch: spec || 'default',
-        promptTokens: L,
-        genTokens: o.genTokens,
-        ttftMs: t.median,
-        tokensPerS: d.median,
-        ttftIqrMs: t.iqr,
-        ttftRelSpread: t.relSpread,
-        tokensPerSIqr: d.iqr,
-        tokensPerSRelSpread: d.relSpread,
-        reps: o.reps,
-        msPerToken: 1000 / d.median,
-        peakRssMiB: Math.max(peak, process.memoryUsage.rss()) / 2 ** 20,
-        breakdown,
-      });
+      cells.push({ spec, L, run, ttft: [], tps: [], peak: process.memoryUsage.rss() });
     }
   }
+  const timed = (c: Cell, r: number) => {
+    onProgress?.(`${c.spec || 'default'}: prompt ${c.L}, repetition ${r + 1}/${o.reps}`);
+    const res = c.run();
+    c.ttft.push(res.ttftMs);
+    c.tps.push(res.tokensPerS);
+    c.peak = Math.max(c.peak, process.memoryUsage.rss());
+  };
+  if (o.interleave) {
+    // Round-robin over the policies: on a shared machine a slow minute then costs every policy one repetition
+    // instead of all of one policy's, so the ratios between rows survive a changing load.
+    for (const c of cells) for (let w = 0; w < o.warmup; w++) c.run();
+    for (let r = 0; r < o.reps; r++) for (const c of cells) timed(c, r);
+  } else
+    for (const c of cells) {
+      for (let w = 0; w < o.warmup; w++) c.run();
+      for (let r = 0; r < o.reps; r++) timed(c, r);
+    }
+  const rows: BenchModelRow[] = cells.map((c) => {
+    const breakdown = o.profile === false ? [] : profile(c.run).rows(['op', 'backend']);
+    const t = spreadOf(c.ttft);
+    const d = spreadOf(c.tps);
+    return {
+      dispatch: c.spec || 'default',
+      promptTokens: c.L,
+      genTokens: o.genTokens,
+      ttftMs: t.median,
+      tokensPerS: d.median,
+      ttftIqrMs: t.iqr,
+      ttftRelSpread: t.relSpread,
+      tokensPerSIqr: d.iqr,
+      tokensPerSRelSpread: d.relSpread,
+      reps: o.reps,
+      msPerToken: 1000 / d.median,
+      peakRssMiB: Math.max(c.peak, process.memoryUsage.rss()) / 2 ** 20,
+      breakdown,
+    };
+  });
   let peer: BenchModelResult['peer'] = { skipped: 'disabled (--no-peer)' };
   if (o.peer !== false) {
     const preset = o.model.startsWith('synthetic:') ? PRESETS[o.model.slice('synthetic:'.length)] : undefined;

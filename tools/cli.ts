@@ -287,6 +287,7 @@ bench
   .addOption(new Option('-r, --reps <n>', 'timed repetitions (medians and IQR reported)').default(3).argParser(intOption('--reps', 1, 1000)))
   .option('--dispatch <policy>', 'per-op backends, e.g. "Linear=ort,*=cpu" (default: priority order)')
   .addOption(new Option('--compare-dispatch <policies...>', 'several policies, one row set each').conflicts('dispatch'))
+  .option('--interleave', 'with --compare-dispatch: take the repetitions round-robin over the policies (fair ratios on a machine whose load changes)')
   .option('-f, --prompt-file <file>', 'take prompt tokens from this text (tokenized with the model folder\'s tokenizer)')
   .option('--no-peer', 'skip the PyTorch peer (synthetic presets only)')
   .addOption(threadsOption(' and the PyTorch peer (default 1 for the peer)'))
@@ -295,7 +296,7 @@ bench
   .option('--plot <file.svg>', 'write a chart: TTFT and tokens/s against prompt length, one series per dispatch policy')
   .option('--png <file.png>', 'also render the chart as PNG (with --plot)')
   .option(...WIDE)
-  .action(async (opts: { model: string; promptLengths: string; l?: string; genTokens: number; g?: number; warmup: number; reps: number; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads?: number; plot?: string; png?: string; quant?: 'w8a8' | 'w4'; wide?: boolean }) => {
+  .action(async (opts: { model: string; promptLengths: string; l?: string; genTokens: number; g?: number; warmup: number; reps: number; dispatch?: string; compareDispatch?: string[]; promptFile?: string; format: string; peer: boolean; threads?: number; plot?: string; png?: string; quant?: 'w8a8' | 'w4'; wide?: boolean; interleave?: boolean }) => {
     if (opts.png && !opts.plot) throw new ArgumentError('--png needs --plot <file.svg>');
     checkChartFiles(opts.plot, opts.png);
     const promptLengths = parseIntList('--prompt-lengths', opts.l ?? opts.promptLengths, 1, MAX_TOKENS);
@@ -315,6 +316,7 @@ bench
         peer: opts.peer,
         threads: opts.threads ?? 1,
         quant: opts.quant,
+        interleave: opts.interleave,
       },
       progress.update,
     );
