@@ -51,6 +51,10 @@ describe('opshift serve with the ollama client', () => {
     expect(info['general.parameter_count']).toBe(7_423_680);
     expect(show.capabilities).toEqual(['completion']);
     expect((await ollama.version()).version).toBe(VERSION);
+    // Ollama tools probe the root (HEAD / is the Go client's heartbeat).
+    const root = await fetch(`${url}/`, { method: 'HEAD' });
+    expect(root.status).toBe(200);
+    expect(await (await fetch(`${url}/`)).text()).toMatch(/^opshift is running/);
   });
 
   it('chat (not streamed) answers as OpenAI chat does for the same greedy request, with Ollama stats in ns', async () => {
@@ -118,6 +122,7 @@ describe('opshift serve with the ollama client', () => {
   it('client errors are 4xx with {"error"} bodies that the client raises, naming the field', async () => {
     const chat = (extra: Record<string, unknown>) => ollama.chat({ model: 'demo', messages: [{ role: 'user', content: 'x' }], stream: false, ...extra } as Parameters<Ollama['chat']>[0] & { stream: false });
     expect(await statusOf(ollama.chat({ model: 'llama3', messages: [{ role: 'user', content: 'x' }], stream: false }))).toEqual({ status: 404, message: "model 'llama3' not found (this server serves 'demo')" });
+    const unsupportedBefore = (await (await fetch(`${url}/metrics`)).json()) as { rejected_by_cause: Record<string, number> };
     const format = await statusOf(chat({ format: 'json' }));
     expect(format.status).toBe(400);
     expect(format.message).toMatch(/'format'.*not supported/);
@@ -126,6 +131,9 @@ describe('opshift serve with the ollama client', () => {
     expect(await statusOf(chat({ options: { temperature: 3 } }))).toMatchObject({ status: 400, message: "'options.temperature' must be between 0 and 2, got 3" });
     expect(await statusOf(chat({ options: { num_predict: 1e9 } }))).toMatchObject({ status: 400, message: expect.stringMatching(/options\.num_predict/) });
     expect(await statusOf(chat({ tools: [{ type: 'function', function: { name: 'f' } }] }))).toMatchObject({ status: 400, message: expect.stringMatching(/tools/) });
+    // Features this server lacks are counted apart from malformed requests.
+    const unsupportedAfter = (await (await fetch(`${url}/metrics`)).json()) as { rejected_by_cause: Record<string, number> };
+    expect((unsupportedAfter.rejected_by_cause.unsupported_parameter ?? 0) - (unsupportedBefore.rejected_by_cause.unsupported_parameter ?? 0)).toBe(4);
     // Runner options (context size, threads…) do not change the answer and are accepted.
     expect((await chat({ options: { num_ctx: 4096, num_thread: 2, num_predict: 2 } })).done).toBe(true);
     // Raw HTTP: the body shape, a missing model, a bad stream flag, an unknown /api route.

@@ -34,6 +34,9 @@ const RUNNER_OPTIONS = new Set([
 /** Stop strings per request (Ollama has no limit; each one is checked after every token, so keep it small). */
 const MAX_STOP = 8;
 
+/** A 400 for a feature this server does not implement (counted apart from malformed requests in /metrics). */
+const unsupported = (message: string, param: string) => badRequest(message, param, 'unsupported_parameter');
+
 export interface OllamaChatRequest extends ChatRequest {
   /** The model name as given (Ollama requires it). */
   readonly model: string;
@@ -57,11 +60,11 @@ function requiredModel(o: Obj): string {
 function refuseUnsupported(o: Obj, route: string): void {
   const f = o.format;
   if (f !== undefined && f !== null && f !== '')
-    throw badRequest(`'format' (${typeof f === 'string' ? JSON.stringify(f) : 'a JSON schema'}) is not supported by ${route}: this server has no constrained decoding; omit 'format'`, 'format');
-  if (o.think !== undefined && o.think !== null && o.think !== false) throw badRequest(`'think' is not supported by ${route}: the served model has no thinking mode; omit it or send false`, 'think');
-  if (Array.isArray(o.tools) ? o.tools.length > 0 : o.tools !== undefined && o.tools !== null) throw badRequest(`'tools' is not supported by ${route} (no tool calling)`, 'tools');
-  if (Array.isArray(o.images) ? o.images.length > 0 : o.images !== undefined && o.images !== null) throw badRequest(`'images' is not supported by ${route}: the served model is text-only`, 'images');
-  if (o.logprobs !== undefined && o.logprobs !== null && o.logprobs !== false) throw badRequest(`'logprobs' is not supported by ${route}`, 'logprobs');
+    throw unsupported(`'format' (${typeof f === 'string' ? JSON.stringify(f) : 'a JSON schema'}) is not supported by ${route}: this server has no constrained decoding; omit 'format'`, 'format');
+  if (o.think !== undefined && o.think !== null && o.think !== false) throw unsupported(`'think' is not supported by ${route}: the served model has no thinking mode; omit it or send false`, 'think');
+  if (Array.isArray(o.tools) ? o.tools.length > 0 : o.tools !== undefined && o.tools !== null) throw unsupported(`'tools' is not supported by ${route} (no tool calling)`, 'tools');
+  if (Array.isArray(o.images) ? o.images.length > 0 : o.images !== undefined && o.images !== null) throw unsupported(`'images' is not supported by ${route}: the served model is text-only`, 'images');
+  if (o.logprobs !== undefined && o.logprobs !== null && o.logprobs !== false) throw unsupported(`'logprobs' is not supported by ${route}`, 'logprobs');
   const ka = o.keep_alive;
   // The model stays loaded for the server's lifetime; keep_alive is accepted (clients send it) but bounded in type.
   if (ka !== undefined && ka !== null && !(typeof ka === 'number' && Number.isFinite(ka)) && !(typeof ka === 'string' && ka.length <= 32))
@@ -84,7 +87,7 @@ function sampling(o: Obj, model: string, limits: Limits): SamplingParams {
   const opts = raw as Obj;
   for (const k of Object.keys(opts)) {
     if ((SAMPLING_OPTIONS as readonly string[]).includes(k) || RUNNER_OPTIONS.has(k)) continue;
-    throw badRequest(`'options.${k}' is not supported by this server (it honours ${SAMPLING_OPTIONS.join(', ')}; runner options such as num_ctx are ignored)`, `options.${k}`);
+    throw unsupported(`'options.${k}' is not supported by this server (it honours ${SAMPLING_OPTIONS.join(', ')}; runner options such as num_ctx are ignored)`, `options.${k}`);
   }
   // num_predict: -1 (unbounded) and -2 (fill the context) both mean the server's default here: min(--max-tokens, context left).
   const n = optInt(opts, 'num_predict', -2, limits.maxTokens, 'options.num_predict');
@@ -108,8 +111,8 @@ function message(m: unknown, i: number): ChatMessage {
   const { role, content, images, tool_calls: calls } = m as Obj;
   if (typeof role !== 'string' || !['system', 'user', 'assistant', 'tool'].includes(role)) throw badRequest(`messages[${i}].role must be one of system, user, assistant, tool`, 'messages');
   if (typeof content !== 'string') throw badRequest(`messages[${i}].content must be a string`, 'messages');
-  if (Array.isArray(images) && images.length > 0) throw badRequest(`messages[${i}].images is not supported: the served model is text-only`, 'messages');
-  if (Array.isArray(calls) && calls.length > 0) throw badRequest(`messages[${i}].tool_calls is not supported (no tool calling)`, 'messages');
+  if (Array.isArray(images) && images.length > 0) throw unsupported(`messages[${i}].images is not supported: the served model is text-only`, 'messages');
+  if (Array.isArray(calls) && calls.length > 0) throw unsupported(`messages[${i}].tool_calls is not supported (no tool calling)`, 'messages');
   return { role, content };
 }
 
@@ -135,7 +138,7 @@ export function parseOllamaGenerate(body: unknown, limits: Limits): OllamaGenera
   for (const k of ['suffix', 'template', 'context'] as const) {
     const v = o[k];
     if (v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0))
-      throw badRequest(`'${k}' is not supported by /api/generate${k === 'context' ? ': send the conversation to /api/chat instead' : ''}`, k);
+      throw unsupported(`'${k}' is not supported by /api/generate${k === 'context' ? ': send the conversation to /api/chat instead' : ''}`, k);
   }
   const prompt = o.prompt ?? '';
   if (typeof prompt !== 'string') throw badRequest("'prompt' must be a string", 'prompt');

@@ -7,6 +7,7 @@
  *   POST /api/show       its details, template, model_info
  *   GET  /api/ps         the loaded model (always the served one)
  *   GET  /api/version
+ *   GET  /               "opshift is running" (Ollama's heartbeat is HEAD /; fastify answers HEAD for GET routes)
  *
  * Durations are nanoseconds as in Ollama: total_duration from request to done, prompt_eval_duration the worker's
  * time to first token, eval_duration from the first generated piece to the last, load_duration 0 (the model is
@@ -46,6 +47,7 @@ export function registerOllamaRoutes(app: FastifyInstance, c: OllamaContext): vo
   const d = c.description;
   const listed = () => ({ name: c.modelName, model: c.modelName, modified_at: d.modifiedAt, size: d.size, digest: d.digest, details: d.details });
 
+  app.get('/', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('opshift is running (OpenAI API under /v1, Ollama API under /api)'));
   app.get('/api/version', async () => ({ version: c.version }));
   app.get('/api/tags', async () => ({ models: [listed()] }));
   app.get('/api/ps', async () => ({ models: [{ ...listed(), expires_at: '0001-01-01T00:00:00Z', size_vram: 0 }] }));
