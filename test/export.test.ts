@@ -110,6 +110,21 @@ describe('exportOnnx on the demo models (fp32, KV cache)', () => {
     await checkExport(loadModel('demo:opt'), join(dir, 'opt.onnx'));
   }, 60_000);
 
+  it("logits 'last': [B, 1, V], eager's lastOnly logits, prefill and decode", async () => {
+    const out = join(dir, 'opt_last.onnx');
+    const model = loadModel('demo:opt');
+    exportOnnx(model, { out, logits: 'last' });
+    const onnx = await OnnxCausalLM.load(out, { layers: 4, kvHeads: 4, headDim: 32 });
+    const cache = model.newCache(1, 16);
+    for (const step of [[3, 1, 4, 1, 5], [9], [2]]) {
+      const e = model.forward(ids(step), { cache, lastOnly: true }).toTypedArray() as Float32Array;
+      const o = await onnx.step([step]);
+      expect(o.dims).toEqual([1, 1, model.config.vocabSize]);
+      expect(relErr(o.logits, e)).toBeLessThan(1e-4);
+    }
+    await onnx.release();
+  }, 60_000);
+
   it('without the KV cache: inputs input_ids/attention_mask/position_ids, output logits only', async () => {
     const out = join(dir, 'opt_nocache.onnx');
     const model = loadModel('demo:opt');

@@ -106,7 +106,8 @@ export async function runBenchExport(o: BenchExportOptions, progress?: (line: st
     progress?.('exporting');
     const t0 = performance.now();
     const out = join(dir, 'model.onnx');
-    const exported = exportOnnx(model, { out, quant: o.quant, genaiConfig: false });
+    // Last-position logits in both runs: generation reads no others, and eager computes no others (lastOnly).
+    const exported = exportOnnx(model, { out, quant: o.quant, genaiConfig: false, logits: 'last' });
     const exportMs = performance.now() - t0;
     const c = model.newCache(1, 1);
     const lm = await OnnxCausalLM.load(out, { layers: c.numLayers, kvHeads: c.kvHeads, headDim: c.headDim }, o.threads);

@@ -70,6 +70,11 @@ export interface ExportOnnxOptions {
   readonly groupSize?: number;
   /** Write genai_config.json for ONNX Runtime GenAI when the model type allows (default true). */
   readonly genaiConfig?: boolean;
+  /**
+   * 'all' (default, as Optimum's models): logits [B, T, V]; 'last': [B, 1, V], the last position only, which is
+   * all generation reads (lm_head then runs on one row in prefill).
+   */
+  readonly logits?: 'all' | 'last';
   /** Initializer bytes from which weights go to `<out>.data` (default 2 GB). */
   readonly externalDataThreshold?: number;
 }
@@ -154,14 +159,14 @@ export function exampleInputs(model: CausalLM, B: number, T: number, P: number, 
 }
 
 /** The traced function: the model's forward on the named inputs, returning logits and the presents. */
-export function forwardFn(model: CausalLM, kvCache: boolean): (inputs: Readonly<Record<string, Tensor>>) => Record<string, Tensor> {
+export function forwardFn(model: CausalLM, kvCache: boolean, lastOnly = false): (inputs: Readonly<Record<string, Tensor>>) => Record<string, Tensor> {
   const d = cacheDims(model);
   return (inputs) => {
     const x = inputs.input_ids!;
-    if (!kvCache) return { logits: model.forward(x) };
+    if (!kvCache) return { logits: model.forward(x, { lastOnly }) };
     const past = Array.from({ length: d.layers }, (_, i) => ({ k: inputs[`past_key_values.${i}.key`]!, v: inputs[`past_key_values.${i}.value`]! }));
     const cache = new GraphKVCache(d.layers, x.shape[0]!, d.kvHeads, d.headDim, past);
-    const out: Record<string, Tensor> = { logits: model.forward(x, { cache }) };
+    const out: Record<string, Tensor> = { logits: model.forward(x, { cache, lastOnly }) };
     cache.present.forEach((p, i) => {
       out[`present.${i}.key`] = p.k;
       out[`present.${i}.value`] = p.v;
@@ -201,7 +206,7 @@ export function exportOnnx(model: CausalLM, options: ExportOnnxOptions): ExportO
   if (options.quant === 'w8a8') quantize(model, { method: 'w8a8' });
   else if (options.quant === 'w4') quantize(model, { method: 'pergrp', groupSize: options.groupSize ?? pickGroupSize(model) });
   else if (options.quant !== undefined) throw new ArgumentError(`export: quant must be 'w8a8' or 'w4', got '${String(options.quant)}'`);
-  const fn = forwardFn(model, kvCache);
+  const fn = forwardFn(model, kvCache, options.logits === 'last');
   // Tables the model caches as it sees longer sequences (Llama's cos/sin) are built up front for every position
   // the model supports (one decode step at the last position), so both traces see them as the same constant
   // and the graph covers all positions.
