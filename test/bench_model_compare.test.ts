@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backendStatus, linear, profile, randn, withPolicy } from '../core/index.js';
-import { compareMarkdown, formatCompare, parsePrecisions, ratiosOf, type CompareResult, type CompareRow } from '../tools/bench_compare.js';
+import { compareMarkdown, formatCompare, isCell, parsePrecisions, ratiosOf, runCompare, type CompareResult, type CompareRow } from '../tools/bench_compare.js';
 import { DEFAULT_RULES, defaultBackends, defaultPolicy, defaultPolicyText, PREFILL_ROWS } from '../tools/default_policy.js';
 import { failureOf, runChild } from '../tools/peers/child.js';
 import { llamaBenchPath, llamaBenchProblem, parseLlamaBench, runLlamaBench } from '../tools/peers/llama_bench.js';
@@ -184,4 +184,25 @@ describe('bench compare table', () => {
     expect(a).toHaveLength(128);
     expect(a.every((t) => t >= 3 && t < 50272)).toBe(true);
   });
+});
+
+describe('bench compare end to end (built CLI child, no peers)', () => {
+  it('runs each opshift configuration in its own process: cold and warm TTFT, decode, peak RSS; skipped peers say why', async () => {
+    const model = new URL('./fixtures/models/llama-mha', import.meta.url).pathname;
+    const r = await runCompare({ models: [model], precisions: ['fp32', 'w8a8'], threads: [1], promptTokens: 8, genTokens: 4, reps: 2, dispatch: '', torch: false, timeoutMs: 120_000 });
+    expect(r.rows.map((x) => x.precision)).toEqual(['fp32', 'w8a8']);
+    for (const row of r.rows) {
+      expect(isCell(row.opshift), JSON.stringify(row.opshift)).toBe(true);
+      if (!isCell(row.opshift)) continue;
+      expect(row.opshift.coldTtftMs).toBeGreaterThan(0);
+      expect(row.opshift.ttftMs).toBeGreaterThan(0);
+      expect(row.opshift.tokensPerS).toBeGreaterThan(0);
+      // A Node process holds at least its heap and code: tens of MiB.
+      expect(row.opshift.peakRssMiB).toBeGreaterThan(20);
+      expect(row.llama).toEqual({ skipped: 'no --llama-bench (or OPSHIFT_LLAMA_BENCH)' });
+      expect(row.torch).toEqual({ skipped: 'disabled (--no-torch)' });
+    }
+    const bad = await runCompare({ models: ['synthetic:no-such-preset'], precisions: ['fp32'], threads: [1], promptTokens: 8, genTokens: 4, reps: 1, dispatch: '', torch: false, timeoutMs: 60_000 });
+    expect(bad.rows[0]!.opshift).toEqual({ skipped: expect.stringMatching(/^opshift exited with status 1: synthetic:no-such-preset: no such preset/) });
+  }, 120_000);
 });
