@@ -176,7 +176,8 @@ describe('GET /metrics as Prometheus text', () => {
     await sse.text();
     expect((await postJson(url, '/api/generate', { model: 'demo', prompt: 'And', raw: true, options: { num_predict: 6, temperature: 0 } })).status).toBe(200);
     expect((await postJson(url, '/api/chat', { model: 'other', messages: [{ role: 'user', content: 'x' }] })).status).toBe(404);
-    const burst = await Promise.all(Array.from({ length: 24 }, () => postJson(url, '/v1/completions', { model: 'demo', prompt: 'And', max_tokens: 4 })));
+    // Greedy, so every accepted request generates the same non-empty text (the TTFT count below relies on it).
+    const burst = await Promise.all(Array.from({ length: 24 }, () => postJson(url, '/v1/completions', { model: 'demo', prompt: 'And', max_tokens: 4, temperature: 0 })));
     const refused = burst.filter((r) => r.status === 429).length;
     expect(refused).toBeGreaterThan(0);
 
