@@ -21,7 +21,9 @@ export const NkBinary = { add: 0, sub: 1, mul: 2, div: 3 } as const;
 export const NkMask = { none: 0, bool: 1, float: 2 } as const;
 export const NkFloat = { float32: 0, float16: 1, bfloat16: 2 } as const;
 
-const STATUS_NAMES: Readonly<Record<number, string>> = { 1: 'NK_E_ARG', 2: 'NK_E_ISA', 3: 'NK_E_NOMEM' };
+const STATUS_NAMES: Readonly<Record<number, string>> = { 1: 'NK_E_ARG', 2: 'NK_E_ISA', 3: 'NK_E_NOMEM', 4: 'NK_E_INDEX' };
+/** nk_embedding's status for an index out of range. */
+export const NK_E_INDEX = 4;
 
 /** A failed library call: the call, its status and the library's message. */
 export class NativeError extends OpshiftError {
@@ -76,6 +78,9 @@ const SURFACE = {
   nk_cast: fn<(src: F32 | Uint16Array, from: number, dst: F32 | Uint16Array, to: number, n: number, bf16Nan: number) => number>(
     'int32_t nk_cast(const void* src, int32_t from, void* dst, int32_t to, int64_t n, uint32_t bf16_nan)',
   ),
+  nk_embedding: fn<
+    (weight: F32 | Uint16Array, elemBytes: number, num: number, dim: number, ld: number, indices: I32 | BigInt64Array, idx64: number, n: number, out: F32 | Uint16Array) => number
+  >('int32_t nk_embedding(const void* weight, int64_t elem_bytes, int64_t num, int64_t dim, int64_t ld, const void* indices, int32_t idx64, int64_t n, void* out)'),
   nk_copy_strided: fn<(src: F32, srcStrides: I32, dst: F32, dstStrides: I32, shape: I32, ndim: number) => number>(
     'int32_t nk_copy_strided(const float* src, const int32_t* src_strides, float* dst, const int32_t* dst_strides, const int32_t* shape, int32_t ndim)',
   ),

@@ -21,7 +21,10 @@ import {
   type SoftmaxAttrs,
 } from '../../ops/nn.js';
 import { nativeLib } from './backend.js';
-import { NkBinary, NkFloat, NkMask, NkUnary } from './ffi.js';
+import { NativeError, NK_E_INDEX, NkBinary, NkFloat, NkMask, NkUnary } from './ffi.js';
+import { checkedIndices } from '../cpu/kernels/indexing.js';
+import { formatShape } from '../../core/shape.js';
+import type { EmbeddingInputs } from '../../ops/indexing.js';
 import { castsVectorized } from '../cpu/bf16_nan.js';
 
 /** The float32 elements of a contiguous tensor, as a view koffi passes as a pointer (view offset included). */
@@ -152,6 +155,40 @@ export const castKernel: Kernel<UnaryInputs, CastAttrs> = {
     if (!isNkFloat(x.dtype) || !isNkFloat(dtype)) throw new Error(`native cast: ${x.dtype} -> ${dtype} is not a float format pair`);
     const nan = x.dtype === 'float32' && castsVectorized(x) ? 0xffff : 0x7fc0;
     nativeLib().call('nk_cast', elements(x), NkFloat[x.dtype], elements(out!), NkFloat[dtype], x.numel(), nan);
+  },
+};
+
+// ---- embedding ----
+
+/**
+ * Rows of a float32/float16/bfloat16 weight whose rows are unit-stride (any row stride), gathered by contiguous
+ * int32/int64 indices: one memcpy per row. An index out of range fails in the library before anything is
+ * written; the cpu kernel's check then raises the same IndexError the cpu backend gives.
+ */
+export const embeddingKernel: Kernel<EmbeddingInputs, Record<string, never>> = {
+  supports({ indices, weight }) {
+    if (!isNkFloat(weight.dtype)) return `embedding rejects a ${weight.dtype} weight (float32, float16, bfloat16 only)`;
+    if (indices.dtype !== 'int32' && indices.dtype !== 'int64') return `embedding rejects ${indices.dtype} indices (int32, int64 only)`;
+    if (weight.shape[1]! > 1 && weight.strides[1] !== 1) return 'embedding needs weight rows with unit stride';
+    if (weight.shape[0]! > 1 && weight.strides[0]! < weight.shape[1]!) return 'embedding needs weight rows that do not overlap (row stride >= dim)';
+    return needContiguous('embedding indices', indices) ?? true;
+  },
+  run({ indices, weight }, _attrs, [out]) {
+    const [num, dim] = weight.shape as [number, number];
+    const n = indices.numel();
+    if (n === 0 || dim === 0) return;
+    const w = weight.storage.data as Float32Array | Uint16Array;
+    const id = indices.storage.data as Int32Array | BigInt64Array;
+    try {
+      nativeLib().call(
+        'nk_embedding',
+        weight.offset === 0 ? w : w.subarray(weight.offset), w.BYTES_PER_ELEMENT, num, dim, num > 1 ? weight.strides[0]! : dim,
+        indices.offset === 0 ? id : id.subarray(indices.offset), indices.dtype === 'int64' ? 1 : 0, n, elements(out!),
+      );
+    } catch (e) {
+      if (e instanceof NativeError && e.status === NK_E_INDEX) checkedIndices('embedding', indices, num, `weight ${weight.dtype}${formatShape(weight.shape)} (num_embeddings ${num})`);
+      throw e;
+    }
   },
 };
 

@@ -8,6 +8,7 @@ import { Attention, LayerNorm, RmsNorm, Rope, Softmax } from '../../ops/nn.js';
 import { LogSoftmax } from '../../ops/reduce2.js';
 import { CopyInto } from '../../ops/inplace.js';
 import { SiluMul } from '../../ops/fused.js';
+import { Embedding } from '../../ops/indexing.js';
 import { nativeBackend } from './backend.js';
 import * as K from './kernels.js';
 
@@ -30,4 +31,5 @@ export function registerNative(): void {
   registerKernel(CopyInto, name, K.copyIntoKernel);
   registerKernel(SiluMul, name, K.siluMulKernel);
   registerKernel(Cast, name, K.castKernel);
+  registerKernel(Embedding, name, K.embeddingKernel);
 }

@@ -342,6 +342,29 @@ NK_API int32_t nk_cast(const void* src, int32_t from, void* dst, int32_t to, int
   return NK_OK;
 }
 
+/* ---- embedding gather ---- */
+
+static int64_t index_at(const void* idx, int32_t idx64, int64_t i) { return idx64 ? ((const int64_t*)idx)[i] : ((const int32_t*)idx)[i]; }
+
+/* One thread: a row copy is memcpy, bound by memory, and the rows of a prompt are few. */
+NK_API int32_t nk_embedding(const void* weight, int64_t elem_bytes, int64_t num, int64_t dim, int64_t ld, const void* indices, int32_t idx64,
+                            int64_t n, void* out) {
+  if (elem_bytes != 2 && elem_bytes != 4) return fail(NK_E_ARG, "nk_embedding: element size must be 2 or 4 bytes, got %lld", (long long)elem_bytes);
+  if (num < 0 || dim < 0 || n < 0 || ld < dim)
+    return fail(NK_E_ARG, "nk_embedding: sizes must be >= 0 and the row stride >= dim (num %lld, dim %lld, ld %lld, indices %lld)", (long long)num,
+                (long long)dim, (long long)ld, (long long)n);
+  if (n > 0 && (!indices || !out || (dim > 0 && !weight))) return fail(NK_E_ARG, "nk_embedding: weight, indices and output are required");
+  /* every index is checked before anything is written, so a bad one leaves the output untouched */
+  for (int64_t i = 0; i < n; i++) {
+    const int64_t r = index_at(indices, idx64, i);
+    if (r < 0 || r >= num)
+      return fail(NK_E_INDEX, "nk_embedding: index %lld (position %lld) is out of range [0, %lld)", (long long)r, (long long)i, (long long)num);
+  }
+  const size_t row = (size_t)(dim * elem_bytes);
+  for (int64_t i = 0; i < n; i++) memcpy((char*)out + i * row, (const char*)weight + index_at(indices, idx64, i) * ld * elem_bytes, row);
+  return NK_OK;
+}
+
 /* ---- strided copy ---- */
 
 #define NK_COPY_MAX_DIMS 8

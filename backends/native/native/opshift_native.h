@@ -9,13 +9,14 @@
 #define OPSHIFT_NATIVE_H
 #include <stdint.h>
 
-/* 2: nk_silu_mul, nk_cast */
+/* 2: nk_silu_mul, nk_cast, nk_embedding */
 #define OPSHIFT_NATIVE_ABI_VERSION 2
 
 #define NK_OK 0
 #define NK_E_ARG 1
 #define NK_E_ISA 2
 #define NK_E_NOMEM 3
+#define NK_E_INDEX 4
 
 /* Instruction-set variants; NK_ISA_BEST selects the best the CPU has. */
 #define NK_ISA_BEST (-1)
@@ -95,6 +96,13 @@ int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n);
  * depending on its loop: see backends/cpu/bf16_nan.ts), float32 from bfloat16 is the pattern shifted.
  */
 int32_t nk_cast(const void* src, int32_t from, void* dst, int32_t to, int64_t n, uint32_t bf16_nan);
+/*
+ * out[i] = weight row indices[i] for n indices (int32, or int64 when idx64): rows of dim elements of elem_bytes
+ * (2 or 4: any 16- or 32-bit format, copied bit for bit), ld elements apart. An index outside [0, num) is
+ * NK_E_INDEX naming it and its position, checked before anything is written.
+ */
+int32_t nk_embedding(const void* weight, int64_t elem_bytes, int64_t num, int64_t dim, int64_t ld, const void* indices, int32_t idx64, int64_t n,
+                     void* out);
 
 /*
  * dst[view] = src[view] for float32 (or any 4-byte element, copied bit for bit) views of `ndim` dims (≤ 8):
