@@ -127,6 +127,11 @@ describe('child processes', () => {
     expect(failureOf('opshift', bad, 10_000)).toBe('opshift exited with status 2: boom: no model');
   });
 
+  it("names a crashed Node child's error, not its version trailer", async () => {
+    const r = await runChild(process.execPath, ['-e', 'throw new TypeError("x is not a function")'], { timeoutMs: 10_000 });
+    expect(failureOf('opshift', r, 10_000)).toMatch(/^opshift exited with status 1: .*TypeError: x is not a function$/);
+  });
+
   it('passes stdin to the child', async () => {
     const r = await runChild(process.execPath, ['-e', 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).n*2))'], { timeoutMs: 10_000, input: '{"n":21}' });
     expect(r.stdout.trim()).toBe('42');

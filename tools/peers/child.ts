@@ -75,10 +75,14 @@ export function runChild(cmd: string, args: readonly string[], o: ChildOptions):
   });
 }
 
-/** The last non-empty line of a child's stderr, for a failure reason. */
+/**
+ * The line of a child's output that says why it failed: the last line naming an error (a Node crash ends with
+ * its stack and "Node.js v20…", the message is above them), else the last non-empty line.
+ */
 export function lastLine(text: string): string {
-  const lines = text.trim().split('\n').filter((l) => l.trim());
-  return lines[lines.length - 1] ?? '';
+  const lines = text.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const named = lines.filter((l) => /^(\w*Error\b|error\b|Traceback)|\b\w*Error: /.test(l) && !l.startsWith('at '));
+  return named[named.length - 1] ?? lines[lines.length - 1] ?? '';
 }
 
 /** Why a child run failed, or undefined when it exited 0. */
