@@ -209,6 +209,8 @@ describe.skipIf(!available)('npu library ABI 2: w4a8 and the unprepared f32 GEMM
     { M: 1, K: 4100, N: 37, bias: true }, // two K tiles, a partial column block
     { M: 3, K: 96, N: 1030, bias: true }, // more columns than one block
     { M: 9, K: 64, N: 8, bias: false }, // more rows than one row block
+    { M: 2, K: 4099, N: 20, bias: true }, // K steps of 4 with a remainder of 3 in the second tile
+    { M: 1, K: 7, N: 3000, bias: false },
   ];
   for (const c of mmCases)
     it(`unprepared f32 GEMM = the contract = the prepared path, bit for bit: M=${c.M} K=${c.K} N=${c.N}${c.bias ? ' bias' : ''}`, () => {

@@ -15,6 +15,9 @@ import { machineProfile } from './bench_machine.js';
 import { fitTable, wrapParagraph } from './table.js';
 import { npuRuntime } from '../backends/npu/backend.js';
 import { NpuContext, NpuDType, NpuFlags, NpuVariant, type NpuGemm } from '../backends/npu/ffi.js';
+import { loadOrt } from '../backends/ort/binding.js';
+import { ortConfig, sessionOptions } from '../backends/ort/config.js';
+import { buildModel, type GraphSpec } from '../backends/ort/onnx_model.js';
 
 /** w4: w4abf16 (the NPU's bf16-activation arithmetic); w4a8: the same weights with per-group int8 activations. */
 export type GemvFormat = 'w4' | 'w4a8' | 'w8a8' | 'f32';
@@ -191,4 +194,81 @@ export function formatBenchNpuGemv(r: BenchGemvResult, width?: number): string {
     `${r.machineBeforeAfter.map((v) => v.toFixed(1)).join(' before, ')} after the runs, the lower is the roof). Each shape cycles ` +
     `through copies of its weight totalling ≥ 64 MB, so weights come from memory as in a decode step.`;
   return `${fitTable(head, rows, { width })}\n\n${wrapParagraph(note, width)}`;
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// MatMul with a non-constant right operand (issue #17): the in-place kernel against the former per-call
+// prepare + pack + free, and ORT's MatMul with both operands as graph inputs, in one run.
+
+export interface BenchUnpreparedRow {
+  readonly shape: readonly [number, number, number];
+  /** npu_matmul_f32: b read in place. */
+  readonly inPlaceMs: number;
+  /** npu_gemm_create_f + run + destroy per call (what MatMul did before). */
+  readonly preparedMs: number;
+  /** ORT MatMul session, both inputs fed per run, 1 intra-op thread. */
+  readonly ortMs: number;
+}
+
+export const UNPREPARED_SHAPES: readonly (readonly [number, number, number])[] = [
+  [1, 4096, 4096],
+  [1, 2048, 2048],
+];
+
+export function runBenchUnprepared(timeMs = 500, shapes = UNPREPARED_SHAPES): BenchUnpreparedRow[] {
+  const r = loadOrt();
+  if (!r.ok) throw new Error(`bench npu: ${r.reason}`);
+  const rt = r.runtime;
+  const { lib } = npuRuntime();
+  const ctx = new NpuContext(lib, { threads: 1 });
+  const rows: BenchUnpreparedRow[] = [];
+  try {
+    for (const [M, K, N] of shapes) {
+      const a = new Float32Array(M * K).map((_, i) => Math.sin(i));
+      const b = new Float32Array(K * N).map((_, i) => Math.cos(i));
+      const y = new Float32Array(M * N);
+      const spec: GraphSpec = {
+        nodes: [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['y'] }],
+        inputs: [
+          { name: 'a', dtype: 'float32', rank: 2 },
+          { name: 'b', dtype: 'float32', rank: 2 },
+        ],
+        initializers: [],
+        outputs: [{ name: 'y', dtype: 'float32', rank: 2 }],
+      };
+      const session = rt.createSession(buildModel(spec), sessionOptions({ ...ortConfig(), threads: 1 }));
+      const feeds = { a: new rt.Tensor('float32', a, [M, K]), b: new rt.Tensor('float32', b, [K, N]) };
+      const fetches = { y: new rt.Tensor('float32', y, [M, N]) };
+      // Round-robin, several rounds: a busy machine then slows all three alike.
+      const t = { inPlace: [] as number[], prepared: [] as number[], ort: [] as number[] };
+      const time = (f: () => void, out: number[]) => {
+        const s = performance.now();
+        f();
+        out.push(performance.now() - s);
+      };
+      const t0 = performance.now();
+      while (t.ort.length < 5 || performance.now() - t0 < timeMs) {
+        time(() => ctx.matmulF32(a, M, K, b, N, null, y), t.inPlace);
+        time(() => {
+          const g = ctx.createF(NpuVariant.F32, b, K, N);
+          g.runF(a, NpuDType.F32, M, null, y, NpuDType.F32);
+          g.dispose();
+        }, t.prepared);
+        time(() => session.run(feeds, fetches, {}), t.ort);
+      }
+      session.dispose();
+      const med = (v: number[]) => v.sort((p, q) => p - q)[v.length >> 1]!;
+      rows.push({ shape: [M, K, N], inPlaceMs: med(t.inPlace), preparedMs: med(t.prepared), ortMs: med(t.ort) });
+    }
+  } finally {
+    ctx.dispose();
+  }
+  return rows;
+}
+
+export function formatBenchUnprepared(rows: readonly BenchUnpreparedRow[], width?: number): string {
+  const head = ['M x K x N', 'npu in place', 'npu prepare+run+free', 'ORT MatMul', 'in place / ORT time'];
+  const body = rows.map((r) => [r.shape.join('x'), `${r.inPlaceMs.toFixed(3)} ms`, `${r.preparedMs.toFixed(3)} ms`, `${r.ortMs.toFixed(3)} ms`, `${(r.inPlaceMs / r.ortMs).toFixed(2)}x`]);
+  const note = 'MatMul with a non-constant float32 right operand, 1 thread each, medians of round-robin runs in one process.';
+  return `${fitTable(head, body, { width })}\n\n${wrapParagraph(note, width)}`;
 }

@@ -59,8 +59,10 @@ typedef struct {
    * one panel, R <= 4 rows (q without the zero point; the caller subtracts z * sum(xq)). wq: the panel's octets
    * (npu_emu_internal.h, w4a8 layout) of the first group; xq rows at ldx bytes. Integer sums: any order is exact. */
   void (*w4a8_panel)(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, int64_t ngroups, int64_t G, int32_t* isum);
-  /* f32 with b unprepared: acc[n] = acc[n] + round(x * b[n]) for n in [0, n), in place (no FMA) */
-  void (*f_axpy)(float x, const float* b, int64_t n, float* acc);
+  /* f32 with b unprepared, nk (1..4) consecutive k at once: for each i in [0, n), for r in 0..nk-1 in order:
+   * acc[i] = acc[i] + round(x[r] * b[r * ldb + i]) (no FMA). The running sum of a column stays in a register
+   * across the nk steps, the order of the rounded steps is that of one k at a time. */
+  void (*f_axpy)(const float* x, int nk, const float* b, int64_t ldb, int64_t n, float* acc);
   const char* name;
   /* rows per w8_block / f_chunk call (at most NPU_MAXR): enough accumulators to hide the FMA/dot latency */
   int rows;

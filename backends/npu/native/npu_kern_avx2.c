@@ -270,20 +270,35 @@ static void w4a8_panel(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, 
   }
 }
 
-/* acc[i] + x * b[i]: a rounded product, then a rounded sum (the f32 contract has no FMA) */
-static void f_axpy(float x, const float* b, int64_t n, float* acc) {
-  const __m256 xv = _mm256_set1_ps(x);
+/* acc + x[r] * b[r][i] for r in order: rounded products and rounded sums (the f32 contract has no FMA); the
+ * column's running sum stays in a register over the nk rows, so acc is loaded and stored once per nk rows */
+static inline void f_axpy_t(const float* x, int nk, const float* b, int64_t ldb, int64_t n, float* acc) {
+  __m256 xv[4];
+  for (int r = 0; r < nk; r++) xv[r] = _mm256_set1_ps(x[r]);
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m256 p0 = _mm256_mul_ps(xv, _mm256_loadu_ps(b + i)), p1 = _mm256_mul_ps(xv, _mm256_loadu_ps(b + i + 8));
-    const __m256 p2 = _mm256_mul_ps(xv, _mm256_loadu_ps(b + i + 16)), p3 = _mm256_mul_ps(xv, _mm256_loadu_ps(b + i + 24));
-    _mm256_storeu_ps(acc + i, _mm256_add_ps(_mm256_loadu_ps(acc + i), p0));
-    _mm256_storeu_ps(acc + i + 8, _mm256_add_ps(_mm256_loadu_ps(acc + i + 8), p1));
-    _mm256_storeu_ps(acc + i + 16, _mm256_add_ps(_mm256_loadu_ps(acc + i + 16), p2));
-    _mm256_storeu_ps(acc + i + 24, _mm256_add_ps(_mm256_loadu_ps(acc + i + 24), p3));
+  for (; i + 16 <= n; i += 16) {
+    __m256 a0 = _mm256_loadu_ps(acc + i), a1 = _mm256_loadu_ps(acc + i + 8);
+    for (int r = 0; r < nk; r++) {
+      a0 = _mm256_add_ps(a0, _mm256_mul_ps(xv[r], _mm256_loadu_ps(b + r * ldb + i)));
+      a1 = _mm256_add_ps(a1, _mm256_mul_ps(xv[r], _mm256_loadu_ps(b + r * ldb + i + 8)));
+    }
+    _mm256_storeu_ps(acc + i, a0);
+    _mm256_storeu_ps(acc + i + 8, a1);
   }
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(acc + i, _mm256_add_ps(_mm256_loadu_ps(acc + i), _mm256_mul_ps(xv, _mm256_loadu_ps(b + i))));
-  for (; i < n; i++) acc[i] = acc[i] + x * b[i];
+  for (; i < n; i++) {
+    float a = acc[i];
+    for (int r = 0; r < nk; r++) a = a + x[r] * b[r * ldb + i];
+    acc[i] = a;
+  }
+}
+
+static void f_axpy(const float* x, int nk, const float* b, int64_t ldb, int64_t n, float* acc) {
+  switch (nk) {
+    case 4: f_axpy_t(x, 4, b, ldb, n, acc); break;
+    case 3: f_axpy_t(x, 3, b, ldb, n, acc); break;
+    case 2: f_axpy_t(x, 2, b, ldb, n, acc); break;
+    default: f_axpy_t(x, 1, b, ldb, n, acc); break;
+  }
 }
 
 static const npu_kernels avx2 = {w8_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2", 4, 0, 4};

@@ -245,7 +245,7 @@ static void round_bf16(const float* x, int64_t n, float* out) { npu_kernels_avx2
 static void w4a8_panel(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, int64_t ngroups, int64_t G, int32_t* isum) {
   npu_kernels_avx2_ptr->w4a8_panel(R, xq, ldx, wq, ngroups, G, isum);
 }
-static void f_axpy(float x, const float* b, int64_t n, float* acc) { npu_kernels_avx2_ptr->f_axpy(x, b, n, acc); }
+static void f_axpy(const float* x, int nk, const float* b, int64_t ldb, int64_t n, float* acc) { npu_kernels_avx2_ptr->f_axpy(x, nk, b, ldb, n, acc); }
 
 static const npu_kernels avx512 = {w8_block, w8_block2, w4_rows, f_chunk, f_chunk2, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx512", 8, 1, 8};
 const npu_kernels* const npu_kernels_avx512_ptr = &avx512;

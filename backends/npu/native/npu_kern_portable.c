@@ -92,8 +92,12 @@ static void w4a8_panel(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, 
     }
 }
 
-static void f_axpy(float x, const float* b, int64_t n, float* acc) {
-  for (int64_t i = 0; i < n; i++) acc[i] = acc[i] + x * b[i];
+static void f_axpy(const float* x, int nk, const float* b, int64_t ldb, int64_t n, float* acc) {
+  for (int64_t i = 0; i < n; i++) {
+    float a = acc[i];
+    for (int r = 0; r < nk; r++) a = a + x[r] * b[r * ldb + i];
+    acc[i] = a;
+  }
 }
 
 const npu_kernels npu_kernels_portable = {w8_block, NULL, NULL, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "portable", 4, 0, 1};

@@ -1162,20 +1162,26 @@ NPU_API npu_status npu_gemm_run_w4a8(npu_gemm* g, const float* x, int64_t M, flo
  * block's accumulators restart at 0 and the k steps run in order (f_axpy: acc + round(x * b), no FMA), then the
  * tiles are added in order and the bias last: the f32 contract, with b read in place, row by row. */
 
-#define MM_CB 1024 /* columns per block: 8 rows of accumulators and results stay in L1/L2 */
 #define MM_R 8
+#define MM_FLOATS 65536 /* accumulator floats per row block (256 KB, L2): columns per block = this / rows */
 
 typedef struct {
   const npu_kernels* k;
   const float *a, *b, *bias;
   float* c;
-  int64_t M, K, N, Kt, cb; /* cb: columns per block, at most MM_CB */
+  atomic_int* oom; /* set by a task that could not allocate its accumulators */
+  int64_t M, K, N, Kt, cb; /* cb: columns per block */
 } mm_job;
 
 static void mm_task(void* arg, int64_t b0, int64_t b1) {
   const mm_job* j = (const mm_job*)arg;
-  static __thread float acc[MM_R * MM_CB] __attribute__((aligned(64)));
-  static __thread float y[MM_R * MM_CB] __attribute__((aligned(64)));
+  const int64_t rmax = j->M < MM_R ? j->M : MM_R, MM_CB = j->cb;
+  float* acc = (float*)aligned_zalloc((size_t)(2 * rmax * MM_CB) * sizeof(float));
+  if (!acc) {
+    atomic_store(&j->oom, 1);
+    return;
+  }
+  float* y = acc + rmax * MM_CB;
   for (int64_t blk = b0; blk < b1; blk++) {
     const int64_t n0 = blk * j->cb, nc = j->N - n0 < j->cb ? j->N - n0 : j->cb;
     for (int64_t m0 = 0; m0 < j->M; m0 += MM_R) {
@@ -1184,9 +1190,10 @@ static void mm_task(void* arg, int64_t b0, int64_t b1) {
         const int64_t k1 = k0 + j->Kt < j->K ? k0 + j->Kt : j->K;
         float* dst = t == 0 ? y : acc;
         memset(dst, 0, sizeof(float) * (size_t)(R * MM_CB));
-        for (int64_t kk = k0; kk < k1; kk++) {
+        for (int64_t kk = k0; kk < k1; kk += 4) {
+          const int nk = (int)(k1 - kk < 4 ? k1 - kk : 4);
           const float* brow = j->b + kk * j->N + n0;
-          for (int r = 0; r < R; r++) j->k->f_axpy(j->a[(m0 + r) * j->K + kk], brow, nc, dst + r * MM_CB);
+          for (int r = 0; r < R; r++) j->k->f_axpy(j->a + (m0 + r) * j->K + kk, nk, brow, j->N, nc, dst + r * MM_CB);
         }
         if (t > 0)
           for (int r = 0; r < R; r++)
@@ -1201,6 +1208,7 @@ static void mm_task(void* arg, int64_t b0, int64_t b1) {
       }
     }
   }
+  free(acc);
 }
 
 NPU_API npu_status npu_matmul_f32(npu_ctx* ctx, const float* a, int64_t M, int64_t K, const float* b, int64_t N, const float* bias, float* c) {
@@ -1214,13 +1222,19 @@ NPU_API npu_status npu_matmul_f32(npu_ctx* ctx, const float* a, int64_t M, int64
     return fail(NPU_E_XRT, "%s: injected failure (NPU_F_TEST_FAIL): launch of a32fw32facc32f_%lld_%lld_%lld on device '%s' did not complete", fn,
                 (long long)(M < 1 ? 1 : M), (long long)Kt, (long long)Nt, ctx->device);
   if (pthread_mutex_trylock(&ctx->run_lock) != 0) return fail(NPU_E_BUSY, "%s: the context is running another call", fn);
-  /* small calls stay on the caller (waking a worker costs microseconds); otherwise at least two column blocks per
-   * thread, in multiples of 16 columns */
+  /* small calls stay on the caller (waking a worker costs microseconds). Column blocks: one per thread when they
+   * fit (whole row segments of b: one sequential stream per thread), else as wide as MM_FLOATS allows. */
   const int use = (double)M * (double)K * (double)N >= 262144.0 ? ctx->pool.n : 1;
-  int64_t cb = round_up((N + 2 * use - 1) / (2 * use), 16);
-  if (cb > MM_CB) cb = MM_CB;
-  mm_job job = {ctx->k, a, b, bias, c, M, K, N, Kt, cb};
-  pool_run(&ctx->pool, use, mm_task, &job, (N + cb - 1) / cb);
+  const int64_t rmax = M < MM_R ? (M > 0 ? M : 1) : MM_R;
+  int64_t cb = round_up((N + use - 1) / use, 16);
+  if (cb > MM_FLOATS / rmax) cb = MM_FLOATS / rmax;
+  atomic_int oom = 0;
+  mm_job job = {ctx->k, a, b, bias, c, &oom, M, K, N, Kt, cb};
+  if (M > 0) pool_run(&ctx->pool, use, mm_task, &job, (N + cb - 1) / cb);
+  if (atomic_load(&oom)) {
+    pthread_mutex_unlock(&ctx->run_lock);
+    return fail(NPU_E_OOM, "%s: out of memory for the accumulators (M=%lld N=%lld)", fn, (long long)M, (long long)N);
+  }
   pthread_mutex_unlock(&ctx->run_lock);
   return NPU_OK;
 }
