@@ -6,7 +6,7 @@ import { dispatch } from '../core/dispatcher.js';
 import { DTypeError } from '../core/errors.js';
 import { isDType, isIntegral, resultType, type DType } from '../core/dtype.js';
 import { defineOp, type TensorSpec } from '../core/op_def.js';
-import { broadcastShapes } from '../core/shape.js';
+import { broadcastShapes, shapesEqual } from '../core/shape.js';
 import type { Tensor, TensorLike } from '../core/tensor.js';
 import { asTensor, floatOf, requireFloat, requireTensor, sig } from './util.js';
 import { whereNonzero } from './ordering.js';
@@ -17,6 +17,8 @@ export type NoAttrs = Record<string, never>;
 const NO_ATTRS: NoAttrs = {};
 
 function binaryShape(op: string, a: Tensor, b: Tensor): number[] {
+  // Equal shapes (most calls in models) need no broadcast walk: part of the fixed cost of a small eager op.
+  if (shapesEqual(a.shape, b.shape)) return a.shape.slice();
   return broadcastShapes(op, a.shape, b.shape);
 }
 

@@ -4,7 +4,7 @@
  * asked?), the speed ratio against a baseline backend, optionally every backend's output checked against
  * the cpu reference (max abs / max rel error, NMSE: llama.cpp test-backend-ops' "test" mode in the same run),
  * and PyTorch on the same inputs measured in the same run (single thread unless --threads). Each timed call
- * releases its outputs (tidy), as PyTorch's result is freed when its reference drops.
+ * disposes its outputs, as PyTorch's result is freed when its reference drops.
  *
  * Cases come from the op-case catalog, filtered by op names and a name regex, or are built from `--shapes`:
  * for MatMul and Linear a shape is M×K×N (a [M,K] @ b [K,N]; Linear: x [M,K], constant weight [N,K], no
@@ -12,7 +12,7 @@
  * norms and reductions: over the last dim).
  */
 import { Bench } from 'tinybench';
-import { getOp, listBackends, profile, tidy, withBackend, type DType, type Tensor } from '../core/index.js';
+import { getOp, listBackends, profile, Tensor, withBackend, type DType } from '../core/index.js';
 import { DTYPES } from '../core/dtype.js';
 import { ArgumentError } from '../core/errors.js';
 import type { Kernel, OpAttrs, OpDef, OpInputs } from '../core/op_def.js';
@@ -323,12 +323,13 @@ export function runBenchOp(options: BenchOpOptions = {}): BenchOpResult {
       const rec = probe.records.find((r) => r.op === c.op && r.depth === 0) ?? probe.records.at(-1);
       const bench = new Bench({ time: timeMs, warmup: true, warmupTime: Math.min(200, timeMs), iterations: 3, retainSamples: true });
       // The eager call as a program makes it: inside one backend scope (not a scope entered per call), its
-      // outputs released when done as PyTorch frees a result whose last reference drops, so the next call's
-      // output comes from the pool (core/pool.ts) the way decode steps get theirs.
+      // outputs disposed when done as PyTorch frees a result whose last reference drops, so the next call's
+      // output comes from the pool (core/pool.ts) the way decode steps get theirs. An output that is an input
+      // handle (ops that return their argument) is left alone.
+      const inputs = new Set<Tensor>(args.flatMap((a) => (Array.isArray(a) ? a : [a])).filter((a): a is Tensor => a instanceof Tensor));
       bench.add(c.name, () => {
-        tidy(() => {
-          runCase(c, args);
-        });
+        const outs = runCase(c, args);
+        for (let i = 0; i < outs.length; i++) if (!inputs.has(outs[i]!)) outs[i]!.dispose();
       });
       withBackend(b, () => bench.runSync());
       const r = bench.tasks[0]!.result;
@@ -435,7 +436,7 @@ function tableCells(r: BenchOpResult): { header: Column[]; body: string[][] } {
 
 export function formatBenchOp(r: BenchOpResult, width?: number): string {
   const { header, body } = tableCells(r);
-  const notes = ['IQR %: interquartile range of the timed samples over the median', 'median ms: the eager call (dispatch, output from the pool, kernel), its outputs released after each call as PyTorch frees its result', 'kernel ms (warm out): the kernel alone, rerun into the same output buffer (no fresh-output allocation)'];
+  const notes = ['IQR %: interquartile range of the timed samples over the median', 'median ms: the eager call (dispatch, output from the pool, kernel), its outputs disposed after each call as PyTorch frees its result', 'kernel ms (warm out): the kernel alone, rerun into the same output buffer (no fresh-output allocation)'];
   if (r.baseline) notes.push(`vs ${r.baseline}: ${r.baseline} median / this median (above 1x: faster)`);
   const warn = spreadWarning(r.rows.map((x) => ({ label: `${x.case} on ${x.backend}`, relSpread: x.relSpread })), `--time ${Math.min(r.timeMs * 4, 60_000)}`);
   return [fitTable(header, body, { width }), ...[...notes, `peer: ${r.peer}`, ...(warn ? [warn] : [])].map((l) => wrapParagraph(l, width))].join('\n');
