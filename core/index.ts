@@ -9,6 +9,7 @@ import { registerDefaultBackends } from '../backends/index.js';
 
 export { Tensor, type TensorLike, type NestedList } from './tensor.js';
 export { Storage } from './storage.js';
+export { weightStats, setHostSource, hostWeightBytes, type WeightStats, type HostSource } from './weight.js';
 export { DTYPES, type DType, promoteTypes, resultType, isFloating, isIntegral, itemSize } from './dtype.js';
 export { f32ToF16, f32ToBf16, f16ToF32, bf16ToF32, f32BitsToF16, f32BitsToBf16 } from './half.js';
 export * from './errors.js';
