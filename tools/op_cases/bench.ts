@@ -12,6 +12,9 @@ export const benchCases: readonly OpCase[] = [
   { name: 'Mul/4096x4096', op: 'Mul', fn: 'mul', args: [input(big), input(big)] },
   { name: 'Silu/4096x4096', op: 'Silu', fn: 'silu', args: [input(big, { gen: { kind: 'rand', low: -6, high: 6 } })] },
   { name: 'Softmax/4096x4096', op: 'Softmax', fn: 'softmax', args: [input(big), value(-1)] },
+  // Llama's MLP gate, fused (ops/fused.ts): two reads and one write per element
+  { name: 'SiluMul/4096x4096', op: 'SiluMul', fn: 'silu_mul', args: [input(big, { gen: { kind: 'rand', low: -6, high: 6 } }), input(big)] },
+  { name: 'Gelu/4096x4096', op: 'Gelu', fn: 'gelu', args: [input(big, { gen: { kind: 'rand', low: -6, high: 6 } }), value('none')] },
   { name: 'LayerNorm/4096x4096', op: 'LayerNorm', fn: 'layer_norm', args: [input(big), value([4096]), input([4096]), input([4096]), value(1e-5)] },
   { name: 'RmsNorm/4096x4096', op: 'RmsNorm', fn: 'rms_norm', args: [input(big), input([4096]), value(1e-6)] },
   { name: 'MatMul/1024x1024x1024', op: 'MatMul', fn: 'matmul', args: [input([1024, 1024]), input([1024, 1024])] },
