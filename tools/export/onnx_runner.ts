@@ -2,14 +2,30 @@
  * Runs an exported causal LM with onnxruntime-node as one whole-graph session: prefill, decode steps feeding
  * present.* back as past_key_values.*, greedy generation. Used by the export tests and `opshift bench export`.
  */
-import type * as OrtModule from 'onnxruntime-node';
 import { ExportError } from './graph.js';
 
-type Ort = typeof OrtModule;
+/**
+ * The part of onnxruntime-node used here, typed locally: onnxruntime-node is an optional peer, and opshift's
+ * declaration files must type-check where it is not installed.
+ */
+interface OrtTensor {
+  readonly data: unknown;
+  readonly dims: readonly number[];
+}
+interface OrtSession {
+  readonly inputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+interface Ort {
+  readonly Tensor: new (type: 'int64' | 'float32', data: BigInt64Array | Float32Array, dims: readonly number[]) => OrtTensor;
+  readonly InferenceSession: { create(path: string, options?: Record<string, unknown>): Promise<OrtSession> };
+}
+
 let ortModule: Ort | undefined;
 async function loadOrt(): Promise<Ort> {
   try {
-    return (ortModule ??= await import('onnxruntime-node'));
+    return (ortModule ??= (await import('onnxruntime-node')) as unknown as Ort);
   } catch (e) {
     throw new ExportError(`export: onnxruntime-node is not installed (npm install onnxruntime-node@~1.30): ${(e as Error).message}`);
   }
@@ -22,11 +38,11 @@ export interface StepResult {
 }
 
 export class OnnxCausalLM {
-  #past: Map<string, OrtModule.Tensor> = new Map();
+  #past: Map<string, OrtTensor> = new Map();
   #length = 0;
   private constructor(
     readonly ort: Ort,
-    readonly session: OrtModule.InferenceSession,
+    readonly session: OrtSession,
     readonly layers: number,
     readonly kvHeads: number,
     readonly headDim: number,
@@ -62,7 +78,7 @@ export class OnnxCausalLM {
     const T = ids[0]!.length;
     const P = this.#length;
     const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs, (x) => BigInt(x)), dims);
-    const feeds: Record<string, OrtModule.Tensor> = {
+    const feeds: Record<string, OrtTensor> = {
       input_ids: i64(ids.flat(), [B, T]),
       attention_mask: i64(Array(B * (P + T)).fill(1), [B, P + T]),
       position_ids: i64(Array.from({ length: B * T }, (_, k) => P + (k % T)), [B, T]),
