@@ -33,6 +33,8 @@ import { llamaBenchPath } from './peers/llama_bench.js';
 import { perplexity } from './eval_perplexity.js';
 import { repoRoot } from './model_source.js';
 import { formatQuantize, progressBar, runQuantize } from './quantize.js';
+import { exportOnnx, formatExport, type ExportQuant } from './export/export_onnx.js';
+import { formatBenchExport, runBenchExport } from './export/bench_export.js';
 import { floatOption, intOption, MAX_TIME_MS, MAX_TOKENS, parseIntList, parseIntOption, readPromptFile } from './cli_args.js';
 import { fitTable, outputWidth, wrapParagraph } from './table.js';
 import { MAX_THREADS, NPU_MAX_THREADS, setThreads } from './threads.js';
@@ -323,6 +325,25 @@ bench
     progress.done();
     console.log(opts.format === 'json' ? JSON.stringify(r, null, 2) : opts.format === 'csv' ? benchModelCsv(r) : formatBenchModel(r, widthOf(opts)));
     if (opts.plot) await writeChart(benchModelSvg(r), opts.plot, opts.png, 'chart');
+  });
+
+bench
+  .command('export')
+  .description('the exported ONNX graph on onnxruntime-node against opshift eager, same model, prompt and greedy decode in one run: TTFT and decode tok/s (issue #21)')
+  .option('-m, --model <source>', modelHelp, 'demo:llama')
+  .addOption(new Option('-p, --prompt-tokens <n>', 'prompt length').default(128).argParser(intOption('--prompt-tokens', 1, MAX_TOKENS)))
+  .addOption(new Option('-n, --gen-tokens <n>', 'tokens generated').default(64).argParser(intOption('--gen-tokens', 2, MAX_TOKENS)))
+  .addOption(new Option('-r, --reps <n>', 'timed repetitions (medians reported)').default(3).argParser(intOption('--reps', 1, 1000)))
+  .addOption(new Option('--quant <q>', 'quantize first: w8a8 or w4').choices(['w8a8', 'w4']))
+  .addOption(threadsOption(' (ORT gets the same number of intra-op threads; default 1)'))
+  .option('--json', 'print the result as JSON')
+  .option(...WIDE)
+  .action(async (opts: { model: string; promptTokens: number; genTokens: number; reps: number; quant?: ExportQuant; threads?: number; json?: boolean; wide?: boolean }) => {
+    applyThreads(opts.threads);
+    const progress = ttyProgress();
+    const r = await runBenchExport({ model: opts.model, promptTokens: opts.promptTokens, genTokens: opts.genTokens, reps: opts.reps, threads: opts.threads ?? 1, quant: opts.quant }, progress.update);
+    progress.done();
+    console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchExport(r, widthOf(opts)));
   });
 
 bench
@@ -678,6 +699,26 @@ bench
       onProgress: (m) => process.stderr.write(`bench serve: ${m}\n`),
     });
     console.log(opts.json ? JSON.stringify(r, null, 2) : formatBenchServe(r));
+  });
+
+const exportCmd = program.command('export').description('export a model as one graph (issue #21)');
+exportCmd
+  .command('onnx')
+  .description('trace the model\'s forward and write one ONNX graph (Optimum/ORT GenAI names: input_ids, attention_mask, position_ids, past_key_values.* -> logits, present.*) and genai_config.json')
+  .requiredOption('-m, --model <source>', modelHelp)
+  .requiredOption('--out <file.onnx>', 'the ONNX file (weights over 2 GB go to <file.onnx>.data)')
+  .addOption(new Option('--quant <q>', 'quantize the linears first: w8a8 (QuantizeLinear + MatMulInteger) or w4 (MatMulNBits)').choices(['w8a8', 'w4']))
+  .addOption(new Option('--group-size <g>', 'w4 group size (default: the largest of 128, 64, 32 dividing every in_features)').argParser(intOption('--group-size', 16, 256)))
+  .option('--no-kv-cache', 'a graph without past_key_values/present (prefill only)')
+  .option('--last-logits', 'logits of the last position only ([B, 1, V]; default all positions, as Optimum)')
+  .addOption(new Option('--opset <n>', 'ai.onnx opset').default(17).argParser(intOption('--opset', 17, 21)))
+  .option('--json', 'print the result as JSON')
+  .action(async (opts: { model: string; out: string; quant?: ExportQuant; groupSize?: number; kvCache: boolean; lastLogits?: boolean; opset: number; json?: boolean }) => {
+    checkOutputFile('--out', opts.out);
+    const { model } = await openModel(opts.model);
+    const r = exportOnnx(model, { out: opts.out, quant: opts.quant, groupSize: opts.groupSize, kvCache: opts.kvCache, opset: opts.opset, logits: opts.lastLogits ? 'last' : 'all' });
+    const { graph: _graph, ...summary } = r;
+    console.log(opts.json ? JSON.stringify(summary, null, 2) : formatExport(r));
   });
 
 program
