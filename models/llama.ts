@@ -30,13 +30,19 @@ function rotate(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
   return cat([rope(x.narrow(-1, 0, rot), cos, sin), x.narrow(-1, rot, D - rot)], -1);
 }
 
-/** What one attention call needs for its rows: rope tables, the cache to extend and the mask plan. */
+/**
+ * What one attention call needs for its rows: rope tables (absent: the caller rotated q and k for all rows at
+ * once), the cache to extend and the mask plan.
+ */
 interface RowAttention {
-  readonly cos: Tensor;
-  readonly sin: Tensor;
+  readonly cos?: Tensor;
+  readonly sin?: Tensor;
   readonly cache: KVCache | undefined;
   readonly plan: AttentionPlan;
 }
+
+/** cos/sin for every row of a call at once ([B, 1, T, rot]), or undefined: each row carries its own. */
+type BatchRope = { readonly cos: Tensor; readonly sin: Tensor } | undefined;
 
 class LlamaAttention extends Module {
   constructor(readonly c: LlamaConfig) {
@@ -67,13 +73,18 @@ class LlamaAttention extends Module {
     return [qkv.narrow(-1, 0, H * D), qkv.narrow(-1, H * D, KV * D), qkv.narrow(-1, (H + KV) * D, KV * D)];
   }
 
-  forward(x: Tensor, rows: readonly RowAttention[], layer: number): Tensor {
+  forward(x: Tensor, rows: readonly RowAttention[], layer: number, rope: BatchRope): Tensor {
     const { numHeads: H, numKvHeads: KV, headDim: D } = this.c;
     const [B, T] = x.shape as [number, number, number];
     const [qp, kp, vp] = this.project(x);
-    const q = qp.reshape([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
-    const k = kp.reshape([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
+    let q = qp.reshape([B, T, H, D]).transpose(1, 2); // (B, H, T, D)
+    let k = kp.reshape([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
     const v = vp.reshape([B, T, KV, D]).transpose(1, 2); // (B, KV, T, D)
+    if (rope) {
+      // One rope over all rows (elementwise: each row's values are those of its own call).
+      q = rotate(q, rope.cos, rope.sin);
+      k = rotate(k, rope.cos, rope.sin);
+    }
     // One context: the whole batch shares a cache. One per row: each row attends over its own cache, with the
     // very ops (and shapes) it would run alone, so its output does not depend on the other rows.
     const y =
@@ -90,8 +101,10 @@ class LlamaAttention extends Module {
     const { numHeads: H, numKvHeads: KV } = this.c;
     const T = q.shape[2]!;
     const { cos, sin, cache, plan } = r;
-    q = rotate(q, cos, sin);
-    k = rotate(k, cos, sin);
+    if (cos && sin) {
+      q = rotate(q, cos, sin);
+      k = rotate(k, cos, sin);
+    }
     // (B, KV, S', D): keys plan.keyStart..past+T-1 (a sliding window reads only its last positions).
     // One query with no mask may read a rolling buffer in slot order; everything else needs position order.
     if (cache) ({ k, v } = cache.update(layer, k, v, plan.keyStart, T > 1 || plan.mask !== undefined));
@@ -144,8 +157,8 @@ class LlamaBlock extends Module {
     this.mlp = this.child('mlp', new LlamaMLP(c));
   }
 
-  forward(x: Tensor, rows: readonly RowAttention[], layer: number): Tensor {
-    const h = add(x, this.attn.forward(this.inputNorm.forward(x), rows, layer));
+  forward(x: Tensor, rows: readonly RowAttention[], layer: number, rope: BatchRope = undefined): Tensor {
+    const h = add(x, this.attn.forward(this.inputNorm.forward(x), rows, layer, rope));
     return add(h, this.mlp.forward(this.postNorm.forward(h)));
   }
 }
@@ -305,10 +318,13 @@ export class Llama extends Module implements CausalLM {
     if (this.recomputeCacheAt !== undefined) throw new ArgumentError(`${name}: per-row caches are not supported with LongRoPE (run rows one at a time)`);
     let x = this.model.embedTokens.forward(ids); // (B, T, C)
     const ropes = caches.map((c) => this.ropeFor({ past: c.length, T }, x.dtype, false)); // (T, rot) each
+    // Rows' tables stacked once per call, so each layer rotates all rows in one op per q and k.
+    const stack = (part: 'cos' | 'sin') => cat(ropes.map((r) => r[part].unsqueeze(0)), 0).unsqueeze(1); // (B, 1, T, rot)
+    const rope: BatchRope = B > 1 ? { cos: stack('cos'), sin: stack('sin') } : undefined;
     for (let i = 0; i < this.model.layers.length; i++) {
       const w = this.windowOf(i);
-      const rows = caches.map((cache, b) => ({ ...ropes[b]!, cache, plan: attentionPlan(cache.length, T, w, undefined) }));
-      x = this.model.layers[i]!.forward(x, rows, i);
+      const rows = caches.map((cache, b) => ({ ...(rope ? {} : ropes[b]!), cache, plan: attentionPlan(cache.length, T, w, undefined) }));
+      x = this.model.layers[i]!.forward(x, rows, i, rope);
     }
     for (const c of caches) c.commit(T);
     return this.head(x, options.lastOnly);

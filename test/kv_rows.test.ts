@@ -29,7 +29,7 @@ function alone(m: CausalLM, prompt: number[], steps: number): Float32Array[] {
 
 describe('per-row caches', () => {
   for (const [name, policy] of [['llama', undefined], ['opt', undefined], ['llama', '*=cpu'], ['opt', '*=cpu']] as const) {
-    it(`${name}${policy ? ` (${policy})` : ''}: rows at different lengths decode in one forward, each row's logits ${policy ? 'identical to' : 'within 1e-4 of'} running alone, greedy ids equal`, () => {
+    it(`${name}${policy ? ` (${policy})` : ''}: rows at different lengths decode in one forward, each row's logits ${policy ? 'identical to' : 'within 1e-4 of'} running alone, greedy ids equal`, { timeout: 60_000 }, () => {
       const m = loadModel(demo(name));
       if (policy) withPolicy(parsePolicy(policy), () => check(m, true));
       else check(m, false);
@@ -62,7 +62,7 @@ describe('per-row caches', () => {
 
   for (const name of ['llama', 'opt']) {
 
-    it(`${name}: a copied prefix continues as the original cache does`, () => {
+    it(`${name}: a copied prefix continues as the original cache does`, { timeout: 60_000 }, () => {
       const m = loadModel(demo(name));
       const prompt = Array.from({ length: 30 }, (_, i) => 200 + 3 * i);
       const src = m.newCache(1, 40);
@@ -75,7 +75,7 @@ describe('per-row caches', () => {
     });
   }
 
-  it('refuses a wrong number of caches, shared caches, batched caches and mixing with cache/attention_mask', () => {
+  it('refuses a wrong number of caches, shared caches, batched caches and mixing with cache/attention_mask', { timeout: 60_000 }, () => {
     const m = loadModel(demo('llama'));
     const ids = idsTensor([1, 2]).reshape([2, 1]);
     const a = m.newCache(1, 8);
