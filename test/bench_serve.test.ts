@@ -98,6 +98,7 @@ describe('bench serve against the demo Llama', () => {
       expect(l.ttftMs.n).toBe(l.completed + l.disconnected);
       expect(l.interTokenMs.p50).toBeGreaterThan(0);
     }
+    expect(r.after?.liveKvCaches).toBe(0);
     // The seed fixes which requests hang up: over 12 requests at rate 0.5 some do.
     expect(r.levels.reduce((a, l) => a + l.disconnected, 0)).toBeGreaterThan(0);
     const deadline = Date.now() + 10_000;
@@ -105,6 +106,7 @@ describe('bench serve against the demo Llama', () => {
     expect(server.worker.liveKvCaches).toBe(0);
     const text = formatBenchServe(r);
     expect(text).toMatch(/^bench serve: demo at http:\/\/127\.0\.0\.1:\d+/);
+    expect(text).toMatch(/after the run: 0 running KV caches \(none leaked\)/);
     expect(text).toMatch(/3 vs 1 clients: tok\/s ×\d+\.\d\d, ITL p99 ×\d+\.\d\d/);
   });
 

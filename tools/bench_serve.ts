@@ -51,12 +51,35 @@ export interface BenchServeResult {
   readonly disconnectRate: number;
   readonly levels: readonly LevelStats[];
   readonly prefixReuse?: PrefixReuseResult;
+  /** The server's /metrics once idle after the run (undefined: it has none, or never went idle). */
+  readonly after?: ServerAfter;
   /** The run hit its time bound. */
   readonly timedOut: boolean;
 }
 
 /** Built-in prompts (the demo models were trained on the KJV): short, varied openings. */
 export const DEFAULT_PROMPTS = ['And God said', 'In the beginning', 'The LORD is my shepherd', 'And it came to pass', 'Blessed are the', 'Then said Jesus unto them', 'And the king said', 'Hear, O Israel'];
+
+/** What a leak check needs from the server once the run is over. */
+export interface ServerAfter {
+  /** KV caches of running sequences (kept prefixes are not counted): 0 when nothing leaked. */
+  readonly liveKvCaches: number;
+  /** KV bytes still held: the prefixes kept for reuse. */
+  readonly kvCacheBytesUsed: number;
+}
+
+/** Polls the JSON /metrics until no sequence is active or queued (at most 5 s), then reads the cache figures. */
+async function serverAfter(url: string, apiKey: string | undefined): Promise<ServerAfter | undefined> {
+  const until = performance.now() + 5000;
+  for (;;) {
+    const res = await fetch(`${url}/metrics?format=json`, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} }).catch(() => undefined);
+    if (!res?.ok) return undefined;
+    const m = (await res.json()) as { active?: number; queued?: number; live_kv_caches?: number; kv_cache_bytes_used?: number };
+    if (typeof m.live_kv_caches !== 'number') return undefined;
+    if ((!m.active && !m.queued) || performance.now() > until) return { liveKvCaches: m.live_kv_caches, kvCacheBytesUsed: m.kv_cache_bytes_used ?? 0 };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 export function checkBenchServeOptions(o: BenchServeOptions): void {
   if ((o.url === undefined) === (o.model === undefined)) throw new ArgumentError('opshift bench serve: give exactly one of --url (a running server) or -m/--model (start one)');
@@ -191,7 +214,8 @@ export async function runBenchServe(o: BenchServeOptions): Promise<BenchServeRes
       o.onProgress?.(`second-turn TTFT: ${o.prefixReuse.reps} conversations, ${o.prefixReuse.words}-word system prompts`);
       prefixReuse = await runPrefixReuse(url!, model, o, o.prefixReuse.words, o.prefixReuse.reps, deadline);
     }
-    return { url: url!, model, maxTokens: o.maxTokens, disconnectRate: o.disconnectRate, levels, prefixReuse, timedOut: deadline.aborted };
+    const timedOut = deadline.aborted;
+    return { url: url!, model, maxTokens: o.maxTokens, disconnectRate: o.disconnectRate, levels, prefixReuse, after: await serverAfter(url!, o.apiKey), timedOut };
   } finally {
     await stop?.();
   }
@@ -238,6 +262,7 @@ export function formatBenchServe(r: BenchServeResult): string {
     out.push(
       `second turn (${p.promptTokens ?? '?'} prompt tokens, ${p.reps} conversations): TTFT p50 ${fmt(p.warmTtftMs.p50)} ms with the first turn's prefix kept vs ${fmt(p.coldTtftMs.p50)} ms without, ×${p.ratio === null ? '-' : p.ratio.toFixed(2)}${p.failed ? `; ${p.failed} requests failed` : ''}`,
     );
+  if (r.after) out.push(`after the run: ${r.after.liveKvCaches} running KV caches (${r.after.liveKvCaches === 0 ? 'none leaked' : 'LEAKED'}), ${(r.after.kvCacheBytesUsed / 2 ** 20).toFixed(1)} MB of prefixes kept for reuse`);
   if (r.timedOut) out.push('the run hit its time bound (--timeout): the last level was cut short');
   return out.join('\n');
 }
