@@ -37,10 +37,18 @@ typedef struct {
   void (*cast)(int32_t from, int32_t to, const void* src, void* dst, uint16_t bf16_nan, int64_t i0, int64_t i1);
 } nk_kernels;
 
+/* Keys are padded to a multiple of this (two vectors of the widest ISA) in the transposed K and the score rows. */
+#define NK_KEY_PAD 32
+/* Prefill (at least this many query rows) computes Q·Kᵀ from a transposed copy of K, packed once per key head. */
+#define NK_QK_T_MIN_ROWS 16
+
+static inline int64_t nk_key_pad(int64_t S) { return (S + NK_KEY_PAD - 1) / NK_KEY_PAD * NK_KEY_PAD; }
+
 static inline int64_t nk_attn_scratch(int64_t S, int64_t E, int64_t Ev) {
-  /* scores for NK_ATTN_ROWS rows, accumulators, and packed K and V when their inner stride is not 1 */
-  const int64_t w = E > Ev ? E : Ev;
-  return NK_ATTN_ROWS * S + NK_ATTN_ROWS * w + S * E + S * Ev + 64;
+  /* scores for NK_ATTN_ROWS rows, the packed query rows, packed K and V when their inner stride is not 1,
+   * and the transposed K */
+  const int64_t w = E > Ev ? E : Ev, Sp = nk_key_pad(S);
+  return NK_ATTN_ROWS * Sp + NK_ATTN_ROWS * w + 16 + S * E + S * Ev + E * Sp + 64;
 }
 
 extern const nk_kernels nk_kernels_portable;
