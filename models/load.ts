@@ -78,7 +78,7 @@ export function loadFromCheckpoint(ck: Checkpoint, options: LoadModelOptions = {
   const model = buildModel(config);
   const tied = config.tieWordEmbeddings;
   const source = method ? quantizedSource(ck, method) : checkpointSource(ck);
-  if (method) prepareQuantized(model, source);
+  if (method) prepareQuantized(model, source, tied);
   const names = method ? new Set(source.names()) : undefined;
   model.loadStateDict(source, {
     dtype: options.dtype ?? 'float32',

@@ -145,6 +145,16 @@ export abstract class Module {
     return old;
   }
 
+  /**
+   * Register a new child `name` that the model reads optionally through getChild (the quantized lm_head of a
+   * tied model, models/quantize); refuses a name already taken (use replaceChild to swap).
+   */
+  addChild(name: string, m: Module): Module {
+    if (this.#children.has(name)) throw new ArgumentError(`add_child: ${this.constructor.name} already has a child module '${name}'`);
+    this.#children.set(name, m);
+    return m;
+  }
+
   /** Every module under this one (itself first, path ''), with its dotted path, parent and name in the parent. */
   *namedModules(prefix = '', parent?: Module, name = ''): Generator<{ path: string; module: Module; parent: Module | undefined; name: string }> {
     yield { path: prefix.endsWith('.') ? prefix.slice(0, -1) : prefix, module: this, parent, name };

@@ -41,6 +41,7 @@ import { QLinearW4, QLinearW8A8 } from '../nn/qlinear.js';
 import type { Json } from '../io/checkpoint.js';
 import type { QuantizeReport } from './index.js';
 import { linearModules } from './select.js';
+import { tiedHeadFromSource } from './tied_head.js';
 
 /** AutoAWQ's GEMM pack order: nibble i of each int32 holds output column 8c + AWQ_ORDER[i]. */
 export const AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7] as const;
@@ -97,10 +98,11 @@ export function nameResolver(has: (n: string) => boolean): (path: string) => str
  * Swap every float Linear that the source holds quantized (`<path>.qweight` or `<path>.weight_scale`) for an
  * empty QLinear of the stored layout, ready for loadStateDict. Returns the number swapped.
  */
-export function prepareQuantized(model: Module, source: TensorSource): number {
+export function prepareQuantized(model: Module, source: TensorSource, tied = false): number {
   const names = new Set(source.names());
   const resolve = nameResolver((n) => names.has(n));
-  let n = 0;
+  // a tied model's quantized head copy (tied_head.ts) has no float Linear to swap: it is added
+  let n = tiedHeadFromSource(model, tied, source, resolve) ? 1 : 0;
   for (const l of linearModules(model)) {
     const lin = l.linear;
     const bias = lin.bias !== undefined;

@@ -17,8 +17,9 @@ import type { Linear } from '../nn/layers.js';
 import { QLinearW4, QLinearW8A8 } from '../nn/qlinear.js';
 import { awqSearch, type AwqResult } from './awq.js';
 import { calibrate } from './calibrate.js';
-import { linearModules, selectLinears, type Selection } from './select.js';
+import { linearModules, matchesPattern, selectLinears, type Selection } from './select.js';
 import { smoothQuantFold, type SmoothResult } from './smoothquant.js';
+import { quantizeTiedHead, tiedEmbedding } from './tied_head.js';
 
 export type Recipe =
   | { readonly method: 'w8a8'; readonly perChannel?: boolean }
@@ -34,6 +35,12 @@ export interface QuantizeOptions extends Selection {
   readonly calibration?: readonly number[];
   /** Tokens per calibration forward (default 256). */
   readonly calibrationWindow?: number;
+  /**
+   * Tied models (no lm_head Linear; the head is the embedding): add a quantized copy of the head beside the float
+   * embedding (tied_head.ts). Default true, as llama.cpp; false, or an explicit `exclude` pattern matching
+   * `lm_head`, keeps the float head. (The default exclude list keeps untied heads float; it does not apply here.)
+   */
+  readonly tiedHead?: boolean;
   /** Progress: stage name, done, total. */
   readonly onProgress?: (stage: string, done: number, total: number) => void;
 }
@@ -42,6 +49,8 @@ export interface QuantizedLinearInfo {
   readonly path: string;
   readonly format: 'w8a8' | 'w4';
   readonly groupSize?: number;
+  /** The quantized copy of a tied model's head (the embedding stays float). */
+  readonly tied?: true;
 }
 
 export interface QuantizeReport {
@@ -116,6 +125,14 @@ export function quantize(model: CausalLM, recipe: Recipe, options: QuantizeOptio
     }
     lin.dispose();
     options.onProgress?.('quantize', ++done, targets.length);
+  }
+  const headExcluded = options.exclude?.some((p) => matchesPattern('lm_head', p)) ?? false;
+  const emb = options.tiedHead === false || headExcluded ? undefined : tiedEmbedding(model, model.config.tieWordEmbeddings);
+  if (emb) {
+    const w8 = recipe.method === 'w8a8' || recipe.method === 'smoothquant';
+    const g = w8 ? undefined : groupSizeFor(emb.dim, groupSize);
+    quantizeTiedHead(model, emb, w8 ? 'w8a8' : 'w4', { perChannel: w8 ? recipe.perChannel : undefined, groupSize: g });
+    quantized.push({ path: 'lm_head', format: w8 ? 'w8a8' : 'w4', groupSize: g, tied: true });
   }
   return {
     recipe,
