@@ -741,9 +741,10 @@ program
   .option('--include <patterns...>', 'only these linears (module path parts or globs, e.g. mlp q_proj "model.layers.0.*")')
   .option('--exclude <patterns...>', 'keep these linears in float (default: lm_head)')
   .option('--no-clip', 'awq: skip the clipping search')
+  .option('--no-tied-head', 'tied models (OPT, TinyLlama-style): keep the head float (default: a quantized copy of it beside the float embedding, as llama.cpp)')
   .addOption(threadsOption())
   .option('--json', 'print the report as JSON')
-  .action(async (opts: { model: string; recipe: string; out: string; alpha?: number; groupSize?: number; perChannel?: boolean; calib?: string; calibTokens?: number; include?: string[]; exclude?: string[]; clip: boolean; threads?: number; json?: boolean }) => {
+  .action(async (opts: { model: string; recipe: string; out: string; alpha?: number; groupSize?: number; perChannel?: boolean; calib?: string; calibTokens?: number; include?: string[]; exclude?: string[]; clip: boolean; tiedHead: boolean; threads?: number; json?: boolean }) => {
     applyThreads(opts.threads);
     const progress = ttyProgress();
     const r = await runQuantize(

@@ -29,6 +29,8 @@ export interface QuantizeCliOptions {
   readonly include?: readonly string[];
   readonly exclude?: readonly string[];
   readonly noClip?: boolean;
+  /** Tied models: quantize a copy of the head (default true; false: --no-tied-head). */
+  readonly tiedHead?: boolean;
 }
 
 export interface QuantizeCliResult {
@@ -81,7 +83,7 @@ export async function runQuantize(o: QuantizeCliOptions, onProgress?: (stage: st
     calibration = calibrationIds(calibFile, (t) => tok.encode(t), o.calibTokens ?? 4096);
   }
   const model = loadModel(src.load);
-  const report = quantize(model, recipe, { include: o.include, exclude: o.exclude, calibration, onProgress });
+  const report = quantize(model, recipe, { include: o.include, exclude: o.exclude, tiedHead: o.tiedHead, calibration, onProgress });
   const config = JSON.parse(readFileSync(join(src.dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   delete config.quantization_config;
   config.torch_dtype = 'float32';
