@@ -24,13 +24,15 @@ export interface DefaultRule {
 }
 
 /**
- * Measured on the 2-core AMD EPYC (AVX2) of the README's Benchmarks section; the README says why. One backend for
- * both phases of a Linear: the NPU library is the fastest or within noise of the fastest in prefill and decode,
- * and sending prefill to another backend would keep a second prepared copy of every weight resident (ORT's
- * initializers beside the NPU's packed panels), doubling peak RSS for at most a few percent of TTFT.
+ * Measured on the 2-core AMD EPYC (AVX2) of the README's Benchmarks section ("Defaults that are fast": OPT-125m,
+ * `bench model --compare-dispatch … --interleave`, 1 and 2 threads). Float Linear: ORT had the lowest TTFT at 1
+ * and 2 threads and the best decode at 2 (at 1, within noise of the NPU library; wasm decodes faster at 1 thread
+ * but is single-threaded and its packed-weight cache stops at 3 GiB, so TinyLlama-size models do not fit).
+ * One backend for both phases: prefill elsewhere would keep a second prepared copy of every weight resident.
+ * Quantized linears: the NPU library decoded 1.4-2x faster than ORT at 1 thread with TTFT within 10%.
  */
 export const DEFAULT_RULES: readonly DefaultRule[] = [
-  { op: 'Linear', prefill: ['npu', 'ort', 'wasm'], decode: ['npu', 'ort', 'wasm'] },
+  { op: 'Linear', prefill: ['ort', 'npu', 'wasm'], decode: ['ort', 'npu', 'wasm'] },
   { op: 'LinearW8A8', prefill: ['npu', 'ort'], decode: ['npu', 'ort'] },
   { op: 'LinearW4', prefill: ['npu', 'ort'], decode: ['npu', 'ort'] },
 ];
