@@ -4,8 +4,10 @@
  * in prefill and in decode through past/present, and eager's greedy ids. Untraceable code fails naming the op.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type OnnxProto from 'onnx-proto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromTypedArray, type Tensor } from '../core/index.js';
 import { add, matmul, mul, softmax } from '../ops/index.js';
@@ -99,6 +101,16 @@ describe('trace()', () => {
 describe('exportOnnx on the demo models (fp32, KV cache)', () => {
   it('demo:llama: logits to 1e-4 relative in prefill and decode, greedy ids equal; genai_config.json written', async () => {
     await checkExport(loadModel('demo:llama'), join(dir, 'llama.onnx'));
+    // Optimum's dim names on the inputs and outputs (the file decoded with the ONNX schema).
+    const { onnx } = createRequire(import.meta.url)('onnx-proto') as typeof OnnxProto;
+    const m = onnx.ModelProto.decode(readFileSync(join(dir, 'llama.onnx')));
+    const dims = (v: OnnxProto.onnx.IValueInfoProto) => v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
+    const io = new Map([...m.graph!.input!, ...m.graph!.output!].map((v) => [v.name!, dims(v)]));
+    expect(io.get('input_ids')).toEqual(['batch_size', 'sequence_length']);
+    expect(io.get('attention_mask')).toEqual(['batch_size', 'total_sequence_length']);
+    expect(io.get('past_key_values.0.key')).toEqual(['batch_size', 2, 'past_sequence_length', 32]);
+    expect(io.get('present.0.key')).toEqual(['batch_size', 2, 'total_sequence_length', 32]);
+    expect(io.get('logits')).toEqual(['batch_size', 'sequence_length', 32000]);
     const g = JSON.parse(readFileSync(join(dir, 'genai_config.json'), 'utf8'));
     expect(g.model.type).toBe('llama');
     expect(g.model.decoder.filename).toBe('llama.onnx');

@@ -6,7 +6,7 @@
  */
 import { checkOutputFile, readTextOption } from './cli_files.js';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { coverage, listBackends } from '../core/index.js';
 import { parsePolicy } from '../core/policy_spec.js';
@@ -34,6 +34,7 @@ import { perplexity } from './eval_perplexity.js';
 import { repoRoot } from './model_source.js';
 import { formatQuantize, progressBar, runQuantize } from './quantize.js';
 import { exportOnnx, formatExport, type ExportQuant } from './export/export_onnx.js';
+import { copyTokenizerFiles } from './export/genai_config.js';
 import { formatBenchExport, runBenchExport } from './export/bench_export.js';
 import { floatOption, intOption, MAX_TIME_MS, MAX_TOKENS, parseIntList, parseIntOption, readPromptFile } from './cli_args.js';
 import { fitTable, outputWidth, wrapParagraph } from './table.js';
@@ -715,10 +716,12 @@ exportCmd
   .option('--json', 'print the result as JSON')
   .action(async (opts: { model: string; out: string; quant?: ExportQuant; groupSize?: number; kvCache: boolean; lastLogits?: boolean; opset: number; json?: boolean }) => {
     checkOutputFile('--out', opts.out);
-    const { model } = await openModel(opts.model);
+    const { model, dir } = await openModel(opts.model);
     const r = exportOnnx(model, { out: opts.out, quant: opts.quant, groupSize: opts.groupSize, kvCache: opts.kvCache, opset: opts.opset, logits: opts.lastLogits ? 'last' : 'all' });
+    // The tokenizer beside the graph: the folder is then what ONNX Runtime GenAI opens (og.Model + og.Tokenizer).
+    const tokenizerFiles = dir ? copyTokenizerFiles(dir, dirname(resolve(opts.out))) : [];
     const { graph: _graph, ...summary } = r;
-    console.log(opts.json ? JSON.stringify(summary, null, 2) : formatExport(r));
+    console.log(opts.json ? JSON.stringify({ ...summary, tokenizerFiles }, null, 2) : `${formatExport(r)}${tokenizerFiles.length ? `\ncopied ${tokenizerFiles.join(', ')}` : ''}`);
   });
 
 program

@@ -181,11 +181,9 @@ function dimNames(kvCache: boolean): Map<string, string> {
     ['input_ids[0]', 'batch_size'],
     ['input_ids[1]', 'sequence_length'],
   ]);
-  if (kvCache) {
-    m.set('past_key_values.0.key[2]', 'past_sequence_length');
-    m.set('input_ids[1] + past_key_values.0.key[2]', 'total_sequence_length');
-    m.set('past_key_values.0.key[2] + input_ids[1]', 'total_sequence_length');
-  } else m.set('attention_mask[1]', 'total_sequence_length');
+  // past + new: attention_mask's length, which the traces meet first (inputs are scanned in order).
+  m.set('attention_mask[1]', 'total_sequence_length');
+  if (kvCache) m.set('past_key_values.0.key[2]', 'past_sequence_length');
   return m;
 }
 

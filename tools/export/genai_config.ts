@@ -3,6 +3,8 @@
  * input/output names (Optimum's), head geometry and search defaults. GenAI runs decoder-only models of the
  * types it knows with a KV cache; for anything else the reason is returned instead.
  */
+import { copyFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { CausalLM } from '../../models/causal_lm.js';
 
 /** Model types ONNX Runtime GenAI has a decoder for, among those opshift loads. */
@@ -45,4 +47,19 @@ export function genaiConfig(model: CausalLM, filename: string, kvCache: boolean)
     },
     search: { do_sample: false, max_length: c.maxPositions, num_beams: 1, num_return_sequences: 1, past_present_share_buffer: false, temperature: 1, top_k: 1, top_p: 1 },
   };
+}
+
+/** Tokenizer files ONNX Runtime GenAI reads from the model folder (og.Tokenizer), as Hugging Face names them. */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
+
+/** Copies the model folder's tokenizer files beside the exported graph; returns those copied. */
+export function copyTokenizerFiles(fromDir: string, toDir: string): string[] {
+  const copied: string[] = [];
+  for (const f of TOKENIZER_FILES) {
+    const src = join(fromDir, f);
+    if (!existsSync(src) || resolve(src) === resolve(join(toDir, f))) continue;
+    copyFileSync(src, join(toDir, f));
+    copied.push(f);
+  }
+  return copied;
 }

@@ -6,6 +6,6 @@ export { trace, type TraceFn, type TraceOptions } from './trace.js';
 export { ExportError, formatDim, formatShapeDims, type Dim, type DimExpr, type DimRef, type Graph, type GraphNode, type GraphValue } from './graph.js';
 export { writeOnnx, type OnnxFileOptions } from './onnx_file.js';
 export { exportOnnx, formatExport, GraphKVCache, type ExportOnnxOptions, type ExportOnnxResult, type ExportQuant } from './export_onnx.js';
-export { genaiConfig, type GenaiConfig } from './genai_config.js';
+export { copyTokenizerFiles, genaiConfig, type GenaiConfig } from './genai_config.js';
 export { OnnxCausalLM, type StepResult } from './onnx_runner.js';
 export { runBenchExport, formatBenchExport, type BenchExportOptions, type BenchExportResult, type BenchExportRow } from './bench_export.js';
