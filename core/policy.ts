@@ -41,6 +41,40 @@ const stack: Frame[] = [];
 let globalPolicy: Policy = {};
 let priorityOverride: readonly string[] | undefined = parseEnvOrder(process.env.OPSHIFT_BACKENDS);
 let policyVersion = 0;
+/** Bumped by setPolicy / setPriority; a scope state is interned per generation (see `scoped`). */
+let generation = 0;
+/** `generation|stack key` -> policyVersion, so re-entering an identical scope gives back the same version. */
+const stateVersions = new Map<string, number>();
+let nextVersion = 1;
+/** The stack key at each depth: frames by content (backend scopes) or identity (policy objects). */
+const stackKeys: string[] = [];
+const policyIds = new WeakMap<object, number>();
+let nextPolicyId = 1;
+
+function frameKey(f: Frame): string {
+  if (f.kind === 'backend') return `b${f.fallback ? '' : '!'}:${f.backends.join(',')}`;
+  let id = policyIds.get(f.policy);
+  if (id === undefined) policyIds.set(f.policy, (id = nextPolicyId++));
+  return `p:${id}`;
+}
+
+/** The version of the current state: the same number whenever the same scopes are open under the same policy. */
+function versionOf(stackKey: string): number {
+  const key = `${generation}|${stackKey}`;
+  let v = stateVersions.get(key);
+  if (v === undefined) {
+    // Fresh policy objects per call would grow the table without bound; versions only increase, so dropping
+    // the table costs one cache rebuild per op, never a stale hit.
+    if (stateVersions.size >= 4096) stateVersions.clear();
+    stateVersions.set(key, (v = nextVersion++));
+  }
+  return v;
+}
+
+function globalChange(): void {
+  generation++;
+  policyVersion = versionOf(stackKeys[stackKeys.length - 1] ?? '');
+}
 
 function parseEnvOrder(v: string | undefined): string[] | undefined {
   if (!v) return undefined;
@@ -80,14 +114,20 @@ function checkPolicy(where: string, p: Policy): void {
 }
 
 function scoped<T>(frame: Frame, fn: () => T): T {
+  // Versions are interned per scope state rather than bumped on every enter and exit: code that enters the same
+  // withBackend around each op keeps hitting the ops' candidate caches instead of rebuilding them every call.
+  const key = `${stackKeys[stackKeys.length - 1] ?? ''}/${frameKey(frame)}`;
   stack.push(frame);
-  policyVersion++;
+  stackKeys.push(key);
+  policyVersion = versionOf(key);
   try {
     return fn();
   } finally {
     // Unwinds on exceptions too; a frame is always popped by the scope that pushed it.
     stack.pop();
-    policyVersion++;
+    stackKeys.pop();
+    // A setPolicy/setPriority inside the scope changed the generation: the outer state gets a fresh version.
+    policyVersion = versionOf(stackKeys[stackKeys.length - 1] ?? '');
   }
 }
 
@@ -118,7 +158,7 @@ export function withPolicy<T>(policy: Policy, fn: () => T): T {
 export function setPolicy(policy: Policy): void {
   checkPolicy('setPolicy', policy);
   globalPolicy = { ...policy };
-  policyVersion++;
+  globalChange();
 }
 
 export function getPolicy(): Policy {
@@ -129,7 +169,7 @@ export function getPolicy(): Policy {
 export function setPriority(order: readonly string[] | undefined): void {
   if (order) checkNames('setPriority', order);
   priorityOverride = order ? [...order] : undefined;
-  policyVersion++;
+  globalChange();
 }
 
 /**
