@@ -3,7 +3,7 @@
  * function at a third size equals eager; the demo Llama and OPT exports give eager's logits (1e-4 relative, fp32)
  * in prefill and in decode through past/present, and eager's greedy ids. Untraceable code fails naming the op.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,6 +134,21 @@ describe('exportOnnx on the demo models (fp32, KV cache)', () => {
       expect(o.dims).toEqual([1, 1, model.config.vocabSize]);
       expect(relErr(o.logits, e)).toBeLessThan(1e-4);
     }
+    await onnx.release();
+  }, 60_000);
+
+  it('external data (weights over the threshold, 2 GB by default): a small .onnx and a .data file ORT loads', async () => {
+    const out = join(dir, 'opt_ext.onnx');
+    const model = loadModel('demo:opt');
+    const r = exportOnnx(model, { out, externalDataThreshold: 1 });
+    expect(r.externalData).toBe(`${out}.data`);
+    expect(statSync(out).size).toBeLessThan(1 << 20);
+    expect(statSync(r.externalData!).size).toBeGreaterThan(20 << 20);
+    const onnx = await OnnxCausalLM.load(out, { layers: 4, kvHeads: 4, headDim: 32 });
+    const cache = model.newCache(1, 8);
+    const p = [3, 1, 4, 1, 5];
+    const e = model.forward(ids(p), { cache }).toTypedArray() as Float32Array;
+    expect(relErr((await onnx.step([p])).logits, e)).toBeLessThan(1e-4);
     await onnx.release();
   }, 60_000);
 
