@@ -125,6 +125,7 @@ export class Engine {
   ) {
     this.#maxBatch = options.maxBatch ?? LIMITS.maxBatch.default;
     worker.onStep = (s) => this.#onStep(s);
+    this.metrics.kvCacheBytesBudget = worker.info?.kvCacheBytes ?? 0;
   }
 
   /** Requests waiting for a batch slot (not counting the running ones). */
@@ -228,6 +229,7 @@ export class Engine {
       q.reject(e);
     } finally {
       this.#running.delete(q);
+      this.metrics.kvCacheBytesUsed = this.worker.kvCacheBytesUsed;
       this.#dispatch();
     }
   }

@@ -60,8 +60,9 @@ export class ModelWorker {
   #fatal = false;
   /** Fresh workers started after a watchdog kill or a crash. */
   restarts = 0;
-  /** KV caches of running sequences in the worker, as it last reported. */
+  /** KV caches of running sequences in the worker, and the KV bytes it holds, as it last reported. */
   liveKvCaches = 0;
+  kvCacheBytesUsed = 0;
   info: ModelInfo | undefined;
   /** Called with every scheduler step's report (the engine's metrics). */
   onStep: ((s: StepReport) => void) | undefined;
@@ -136,12 +137,14 @@ export class ModelWorker {
     }
     this.restarts++;
     this.liveKvCaches = 0; // the caches died with the old worker's heap
+    this.kvCacheBytesUsed = 0;
     this.#spawn();
     for (const r of this.#running.values()) this.#post(r.job); // queued behind the model load
   }
 
   #onEvent(m: Exclude<FromWorker, { type: 'ready' | 'fatal' }>): void {
     if (m.type === 'step') {
+      this.kvCacheBytesUsed = m.kvUsed;
       this.onStep?.(m);
       return;
     }
@@ -165,7 +168,10 @@ export class ModelWorker {
       case 'failed':
         clearTimeout(r.timer);
         this.#running.delete(m.id);
-        if (m.type !== 'rejected') this.liveKvCaches = m.liveKvCaches;
+        if (m.type !== 'rejected') {
+          this.liveKvCaches = m.liveKvCaches;
+          if (m.kvUsed !== undefined) this.kvCacheBytesUsed = m.kvUsed;
+        }
         if (m.type === 'done') r.resolve(m.result);
         else if (m.type === 'rejected') r.reject(new ApiError(m.error.status, m.error.message, undefined, m.error.param, m.error.code, m.error.retryAfterS));
         else r.reject(new Error(`generation failed: ${m.message}`));

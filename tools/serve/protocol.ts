@@ -30,6 +30,8 @@ export interface ModelInfo {
   readonly hasTokenizer: boolean;
   readonly hasChatTemplate: boolean;
   readonly loadMs: number;
+  /** The KV cache budget, bytes (--kv-cache-mb). */
+  readonly kvCacheBytes: number;
 }
 
 export type PromptInput = { readonly kind: 'chat'; readonly messages: readonly ChatMessage[] } | { readonly kind: 'text'; readonly text: string } | { readonly kind: 'ids'; readonly ids: readonly number[] };
@@ -93,8 +95,9 @@ export type FromWorker =
   /** The prompt passed every check; generation starts (the HTTP side may now commit to a 200). */
   | { readonly type: 'accepted'; readonly id: number; readonly promptTokens: number; readonly maxTokens: number }
   | { readonly type: 'text'; readonly id: number; readonly text: string }
-  | { readonly type: 'done'; readonly id: number; readonly result: JobDone; readonly liveKvCaches: number }
+  /** `liveKvCaches`: running sequences' caches after this one retired; `kvUsed`: KV cache bytes held then (kept prefixes too). */
+  | { readonly type: 'done'; readonly id: number; readonly result: JobDone; readonly liveKvCaches: number; readonly kvUsed?: number }
   | { readonly type: 'rejected'; readonly id: number; readonly error: ClientError }
   /** After each scheduler step that decoded: its batch size, each row's gap since its previous token, KV cache use. */
   | { readonly type: 'step'; readonly batch: number; readonly gapsMs: readonly number[]; readonly kvUsed: number; readonly kvBudget: number }
-  | { readonly type: 'failed'; readonly id: number; readonly message: string; readonly liveKvCaches: number };
+  | { readonly type: 'failed'; readonly id: number; readonly message: string; readonly liveKvCaches: number; readonly kvUsed?: number };

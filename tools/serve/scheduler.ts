@@ -233,6 +233,7 @@ export class Scheduler {
       id: s.job.id,
       result: { text: s.text, finishReason, promptTokens: s.prompt.length, prefilled: s.prefilled, reusedPrompt: s.reused, completionTokens: s.count, ttftMs: s.ttft, decodeMs, backendMs: s.backendMs },
       liveKvCaches: this.pool.live,
+      kvUsed: this.pool.used,
     });
   }
 
@@ -241,7 +242,7 @@ export class Scheduler {
     for (const s of rows) {
       this.#seqs.splice(this.#seqs.indexOf(s), 1);
       this.pool.release(s.cache, undefined);
-      this.post({ type: 'failed', id: s.job.id, message: (e as Error).message, liveKvCaches: this.pool.live });
+      this.post({ type: 'failed', id: s.job.id, message: (e as Error).message, liveKvCaches: this.pool.live, kvUsed: this.pool.used });
     }
   }
 

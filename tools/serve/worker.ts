@@ -46,6 +46,7 @@ try {
       hasTokenizer: tokenizer !== undefined,
       hasChatTemplate: tokenizer?.chatTemplate !== undefined,
       loadMs: performance.now() - t0,
+      kvCacheBytes: scheduler.pool.budget,
     },
   });
 } catch (e) {
