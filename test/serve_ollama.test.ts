@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatParameterCount } from '../tools/serve/ollama_model.js';
+import { parseOllamaChat, parseOllamaGenerate, sameModel } from '../tools/serve/ollama_requests.js';
 import type { Server } from '../tools/serve/server.js';
 import { postJson, startServer } from './serve_helpers.js';
 
@@ -22,6 +24,69 @@ async function statusOf(p: Promise<unknown>): Promise<{ status: number; message:
   }
   throw new Error('expected the request to fail');
 }
+
+describe('Ollama request parsing', () => {
+  const limits = { maxTokens: 100 };
+  const user = [{ role: 'user', content: 'x' }];
+  const refusal = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return { status: (e as { status: number }).status, message: (e as Error).message, code: (e as { code: string | null }).code };
+    }
+    throw new Error('expected a 400');
+  };
+
+  it('defaults as Ollama does: streaming on; num_predict -1/-2 mean the server default; runner options ignored', () => {
+    const r = parseOllamaChat({ model: 'm', messages: user, options: { num_predict: -1, num_ctx: 8192, use_mmap: false } }, limits);
+    expect(r).toMatchObject({ kind: 'chat', model: 'm', stream: true, maxTokens: undefined, stop: [], messages: user });
+    expect(parseOllamaChat({ model: 'm', messages: user, options: { num_predict: -2 } }, limits).maxTokens).toBeUndefined();
+    expect(parseOllamaChat({ name: 'm', messages: user, stream: false, keep_alive: '5m', options: { num_predict: 7, stop: 'END', seed: -3, top_p: 0.5, temperature: 0 } }, limits)).toMatchObject({
+      model: 'm',
+      stream: false,
+      maxTokens: 7,
+      stop: ['END'],
+      seed: -3,
+      topP: 0.5,
+      temperature: 0,
+    });
+  });
+
+  it('refuses what it cannot honour, naming the field', () => {
+    expect(refusal(() => parseOllamaChat({ model: 'm', messages: [{ role: 'user', content: 'x', images: ['aGk='] }] }, limits))).toMatchObject({ status: 400, code: 'unsupported_parameter', message: expect.stringMatching(/messages\[0\]\.images/) });
+    expect(refusal(() => parseOllamaChat({ model: 'm', messages: user, think: true }, limits))).toMatchObject({ code: 'unsupported_parameter', message: expect.stringMatching(/'think'/) });
+    expect(refusal(() => parseOllamaChat({ model: 'm', messages: user, options: { num_predict: 0 } }, limits)).message).toMatch(/options\.num_predict' must be positive, -1 or -2/);
+    expect(refusal(() => parseOllamaChat({ model: 'm', messages: user, options: { num_predict: 101 } }, limits)).message).toBe("'options.num_predict' must be between -2 and 100, got 101");
+    expect(refusal(() => parseOllamaChat({ model: 'm', messages: user, options: { stop: Array(9).fill('x') } }, limits)).message).toMatch(/up to 8 non-empty strings/);
+    expect(refusal(() => parseOllamaChat({ model: 'm', messages: user, options: [] }, limits)).message).toBe("'options' must be an object");
+    expect(refusal(() => parseOllamaChat({ model: 'm', messages: user, keep_alive: { t: 1 } }, limits)).message).toMatch(/'keep_alive' must be a number or a duration string/);
+    expect(refusal(() => parseOllamaChat({ model: 'm', messages: [{ role: 'robot', content: 'x' }] }, limits)).message).toMatch(/messages\[0\]\.role must be one of/);
+    expect(refusal(() => parseOllamaChat({ model: 'm', messages: [] }, limits)).message).toMatch(/'messages' is empty/);
+    expect(refusal(() => parseOllamaChat({ model: 'x'.repeat(300), messages: user }, limits)).message).toMatch(/longer than 256/);
+    expect(refusal(() => parseOllamaGenerate({ model: 'm', prompt: 'x', context: [1, 2, 3] }, limits)).message).toMatch(/'context' is not supported by \/api\/generate: send the conversation to \/api\/chat/);
+    expect(refusal(() => parseOllamaGenerate({ model: 'm', prompt: 7 }, limits)).message).toBe("'prompt' must be a string");
+  });
+
+  it('generate: raw is a completion, otherwise a system and a user message; an empty prompt only loads', () => {
+    expect(parseOllamaGenerate({ model: 'm', prompt: 'p', raw: true }, limits).completion).toMatchObject({ kind: 'completion', prompt: 'p' });
+    expect(parseOllamaGenerate({ model: 'm', prompt: 'p', system: 's' }, limits).completion).toMatchObject({ kind: 'chat', messages: [{ role: 'system', content: 's' }, { role: 'user', content: 'p' }] });
+    expect(parseOllamaGenerate({ model: 'm' }, limits).loadOnly).toBe(true);
+  });
+
+  it('model names: an omitted tag is latest; paths and owner/name ids have no tag', () => {
+    expect(sameModel('demo', 'demo:latest')).toBe(true);
+    expect(sameModel('demo:latest', 'demo')).toBe(true);
+    expect(sameModel('demo:llama', 'demo:llama')).toBe(true);
+    expect(sameModel('demo', 'demo:llama')).toBe(false);
+    expect(sameModel('owner/name', 'owner/name:latest')).toBe(true);
+    expect(sameModel('/models/a:b/llama', '/models/a:b/llama')).toBe(true);
+  });
+
+  it('parameter sizes in Ollama style', () => {
+    expect([7_423_680, 1_100_048_384, 125_239_296, 999, 12_345, 70_553_706_496].map(formatParameterCount)).toEqual(['7.4M', '1.1B', '125M', '999', '12K', '71B']);
+    expect(formatParameterCount(undefined)).toBe('');
+  });
+});
 
 describe('opshift serve with the ollama client', () => {
   let server: Server;
