@@ -104,7 +104,8 @@ export class Builder {
     const data = allocStorage(dtype, values.length);
     values.forEach((x, i) => {
       if (data instanceof BigInt64Array) data[i] = BigInt(x);
-      else if (dtype === 'float16' || dtype === 'bfloat16') throw new ExportError(`export: no ${dtype} literal constants (cast from float32)`);
+      else if (dtype === 'float16' || dtype === 'bfloat16')
+        throw new ExportError(`export: ${dtype} graphs are not supported yet (a ${dtype} constant ${x} is needed); export the model in float32`);
       else (data as Float32Array)[i] = x;
     });
     const name = this.init(`/const_${this.#counter++}`, dtype, scalar ? [] : [values.length], data);

@@ -56,7 +56,10 @@ const attention: Lowering = (b, n) => {
     kn = b.one('Unsqueeze', [kn, b.i64([2])]);
     vn = b.one('Unsqueeze', [vn, b.i64([2])]);
   }
-  const kt = b.one('Transpose', [kn], { perm: { ints: [...Array(gqa ? 5 : k.shape.length).keys()].map((i, _, a) => (i === a.length - 2 ? a.length - 1 : i === a.length - 1 ? a.length - 2 : i)) } });
+  const rank = gqa ? 5 : k.shape.length;
+  const swapLast = [...Array(rank).keys()];
+  [swapLast[rank - 2], swapLast[rank - 1]] = [rank - 1, rank - 2];
+  const kt = b.one('Transpose', [kn], { perm: { ints: swapLast } }); // kᵀ: (…, E, S)
   const dt = q.dtype;
   let scores = b.one('Mul', [b.one('MatMul', [qn, kt]), b.constant(dt, [scale], true)]);
   if (n.attrs.isCausal === true) {
