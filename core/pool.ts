@@ -120,3 +120,14 @@ export function giveArray(dtype: DType, a: StorageArray): void {
   heldBytes += bytes;
   heldArrays++;
 }
+
+/**
+ * Fill every pooled array with a pattern (all bits set: NaN for floats, -1 for integers): tests run ops after
+ * it, so a kernel that leaves an output element unwritten where its op declares `overwritesOutputs` shows up
+ * as a wrong result instead of passing on a stale value that happened to be right.
+ */
+export function poisonPoolForTesting(): void {
+  for (const bySize of buckets.values())
+    for (const list of bySize.values())
+      for (const a of list) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).fill(0xff);
+}
