@@ -15,8 +15,8 @@
  *   - none: weights made in memory by user code keep their host copy, unless the user opts in with
  *     `setHostSource(t, load)`; embeddings (the gather reads the table every token) and a tied lm_head (which
  *     is the embedding) are never given a source, so they stay.
- * OPSHIFT_KEEP_HOST_WEIGHTS=1 keeps every host copy (e.g. to compare memory, or when files may change under a
- * running process).
+ * Weights under OPSHIFT_RELEASE_MIN_BYTES (1 MiB) stay resident. OPSHIFT_KEEP_HOST_WEIGHTS=1 keeps every host
+ * copy (e.g. to compare memory, or when files may change under a running process).
  */
 import { itemSize, type StorageArray } from './dtype.js';
 import { Storage, type HostSource } from './storage.js';
@@ -36,6 +36,22 @@ export function keepHostWeights(): boolean {
 function bytesOf(s: Storage): number {
   // From the length, without touching `data` (that would restore a released weight).
   return s.length * itemSize(s.dtype);
+}
+
+/**
+ * Weights smaller than this stay resident (OPSHIFT_RELEASE_MIN_BYTES, default 1 MiB): restoring one costs a file
+ * open and a read, and a model's small weights together weigh little (a tiny test model loads 2x slower with
+ * every 32 KB weight deferred).
+ */
+export function releaseMinBytes(): number {
+  const raw = process.env.OPSHIFT_RELEASE_MIN_BYTES;
+  const v = Number(raw);
+  return raw !== undefined && raw !== '' && Number.isFinite(v) && v >= 0 ? v : 2 ** 20;
+}
+
+/** Whether a weight of `bytes` may be deferred and released (not kept by OPSHIFT_KEEP_HOST_WEIGHTS or its size). */
+export function mayRelease(bytes: number): boolean {
+  return !keepHostWeights() && bytes >= releaseMinBytes();
 }
 
 /** Counts `s` in `weightStats()` (module parameters register here when they are set). */
@@ -74,7 +90,7 @@ export function setHostSource<T extends Tensor>(t: T, load: () => StorageArray, 
  * it has a source (and OPSHIFT_KEEP_HOST_WEIGHTS is not set). Returns whether it was released.
  */
 export function preparedConstant(s: Storage): boolean {
-  if (!s.constant || s.source === undefined || !s.resident || keepHostWeights()) return false;
+  if (!s.constant || s.source === undefined || !s.resident || !mayRelease(bytesOf(s))) return false;
   if (!s.releaseData()) return false;
   counters.releases++;
   counters.releasedBytes += bytesOf(s);

@@ -57,7 +57,11 @@ const npu = backendStatus('npu')?.available === true;
 const ort = backendStatus('ort')?.available === true;
 const wasm = backendStatus('wasm')?.available === true;
 
+const minBytes = process.env.OPSHIFT_RELEASE_MIN_BYTES;
+
 beforeAll(() => {
+  // The test model's weights are 16-32 KB: below the default 1 MiB, which keeps small weights resident.
+  process.env.OPSHIFT_RELEASE_MIN_BYTES = '0';
   const model = buildModel(parseConfig(new JsonConfig('test', RAW))).initRandom(7);
   const tensors = new Map<string, Tensor>();
   for (const [n, p] of model.namedParameters()) tensors.set(n, p.value);
@@ -68,6 +72,8 @@ beforeAll(() => {
 });
 
 afterAll(() => {
+  if (minBytes === undefined) delete process.env.OPSHIFT_RELEASE_MIN_BYTES;
+  else process.env.OPSHIFT_RELEASE_MIN_BYTES = minBytes;
   for (const d of [dir, bf16Dir]) if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
@@ -169,6 +175,23 @@ describe('host copies of Linear weights', () => {
       expect(() => w.storage.data).toThrow(/changed since the model was loaded .*OPSHIFT_KEEP_HOST_WEIGHTS/);
     } finally {
       fs.rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  it('weights under OPSHIFT_RELEASE_MIN_BYTES (default 1 MiB) are read at load and stay resident', () => {
+    const prev = process.env.OPSHIFT_RELEASE_MIN_BYTES;
+    delete process.env.OPSHIFT_RELEASE_MIN_BYTES;
+    try {
+      const m = loadModel(dir);
+      const ws = [...linearWeights(m).values()];
+      expect(ws.every((w) => w.storage.resident)).toBe(true);
+      if (npu) logits(m, 'Linear=npu');
+      expect(ws.every((w) => w.storage.resident)).toBe(true);
+      process.env.OPSHIFT_RELEASE_MIN_BYTES = String(64 * 64 * 4); // k/v (8 KB) stay, q/o (16 KB), the MLP (32 KB) and lm_head go
+      const s = loadModel(dir);
+      for (const w of linearWeights(s).values()) expect(w.storage.resident).toBe(w.numel() * 4 < 64 * 64 * 4);
+    } finally {
+      process.env.OPSHIFT_RELEASE_MIN_BYTES = prev;
     }
   });
 

@@ -5,11 +5,11 @@
  * bakes them as initializers, the NPU library formats them, wasm packs them).
  */
 import { ArgumentError, ShapeError } from '../../core/errors.js';
-import type { DType } from '../../core/dtype.js';
+import { itemSize, type DType } from '../../core/dtype.js';
 import { formatShape, shapesEqual } from '../../core/shape.js';
 import { Storage } from '../../core/storage.js';
 import { Tensor } from '../../core/tensor.js';
-import { attachHostSource, keepHostWeights, trackWeight, type HostSource } from '../../core/weight.js';
+import { attachHostSource, mayRelease, trackWeight, type HostSource } from '../../core/weight.js';
 import { Generator as Rng } from '../../core/random.js';
 import { fromTypedArray } from '../../ops/creation.js';
 
@@ -55,12 +55,12 @@ export class Parameter {
   /**
    * Sets a parameter whose elements come from `source` and are not read now when the host copy may be released:
    * the first backend that needs them reads them (one weight at a time, straight into its prepared form) and
-   * releases them again. Kept parameters (and OPSHIFT_KEEP_HOST_WEIGHTS=1) are read now and keep the source only
+   * releases them again. Kept parameters (small ones, OPSHIFT_KEEP_HOST_WEIGHTS=1) are read now and keep the source only
    * for accounting.
    */
   setFromSource(dtype: DType, source: HostSource): void {
     const n = this.shape.reduce((a, b) => a * b, 1);
-    if (this.hostCopy === 'release' && !keepHostWeights()) {
+    if (this.hostCopy === 'release' && mayRelease(n * itemSize(dtype))) {
       const storage = Storage.deferred(dtype, n, source);
       attachHostSource(storage, source);
       this.set(new Tensor(storage, [...this.shape]));
@@ -229,7 +229,7 @@ export abstract class Module {
         else data.fill(init.constant);
         return { t: fromTypedArray(data, [...p.shape]).to(d), end };
       };
-      if (p.hostCopy === 'release' && 'normal' in init && !keepHostWeights()) {
+      if (p.hostCopy === 'release' && 'normal' in init && mayRelease(n * itemSize(d))) {
         // Seeded weights can be regenerated from the state they started at: the parameter is deferred (drawn
         // when a backend first needs it, then released once prepared) and the generator skips over it here.
         p.setFromSource(d, { what: `seeded random (${path})`, load: () => make().t.contiguous().storage.data });
