@@ -279,12 +279,15 @@ describe('native: a missing library', () => {
       available: false,
       reason: expect.stringContaining('native kernel library /nonexistent/libopshift_native.so not found') as unknown as string,
     });
-    const script = `import { profile, rand, silu, siluMul, softmax } from ${JSON.stringify(join(process.cwd(), 'dist', 'core', 'index.js'))};
+    const script = `import { embedding, profile, rand, silu, siluMul, softmax, tensor } from ${JSON.stringify(join(process.cwd(), 'dist', 'core', 'index.js'))};
       const p = profile(() => softmax(rand([2, 8]), -1)); console.log(p.records[0].backend, p.result.sum().item().toFixed(4));
       const x = rand([2, 8]); const q = profile(() => siluMul(x, x)); const ref = silu(x).mul(x);
-      console.log(q.records[0].backend, q.result.sub(ref).abs().max().item());`;
+      console.log(q.records[0].backend, q.result.sub(ref).abs().max().item());
+      const c = profile(() => x.to('float16')); const e = profile(() => embedding(tensor([1, 0], { dtype: 'int64' }), x));
+      console.log(c.records[0].backend, e.records[0].backend, e.result.sub(x.flip([0])).abs().max().item());`;
     const r2 = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env });
     expect(r2.status, r2.stderr).toBe(0);
-    expect(r2.stdout.trim().split('\n')).toEqual(['cpu 2.0000', 'cpu 0']); // SiluMul on cpu: bit-exact with silu then mul
+    // SiluMul on cpu is bit-exact with silu then mul; Cast and Embedding run on cpu too
+    expect(r2.stdout.trim().split('\n')).toEqual(['cpu 2.0000', 'cpu 0', 'cpu cpu 0']);
   });
 });
