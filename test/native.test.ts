@@ -72,6 +72,7 @@ function stressCalls(): [string, () => Tensor, boolean][] {
     ['Rope', () => rope(xr.transpose(1, 2).contiguous().transpose(1, 2), cos, sin), true], // Llama's (B, H, T, D) view
     ['Silu', () => silu(x), false],
     ['SiluMul', () => siluMul(x, x.add(1)), false],
+    ['SiluMul', () => siluMul(x.narrow(1, 0, 2000), x.narrow(1, 2049, 2000)), false], // a fused gate_up projection's two halves
     ['Gelu', () => gelu(x), false],
     ['Gelu', () => gelu(x, 'tanh'), false],
     ['Softmax', () => softmax(x, -1), false],
@@ -225,6 +226,8 @@ describe.skipIf(!available)('native: refusals and bad input', () => {
     const p4 = profile(() => siluMul(rand([3, 8]), rand([8])));
     expect(p4.records.find((r) => r.op === 'SiluMul')!.backend).toBe('cpu');
     expect(p4.records.find((r) => r.op === 'SiluMul')!.cause).toContain('silu_mul needs both operands of the output shape');
+    const p6 = profile(() => siluMul(rand([8, 3]).transpose(0, 1), rand([3, 8])));
+    expect(p6.records.find((r) => r.op === 'SiluMul')!.cause).toContain('silu_mul needs contiguous operands or rows of one');
     // float16: neither native nor cpu fuses it, so it runs as silu then mul
     const p5 = profile(() => siluMul(rand([8]).to('float16'), rand([8]).to('float16')));
     expect(p5.records.find((r) => r.op === 'SiluMul' && r.depth === 0)!.backend).toBe('decompose');

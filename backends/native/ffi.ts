@@ -74,7 +74,9 @@ const SURFACE = {
   nk_binary: fn<(op: number, a: F32, b: F32, y: F32, n: number, period: number) => number>(
     'int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period)',
   ),
-  nk_silu_mul: fn<(a: F32, b: F32, y: F32, n: number) => number>('int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n)'),
+  nk_silu_mul: fn<(a: F32, lda: number, b: F32, ldb: number, y: F32, rows: number, n: number) => number>(
+    'int32_t nk_silu_mul(const float* a, int64_t lda, const float* b, int64_t ldb, float* y, int64_t rows, int64_t n)',
+  ),
   nk_cast: fn<(src: F32 | Uint16Array, from: number, dst: F32 | Uint16Array, to: number, n: number, bf16Nan: number) => number>(
     'int32_t nk_cast(const void* src, int32_t from, void* dst, int32_t to, int64_t n, uint32_t bf16_nan)',
   ),

@@ -118,16 +118,47 @@ export const mulKernel = binaryKernel(NkBinary.mul, true);
 export const subKernel = binaryKernel(NkBinary.sub, false);
 export const divKernel = binaryKernel(NkBinary.div, false);
 
-/** silu(a)·b of two contiguous float32 operands of the output's shape (Llama's gate and up); broadcasts stay on cpu. */
+/**
+ * The row stride of a view that is rows of its last dim, unit-stride, with the leading dims collapsing into one
+ * row index (a contiguous tensor, or a column slice of one such as `gu.narrow(-1, 0, I)`); undefined otherwise.
+ */
+function rowStride(t: Tensor): number | undefined {
+  const nd = t.ndim;
+  if (nd === 0 || t.isContiguous()) return nd === 0 ? 1 : t.shape[nd - 1]!;
+  if (t.shape[nd - 1]! > 1 && t.strides[nd - 1] !== 1) return undefined;
+  let ld: number | undefined;
+  let expect: number | undefined; // the stride the next outer dim must have to continue the row index
+  for (let d = nd - 2; d >= 0; d--) {
+    if (t.shape[d] === 1) continue;
+    if (ld === undefined) ld = t.strides[d]!;
+    else if (t.strides[d] !== expect) return undefined;
+    expect = t.strides[d]! * t.shape[d]!;
+  }
+  return ld ?? t.shape[nd - 1]!;
+}
+
+/** The storage from a view's first element on, as koffi passes it. */
+function from(t: Tensor): Float32Array {
+  const d = t.storage.data as Float32Array;
+  return t.offset === 0 ? d : d.subarray(t.offset);
+}
+
+/**
+ * silu(a)·b of two float32 operands of the output's shape (Llama's gate and up), each contiguous or rows of a
+ * column slice (a fused gate_up projection narrowed in two); broadcasts stay on cpu.
+ */
 export const siluMulKernel: Kernel<BinaryInputs, NoAttrs> = {
   supports({ a, b }, _attrs, [out]) {
-    const r = needF32(a, b) ?? needContiguous('silu_mul', a, b);
+    const r = needF32(a, b);
     if (r) return r;
     if (!shapesEqual(a.shape, out!.shape) || !shapesEqual(b.shape, out!.shape)) return 'silu_mul needs both operands of the output shape (broadcasts stay on cpu)';
+    if (rowStride(a) === undefined || rowStride(b) === undefined) return 'silu_mul needs contiguous operands or rows of one (unit-stride last dim)';
     return true;
   },
   run({ a, b }, _attrs, [out]) {
-    nativeLib().call('nk_silu_mul', rows(a), rows(b), out32(out!), out!.numel());
+    const n = out!.ndim === 0 ? 1 : out!.shape[out!.ndim - 1]!;
+    if (out!.numel() === 0) return;
+    nativeLib().call('nk_silu_mul', from(a), rowStride(a)!, from(b), rowStride(b)!, out32(out!), out!.numel() / n, n);
   },
 };
 

@@ -226,6 +226,8 @@ typedef struct {
   int64_t rows, n, period;
   float eps;
   int32_t op;
+  /* silu_mul: row strides of its two operands */
+  int64_t lda, ldb;
   /* casts: formats, untyped buffers, bfloat16 NaN pattern */
   int32_t from, to;
   const void* src;
@@ -236,7 +238,7 @@ typedef struct {
 enum { J_SOFTMAX, J_RMS, J_LN, J_ROPE, J_UNARY, J_BINARY, J_SILU_MUL, J_CAST };
 
 /* Elementwise jobs split the elements, row jobs the rows. */
-static int elementwise_job(int kind) { return kind == J_UNARY || kind == J_BINARY || kind == J_SILU_MUL || kind == J_CAST; }
+static int elementwise_job(int kind) { return kind == J_UNARY || kind == J_BINARY || kind == J_CAST; }
 
 static void row_run(void* p, int tid, int nt) {
   const row_job* j = p;
@@ -249,7 +251,7 @@ static void row_run(void* p, int tid, int nt) {
     case J_ROPE: j->k->rope(j->x, j->rows_off, j->c, j->s, j->y, j->n, j->period, lo, hi); break;
     case J_UNARY: j->k->unary(j->op, j->x, j->y, lo, hi); break;
     case J_BINARY: j->k->binary(j->op, j->x, j->w, j->y, j->period, lo, hi); break;
-    case J_SILU_MUL: j->k->silu_mul(j->x, j->w, j->y, lo, hi); break;
+    case J_SILU_MUL: j->k->silu_mul(j->x, j->lda, j->w, j->ldb, j->y, j->n, lo, hi); break;
     case J_CAST: j->k->cast(j->from, j->to, j->src, j->dst, j->bf16_nan, lo, hi); break;
   }
 }
@@ -321,11 +323,13 @@ NK_API int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, i
   return NK_OK;
 }
 
-NK_API int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n) {
-  int st = check_rows("nk_silu_mul", a, y, 1, n);
+NK_API int32_t nk_silu_mul(const float* a, int64_t lda, const float* b, int64_t ldb, float* y, int64_t rows, int64_t n) {
+  int st = check_rows("nk_silu_mul", a, y, rows, n);
   if (st) return st;
-  if (n > 0 && !b) return fail(NK_E_ARG, "nk_silu_mul: the second operand is required");
-  row_job j = {.kind = J_SILU_MUL, .k = kernels(), .x = a, .w = b, .y = y, .rows = 1, .n = n};
+  if (rows * n > 0 && !b) return fail(NK_E_ARG, "nk_silu_mul: the second operand is required");
+  if (rows > 1 && (lda < n || ldb < n))
+    return fail(NK_E_ARG, "nk_silu_mul: row strides (%lld, %lld) must be >= the row length %lld", (long long)lda, (long long)ldb, (long long)n);
+  row_job j = {.kind = J_SILU_MUL, .k = kernels(), .x = a, .w = b, .y = y, .rows = rows, .n = n, .lda = lda, .ldb = ldb};
   run_rows(&j);
   return NK_OK;
 }

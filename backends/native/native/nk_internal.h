@@ -33,7 +33,7 @@ typedef struct {
   void (*rope)(const float* x, const int32_t* x_rows, const float* c, const float* s, float* y, int64_t d, int64_t table_rows, int64_t r0, int64_t r1);
   void (*unary)(int32_t op, const float* x, float* y, int64_t i0, int64_t i1);
   void (*binary)(int32_t op, const float* a, const float* b, float* y, int64_t period, int64_t i0, int64_t i1);
-  void (*silu_mul)(const float* a, const float* b, float* y, int64_t i0, int64_t i1);
+  void (*silu_mul)(const float* a, int64_t lda, const float* b, int64_t ldb, float* y, int64_t n, int64_t r0, int64_t r1);
   void (*cast)(int32_t from, int32_t to, const void* src, void* dst, uint16_t bf16_nan, int64_t i0, int64_t i1);
 } nk_kernels;
 

@@ -87,8 +87,11 @@ int32_t nk_rope(const float* x, const int32_t* x_rows, const float* cos, const f
 int32_t nk_unary(int32_t op, const float* x, float* y, int64_t n);
 /* y[i] = a[i] op b[i % b_period]: b_period == n is elementwise, the row length is row broadcast, 1 a scalar. */
 int32_t nk_binary(int32_t op, const float* a, const float* b, float* y, int64_t n, int64_t b_period);
-/* y[i] = silu(a[i])·b[i] (Llama's MLP gate): silu rounded to float32, then the float32 product. */
-int32_t nk_silu_mul(const float* a, const float* b, float* y, int64_t n);
+/*
+ * y[r][i] = silu(a[r][i])·b[r][i] (Llama's MLP gate) over rows × n: a's and b's rows lda and ldb apart (a fused
+ * gate_up projection gives column slices), y packed; silu rounded to float32, then the float32 product.
+ */
+int32_t nk_silu_mul(const float* a, int64_t lda, const float* b, int64_t ldb, float* y, int64_t rows, int64_t n);
 /*
  * n contiguous elements from one float format to another (NK_F32, NK_F16, NK_BF16; 16-bit formats as their bit
  * patterns), round to nearest even, subnormals and ±inf exact. NaN: float16 gets sign|0x7e00, float32 from
