@@ -159,6 +159,7 @@ describe('bench compare table', () => {
   it('prints every row, the machine and load line, and why a peer was skipped', () => {
     const r: CompareResult = {
       date: '2026-12-04 17:50 UTC',
+      minutes: 21.6,
       machine: 'Test CPU, 2 logical cores',
       loadStart: 0.5,
       loadEnd: 1.25,
@@ -173,7 +174,7 @@ describe('bench compare table', () => {
     const md = compareMarkdown(r);
     expect(md.split('\n').filter((l) => l.startsWith('| opt-125m'))).toHaveLength(2);
     expect(md).toContain('| opt-125m | fp32 | 1 | 600 | 200 | 60.0 | 800 | 250 | 50.0 | 640 | 400 | 240 | 52.0 | 900 | 1.20x | 0.83x | 1.25x | 3.00x |');
-    expect(md).toContain('load average 0.5 at the start, 1.3 at the end');
+    expect(md).toContain('Run of 2026-12-04 17:50 UTC, 22 min; Test CPU, 2 logical cores; load average 0.5 at the start, 1.3 at the end');
     expect(md).toContain('skipped PyTorch: PyTorch runs float32 only (opt-125m w8a8 t2)');
     expect(formatCompare(r, Infinity)).toContain('opt-125m  w8a8');
   });

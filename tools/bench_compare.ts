@@ -67,7 +67,9 @@ export interface CompareRow {
 }
 
 export interface CompareResult {
+  /** When the run started, and how long it took. */
   readonly date: string;
+  readonly minutes: number;
   readonly machine: string;
   /** 1-minute load average when the run started and ended: the machine may be shared. */
   readonly loadStart: number;
@@ -182,6 +184,7 @@ export async function runCompare(o: CompareOptions, onProgress?: (msg: string) =
   if (o.models.length === 0) throw new ArgumentError('bench compare: give at least one model (-m)');
   if (o.threads.length === 0 || o.threads.some((t) => !Number.isInteger(t) || t < 1)) throw new ArgumentError(`bench compare: --threads must be positive integers, got ${o.threads.join(',')}`);
   const loadStart = loadAvg();
+  const started = Date.now();
   const rows: CompareRow[] = [];
   for (const model of o.models)
     for (const precision of o.precisions)
@@ -201,7 +204,8 @@ export async function runCompare(o: CompareOptions, onProgress?: (msg: string) =
   const firstLlama = rows.map((r) => r.llama).find(isCell);
   const firstTorch = rows.map((r) => r.torch).find(isCell);
   return {
-    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    date: new Date(started).toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    minutes: (Date.now() - started) / 60_000,
     machine: machineLine(),
     loadStart,
     loadEnd: loadAvg(),
@@ -285,9 +289,9 @@ function notes(r: CompareResult): string[] {
     isCell(row.opshift) && Math.max(row.opshift.ttftRelSpread, row.opshift.tokensPerSRelSpread) > 0.1 ? [`${row.model.replace('synthetic:', '')} ${row.precision} t${row.threads}`] : [],
   );
   return [
-    `${r.date}; ${r.machine}; load average ${r.loadStart.toFixed(1)} at the start, ${r.loadEnd.toFixed(1)} at the end.`,
+    `Run of ${r.date}, ${r.minutes.toFixed(0)} min; ${r.machine}; load average ${r.loadStart.toFixed(1)} at the start, ${r.loadEnd.toFixed(1)} at the end.`,
     `Prompt ${r.promptTokens} tokens, ${r.genTokens} generated (greedy), medians of ${r.reps} warm repetitions; opshift dispatch: ${r.dispatch || 'the default (tools/default_policy.ts)'}; ` +
-      `llama.cpp ${r.llamaCommit ?? '(not run)'} llama-bench (F32 / Q8_0 / Q4_0 for fp32 / w8a8 / w4); ${r.torchName ?? 'PyTorch (not run)'}, float32 only.`,
+      `llama.cpp ${r.llamaCommit === undefined ? '(not run)' : r.llamaCommit === 'unknown' ? '(a build without git metadata)' : r.llamaCommit} llama-bench (F32 / Q8_0 / Q4_0 for fp32 / w8a8 / w4); ${r.torchName ?? 'PyTorch (not run)'}, float32 only.`,
     ...(spread.length ? [`opshift rows with an IQR above 10% of the median (noisy): ${spread.join(', ')}.`] : []),
     ...[...skipped].map(([why, where]) => `skipped ${why} (${where.join(', ')})`),
   ];
