@@ -5,9 +5,10 @@
  *
  * The cache is traced through GraphKVCache, which returns cat(past, new) instead of writing a buffer in place:
  * the graph's present.{i} is what Optimum's decoder-with-past models return. The model's forward computes
- * positions and masks from attention_mask in JavaScript, which a graph cannot follow, so the exported graph
- * takes no padding: attention_mask and position_ids are declared (tools feed them) and must be all ones and
- * past..past+T-1; batched rows must be unpadded.
+ * positions and masks from attention_mask in JavaScript, which a trace cannot follow, so the unpadded path is
+ * traced and mask_positions.ts rewires it: the graph's rotary rows / learned positions come from position_ids
+ * and every attention hides the keys attention_mask marks as padding (padded batches, as ORT GenAI and Optimum
+ * feed them). Callers compute position_ids as Hugging Face does (cumsum(attention_mask) - 1 over the tokens).
  */
 import { writeFileSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
@@ -22,6 +23,7 @@ import { quantize } from '../../models/quantize/index.js';
 import { ExportError, type Graph } from './graph.js';
 import { writeOnnx } from './onnx_file.js';
 import { trace } from './trace.js';
+import { bindMaskAndPositions } from './mask_positions.js';
 import { genaiConfig } from './genai_config.js';
 
 /**
@@ -214,7 +216,7 @@ export function exportOnnx(model: CausalLM, options: ExportOnnxOptions): ExportO
   // Two sizes whose dims differ in distinct steps (batch +1, new tokens +3, past +6), so each size-dependent
   // number in the trace is solved unambiguously (unify.ts).
   const examples = kvCache ? [exampleInputs(model, 1, 2, 3, true), exampleInputs(model, 2, 5, 9, true)] : [exampleInputs(model, 1, 3, 0, false), exampleInputs(model, 2, 7, 0, false)];
-  const graph = trace(fn, examples, { parameters });
+  const graph = bindMaskAndPositions(trace(fn, examples, { parameters }));
   const written = writeOnnx(graph, options.out, { opset: options.opset, dimNames: dimNames(kvCache), externalDataThreshold: options.externalDataThreshold });
   let genaiPath: string | undefined;
   let genaiSkipped: string | undefined;
@@ -247,7 +249,7 @@ export function formatExport(r: ExportOnnxResult): string {
     `inputs:  ${r.inputs.length > 6 ? `${r.inputs.slice(0, 5).join(', ')}, … (${r.inputs.length})` : r.inputs.join(', ')}`,
     `outputs: ${r.outputs.length > 4 ? `${r.outputs.slice(0, 3).join(', ')}, … (${r.outputs.length})` : r.outputs.join(', ')}`,
     r.genaiConfig ? `wrote ${r.genaiConfig}` : `no genai_config.json: ${r.genaiSkipped ?? 'not asked for'}`,
-    'the graph takes unpadded rows: attention_mask all ones, position_ids past..past+T-1',
+    'padded batches: attention_mask hides padded keys; positions are read from position_ids (cumsum(attention_mask) - 1)',
   ];
   return lines.join('\n');
 }

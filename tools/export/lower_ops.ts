@@ -8,6 +8,7 @@ import { ONNX_TYPE } from '../../backends/ort/onnx_model.js';
 import { normalizeDim } from '../../core/shape.js';
 import type { Builder } from './builder.js';
 import { lowerLinearW4, lowerLinearW8A8 } from './lower_quant.js';
+import { GATHER_ROWS, POSITION_IDS } from './mask_positions.js';
 import { ExportError, formatShapeDims, isExpr, type Dim, type GraphNode } from './graph.js';
 
 export type Lowering = (b: Builder, n: GraphNode) => string[];
@@ -62,23 +63,37 @@ const attention: Lowering = (b, n) => {
   const kt = b.one('Transpose', [kn], { perm: { ints: swapLast } }); // kᵀ: (…, E, S)
   const dt = q.dtype;
   let scores = b.one('Mul', [b.one('MatMul', [qn, kt]), b.constant(dt, [scale], true)]);
-  if (n.attrs.isCausal === true) {
-    // Key j is visible to query i when j <= i + offset; offset = S - L bottom-right (cache decoding), 0 top-left.
+  // Which scores stay: a bool [.., L, S] from causality and key padding; hidden ones become -inf.
+  const keep: string[] = [];
+  const causal = n.attrs.isCausal === true;
+  if (causal || n.inputs.keyMask !== undefined) {
     const L = b.one('Shape', [b.in(n, 'q')], { start: { i: -2 }, end: { i: -1 } });
     const S = b.one('Shape', [b.in(n, 'k')], { start: { i: -2 }, end: { i: -1 } });
     const one = b.scalar(b.i64([1]));
     const zero = b.scalar(b.i64([0]));
-    const rowsL = b.one('Range', [zero, b.scalar(L), one]);
     const cols = b.one('Unsqueeze', [b.one('Range', [zero, b.scalar(S), one]), b.i64([0])]); // (1, S)
-    let rows = b.one('Unsqueeze', [rowsL, b.i64([1])]); // (L, 1)
-    if (n.attrs.causalAlign === 'bottom-right') rows = b.add(rows, b.one('Sub', [S, L]));
-    const allowed = b.one('LessOrEqual', [cols, rows]); // (L, S)
-    scores = b.one('Where', [allowed, scores, b.constant(dt, [-Infinity], true)]);
-  } else if (n.inputs.mask !== undefined) {
+    const rows = b.one('Unsqueeze', [b.one('Range', [zero, b.scalar(L), one]), b.i64([1])]); // (L, 1)
+    // Query i is at position i + S - L (the new tokens follow the cached ones).
+    const at = b.add(rows, b.one('Sub', [S, L]));
+    // Key j is visible to query i when j <= i + offset; offset = S - L bottom-right (cache decoding), 0 top-left.
+    if (causal) keep.push(b.one('LessOrEqual', [cols, n.attrs.causalAlign === 'bottom-right' ? at : rows])); // (L, S)
+    if (n.inputs.keyMask !== undefined) {
+      // attention_mask [B, S] (1 token, 0 padding) → [B, 1, (1,) 1, S]. As attentionPlan: a query always sees
+      // itself, so a padding query (or an all-padding row) never softmaxes over nothing (NaN).
+      const tokens = b.one('Unsqueeze', [b.cast(b.in(n, 'keyMask'), 'bool'), b.i64(gqa ? [1, 2, 3] : [1, 2])]);
+      keep.push(b.one('Or', [tokens, b.one('Equal', [cols, at])]));
+    }
+  }
+  if (n.inputs.mask !== undefined) {
     const m = b.inValue(n, 'mask');
     let mn = b.in(n, 'mask');
     if (gqa && m.shape.length >= 3) mn = b.one('Unsqueeze', [mn, b.i64([-3])]);
-    scores = m.dtype === 'bool' ? b.one('Where', [mn, scores, b.constant(dt, [-Infinity], true)]) : b.add(scores, mn);
+    if (m.dtype === 'bool') keep.push(mn);
+    else scores = b.add(scores, mn);
+  }
+  if (keep.length > 0) {
+    const allowed = keep.reduce((acc, x) => b.one('And', [acc, x]));
+    scores = b.one('Where', [allowed, scores, b.constant(dt, [-Infinity], true)]);
   }
   let y = b.one('MatMul', [softmaxScores(b, scores), vn]);
   if (gqa) y = b.one('Reshape', [y, b.i64([0, H as number, -1, E])], { allowzero: { i: 0 } });
@@ -216,4 +231,7 @@ export const LOWERINGS: ReadonlyMap<string, Lowering> = new Map<string, Lowering
   ['view.permute', (b, n) => [b.one('Transpose', [b.in(n, 'x')], { perm: { ints: n.attrs.perm as number[] } })]],
   ['view.slice', viewSlice],
   ['view.identity', (b, n) => [b.one('Identity', [b.in(n, 'x')])]],
+  // mask_positions.ts: rotary rows at position_ids [B, T] → [B, 1, T, rot]; learned positions position_ids + offset.
+  [GATHER_ROWS, (b, n) => [b.one('Unsqueeze', [b.one('Gather', [b.in(n, 'table'), b.in(n, 'positions')], { axis: { i: 0 } }), b.i64([1])])]],
+  [POSITION_IDS, (b, n) => [b.add(b.in(n, 'positions'), b.constant('int64', [num(n, 'offset')], true))]],
 ]);

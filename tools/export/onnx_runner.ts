@@ -37,9 +37,32 @@ export interface StepResult {
   readonly dims: readonly number[];
 }
 
+/** What a step feeds besides the ids; by default the mask grows by ones and positions follow it. */
+export interface StepInputs {
+  /** The new columns of attention_mask, [B][T] (1 token, 0 padding): appended to the rows kept from earlier steps. */
+  readonly mask?: readonly (readonly number[])[];
+  /** position_ids [B][T] to feed instead of the mask's (cumsum(mask) - 1 on tokens, 1 on padding, as HF's generate). */
+  readonly positionIds?: readonly (readonly number[])[];
+}
+
+/** Hugging Face generate's positions for the last T columns of mask rows: cumsum - 1 on tokens, 1 on padding. */
+export function positionsFromMaskRows(rows: readonly (readonly number[])[], T: number): number[][] {
+  return rows.map((row) => {
+    let sum = 0;
+    const out: number[] = [];
+    row.forEach((m, j) => {
+      sum += m;
+      if (j >= row.length - T) out.push(m ? sum - 1 : 1);
+    });
+    return out;
+  });
+}
+
 export class OnnxCausalLM {
   #past: Map<string, OrtTensor> = new Map();
   #length = 0;
+  /** attention_mask rows of the cached positions, [B][length]. */
+  #mask: number[][] = [];
   private constructor(
     readonly ort: Ort,
     readonly session: OrtSession,
@@ -69,19 +92,31 @@ export class OnnxCausalLM {
   reset(): void {
     this.#past.clear();
     this.#length = 0;
+    this.#mask = [];
   }
 
-  /** One forward over `ids` (rows of equal length) after the cached positions; keeps the presents. */
-  async step(ids: readonly (readonly number[])[]): Promise<StepResult> {
+  /**
+   * One forward over `ids` (rows of equal length) after the cached positions; keeps the presents and the mask.
+   * Padding: pass the new mask columns (`inputs.mask`); position_ids then follow the whole mask.
+   */
+  async step(ids: readonly (readonly number[])[], inputs: StepInputs = {}): Promise<StepResult> {
     const { ort } = this;
     const B = ids.length;
     const T = ids[0]!.length;
     const P = this.#length;
-    const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs, (x) => BigInt(x)), dims);
+    if (ids.some((r) => r.length !== T)) throw new ExportError(`OnnxCausalLM.step: ids rows have lengths ${ids.map((r) => r.length).join(', ')}; pad them to one length and pass the mask`);
+    if (P > 0 && this.#mask.length !== B) throw new ExportError(`OnnxCausalLM.step: ${B} rows after a cache of ${this.#mask.length} rows; reset() first`);
+    const fresh = inputs.mask ?? ids.map(() => Array<number>(T).fill(1));
+    const shapeOk = (m: readonly (readonly number[])[]) => m.length === B && m.every((r) => r.length === T);
+    if (!shapeOk(fresh)) throw new ExportError(`OnnxCausalLM.step: mask must be [${B}][${T}] (the new columns), got [${fresh.length}][${fresh[0]?.length ?? 0}]`);
+    const mask = ids.map((_, b) => [...(this.#mask[b] ?? []), ...fresh[b]!]);
+    const positions = inputs.positionIds ?? positionsFromMaskRows(mask, T);
+    if (!shapeOk(positions)) throw new ExportError(`OnnxCausalLM.step: positionIds must be [${B}][${T}], got [${positions.length}][${positions[0]?.length ?? 0}]`);
+    const i64 = (xs: readonly number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs, (x) => BigInt(x)), dims);
     const feeds: Record<string, OrtTensor> = {
       input_ids: i64(ids.flat(), [B, T]),
-      attention_mask: i64(Array(B * (P + T)).fill(1), [B, P + T]),
-      position_ids: i64(Array.from({ length: B * T }, (_, k) => P + (k % T)), [B, T]),
+      attention_mask: i64(mask.flat(), [B, P + T]),
+      position_ids: i64(positions.flat(), [B, T]),
     };
     const names = this.session.inputNames;
     for (const k of Object.keys(feeds)) if (!names.includes(k)) delete feeds[k];
@@ -95,9 +130,30 @@ export class OnnxCausalLM {
     if (this.hasCache) {
       for (let i = 0; i < this.layers; i++) for (const kind of ['key', 'value']) this.#past.set(`past_key_values.${i}.${kind}`, out[`present.${i}.${kind}`]!);
       this.#length = P + T;
+      this.#mask = mask;
     }
     const logits = out.logits!;
     return { logits: logits.data as Float32Array, dims: logits.dims };
+  }
+
+  /**
+   * Greedy ids for prompts of different lengths in one batch, as generateBatch runs them: left-padded with
+   * `padId` and masked, each row `steps` new tokens (no EOS stop), decode through the cache.
+   */
+  async greedyBatch(prompts: readonly (readonly number[])[], steps: number, padId = 0): Promise<number[][]> {
+    if (!this.hasCache) throw new ExportError('OnnxCausalLM.greedyBatch: the graph has no KV cache inputs (export with kvCache: true)');
+    this.reset();
+    const L = Math.max(...prompts.map((p) => p.length));
+    const ids = prompts.map((p) => [...Array<number>(L - p.length).fill(padId), ...p]);
+    const mask = prompts.map((p) => [...Array<number>(L - p.length).fill(0), ...Array<number>(p.length).fill(1)]);
+    const out: number[][] = prompts.map(() => []);
+    let r = await this.step(ids, { mask });
+    for (let s = 0; s < steps; s++) {
+      const next = argmaxLast(r).map((id, b) => (out[b]!.push(id), [id]));
+      if (s === steps - 1) break;
+      r = await this.step(next);
+    }
+    return out;
   }
 
   /** Greedy ids after `prompt` (one row), `steps` tokens, decode through the cache (or full re-runs without one). */
@@ -107,10 +163,7 @@ export class OnnxCausalLM {
     let seq = [...prompt];
     let r = await this.step([seq]);
     for (let s = 0; s < steps; s++) {
-      const [, T, V] = r.dims as [number, number, number];
-      const last = r.logits.subarray((T - 1) * V, T * V);
-      let best = 0;
-      for (let v = 1; v < V; v++) if (last[v]! > last[best]!) best = v;
+      const best = argmaxLast(r)[0]!;
       out.push(best);
       if (s === steps - 1) break;
       seq = [...seq, best];
@@ -122,4 +175,15 @@ export class OnnxCausalLM {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** Each row's argmax at the last position of a step's logits [B, T, V]. */
+function argmaxLast(r: StepResult): number[] {
+  const [B, T, V] = r.dims as [number, number, number];
+  return Array.from({ length: B }, (_, b) => {
+    const last = r.logits.subarray((b * T + T - 1) * V, (b * T + T) * V);
+    let best = 0;
+    for (let v = 1; v < V; v++) if (last[v]! > last[best]!) best = v;
+    return best;
+  });
 }
