@@ -621,6 +621,7 @@ const serveCommand = program
   .description('an OpenAI- and Ollama-compatible HTTP server (chat/completions, completions, SSE streaming; /api/chat, /api/generate NDJSON; /health, /metrics as JSON or Prometheus text); the model runs in a worker thread')
   .option('-m, --model <source>', modelHelp, 'demo:llama')
   .option('--quant-dir <dir>', 'serve this quantized model folder instead of --model')
+  .addOption(new Option('--quant <q>', 'quantize --model in memory at load: w8a8 (int8 per tensor) or w4 (uint4 g128), every linear incl. lm_head, as bench model --quant').choices(['w8a8', 'w4']))
   .addOption(new Option('--port <n>', 'port (0: any free port)').default(8000).argParser(intOption('--port', 0, 65535)))
   .option('--host <addr>', 'address to bind (loopback by default)', '127.0.0.1')
   .option('--allow-host <names>', 'comma-separated Host header names answered besides localhost, 127.0.0.1, [::1] and the bound address (* = any); others get 403 (DNS rebinding protection)')
@@ -630,15 +631,17 @@ const serveCommand = program
 // The limits (body size, prompt tokens, max tokens, template and tokenizer budgets, timeouts) come from one
 // table in tools/serve/limits.ts, shared with the README and the server's own startup check.
 for (const spec of Object.values(SERVE_LIMITS)) serveCommand.addOption(new Option(`${spec.flag} <n>`, spec.help).default(spec.default).argParser(intOption(spec.flag, 1, Number.MAX_SAFE_INTEGER)));
-serveCommand.action(async (opts: { model: string; quantDir?: string; port: number; host: string; allowHost?: string; dispatch?: string; apiKey?: string; threads?: number } & ServeLimits) => {
+serveCommand.action(async (opts: { model: string; quantDir?: string; quant?: 'w8a8' | 'w4'; port: number; host: string; allowHost?: string; dispatch?: string; apiKey?: string; threads?: number } & ServeLimits) => {
   if (opts.dispatch) parsePolicy(opts.dispatch); // a bad policy fails before the model loads
+  if (opts.quant && opts.quantDir) throw new ArgumentError(`opshift serve: --quant ${opts.quant} quantizes --model at load; --quant-dir ${opts.quantDir} is already quantized: give one of them`);
   const source = opts.quantDir ?? opts.model;
   const { createServer } = await import('./serve/server.js');
-  const { model: _m, quantDir: _q, port, host, allowHost, dispatch, apiKey, threads, ...limits } = opts;
+  const { model: _m, quantDir: _q, quant, port, host, allowHost, dispatch, apiKey, threads, ...limits } = opts;
   const server = await createServer({
     ...limits,
     model: source,
-    modelName: source,
+    modelName: quant ? `${source} (${quant})` : source,
+    quant,
     host,
     allowHosts: allowHost?.split(','),
     dispatch,
@@ -676,16 +679,18 @@ bench
   .addOption(new Option('--prefix-reps <n>', 'conversations for --prefix-reuse').default(5).argParser(intOption('--prefix-reps', 1, 1000)))
   .option('--api-key <key>', 'Authorization: Bearer <key> (default: $OPSHIFT_API_KEY)')
   .option('--dispatch <policy>', 'with -m: per-op backends of the started server')
+  .addOption(new Option('--quant <q>', 'with -m: quantize the model in memory at load (w8a8 or w4), as serve --quant').choices(['w8a8', 'w4']))
   .addOption(threadsOption(' (with -m)'))
   .option('--json', 'machine-readable output')
-  .action(async (opts: { url?: string; model?: string; clients: string; requests: number; maxTokens: number; disconnectRate: number; promptFile?: string; timeout: number; warmup: number; temperature: number; seed: number; prefixReuse?: number; prefixReps: number; apiKey?: string; dispatch?: string; threads?: number; json?: boolean }) => {
+  .action(async (opts: { url?: string; model?: string; clients: string; requests: number; maxTokens: number; disconnectRate: number; promptFile?: string; timeout: number; warmup: number; temperature: number; seed: number; prefixReuse?: number; prefixReps: number; apiKey?: string; dispatch?: string; quant?: 'w8a8' | 'w4'; threads?: number; json?: boolean }) => {
     if (opts.dispatch) parsePolicy(opts.dispatch);
+    if (opts.quant && !opts.model) throw new ArgumentError('opshift bench serve: --quant applies to the server -m starts; a --url server was started with its own options');
     const { formatBenchServe, runBenchServe, DEFAULT_PROMPTS } = await import('./bench_serve.js');
     const prompts = opts.promptFile ? readPromptFile(opts.promptFile).split('\n').map((l) => l.trim()).filter(Boolean) : DEFAULT_PROMPTS;
     const r = await runBenchServe({
       url: opts.url,
       model: opts.model,
-      server: { dispatch: opts.dispatch, threads: opts.threads },
+      server: { dispatch: opts.dispatch, threads: opts.threads, quant: opts.quant },
       clients: parseIntList('--clients', opts.clients, 1, 1024),
       requests: opts.requests,
       maxTokens: opts.maxTokens,

@@ -2,6 +2,7 @@
  * Messages between the HTTP thread (engine.ts, model_worker.ts) and the model worker (worker.ts). Everything
  * here is structured-clone data: the worker owns the model and tokenizer, the HTTP side never touches them.
  */
+import type { ServeQuant } from './load_quant.js';
 import type { ChatMessage } from './requests.js';
 
 /** What the worker needs to build its model, tokenizer and budgets. */
@@ -20,6 +21,8 @@ export interface WorkerInit {
   readonly templateMaxBytes: number;
   /** `--kv-cache-mb`: the KV cache budget of running sequences and kept prefixes (default: limits.ts). */
   readonly kvCacheMb?: number;
+  /** `--quant`: quantize every linear in memory after loading (load_quant.ts); undefined: as loaded. */
+  readonly quant?: ServeQuant;
 }
 
 /** The model as the HTTP side needs to know it. */
@@ -32,6 +35,8 @@ export interface ModelInfo {
   readonly loadMs: number;
   /** The KV cache budget, bytes (--kv-cache-mb). */
   readonly kvCacheBytes: number;
+  /** Set with `--quant`: the format and how many linears the worker quantized at load. */
+  readonly quant?: { readonly format: ServeQuant; readonly linears: number };
 }
 
 export type PromptInput = { readonly kind: 'chat'; readonly messages: readonly ChatMessage[] } | { readonly kind: 'text'; readonly text: string } | { readonly kind: 'ids'; readonly ids: readonly number[] };

@@ -30,6 +30,7 @@ import { ApiError, badRequest } from './errors.js';
 import { hostAllowed, hostName, hostPolicy } from './host_check.js';
 import { cancelOnClose, jobFor, submitError } from './http_job.js';
 import { resolveLimits, type ServeLimits } from './limits.js';
+import { checkServeQuant, type ServeQuant } from './load_quant.js';
 import { metricsFamilies, metricsJson, ServerStats, wantsPrometheus, type MetricsSources } from './metrics.js';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './metrics_prometheus.js';
 import { ModelWorker } from './model_worker.js';
@@ -46,6 +47,8 @@ export interface ServeOptions extends Partial<ServeLimits> {
   readonly dispatch?: string;
   /** `-t/--threads`: ORT intra-op and NPU library threads in the model worker. */
   readonly threads?: number;
+  /** `--quant`: quantize every linear in memory at load (w8a8 or w4), e.g. for a synthetic model. */
+  readonly quant?: ServeQuant;
   /** Address `listen()` binds (default 127.0.0.1); also allowed as a Host header. */
   readonly host?: string;
   /** More allowed Host names (`*`: any). */
@@ -89,12 +92,13 @@ export async function createServer(o: ServeOptions): Promise<Server> {
   const limits = resolveLimits(o);
   if (o.dispatch) parsePolicy(o.dispatch); // a bad policy fails here, not in the worker
   if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 1)) throw new ArgumentError(`opshift serve: --threads ${o.threads} must be a positive integer`);
+  const quant = checkServeQuant(o.quant);
   const host = o.host ?? '127.0.0.1';
   const hosts = hostPolicy(host, o.allowHosts);
   const modelName = o.modelName ?? o.model;
   const source = await resolveModelSource(o.model);
   const worker = await ModelWorker.start(
-    { modelLoad: source.load, tokenizerDir: source.dir, dispatch: o.dispatch, threads: o.threads, prefillChunk: limits.prefillChunk, templateTimeoutMs: limits.templateTimeoutMs, templateMaxBytes: limits.templateMaxBytes, kvCacheMb: limits.kvCacheMb },
+    { modelLoad: source.load, tokenizerDir: source.dir, dispatch: o.dispatch, threads: o.threads, prefillChunk: limits.prefillChunk, templateTimeoutMs: limits.templateTimeoutMs, templateMaxBytes: limits.templateMaxBytes, kvCacheMb: limits.kvCacheMb, quant },
     { templateTimeoutMs: limits.templateTimeoutMs, tokenizeTimeoutMs: limits.tokenizeTimeoutMs },
   );
   const engine = new Engine(worker, { maxQueue: limits.maxQueue, maxBatch: limits.maxBatch, maxTokensCap: limits.maxTokens, maxPromptTokens: limits.maxPromptTokens });

@@ -11,6 +11,7 @@ import { defaultPolicy } from '../default_policy.js';
 import { loadModel } from '../../models/load.js';
 import { loadTokenizer, tokenizerFiles } from '../../models/tokenizer.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import { quantizeAtLoad } from './load_quant.js';
 import { Scheduler } from './scheduler.js';
 import { setThreads } from '../threads.js';
 
@@ -24,6 +25,7 @@ try {
   const t0 = performance.now();
   if (init.threads !== undefined) setThreads(init.threads);
   const model = loadModel(init.modelLoad);
+  const quantizedLinears = init.quant ? quantizeAtLoad(model, init.quant) : 0;
   const tokenizer = init.tokenizerDir !== undefined && tokenizerFiles(init.tokenizerDir) !== undefined ? loadTokenizer(init.tokenizerDir) : undefined;
   scheduler = new Scheduler(
     {
@@ -47,6 +49,7 @@ try {
       hasChatTemplate: tokenizer?.chatTemplate !== undefined,
       loadMs: performance.now() - t0,
       kvCacheBytes: scheduler.pool.budget,
+      quant: init.quant ? { format: init.quant, linears: quantizedLinears } : undefined,
     },
   });
 } catch (e) {
