@@ -4,9 +4,13 @@
  * itself, one against a running server's URL with random disconnects (no 5xx, no leaked KV cache), and one cut
  * by the time bound.
  */
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { byteTokenIds, parseStreamedIds } from '../tools/bench_serve_ids.js';
 import { checkBenchServeOptions, formatBenchServe, runBenchServe, type BenchServeOptions } from '../tools/bench_serve.js';
-import { systemPrompt } from '../tools/bench_serve_prefix.js';
+import { conversationTurns, systemPrompt } from '../tools/bench_serve_prefix.js';
 import { levelStats, quantileOf, quantiles, seededRandom, type RequestSample } from '../tools/bench_serve_stats.js';
 import type { Server } from '../tools/serve/server.js';
 import { DEMO_LLAMA, startServer } from './serve_helpers.js';
@@ -132,5 +136,54 @@ describe('bench serve against the demo Llama', () => {
     expect(formatBenchServe(r)).toMatch(/second turn \(\d+ prompt tokens, 2 conversations\): TTFT p50 [\d.]+ ms with the first turn's prefix kept vs [\d.]+ ms without/);
     // The server is gone afterwards.
     await expect(fetch(`${r.url}/health`)).rejects.toThrow();
+  });
+});
+
+describe('bench serve against a model without a tokenizer (token-id prompts)', () => {
+  it('byte tokens and streamed ids', () => {
+    expect(byteTokenIds('Ab')).toEqual([0x41 + 3, 0x62 + 3]);
+    expect(byteTokenIds('é')).toEqual([0xc3 + 3, 0xa9 + 3]); // UTF-8 bytes, not code points
+    expect(parseStreamedIds(' 17 4021  9 ')).toEqual([17, 4021, 9]);
+    expect(parseStreamedIds('')).toEqual([]);
+    expect(() => parseStreamedIds('17 And')).toThrow(/streamed 'And', not a token id/);
+  });
+
+  it('token-id turns: the warm second turn extends turn 1 and its answer; the cold one differs from its first id', () => {
+    const t = conversationTurns(true, 'Sys one two', 'Other one two', 'Q1', 'Q2');
+    const first = (t.first as { prompt: number[] }).prompt;
+    const warm = (t.warm(' 500 600') as { prompt: number[] }).prompt;
+    const cold = (t.cold(' 500 600') as { prompt: number[] }).prompt;
+    expect(first).toEqual(byteTokenIds('Sys one two\nQ1'));
+    expect(warm).toEqual([...first, 500, 600, ...byteTokenIds('\nQ2')]);
+    expect(cold.length).toBe(byteTokenIds('Other one two\nQ1').length + 2 + 3);
+    expect(cold[0]).not.toBe(warm[0]);
+    // With a tokenizer the turns stay chat messages.
+    expect(conversationTurns(false, 'S', 'O', 'Q1', 'Q2').warm('A')).toEqual({ messages: [{ role: 'system', content: 'S' }, { role: 'user', content: 'Q1' }, { role: 'assistant', content: 'A' }, { role: 'user', content: 'Q2' }] });
+  });
+
+  // The demo Llama's weights and config without its tokenizer files: the server then takes ids only.
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'opshift-bench-ids-'));
+    for (const f of ['config.json', 'generation_config.json', 'model.safetensors']) symlinkSync(join(DEMO_LLAMA, f), join(dir, f));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('detects it, sends ids, and the second turn extends the first turn ids', { timeout: 90_000 }, async () => {
+    const r = await runBenchServe({ model: dir, clients: [1, 2], requests: 3, maxTokens: 4, disconnectRate: 0, prompts: ['And God said', 'In the beginning'], timeoutMs: 60_000, warmup: 1, seed: 2, temperature: 0, prefixReuse: { words: 30, reps: 1 } });
+    expect(r.promptIds).toBe(true);
+    for (const l of r.levels) {
+      expect(l).toMatchObject({ requests: 3, completed: 3, status4xx: 0, status5xx: 0, networkErrors: 0 });
+      expect(l.tokens).toBeGreaterThan(0);
+    }
+    const p = r.prefixReuse!;
+    expect(p.failed).toBe(0);
+    // Turn 2: system (30 words) + question + answer + question as bytes, plus the answer's streamed ids.
+    const system = systemPrompt('Conversation2x0.', 30, ['And God said', 'In the beginning']);
+    expect(p.promptTokens).toBeGreaterThan(byteTokenIds(`${system}\nAnd God said\nIn the beginning`).length);
+    expect(p.warmTtftMs.n).toBe(1);
+    expect(p.coldTtftMs.n).toBe(1);
+    expect(r.after?.liveKvCaches).toBe(0);
+    expect(formatBenchServe(r)).toMatch(/no tokenizer: prompts were sent as token ids/);
   });
 });

@@ -9,6 +9,7 @@
  * worker thread) and stops it afterwards, for one-command runs.
  */
 import { ArgumentError } from '../core/errors.js';
+import { byteTokenIds, needsTokenIds } from './bench_serve_ids.js';
 import { runPrefixReuse, type PrefixReuseResult } from './bench_serve_prefix.js';
 import { levelStats, seededRandom, type LevelStats, type RequestSample } from './bench_serve_stats.js';
 import type { ServeOptions } from './serve/server.js';
@@ -39,6 +40,11 @@ export interface BenchServeOptions {
   readonly apiKey?: string;
   /** The model name requests send (default: the first from /v1/models). */
   readonly modelName?: string;
+  /**
+   * Send prompts as token ids (their UTF-8 bytes as Llama byte tokens, bench_serve_ids.ts), for a model without a
+   * tokenizer. Undefined: ask the server (a text prompt answered 400 no_tokenizer means ids).
+   */
+  readonly promptIds?: boolean;
   /** Also measure second-turn TTFT with and without a reusable prefix: system prompts of this many words. */
   readonly prefixReuse?: { readonly words: number; readonly reps: number };
   readonly onProgress?: (message: string) => void;
@@ -49,6 +55,8 @@ export interface BenchServeResult {
   readonly model: string;
   readonly maxTokens: number;
   readonly disconnectRate: number;
+  /** Prompts went as token ids (the model has no tokenizer). */
+  readonly promptIds: boolean;
   readonly levels: readonly LevelStats[];
   readonly prefixReuse?: PrefixReuseResult;
   /** The server's /metrics once idle after the run (undefined: it has none, or never went idle). */
@@ -101,7 +109,7 @@ interface Plan {
 }
 
 /** A streaming request: `/v1/completions` with a prompt, or `/v1/chat/completions` with messages. */
-export type StreamRequest = { readonly prompt: string } | { readonly messages: readonly { role: string; content: string }[] };
+export type StreamRequest = { readonly prompt: string | readonly number[] } | { readonly messages: readonly { role: string; content: string }[] };
 
 /** One streaming request, timed piece by piece; `text` is what arrived. */
 export async function streamOne(url: string, model: string, o: Pick<BenchServeOptions, 'maxTokens' | 'temperature' | 'seed' | 'apiKey'>, request: StreamRequest, disconnectAfter: number | undefined, deadline: AbortSignal): Promise<RequestSample & { text: string }> {
@@ -167,7 +175,7 @@ export async function streamOne(url: string, model: string, o: Pick<BenchServeOp
 class StreamError extends Error {}
 
 /** `requests` requests from `clients` workers; the level's clock runs from the first send to the last answer. */
-async function runLevel(url: string, model: string, o: BenchServeOptions, clients: number, plans: readonly Plan[], deadline: AbortSignal): Promise<LevelStats> {
+async function runLevel(url: string, model: string, o: BenchServeOptions, ids: boolean, clients: number, plans: readonly Plan[], deadline: AbortSignal): Promise<LevelStats> {
   const samples: RequestSample[] = [];
   let next = 0;
   const t0 = performance.now();
@@ -175,7 +183,7 @@ async function runLevel(url: string, model: string, o: BenchServeOptions, client
     Array.from({ length: clients }, async () => {
       while (next < plans.length && !deadline.aborted) {
         const plan = plans[next++]!;
-        samples.push(await streamOne(url, model, o, { prompt: plan.prompt }, plan.disconnectAfter, deadline));
+        samples.push(await streamOne(url, model, o, { prompt: ids ? byteTokenIds(plan.prompt) : plan.prompt }, plan.disconnectAfter, deadline));
       }
     }),
   );
@@ -196,26 +204,28 @@ export async function runBenchServe(o: BenchServeOptions): Promise<BenchServeRes
   const deadline = AbortSignal.timeout(o.timeoutMs);
   try {
     const model = o.modelName ?? (await servedModel(url!, o.apiKey));
+    const ids = o.promptIds ?? (await needsTokenIds(url!, model, o.apiKey, deadline));
+    if (ids) o.onProgress?.('the model has no tokenizer: prompts go as token ids (UTF-8 bytes as Llama byte tokens)');
     const random = seededRandom(o.seed);
     const levels: LevelStats[] = [];
     for (const clients of o.clients) {
       if (deadline.aborted) break;
-      for (let i = 0; i < o.warmup && !deadline.aborted; i++) await streamOne(url!, model, o, { prompt: o.prompts[i % o.prompts.length]! }, undefined, deadline);
+      for (let i = 0; i < o.warmup && !deadline.aborted; i++) await streamOne(url!, model, o, { prompt: ids ? byteTokenIds(o.prompts[i % o.prompts.length]!) : o.prompts[i % o.prompts.length]! }, undefined, deadline);
       const plans = Array.from({ length: o.requests }, (_, i): Plan => {
         const cut = random() < o.disconnectRate;
         const after = 1 + Math.floor(random() * Math.max(1, Math.floor(o.maxTokens / 2)));
         return { prompt: o.prompts[i % o.prompts.length]!, disconnectAfter: cut ? after : undefined };
       });
       o.onProgress?.(`${clients} client${clients > 1 ? 's' : ''}: ${o.requests} requests`);
-      levels.push(await runLevel(url!, model, o, clients, plans, deadline));
+      levels.push(await runLevel(url!, model, o, ids, clients, plans, deadline));
     }
     let prefixReuse: PrefixReuseResult | undefined;
     if (o.prefixReuse && !deadline.aborted) {
       o.onProgress?.(`second-turn TTFT: ${o.prefixReuse.reps} conversations, ${o.prefixReuse.words}-word system prompts`);
-      prefixReuse = await runPrefixReuse(url!, model, o, o.prefixReuse.words, o.prefixReuse.reps, deadline);
+      prefixReuse = await runPrefixReuse(url!, model, o, o.prefixReuse.words, o.prefixReuse.reps, deadline, ids);
     }
     const timedOut = deadline.aborted;
-    return { url: url!, model, maxTokens: o.maxTokens, disconnectRate: o.disconnectRate, levels, prefixReuse, after: await serverAfter(url!, o.apiKey), timedOut };
+    return { url: url!, model, maxTokens: o.maxTokens, disconnectRate: o.disconnectRate, promptIds: ids, levels, prefixReuse, after: await serverAfter(url!, o.apiKey), timedOut };
   } finally {
     await stop?.();
   }
@@ -251,7 +261,9 @@ export function formatBenchServe(r: BenchServeResult): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-  const out = [`bench serve: ${r.model} at ${r.url}, max_tokens ${r.maxTokens}, disconnect rate ${r.disconnectRate}`, line(head), ...rows.map(line)];
+  const out = [`bench serve: ${r.model} at ${r.url}, max_tokens ${r.maxTokens}, disconnect rate ${r.disconnectRate}`];
+  if (r.promptIds) out.push('the model has no tokenizer: prompts were sent as token ids (their UTF-8 bytes as Llama byte tokens), tokens counted from usage');
+  out.push(line(head), ...rows.map(line));
   const first = r.levels[0];
   const lastLevel = r.levels.at(-1);
   if (first && lastLevel && lastLevel !== first && first.tokensPerS > 0 && first.interTokenMs.p99 !== null && lastLevel.interTokenMs.p99 !== null)

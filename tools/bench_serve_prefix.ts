@@ -12,7 +12,8 @@
  * Requests run one at a time: the figure is prefill work saved, not queueing.
  */
 import type { BenchServeOptions } from './bench_serve.js';
-import { streamOne } from './bench_serve.js';
+import { streamOne, type StreamRequest } from './bench_serve.js';
+import { byteTokenIds, parseStreamedIds } from './bench_serve_ids.js';
 import { quantiles, type Quantiles } from './bench_serve_stats.js';
 
 export interface PrefixReuseResult {
@@ -36,7 +37,28 @@ export function systemPrompt(tag: string, words: number, corpus: readonly string
   return out.slice(0, words).join(' ');
 }
 
-export async function runPrefixReuse(url: string, model: string, o: BenchServeOptions, words: number, reps: number, deadline: AbortSignal): Promise<PrefixReuseResult> {
+/**
+ * The three requests of one repetition as chat messages, or for a model without a tokenizer (`ids`) as
+ * /v1/completions token ids: system, question and turns joined by newlines as byte tokens, the answer as the ids
+ * the server streamed back (so the warm second turn extends the first turn's ids exactly).
+ */
+export function conversationTurns(ids: boolean, system: string, other: string, q1: string, q2: string) {
+  const first: StreamRequest = ids ? { prompt: byteTokenIds(`${system}\n${q1}`) } : { messages: [{ role: 'system', content: system }, { role: 'user', content: q1 }] };
+  const second = (s: string, answer: string): StreamRequest =>
+    ids
+      ? { prompt: [...byteTokenIds(`${s}\n${q1}`), ...parseStreamedIds(answer), ...byteTokenIds(`\n${q2}`)] }
+      : {
+          messages: [
+            { role: 'system', content: s },
+            { role: 'user', content: q1 },
+            { role: 'assistant', content: answer },
+            { role: 'user', content: q2 },
+          ],
+        };
+  return { first, warm: (answer: string) => second(system, answer), cold: (answer: string) => second(other, answer) };
+}
+
+export async function runPrefixReuse(url: string, model: string, o: BenchServeOptions, words: number, reps: number, deadline: AbortSignal, ids = false): Promise<PrefixReuseResult> {
   const warm: number[] = [];
   const cold: number[] = [];
   const promptTokens: number[] = [];
@@ -46,20 +68,14 @@ export async function runPrefixReuse(url: string, model: string, o: BenchServeOp
   for (let i = 0; i < reps && !deadline.aborted; i++) {
     const q1 = o.prompts[i % o.prompts.length]!;
     const q2 = o.prompts[(i + 1) % o.prompts.length]!;
-    const system = systemPrompt(`Conversation${o.seed}x${i}.`, words, o.prompts);
-    const first = await streamOne(url, model, opts, { messages: [{ role: 'system', content: system }, { role: 'user', content: q1 }] }, undefined, deadline);
+    const t = conversationTurns(ids, systemPrompt(`Conversation${o.seed}x${i}.`, words, o.prompts), systemPrompt(`Unrelated${o.seed}y${i}.`, words, o.prompts), q1, q2);
+    const first = await streamOne(url, model, opts, t.first, undefined, deadline);
     if (first.status !== 200 || first.error) {
       failed++;
       continue;
     }
-    const turn2 = (s: string) => [
-      { role: 'system', content: s },
-      { role: 'user', content: q1 },
-      { role: 'assistant', content: first.text },
-      { role: 'user', content: q2 },
-    ];
-    const w = await streamOne(url, model, opts, { messages: turn2(system) }, undefined, deadline);
-    const c = await streamOne(url, model, opts, { messages: turn2(systemPrompt(`Unrelated${o.seed}y${i}.`, words, o.prompts)) }, undefined, deadline);
+    const w = await streamOne(url, model, opts, t.warm(first.text), undefined, deadline);
+    const c = await streamOne(url, model, opts, t.cold(first.text), undefined, deadline);
     for (const [r, into] of [
       [w, warm],
       [c, cold],
