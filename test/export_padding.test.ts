@@ -2,7 +2,7 @@
  * Issue #21 follow-up: the exported graph honours attention_mask and position_ids. A left-padded 2-row batch
  * (prefill, then two decode steps through past/present with the mask growing) gives eager
  * forward(ids, { attentionMask })'s logits at every token position, row by row (1e-4 relative), for the demo
- * Llama and OPT and a synthetic Mistral (GQA); position_ids fed by the caller are the ones used; OnnxCausalLM's
+ * Llama and OPT and a synthetic Mistral (GQA, full attention and a sliding window of 4); position_ids fed by the caller are the ones used; OnnxCausalLM's
  * batched greedy generation equals eager generateBatch.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,8 +24,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const int64 = (rows: readonly (readonly number[])[]): Tensor => fromTypedArray(BigInt64Array.from(rows.flat(), (x) => BigInt(x)), [rows.length, rows[0]!.length]);
 
-function mistral(): CausalLM {
-  const raw = { vocab_size: 96, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 128, rms_norm_eps: 1e-6, torch_dtype: 'float32', model_type: 'mistral', sliding_window: null };
+/** A synthetic Mistral (GQA); `window`: its sliding window (null: full attention). */
+function mistral(window: number | null): CausalLM {
+  const raw = { vocab_size: 96, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 128, rms_norm_eps: 1e-6, torch_dtype: 'float32', model_type: 'mistral', sliding_window: window };
   const model = buildModel(parseConfig(new JsonConfig('config.json', raw)));
   model.initRandom(11);
   return model;
@@ -61,7 +62,9 @@ function expectRowsClose(graph: StepResult, eager: Tensor, newMask: readonly (re
 const MODELS: { name: string; make: () => CausalLM }[] = [
   { name: 'demo-llama', make: () => loadModel('demo:llama') },
   { name: 'demo-opt', make: () => loadModel('demo:opt') },
-  { name: 'mistral-gqa', make: mistral },
+  { name: 'mistral-gqa', make: () => mistral(null) },
+  // Window 4 < 7 prompt tokens: window, padding and causality combine in one mask, prefill and decode.
+  { name: 'mistral-window4', make: () => mistral(4) },
 ];
 
 describe.each(MODELS)('exported $name with a padded batch', ({ name, make }) => {

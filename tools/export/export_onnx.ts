@@ -102,23 +102,33 @@ interface CacheDims {
 }
 
 /**
- * Models whose forward picks keys or tables by the sequence length at run time cannot become one graph: a sliding
- * window shorter than the context (the cache drops keys; masks are built in JavaScript) and LongRoPE (switches
- * its factors past original_max_position_embeddings and re-runs the sequence).
+ * Models whose forward picks tables by the sequence length at run time cannot become one graph: LongRoPE switches
+ * its factors past original_max_position_embeddings and re-runs the sequence.
  */
 function checkExportable(model: CausalLM): void {
   const c = model.config;
-  const windows = cacheDims(model).windows;
-  const i = windows.findIndex((w) => w !== undefined && w < c.maxPositions);
-  if (i >= 0)
-    throw new ExportError(
-      `export: ${c.modelType} layer ${i} has a sliding window of ${windows[i]} positions, shorter than max_position_embeddings ${c.maxPositions}: ` +
-        'the model builds its window masks in JavaScript, which the graph cannot follow (set sliding_window to null to export full attention)',
-    );
   if (model.recomputeCacheAt !== undefined)
     throw new ExportError(
       `export: ${c.modelType} switches its rotary factors (LongRoPE) past ${model.recomputeCacheAt} positions and re-runs the sequence: a size-dependent branch the graph cannot express`,
     );
+}
+
+/**
+ * Runs `run` with the model's sliding windows off (Llama-family `windowOf` answering undefined on this instance).
+ * Eager forward drops keys out of a window and builds window masks in JavaScript, which a trace cannot follow;
+ * the graph instead keeps every key in present.* and hides the ones outside each layer's window in its mask
+ * (mask_positions.ts), as Hugging Face's sliding-window masks over a full cache do. Eager code is untouched.
+ */
+function withoutWindows<T>(model: CausalLM, windows: readonly (number | undefined)[], run: () => T): T {
+  const m = model as unknown as { windowOf?: (i: number) => number | undefined };
+  if (windows.every((w) => w === undefined)) return run();
+  if (typeof m.windowOf !== 'function') throw new ExportError(`export: ${model.config.modelType} has sliding windows but no windowOf to trace around`);
+  m.windowOf = () => undefined;
+  try {
+    return run();
+  } finally {
+    delete m.windowOf; // the class's method again
+  }
 }
 
 function cacheDims(model: CausalLM): CacheDims {
@@ -210,13 +220,17 @@ export function exportOnnx(model: CausalLM, options: ExportOnnxOptions): ExportO
   // Tables the model caches as it sees longer sequences (Llama's cos/sin) are built up front for every position
   // the model supports (one decode step at the last position), so both traces see them as the same constant
   // and the graph covers all positions.
-  forwardFn(model, true)(exampleInputs(model, 1, 1, Math.max(model.config.maxPositions - 1, 0), true));
+  const { windows } = cacheDims(model);
+  withoutWindows(model, windows, () => forwardFn(model, true)(exampleInputs(model, 1, 1, Math.max(model.config.maxPositions - 1, 0), true)));
   const parameters = new Map<Storage, string>();
   for (const [name, p] of model.namedParameters()) parameters.set(p.value.storage, name);
   // Two sizes whose dims differ in distinct steps (batch +1, new tokens +3, past +6), so each size-dependent
   // number in the trace is solved unambiguously (unify.ts).
   const examples = kvCache ? [exampleInputs(model, 1, 2, 3, true), exampleInputs(model, 2, 5, 9, true)] : [exampleInputs(model, 1, 3, 0, false), exampleInputs(model, 2, 7, 0, false)];
-  const graph = bindMaskAndPositions(trace(fn, examples, { parameters }));
+  const graph = bindMaskAndPositions(
+    withoutWindows(model, windows, () => trace(fn, examples, { parameters })),
+    windows,
+  );
   const written = writeOnnx(graph, options.out, { opset: options.opset, dimNames: dimNames(kvCache), externalDataThreshold: options.externalDataThreshold });
   let genaiPath: string | undefined;
   let genaiSkipped: string | undefined;

@@ -66,7 +66,7 @@ const attention: Lowering = (b, n) => {
   // Which scores stay: a bool [.., L, S] from causality and key padding; hidden ones become -inf.
   const keep: string[] = [];
   const causal = n.attrs.isCausal === true;
-  if (causal || n.inputs.keyMask !== undefined) {
+  if (causal || n.inputs.keyMask !== undefined || typeof n.attrs.window === 'number') {
     const L = b.one('Shape', [b.in(n, 'q')], { start: { i: -2 }, end: { i: -1 } });
     const S = b.one('Shape', [b.in(n, 'k')], { start: { i: -2 }, end: { i: -1 } });
     const one = b.scalar(b.i64([1]));
@@ -77,6 +77,8 @@ const attention: Lowering = (b, n) => {
     const at = b.add(rows, b.one('Sub', [S, L]));
     // Key j is visible to query i when j <= i + offset; offset = S - L bottom-right (cache decoding), 0 top-left.
     if (causal) keep.push(b.one('LessOrEqual', [cols, n.attrs.causalAlign === 'bottom-right' ? at : rows])); // (L, S)
+    // Sliding window w: key j is visible to the query at position p when j > p - w.
+    if (typeof n.attrs.window === 'number') keep.push(b.one('Greater', [cols, b.one('Sub', [at, b.i64([n.attrs.window])])]));
     if (n.inputs.keyMask !== undefined) {
       // attention_mask [B, S] (1 token, 0 padding) → [B, 1, (1,) 1, S]. As attentionPlan: a query always sees
       // itself, so a padding query (or an all-padding row) never softmaxes over nothing (NaN).

@@ -9,8 +9,9 @@
  *  - learned positions (OPT): the Range `past+2 .. past+T+2` feeding the position Embedding becomes
  *    position_ids + 2, as Hugging Face's OPTLearnedPositionalEmbedding does with given position_ids
  *    (Optimum's OPT export takes position_ids too);
- *  - attention: every Attention node also reads attention_mask as a key-padding mask (lowered in lower_ops.ts
- *    exactly as attentionPlan builds the eager mask: causal, padded keys hidden, each query sees itself).
+ *  - attention: every Attention node also reads attention_mask as a key-padding mask, and gets its layer's
+ *    sliding window (lowered in lower_ops.ts exactly as attentionPlan builds the eager mask: causal, keys in
+ *    the window, padded keys hidden, each query sees itself).
  */
 import { ExportError, formatDim, formatShapeDims, isExpr, type Dim, type Graph, type GraphNode, type GraphValue } from './graph.js';
 
@@ -24,7 +25,7 @@ const sameDim = (a: Dim | undefined, b: Dim | undefined) => a !== undefined && b
  * The rewritten graph. A graph without attention_mask/position_ids inputs (a plain trace()) is returned as is;
  * a graph whose positions or keys do not come from the patterns above fails naming the node.
  */
-export function bindMaskAndPositions(graph: Graph): Graph {
+export function bindMaskAndPositions(graph: Graph, windows: readonly (number | undefined)[] = []): Graph {
   const maskId = graph.inputs.find((i) => i.name === 'attention_mask')?.id;
   const posId = graph.inputs.find((i) => i.name === 'position_ids')?.id;
   if (maskId === undefined || posId === undefined) return graph;
@@ -83,14 +84,20 @@ export function bindMaskAndPositions(graph: Graph): Graph {
     before.set(k, { op: POSITION_IDS, inputs: { positions: posId }, attrs: { offset }, outputs: [id] });
   });
 
-  // Key padding: each Attention reads attention_mask over its keys (past + new).
+  // Key padding: each Attention reads attention_mask over its keys (past + new); layer i's sliding window (the
+  // i-th Attention) hides keys at or before position - window.
+  const attentions = nodes.filter((n) => n.op === 'Attention').length;
+  if (windows.some((w) => w !== undefined) && attentions !== windows.length)
+    throw new ExportError(`export: ${attentions} Attention ops traced for ${windows.length} layers with sliding windows: cannot tell which window each one has`);
+  let layer = 0;
   nodes.forEach((n, k) => {
     if (n.op !== 'Attention') return;
     const S = values[n.inputs.k as number]!.shape.at(-2);
     const mask = values[maskId]!.shape[1];
     if (!sameDim(S, mask))
       throw new ExportError(`export: Attention (node ${k}) reads ${S === undefined ? '?' : formatDim(S)} keys, attention_mask covers ${formatDim(mask!)}: the key-padding mask cannot be applied`);
-    nodes[k] = { ...n, inputs: { ...n.inputs, keyMask: maskId } };
+    const window = windows[layer++];
+    nodes[k] = { ...n, inputs: { ...n.inputs, keyMask: maskId }, attrs: window === undefined ? n.attrs : { ...n.attrs, window } };
   });
 
   const ordered: GraphNode[] = [];
