@@ -15,6 +15,7 @@
 import { existsSync } from 'node:fs';
 import type * as Koffi from 'koffi';
 import { NpuError } from '../../core/errors.js';
+import { transpose2d } from '../../core/transpose.js';
 import { bindSurface, defaultLibraryPath, fn, koffi, librarySource, missingLibraryReason, oncePerPath, type Fn, type LibrarySource, type LibrarySpec } from '../native_library.js';
 
 /** OPSHIFT_NPU_ABI_VERSION of the header this file was written against. */
@@ -57,6 +58,14 @@ type Int8 = Int8Array;
 type F32 = Float32Array;
 type Data = Float32Array | Uint16Array;
 
+
+/** bf16 bit patterns -> their float32 values (exact). */
+function bf16ToF32(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  const u = new Uint32Array(out.buffer);
+  for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
+  return out;
+}
 
 // Struct and opaque types are registered once per process (koffi names are global), before any prototype.
 let typesDeclared = false;
@@ -131,6 +140,39 @@ const SURFACE = {
   npu_gemm_destroy: fn<(g: NativeHandle) => void>('void npu_gemm_destroy(npu_gemm* g)', false),
 } as const;
 
+/**
+ * Optional ABI 2 entries (opshift_npu.h, "prepared weights straight from nn.Linear's layout"): a library may lack
+ * them; NpuContext then transposes on the host and calls the K x N entries (same handle, same bits).
+ */
+const OPTIONAL_SURFACE = {
+  npu_gemm_create_f_t: fn<(ctx: NativeHandle, variant: number, w: Data, wDtype: number, transposed: number, K: number, N: number, out: Out<NativeHandle | null>) => number>(
+    'int32_t npu_gemm_create_f_t(npu_ctx* ctx, int32_t variant, const void* w, int32_t w_dtype, int32_t transposed, int64_t K, int64_t N, _Out_ npu_gemm** out)',
+  ),
+  npu_gemm_create_w8_t: fn<(ctx: NativeHandle, variant: number, w: Int8, transposed: number, K: number, N: number, out: Out<NativeHandle | null>) => number>(
+    'int32_t npu_gemm_create_w8_t(npu_ctx* ctx, int32_t variant, const int8_t* w, int32_t transposed, int64_t K, int64_t N, _Out_ npu_gemm** out)',
+  ),
+  npu_gemm_create_w4_t: fn<
+    (
+      ctx: NativeHandle,
+      variant: number,
+      qpacked: Uint8Array,
+      zeros: Uint8Array | null,
+      scales: F32,
+      bias: F32 | null,
+      K: number,
+      N: number,
+      group: number,
+      wBits: number,
+      out: Out<NativeHandle | null>,
+    ) => number
+  >(
+    'int32_t npu_gemm_create_w4_t(npu_ctx* ctx, int32_t variant, const uint8_t* qpacked, const uint8_t* zeros, const float* scales, const float* bias, int64_t K, int64_t N, int32_t group, int32_t w_bits, _Out_ npu_gemm** out)',
+  ),
+} as const;
+type OptionalSurface = typeof OPTIONAL_SURFACE;
+/** The optional functions the library exports (absent keys: not exported). */
+export type NpuOptionalApi = { readonly [K in keyof OptionalSurface]?: OptionalSurface[K] extends Fn<infer F> ? F : never };
+
 type Surface = typeof SURFACE;
 /** The raw functions, typed from SURFACE. */
 export type NpuApi = { readonly [K in keyof Surface]: Surface[K] extends Fn<infer F> ? F : never };
@@ -142,6 +184,8 @@ export interface NpuLibrary {
   readonly implName: string;
   /** The raw functions; prefer `call`, which checks statuses. */
   readonly api: NpuApi;
+  /** The optional entries this library exports. */
+  readonly optional: NpuOptionalApi;
   /** Calls a status-returning function and throws NpuError on a non-zero status. */
   call<K extends NpuCall>(name: K, ...args: Parameters<NpuApi[K]>): void;
 }
@@ -191,6 +235,8 @@ function load(path: string): NpuLoadResult {
   if (abiVersion !== NPU_ABI_VERSION)
     return { ok: false, reason: `NPU library ${path} implements ABI version ${abiVersion}, opshift needs ${NPU_ABI_VERSION} (rebuild it, or point OPSHIFT_NPU_LIB at a matching library)` };
   const statusNames = new Set(Object.entries(SURFACE).filter(([, e]) => e.status).map(([n]) => n));
+  // Optional entries: whatever binds is used; a library without them gets the host-transpose fallback.
+  const optional = bindSurface(lib, OPTIONAL_SURFACE).api as NpuOptionalApi;
   return {
     ok: true,
     lib: {
@@ -198,6 +244,7 @@ function load(path: string): NpuLoadResult {
       abiVersion,
       implName: typed.npu_impl_name(),
       api: typed,
+      optional,
       call(name, ...args) {
         const f = typed[name] as (...a: unknown[]) => unknown;
         const st = f(...args);
@@ -324,6 +371,71 @@ export class NpuContext {
     const out: Out<NativeHandle | null> = [null];
     this.lib.call('npu_gemm_create_w4', this.handle('npu_gemm_create_w4'), q, zeros, scales, bias, K, N, group, wBits, out);
     return new NpuGemm(this, out[0]!, NpuVariant.W4ABF16, K, N);
+  }
+
+  /**
+   * An f32/bf16 gemm from nn.Linear's [N, K] weight (float32, or bf16 bits: an F32 gemm widens them exactly in the
+   * library, a BF16 gemm needs them). Packs straight from [N, K] when the library has npu_gemm_create_f_t, else
+   * transposes on the host first (the same handle either way).
+   */
+  createFFromNK(variant: typeof NpuVariant.F32 | typeof NpuVariant.BF16, w: Float32Array | Uint16Array, K: number, N: number): NpuGemm {
+    const wDtype = w instanceof Uint16Array ? NpuDType.BF16 : NpuDType.F32;
+    if (variant === NpuVariant.BF16 && wDtype !== NpuDType.BF16)
+      throw new NpuError('npu_gemm_create_f_t', 1, `a bf16 gemm takes bf16 weights, got float32 [${N}, ${K}]`);
+    const f = this.lib.optional.npu_gemm_create_f_t;
+    if (f) {
+      const out: Out<NativeHandle | null> = [null];
+      check(this.lib.api, 'npu_gemm_create_f_t', f(this.handle('npu_gemm_create_f_t'), variant, w, wDtype, 1, K, N, out));
+      return new NpuGemm(this, out[0]!, variant, K, N);
+    }
+    if (w instanceof Float32Array) return this.createF(variant, transpose2d(w, N, K, new Float32Array(K * N)), K, N);
+    const wT = transpose2d(w, N, K, new Uint16Array(K * N));
+    return this.createF(variant, variant === NpuVariant.F32 ? bf16ToF32(wT) : wT, K, N);
+  }
+
+  /** A w8a8 gemm from nn.Linear's [N, K] int8 weight (npu_gemm_create_w8_t when present, else a host transpose). */
+  createW8FromNK(w: Int8Array, K: number, N: number): NpuGemm {
+    const f = this.lib.optional.npu_gemm_create_w8_t;
+    if (!f) return this.createW8(transpose2d(w, N, K, new Int8Array(K * N)), K, N);
+    const out: Out<NativeHandle | null> = [null];
+    check(this.lib.api, 'npu_gemm_create_w8_t', f(this.handle('npu_gemm_create_w8_t'), NpuVariant.W8A8, w, 1, K, N, out));
+    return new NpuGemm(this, out[0]!, NpuVariant.W8A8, K, N);
+  }
+
+  /**
+   * A w4abf16 or w4a8 gemm from MatMulNBits' layout: qpacked [N, K/2] (k even in the low nibble), zeros [N, K/G]
+   * one a byte or null, scales [N, K/G]. npu_gemm_create_w4_t when present, else unpacked and transposed on the host.
+   */
+  createW4FromNK(
+    variant: typeof NpuVariant.W4ABF16 | typeof NpuVariant.W4A8,
+    qpacked: Uint8Array,
+    zeros: Uint8Array | null,
+    scales: Float32Array,
+    bias: Float32Array | null,
+    K: number,
+    N: number,
+    group: number,
+    wBits = 4,
+  ): NpuGemm {
+    const f = this.lib.optional.npu_gemm_create_w4_t;
+    if (f) {
+      const out: Out<NativeHandle | null> = [null];
+      check(this.lib.api, 'npu_gemm_create_w4_t', f(this.handle('npu_gemm_create_w4_t'), variant, qpacked, zeros, scales, bias, K, N, group, wBits, out));
+      return new NpuGemm(this, out[0]!, variant, K, N);
+    }
+    const G = K / group;
+    const q = new Uint8Array(K * N);
+    for (let n = 0; n < N; n++) {
+      const row = n * (K / 2);
+      for (let j = 0; j < K / 2; j++) {
+        const b = qpacked[row + j]!;
+        q[2 * j * N + n] = b & 15;
+        q[(2 * j + 1) * N + n] = b >> 4;
+      }
+    }
+    const sT = transpose2d(scales, N, G, new Float32Array(G * N));
+    const zT = zeros ? transpose2d(zeros, N, G, new Uint8Array(G * N)) : null;
+    return variant === NpuVariant.W4A8 ? this.createW4A8(q, zT, sT, bias, K, N, group) : this.createW4(q, zT, sT, bias, K, N, group, wBits);
   }
 
   createF(variant: typeof NpuVariant.F32 | typeof NpuVariant.BF16, w: Float32Array | Uint16Array, K: number, N: number): NpuGemm {

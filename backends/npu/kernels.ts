@@ -8,8 +8,9 @@
  *   - GEMMs with N below the configured minimum (configureNpu({ minN }) / OPSHIFT_NPU_MIN_N, default 8);
  *   - whatever the library's capability query (npu_query) rejects, with the library's reason.
  *
- * Weights: the library takes them K x N row-major, so nn.Linear's [N, K] (and MatMulNBits' [N, K/2] nibbles) are
- * transposed once, when the weight is prepared. A weight whose storage is marked constant (module parameters,
+ * Weights: nn.Linear's [N, K] (and MatMulNBits' [N, K/2] nibbles) go to the library as they are, through its
+ * npu_gemm_create_*_t entries, which pack them straight into panels (ffi.ts transposes on the host only for a
+ * library without those entries). A weight whose storage is marked constant (module parameters,
  * `markConstant()`) is prepared once and cached per Storage (keyed by view: offset, shape, strides), like the
  * weight-stationary buffers of AMD's qlinear_2::initialize_weights; any other weight is prepared for the call and
  * its handle destroyed right after.
@@ -17,7 +18,6 @@
 import { bf16DecodeTable } from '../../core/half.js';
 import { notePrepared } from '../../core/profiler.js';
 import { preparedConstant } from '../../core/weight.js';
-import { transpose2d as transpose } from '../../core/transpose.js';
 import type { Kernel } from '../../core/op_def.js';
 import type { Storage } from '../../core/storage.js';
 import type { Tensor } from '../../core/tensor.js';
@@ -188,11 +188,8 @@ export const npuLinearKernel: Kernel<LinearInputs, Record<string, never>> = {
       `lin${v}`,
       weight,
       [],
-      () => {
-        const w = gather(weight) as Float32Array | Uint16Array;
-        const wT = transpose(w, N, K, v === NpuVariant.F32 ? new Float32Array(K * N) : new Uint16Array(K * N));
-        return npuRuntime().ctx.createF(v, wT, K, N);
-      },
+      // packed straight from [N, K] by the library (no host transpose; ffi.ts falls back to one for libraries without it)
+      () => npuRuntime().ctx.createFFromNK(v, gather(weight) as Float32Array | Uint16Array, K, N),
       (g) => g.runF(gather(x) as Float32Array | Uint16Array, dtOf(x.dtype), M, biasF32(bias), out!.storage.data as Float32Array | Uint16Array, dtOf(x.dtype)),
     );
   },
@@ -211,7 +208,7 @@ export const npuLinearW8A8Kernel: Kernel<LinearW8A8Inputs, Record<string, never>
       'w8a8',
       weight,
       [],
-      () => npuRuntime().ctx.createW8(transpose(gather(weight) as Int8Array, N, K, new Int8Array(K * N)), K, N),
+      () => npuRuntime().ctx.createW8FromNK(gather(weight) as Int8Array, K, N),
       (g) => g.runW8F32(contiguousFloat(x), M, contiguousFloat(wScale), bias ? contiguousFloat(bias) : null, out!.storage.data as Float32Array),
     );
   },
@@ -221,21 +218,18 @@ export const npuLinearW8A8Kernel: Kernel<LinearW8A8Inputs, Record<string, never>
 function prepareW4({ qweight, scales, zeros, bias }: LinearW4Inputs, blockSize: number, int8Activations = false): NpuGemm {
   const N = qweight.shape[0]!;
   const K = qweight.shape[1]! * 2;
-  const G = K / blockSize;
-  const packed = gather(qweight) as Uint8Array;
-  const q = new Uint8Array(K * N);
-  for (let n = 0; n < N; n++) {
-    const row = n * (K / 2);
-    for (let j = 0; j < K / 2; j++) {
-      const b = packed[row + j]!;
-      q[2 * j * N + n] = b & 15;
-      q[(2 * j + 1) * N + n] = b >> 4;
-    }
-  }
-  const sT = transpose(contiguousFloat(scales), N, G, new Float32Array(G * N));
-  const zT = zeros ? transpose(gather(zeros) as Uint8Array, N, G, new Uint8Array(G * N)) : null;
-  const b = bias ? contiguousFloat(bias) : null;
-  return int8Activations ? npuRuntime().ctx.createW4A8(q, zT, sT, b, K, N, blockSize) : npuRuntime().ctx.createW4(q, zT, sT, b, K, N, blockSize, 4);
+  // the library packs MatMulNBits' [N, K/2] nibbles, [N, G] scales and zeros directly (ffi.ts falls back to a host
+  // unpack + transpose for libraries without npu_gemm_create_w4_t)
+  return npuRuntime().ctx.createW4FromNK(
+    int8Activations ? NpuVariant.W4A8 : NpuVariant.W4ABF16,
+    gather(qweight) as Uint8Array,
+    zeros ? (gather(zeros) as Uint8Array) : null,
+    contiguousFloat(scales),
+    bias ? contiguousFloat(bias) : null,
+    K,
+    N,
+    blockSize,
+  );
 }
 
 export const npuLinearW4Kernel: Kernel<LinearW4Inputs, LinearW4Attrs> = {

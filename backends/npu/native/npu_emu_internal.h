@@ -80,6 +80,11 @@ extern const npu_kernels* const npu_kernels_avx2_ptr;
 extern const npu_kernels* const npu_kernels_vnni_ptr;
 extern const npu_kernels* const npu_kernels_avx512_ptr;
 
+/* Packing from N x K rows (npu_gemm_create_*_t): 8 rows of w (row r at w + r * ldw elements, float32 or bf16 bits)
+ * x k in [0, kv) (kv a multiple of 8) into dst[k * NPU_NR + r] (a panel's float rows, at the rows' first column),
+ * widening bf16 exactly. NULL without AVX2; the caller packs everything else in scalar C. */
+extern void (*const npu_pack_f8x8)(const void* w, int bf16, int64_t ldw, int64_t kv, float* dst);
+
 /* bf16 rounding of one float (RNE; NaN -> 0x7fc0), returned as the float32 value. */
 static inline float npu_bf16_round(float f) {
   union {

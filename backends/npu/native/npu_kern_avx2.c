@@ -378,7 +378,40 @@ const npu_kernels* const npu_kernels_vnni_ptr = &vnni;
 const npu_kernels* const npu_kernels_vnni_ptr = 0;
 #endif
 
+/* Weight packing from nn.Linear's N x K rows (npu_emu_internal.h, npu_pack_f8x8): 8 source rows x 8 k per step,
+ * an 8 x 8 register transpose, 8 stores of 8 floats (one half of 8 panel rows). Pure data movement (bf16 widening
+ * is a zero-extend and a shift), so the packed bits equal the scalar path's. */
+static inline __m256 load8(const void* w, int bf16, int64_t i) {
+  if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)((const uint16_t*)w + i))), 16));
+  return _mm256_loadu_ps((const float*)w + i);
+}
+
+static void pack_f8x8(const void* w, int bf16, int64_t ldw, int64_t kv, float* dst) {
+  for (int64_t k0 = 0; k0 < kv; k0 += 8) {
+    const __m256 r0 = load8(w, bf16, 0 * ldw + k0), r1 = load8(w, bf16, 1 * ldw + k0), r2 = load8(w, bf16, 2 * ldw + k0),
+                 r3 = load8(w, bf16, 3 * ldw + k0), r4 = load8(w, bf16, 4 * ldw + k0), r5 = load8(w, bf16, 5 * ldw + k0),
+                 r6 = load8(w, bf16, 6 * ldw + k0), r7 = load8(w, bf16, 7 * ldw + k0);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+                 u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE), u6 = _mm256_shuffle_ps(t5, t7, 0x44),
+                 u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    float* d = dst + k0 * NPU_NR;
+    _mm256_storeu_ps(d + 0 * NPU_NR, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(d + 1 * NPU_NR, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(d + 2 * NPU_NR, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(d + 3 * NPU_NR, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(d + 4 * NPU_NR, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(d + 5 * NPU_NR, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(d + 6 * NPU_NR, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(d + 7 * NPU_NR, _mm256_permute2f128_ps(u3, u7, 0x31));
+  }
+}
+void (*const npu_pack_f8x8)(const void*, int, int64_t, int64_t, float*) = pack_f8x8;
+
 #else
 const npu_kernels* const npu_kernels_avx2_ptr = 0;
 const npu_kernels* const npu_kernels_vnni_ptr = 0;
+void (*const npu_pack_f8x8)(const void*, int, int64_t, int64_t, float*) = 0;
 #endif

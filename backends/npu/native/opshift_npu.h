@@ -203,6 +203,28 @@ NPU_API npu_status npu_gemm_run_w4a8(npu_gemm* g, const float* x, int64_t M, flo
  */
 NPU_API npu_status npu_matmul_f32(npu_ctx* ctx, const float* a, int64_t M, int64_t K, const float* b, int64_t N, const float* bias, float* c);
 
+/* ---- prepared weights straight from nn.Linear's layout (ABI 2, optional entries) ---- */
+/*
+ * A library may lack these three: opshift then transposes on the host and calls the K x N entries above. Each
+ * prepares exactly the handle the K x N entry would make from the transposed weights (same runs, same bits).
+ *
+ * f32/bf16: w is K x N (transposed = 0) or N x K (transposed = 1, nn.Linear) row-major, w_dtype NPU_DT_F32 or
+ * NPU_DT_BF16 (bit patterns). An NPU_F32 gemm takes either (bf16 weights are widened exactly, inside the library);
+ * an NPU_BF16 gemm takes bf16 only.
+ */
+NPU_API npu_status npu_gemm_create_f_t(npu_ctx* ctx, int32_t variant, const void* w, int32_t w_dtype, int32_t transposed, int64_t K, int64_t N,
+                                       npu_gemm** out);
+/* w8a8: w is K x N (transposed = 0, as npu_gemm_create_w8) or N x K (transposed = 1) int8. */
+NPU_API npu_status npu_gemm_create_w8_t(npu_ctx* ctx, int32_t variant, const int8_t* w, int32_t transposed, int64_t K, int64_t N, npu_gemm** out);
+/*
+ * w4abf16 (variant NPU_W4ABF16, w_bits 3 or 4; run with npu_gemm_run_w4) or w4a8 (NPU_W4A8, w_bits 4; run with
+ * npu_gemm_run_w4a8) from MatMulNBits' layout: qpacked N x K/2 bytes, byte j of row n = q[n][2j] | q[n][2j+1] << 4;
+ * zeros N x (K/group) one value a byte, or NULL (symmetric); scales N x (K/group) float32 (stored bf16-rounded);
+ * bias N float32 or NULL. Same arithmetic as npu_gemm_create_w4 / _w4a8 with the transposed inputs.
+ */
+NPU_API npu_status npu_gemm_create_w4_t(npu_ctx* ctx, int32_t variant, const uint8_t* qpacked, const uint8_t* zeros, const float* scales,
+                                        const float* bias, int64_t K, int64_t N, int32_t group, int32_t w_bits, npu_gemm** out);
+
 /* ---- handles ---- */
 NPU_API npu_status npu_gemm_stats(npu_gemm* g, npu_stats* out, int32_t reset);
 NPU_API void npu_gemm_destroy(npu_gemm* g);

@@ -458,6 +458,16 @@ static void* scratch(npu_gemm* g, size_t bytes) {
   return g->scratch;
 }
 
+/* Packing jobs run on the context's pool when no run holds it (packing is pure data movement: the bits are the
+ * same whichever thread packs a panel), else on the caller alone. */
+static void pack_parallel(npu_ctx* ctx, task_fn fn, void* arg, int64_t panels, double bytes) {
+  if (bytes >= (double)(1 << 20) && pthread_mutex_trylock(&ctx->run_lock) == 0) {
+    pool_run(&ctx->pool, ctx->pool.n, fn, arg, panels);
+    pthread_mutex_unlock(&ctx->run_lock);
+  } else
+    fn(arg, 0, panels);
+}
+
 /* ---------------------------------------------------------------------------------------------------------
  * w8a8 */
 
@@ -519,6 +529,84 @@ NPU_API npu_status npu_gemm_create_w8(npu_ctx* ctx, int32_t variant, const int8_
       for (int64_t n = 0; n < N; n++)
         if (w[k * N + n] == -128) g->corr_k[fill[n]++] = (int32_t)k;
     free(fill);
+  }
+  link_gemm(ctx, g);
+  *out = g;
+  return NPU_OK;
+}
+
+/* w8 from nn.Linear's N x K int8 rows: a panel's k-quad of a column is 4 consecutive bytes of one weight row, so
+ * packing is a 4-byte copy per (column, quad), with the same -128 -> -127 storage, column sums and correction
+ * lists as npu_gemm_create_w8 (a column's list is its row's -128 positions, already in k order). */
+typedef struct {
+  npu_gemm* g;
+  const int8_t* w;
+  int64_t* counts; /* per column: -128 entries (corr_ptr[n + 1] before the prefix sum) */
+} w8pack_job;
+
+static void w8pack_task(void* arg, int64_t p0, int64_t p1) {
+  const w8pack_job* j = (const w8pack_job*)arg;
+  npu_gemm* g = j->g;
+  const int64_t K = g->K, N = g->N, nq = g->Kq / 4, Kt = g->Kt;
+  for (int64_t p = p0; p < p1; p++) {
+    const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
+    int8_t* panel = g->w8 + p * nq * 64;
+    for (int c = 0; c < cols; c++) {
+      const int64_t n = p * NPU_NR + c;
+      const int8_t* row = j->w + n * K;
+      int64_t cnt = 0;
+      int32_t sum = 0;
+      for (int64_t k = 0; k < K; k++) {
+        const int8_t v = row[k] == -128 ? -127 : row[k];
+        cnt += row[k] == -128;
+        panel[(k >> 2) * 64 + c * 4 + (k & 3)] = v;
+        sum += 128 * v;
+        if ((k + 1) % Kt == 0 || k + 1 == K) {
+          g->csum128[((k / Kt) * g->panels + p) * NPU_NR + c] = sum;
+          sum = 0;
+        }
+      }
+      j->counts[n] = cnt;
+    }
+  }
+}
+
+NPU_API npu_status npu_gemm_create_w8_t(npu_ctx* ctx, int32_t variant, const int8_t* w, int32_t transposed, int64_t K, int64_t N, npu_gemm** out) {
+  const char* fn = "npu_gemm_create_w8_t";
+  if (!out) return fail(NPU_E_ARG, "%s: out is NULL", fn);
+  *out = NULL;
+  if (transposed != 0 && transposed != 1) return fail(NPU_E_ARG, "%s: transposed=%d must be 0 (K x N) or 1 (N x K)", fn, transposed);
+  if (!transposed) return npu_gemm_create_w8(ctx, variant, w, K, N, out);
+  if (!ctx || !w) return fail(NPU_E_ARG, "%s: ctx and w must not be NULL", fn);
+  if (variant != NPU_W8A8 && variant != NPU_W8A16) return fail(NPU_E_ARG, "%s: variant %d is not w8a8 or w8a16", fn, variant);
+  npu_status st = check_shape(fn, variant, 0, K, N, 0);
+  if (st) return st;
+  npu_gemm* g = new_gemm(ctx, variant, K, N);
+  if (!g) return fail(NPU_E_OOM, "%s: out of memory", fn);
+  g->Kq = round_up(K, 4);
+  const int64_t tiles = (g->Kq + g->Kt - 1) / g->Kt;
+  g->w8 = (int8_t*)aligned_zalloc((size_t)g->panels * g->Kq * NPU_NR);
+  g->corr_ptr = (int64_t*)calloc((size_t)N + 1, sizeof(int64_t));
+  g->csum128 = (int32_t*)aligned_zalloc((size_t)tiles * g->panels * NPU_NR * sizeof(int32_t));
+  if (!g->w8 || !g->corr_ptr || !g->csum128) {
+    gemm_free(g);
+    return fail(NPU_E_OOM, "%s: out of memory for K=%lld N=%lld", fn, (long long)K, (long long)N);
+  }
+  w8pack_job job = {g, w, g->corr_ptr + 1};
+  pack_parallel(ctx, w8pack_task, &job, g->panels, (double)K * (double)N);
+  for (int64_t n = 0; n < N; n++) g->corr_ptr[n + 1] += g->corr_ptr[n];
+  const int64_t ncorr = g->corr_ptr[N];
+  if (ncorr) {
+    g->corr_k = (int32_t*)malloc((size_t)ncorr * sizeof(int32_t));
+    if (!g->corr_k) {
+      gemm_free(g);
+      return fail(NPU_E_OOM, "%s: out of memory", fn);
+    }
+    for (int64_t n = 0; n < N; n++) {
+      int64_t e = g->corr_ptr[n];
+      for (int64_t k = 0; k < K && e < g->corr_ptr[n + 1]; k++)
+        if (w[n * K + k] == -128) g->corr_k[e++] = (int32_t)k;
+    }
   }
   link_gemm(ctx, g);
   *out = g;
@@ -769,12 +857,56 @@ NPU_API npu_status npu_gemm_create_w4(npu_ctx* ctx, const uint8_t* q, const uint
   return NPU_OK;
 }
 
-NPU_API npu_status npu_gemm_create_f(npu_ctx* ctx, int32_t variant, const void* w, int64_t K, int64_t N, npu_gemm** out) {
-  const char* fn = "npu_gemm_create_f";
-  if (!out) return fail(NPU_E_ARG, "%s: out is NULL", fn);
-  *out = NULL;
-  if (!ctx || !w) return fail(NPU_E_ARG, "%s: ctx and w must not be NULL", fn);
-  if (variant != NPU_F32 && variant != NPU_BF16) return fail(NPU_E_ARG, "%s: variant %d is not NPU_F32 or NPU_BF16", fn, variant);
+typedef struct {
+  npu_gemm* g;
+  const void* w;
+  int bf16;       /* w holds bf16 bits (widened exactly) rather than float32 */
+  int transposed; /* w is N x K (nn.Linear) rather than K x N */
+  int simd;       /* the AVX2 8 x 8 transposer may be used */
+} fpack_job;
+
+static inline float f_elem(const void* w, int bf16, int64_t i) { return bf16 ? npu_bf16_value(((const uint16_t*)w)[i]) : ((const float*)w)[i]; }
+
+static void fpack_task(void* arg, int64_t p0, int64_t p1) {
+  const fpack_job* j = (const fpack_job*)arg;
+  const int64_t K = j->g->K, N = j->g->N;
+  const size_t es = j->bf16 ? 2 : 4;
+  if (!j->transposed) {
+    /* K x N: each panel row is a slice of one weight row; blocks of rows keep reads and writes sequential */
+    for (int64_t kb = 0; kb < K; kb += PACK_KB)
+      for (int64_t p = p0; p < p1; p++) {
+        const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
+        for (int64_t k = kb; k < K && k < kb + PACK_KB; k++) {
+          float* d = j->g->wf + (p * K + k) * NPU_NR;
+          const int64_t i = k * N + p * NPU_NR;
+          if (!j->bf16)
+            memcpy(d, (const float*)j->w + i, sizeof(float) * cols);
+          else
+            for (int c = 0; c < cols; c++) d[c] = f_elem(j->w, 1, i + c);
+        }
+      }
+    return;
+  }
+  for (int64_t p = p0; p < p1; p++) {
+    float* dst = j->g->wf + p * K * NPU_NR;
+    const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
+    /* N x K: the panel is the transpose of `cols` consecutive weight rows. Full groups of 8 rows go through the
+     * 8 x 8 register transposer up to the last multiple of 8 in k; the rest in 8-k blocks of scalar copies (each
+     * block touches 8 panel rows, 512 bytes, while it reads 8 consecutive elements of each weight row). */
+    const char* rows = (const char*)j->w + (size_t)(p * NPU_NR) * (size_t)K * es;
+    const int full = j->simd ? cols / 8 * 8 : 0;
+    const int64_t kv = full ? K / 8 * 8 : 0;
+    for (int h = 0; h < full; h += 8) npu_pack_f8x8(rows + (size_t)h * (size_t)K * es, j->bf16, K, kv, dst + h);
+    for (int64_t k0 = 0; k0 < K; k0 += 8) {
+      const int64_t k1 = k0 + 8 < K ? k0 + 8 : K;
+      for (int c = k0 < kv ? full : 0; c < cols; c++)
+        for (int64_t k = k0; k < k1; k++) dst[k * NPU_NR + c] = f_elem(rows, j->bf16, (int64_t)c * K + k);
+    }
+  }
+}
+
+/* f32/bf16 gemm from K x N or N x K weights, float32 or bf16 bits (bf16 values are exact in float32). */
+static npu_status create_f(const char* fn, npu_ctx* ctx, int32_t variant, const void* w, int bf16, int transposed, int64_t K, int64_t N, npu_gemm** out) {
   npu_status st = check_shape(fn, variant, 0, K, N, 0);
   if (st) return st;
   npu_gemm* g = new_gemm(ctx, variant, K, N);
@@ -784,21 +916,34 @@ NPU_API npu_status npu_gemm_create_f(npu_ctx* ctx, int32_t variant, const void* 
     gemm_free(g);
     return fail(NPU_E_OOM, "%s: out of memory for K=%lld N=%lld", fn, (long long)K, (long long)N);
   }
-  const float* wf = (const float*)w;
-  const uint16_t* wb = (const uint16_t*)w;
-  for (int64_t kb = 0; kb < K; kb += PACK_KB)
-    for (int64_t p = 0; p < g->panels; p++)
-      for (int64_t k = kb; k < K && k < kb + PACK_KB; k++) {
-        float* d = g->wf + (p * K + k) * NPU_NR;
-        const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
-        if (variant == NPU_F32)
-          memcpy(d, wf + k * N + p * NPU_NR, sizeof(float) * cols);
-        else
-          for (int c = 0; c < cols; c++) d[c] = npu_bf16_value(wb[k * N + p * NPU_NR + c]);
-      }
+  fpack_job job = {g, w, bf16, transposed, npu_pack_f8x8 && ctx->k != &npu_kernels_portable};
+  pack_parallel(ctx, fpack_task, &job, g->panels, (double)K * (double)N * (bf16 ? 2 : 4));
   link_gemm(ctx, g);
   *out = g;
   return NPU_OK;
+}
+
+NPU_API npu_status npu_gemm_create_f(npu_ctx* ctx, int32_t variant, const void* w, int64_t K, int64_t N, npu_gemm** out) {
+  const char* fn = "npu_gemm_create_f";
+  if (!out) return fail(NPU_E_ARG, "%s: out is NULL", fn);
+  *out = NULL;
+  if (!ctx || !w) return fail(NPU_E_ARG, "%s: ctx and w must not be NULL", fn);
+  if (variant != NPU_F32 && variant != NPU_BF16) return fail(NPU_E_ARG, "%s: variant %d is not NPU_F32 or NPU_BF16", fn, variant);
+  return create_f(fn, ctx, variant, w, variant == NPU_BF16, 0, K, N, out);
+}
+
+NPU_API npu_status npu_gemm_create_f_t(npu_ctx* ctx, int32_t variant, const void* w, int32_t w_dtype, int32_t transposed, int64_t K, int64_t N,
+                                       npu_gemm** out) {
+  const char* fn = "npu_gemm_create_f_t";
+  if (!out) return fail(NPU_E_ARG, "%s: out is NULL", fn);
+  *out = NULL;
+  if (!ctx || !w) return fail(NPU_E_ARG, "%s: ctx and w must not be NULL", fn);
+  if (variant != NPU_F32 && variant != NPU_BF16) return fail(NPU_E_ARG, "%s: variant %d is not NPU_F32 or NPU_BF16", fn, variant);
+  if (w_dtype != NPU_DT_F32 && w_dtype != NPU_DT_BF16) return fail(NPU_E_ARG, "%s: w_dtype %d is not NPU_DT_F32 or NPU_DT_BF16", fn, w_dtype);
+  if (variant == NPU_BF16 && w_dtype != NPU_DT_BF16)
+    return fail(NPU_E_ARG, "%s: a bf16 gemm takes bf16 weights (w_dtype NPU_DT_BF16), got float32: round them to bf16 first", fn);
+  if (transposed != 0 && transposed != 1) return fail(NPU_E_ARG, "%s: transposed=%d must be 0 (K x N) or 1 (N x K)", fn, transposed);
+  return create_f(fn, ctx, variant, w, w_dtype == NPU_DT_BF16, transposed, K, N, out);
 }
 
 typedef struct {
@@ -1036,6 +1181,115 @@ NPU_API npu_status npu_gemm_create_w4a8(npu_ctx* ctx, const uint8_t* q, const ui
       const int64_t i = (n / NPU_NR * groups + gi) * NPU_NR + n % NPU_NR;
       g->s48[i] = npu_bf16_round(scales[gi * N + n]);
       g->z48[i] = zeros ? zeros[gi * N + n] : 8;
+    }
+  for (int64_t n = 0; n < N; n++) g->bias[n] = bias ? npu_bf16_round(bias[n]) : 0.0f;
+  link_gemm(ctx, g);
+  *out = g;
+  return NPU_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * w4abf16 / w4a8 from MatMulNBits' layout (N x K/2 bytes, k even in the low nibble): the w4abf16 panel stores the
+ * same bytes (two k per byte, low nibble first), so packing is a 16-row byte transpose; the w4a8 octet bytes are
+ * regrouped from 4 source bytes per column. Scales, zero points and bias are stored exactly as the K x N entries
+ * store them. */
+
+typedef struct {
+  npu_gemm* g;
+  const uint8_t* qp; /* N x K/2 */
+} w4pack_job;
+
+static void w4pack_task(void* arg, int64_t p0, int64_t p1) {
+  const w4pack_job* j = (const w4pack_job*)arg;
+  const npu_gemm* g = j->g;
+  const int64_t K = g->K, N = g->N, hk = K / 2;
+  for (int64_t p = p0; p < p1; p++) {
+    const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
+    const uint8_t* rows = j->qp + p * NPU_NR * hk;
+    if (g->variant == NPU_W4ABF16) {
+      uint8_t* d = g->q4 + p * hk * NPU_NR;
+      for (int64_t jb = 0; jb < hk; jb += 64) /* 64 source bytes a row, 1 KiB of panel: both stay in L1 */
+        for (int c = 0; c < cols; c++)
+          for (int64_t b = jb; b < hk && b < jb + 64; b++) d[b * NPU_NR + c] = rows[c * hk + b];
+    } else {
+      uint8_t* d = g->q48 + p * (K / 8) * 64;
+      for (int c = 0; c < cols; c++) {
+        const uint8_t* r = rows + c * hk;
+        uint8_t* dc = d + (c >> 3) * 32 + (c & 7) * 4;
+        for (int64_t o = 0; o < K / 8; o++) {
+          const uint8_t b0 = r[4 * o], b1 = r[4 * o + 1], b2 = r[4 * o + 2], b3 = r[4 * o + 3];
+          /* byte i = q[8o + i] | q[8o + 4 + i] << 4, with q[8o + 2m] = b_m & 15 and q[8o + 2m + 1] = b_m >> 4 */
+          dc[o * 64 + 0] = (uint8_t)((b0 & 15) | (b2 & 15) << 4);
+          dc[o * 64 + 1] = (uint8_t)((b0 >> 4) | (b2 & 0xf0));
+          dc[o * 64 + 2] = (uint8_t)((b1 & 15) | (b3 & 15) << 4);
+          dc[o * 64 + 3] = (uint8_t)((b1 >> 4) | (b3 & 0xf0));
+        }
+      }
+    }
+  }
+}
+
+NPU_API npu_status npu_gemm_create_w4_t(npu_ctx* ctx, int32_t variant, const uint8_t* qpacked, const uint8_t* zeros, const float* scales,
+                                        const float* bias, int64_t K, int64_t N, int32_t group, int32_t w_bits, npu_gemm** out) {
+  const char* fn = "npu_gemm_create_w4_t";
+  if (!out) return fail(NPU_E_ARG, "%s: out is NULL", fn);
+  *out = NULL;
+  if (!ctx || !qpacked || !scales) return fail(NPU_E_ARG, "%s: ctx, qpacked and scales must not be NULL", fn);
+  if (variant != NPU_W4ABF16 && variant != NPU_W4A8) return fail(NPU_E_ARG, "%s: variant %d is not w4abf16 or w4a8", fn, variant);
+  if (w_bits != 4 && !(w_bits == 3 && variant == NPU_W4ABF16))
+    return fail(NPU_E_UNSUPPORTED, "%s: w_bits %d is not supported by %s (w4abf16: 3 or 4, w4a8: 4)", fn, w_bits, variant_name(variant));
+  npu_status st = check_shape(fn, variant, 0, K, N, group);
+  if (st) return st;
+  const int qmax = (1 << w_bits) - 1;
+  const int64_t groups = K / group, hk = K / 2;
+  if (w_bits == 3)
+    for (int64_t i = 0; i < N * hk; i++)
+      if ((qpacked[i] & 15) > qmax || (qpacked[i] >> 4) > qmax) {
+        const int v = (qpacked[i] & 15) > qmax ? qpacked[i] & 15 : qpacked[i] >> 4;
+        const int64_t k = 2 * (i % hk) + ((qpacked[i] & 15) > qmax ? 0 : 1);
+        return fail(NPU_E_ARG, "%s: q[n=%lld][k=%lld] = %d exceeds %d for 3-bit weights", fn, (long long)(i / hk), (long long)k, v, qmax);
+      }
+  if (zeros)
+    for (int64_t i = 0; i < N * groups; i++)
+      if (zeros[i] > qmax)
+        return fail(NPU_E_ARG, "%s: zeros[n=%lld][group=%lld] = %d exceeds %d", fn, (long long)(i / groups), (long long)(i % groups), zeros[i], qmax);
+  npu_gemm* g = new_gemm(ctx, variant, K, N);
+  if (!g) return fail(NPU_E_OOM, "%s: out of memory", fn);
+  g->group = group;
+  g->w_bits = w_bits;
+  const size_t sg = (size_t)g->panels * groups * NPU_NR;
+  g->bias = (float*)aligned_zalloc((size_t)N * sizeof(float));
+  int ok;
+  if (variant == NPU_W4ABF16) {
+    g->q4 = (uint8_t*)aligned_zalloc((size_t)g->panels * hk * NPU_NR);
+    g->s4 = (float*)aligned_zalloc(sg * sizeof(float));
+    g->nzs4 = (float*)aligned_zalloc(sg * sizeof(float));
+    ok = g->q4 && g->s4 && g->nzs4;
+  } else {
+    g->q48 = (uint8_t*)aligned_zalloc((size_t)g->panels * (K / 8) * 64);
+    g->s48 = (float*)aligned_zalloc(sg * sizeof(float));
+    g->z48 = (uint8_t*)aligned_zalloc(sg);
+    ok = g->q48 && g->s48 && g->z48;
+  }
+  if (!ok || !g->bias) {
+    gemm_free(g);
+    return fail(NPU_E_OOM, "%s: out of memory for K=%lld N=%lld", fn, (long long)K, (long long)N);
+  }
+  w4pack_job job = {g, qpacked};
+  pack_parallel(ctx, w4pack_task, &job, g->panels, (double)N * (double)hk);
+  const int zdef = 1 << (w_bits - 1);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t gi = 0; gi < groups; gi++) {
+      const int64_t i = (n / NPU_NR * groups + gi) * NPU_NR + n % NPU_NR;
+      const float s = npu_bf16_round(scales[n * groups + gi]);
+      const int z = zeros ? zeros[n * groups + gi] : zdef;
+      if (variant == NPU_W4ABF16) {
+        g->s4[i] = s;
+        g->nzs4[i] = -((float)z * s);
+      } else {
+        g->s48[i] = s;
+        g->z48[i] = (uint8_t)z;
+      }
     }
   for (int64_t n = 0; n < N; n++) g->bias[n] = bias ? npu_bf16_round(bias[n]) : 0.0f;
   link_gemm(ctx, g);
