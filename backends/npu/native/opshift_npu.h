@@ -14,7 +14,8 @@
  *   - Shapes are the true shapes; the library owns zero-padding to its kernel tiles, tiling, the choice of the
  *     instruction-stream variant by M, and the accumulation over K tiles on the host.
  *   - Weights are K x N ROW-MAJOR (already transposed from torch's [N, K] nn.Linear layout), as AMD's
- *     qlinear_2::initialize_weights takes them. Activations are M x K row-major, outputs M x N row-major.
+ *     qlinear_2::initialize_weights takes them; the optional npu_gemm_create_*_t entries (below) also take the
+ *     [N, K] layout. Activations are M x K row-major, outputs M x N row-major.
  *   - Create copies: after npu_gemm_create_* returns, the library owns a formatted copy of the weights; the
  *     caller may free its arrays at once. Run borrows: a/x/c/y are only read/written during the call and are
  *     fully overwritten (never accumulated into).
