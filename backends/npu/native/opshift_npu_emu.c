@@ -28,6 +28,9 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__SSE2__)
+#include <emmintrin.h> /* packing only (pure data movement, part of x86-64): never in the arithmetic */
+#endif
 
 #define MAX_THREADS 16
 /* rows of a K x N weight packed per block (keeps packing reads and writes sequential) */
@@ -567,23 +570,42 @@ static void w8pack_task(void* arg, int64_t p0, int64_t p1) {
   for (int64_t p = p0; p < p1; p++) {
     const int cols = (int)(N - p * NPU_NR < NPU_NR ? N - p * NPU_NR : NPU_NR);
     int8_t* panel = g->w8 + p * nq * 64;
-    for (int c = 0; c < cols; c++) {
-      const int64_t n = p * NPU_NR + c;
-      const int8_t* row = j->w + n * K;
-      int64_t cnt = 0;
-      int32_t sum = 0;
-      for (int64_t k = 0; k < K; k++) {
-        const int8_t v = row[k] == -128 ? -127 : row[k];
-        cnt += row[k] == -128;
-        panel[(k >> 2) * 64 + c * 4 + (k & 3)] = v;
-        sum += 128 * v;
-        if ((k + 1) % Kt == 0 || k + 1 == K) {
-          g->csum128[((k / Kt) * g->panels + p) * NPU_NR + c] = sum;
-          sum = 0;
+    int64_t cnt[NPU_NR] = {0};
+    for (int64_t k0 = 0, t = 0; k0 < K; k0 += Kt, t++) { /* Kt is a multiple of 4: quads never straddle tiles */
+      const int64_t k1 = k0 + Kt < K ? k0 + Kt : K;
+      int32_t sum[NPU_NR] = {0};
+      /* 256 k at a time: the panel's 4 KiB for them stays in L1 while the 16 rows are read */
+      for (int64_t kb = k0; kb < k1; kb += 256) {
+        const int64_t ke = kb + 256 < k1 ? kb + 256 : k1;
+        for (int c = 0; c < cols; c++) {
+          const int8_t* row = j->w + (p * NPU_NR + c) * K;
+          int64_t k = kb;
+#if defined(__SSE2__)
+          /* 16 k: -128 -> -127 is r - (r == -128); the signed sum via sad_epu8 of r ^ 0x80 (= r + 128) */
+          for (; k + 16 <= ke; k += 16) {
+            const __m128i r = _mm_loadu_si128((const __m128i*)(row + k));
+            const __m128i m = _mm_cmpeq_epi8(r, _mm_set1_epi8(-128));
+            const __m128i v = _mm_sub_epi8(r, m);
+            cnt[c] += __builtin_popcount((unsigned)_mm_movemask_epi8(m));
+            const __m128i sd = _mm_sad_epu8(_mm_xor_si128(v, _mm_set1_epi8((char)0x80)), _mm_setzero_si128());
+            sum[c] += _mm_cvtsi128_si32(sd) + _mm_extract_epi16(sd, 4) - 128 * 16;
+            int32_t q[4];
+            _mm_storeu_si128((__m128i*)q, v);
+            int8_t* d = panel + (k >> 2) * 64 + c * 4;
+            for (int i = 0; i < 4; i++) memcpy(d + i * 64, &q[i], 4);
+          }
+#endif
+          for (; k < ke; k++) {
+            const int8_t v = row[k] == -128 ? -127 : row[k];
+            cnt[c] += row[k] == -128;
+            panel[(k >> 2) * 64 + c * 4 + (k & 3)] = v;
+            sum[c] += v;
+          }
         }
       }
-      j->counts[n] = cnt;
+      for (int c = 0; c < cols; c++) g->csum128[(t * g->panels + p) * NPU_NR + c] = 128 * sum[c];
     }
+    for (int c = 0; c < cols; c++) j->counts[p * NPU_NR + c] = cnt[c];
   }
 }
 
@@ -619,9 +641,16 @@ NPU_API npu_status npu_gemm_create_w8_t(npu_ctx* ctx, int32_t variant, const int
       return fail(NPU_E_OOM, "%s: out of memory", fn);
     }
     for (int64_t n = 0; n < N; n++) {
-      int64_t e = g->corr_ptr[n];
-      for (int64_t k = 0; k < K && e < g->corr_ptr[n + 1]; k++)
-        if (w[n * K + k] == -128) g->corr_k[e++] = (int32_t)k;
+      int64_t e = g->corr_ptr[n], k = 0;
+      const int8_t* row = w + n * K;
+#if defined(__SSE2__)
+      /* 16 k per compare; the set bits of the mask are the -128 positions, in k order */
+      for (; k + 16 <= K && e < g->corr_ptr[n + 1]; k += 16)
+        for (unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i*)(row + k)), _mm_set1_epi8(-128))); m; m &= m - 1)
+          g->corr_k[e++] = (int32_t)(k + __builtin_ctz(m));
+#endif
+      for (; k < K && e < g->corr_ptr[n + 1]; k++)
+        if (row[k] == -128) g->corr_k[e++] = (int32_t)k;
     }
   }
   link_gemm(ctx, g);
@@ -1218,6 +1247,36 @@ typedef struct {
   const uint8_t* qp; /* N x K/2 */
 } w4pack_job;
 
+#if defined(__SSE2__)
+/* dst[b * 16 + i] = src[i * lds + b] for a 16 x 16 byte block: unpacks of 8, 16, 32 and 64 bits (SSE2 is part of
+ * x86-64; pure data movement, so every ISA context may use it). */
+static void transpose16x16_u8(const uint8_t* src, int64_t lds, uint8_t* dst) {
+  __m128i r[16], a[16], b[16], c[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm_loadu_si128((const __m128i*)(src + i * lds));
+  for (int i = 0; i < 8; i++) { /* a[i]: rows 2i, 2i+1 for bytes 0..7; a[8 + i]: bytes 8..15 */
+    a[i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+    a[8 + i] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; h++)
+    for (int i = 0; i < 4; i++) { /* b[8h + 2i + e]: rows 4i..4i+3, bytes 8h + 4e .. 8h + 4e + 3 */
+      b[h * 8 + 2 * i] = _mm_unpacklo_epi16(a[h * 8 + 2 * i], a[h * 8 + 2 * i + 1]);
+      b[h * 8 + 2 * i + 1] = _mm_unpackhi_epi16(a[h * 8 + 2 * i], a[h * 8 + 2 * i + 1]);
+    }
+  for (int he = 0; he < 4; he++) /* he = 2h + e */
+    for (int j = 0; j < 2; j++) { /* c[4he + 2j + f]: rows 8j..8j+7, bytes 4he + 2f, +1 */
+      const __m128i x = b[(he >> 1) * 8 + 2 * (2 * j) + (he & 1)], y = b[(he >> 1) * 8 + 2 * (2 * j + 1) + (he & 1)];
+      c[he * 4 + 2 * j] = _mm_unpacklo_epi32(x, y);
+      c[he * 4 + 2 * j + 1] = _mm_unpackhi_epi32(x, y);
+    }
+  for (int he = 0; he < 4; he++)
+    for (int f = 0; f < 2; f++) {
+      const int base = 4 * he + 2 * f;
+      _mm_storeu_si128((__m128i*)(dst + base * 16), _mm_unpacklo_epi64(c[he * 4 + f], c[he * 4 + 2 + f]));
+      _mm_storeu_si128((__m128i*)(dst + (base + 1) * 16), _mm_unpackhi_epi64(c[he * 4 + f], c[he * 4 + 2 + f]));
+    }
+}
+#endif
+
 static void w4pack_task(void* arg, int64_t p0, int64_t p1) {
   const w4pack_job* j = (const w4pack_job*)arg;
   const npu_gemm* g = j->g;
@@ -1227,9 +1286,15 @@ static void w4pack_task(void* arg, int64_t p0, int64_t p1) {
     const uint8_t* rows = j->qp + p * NPU_NR * hk;
     if (g->variant == NPU_W4ABF16) {
       uint8_t* d = g->q4 + p * hk * NPU_NR;
-      for (int64_t jb = 0; jb < hk; jb += 64) /* 64 source bytes a row, 1 KiB of panel: both stay in L1 */
+      int64_t done = 0;
+#if defined(__SSE2__)
+      if (cols == NPU_NR)
+        for (; done + 16 <= hk; done += 16) transpose16x16_u8(rows + done, hk, d + done * NPU_NR);
+#endif
+      for (int64_t jb = done; jb < hk; jb += 64) /* 64 source bytes a row, 1 KiB of panel: both stay in L1 */
         for (int c = 0; c < cols; c++)
           for (int64_t b = jb; b < hk && b < jb + 64; b++) d[b * NPU_NR + c] = rows[c * hk + b];
+      (void)done;
     } else {
       uint8_t* d = g->q48 + p * (K / 8) * 64;
       for (int c = 0; c < cols; c++) {
