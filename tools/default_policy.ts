@@ -25,11 +25,11 @@ export interface DefaultRule {
 
 /**
  * Measured on the 2-core AMD EPYC (AVX2) of the README's Benchmarks section ("Defaults that are fast": OPT-125m,
- * `bench model --compare-dispatch … --interleave`, 1 and 2 threads). Float Linear: ORT had the lowest TTFT at 1
- * and 2 threads and the best decode at 2 (at 1, within noise of the NPU library; wasm decodes faster at 1 thread
- * but is single-threaded and its packed-weight cache stops at 3 GiB, so TinyLlama-size models do not fit).
- * One backend for both phases: prefill elsewhere would keep a second prepared copy of every weight resident.
- * Quantized linears: the NPU library decoded 1.4-2x faster than ORT at 1 thread with TTFT within 10%.
+ * `bench model --compare-dispatch … --interleave`, 1 and 2 threads, quiet machine). Float Linear: ORT has the
+ * lowest TTFT at both thread counts (1.2-1.5x the NPU library's, 2.5-3.6x wasm's); the NPU library decodes faster
+ * at 2 threads and keeps half the memory, which the README offers as `--dispatch Linear=npu`. One backend for both
+ * phases: prefill elsewhere would keep a second prepared copy of every weight resident.
+ * Quantized linears: the NPU library decodes 1.4-2.2x faster than ORT at 1 and 2 threads.
  */
 export const DEFAULT_RULES: readonly DefaultRule[] = [
   { op: 'Linear', prefill: ['ort', 'npu', 'wasm'], decode: ['ort', 'npu', 'wasm'] },
