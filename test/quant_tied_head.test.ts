@@ -70,6 +70,17 @@ describe('quantized tied lm_head', () => {
     expect(w4.getChild('lm_head')).toBeInstanceOf(QLinearW4);
   });
 
+  it('an include list that does not name lm_head keeps the float head (include selects what is quantized)', () => {
+    const m = loadModel(FIX);
+    const r = quantize(m, { method: 'w8a8' }, { include: ['layers.0'] });
+    expect(m.getChild('lm_head')).toBeUndefined();
+    expect(r.quantized.length).toBeGreaterThan(0);
+    expect(r.quantized.every((q) => q.path.includes('layers.0.'))).toBe(true);
+    const all = loadModel(FIX);
+    quantize(all, { method: 'w8a8' }, { include: ['*'] }); // a glob matching everything names lm_head too
+    expect(all.getChild('lm_head')).toBeInstanceOf(QLinearW8A8);
+  });
+
   for (const recipe of [{ method: 'w8a8' }, { method: 'pergrp', groupSize: 32 }] as const)
     it(`${recipe.method}: the quantized head is saved and loaded with the checkpoint (same logits bit for bit)`, () => {
       const m = loadModel(FIX);

@@ -37,8 +37,9 @@ export interface QuantizeOptions extends Selection {
   readonly calibrationWindow?: number;
   /**
    * Tied models (no lm_head Linear; the head is the embedding): add a quantized copy of the head beside the float
-   * embedding (tied_head.ts). Default true, as llama.cpp; false, or an explicit `exclude` pattern matching
-   * `lm_head`, keeps the float head. (The default exclude list keeps untied heads float; it does not apply here.)
+   * embedding (tied_head.ts). Default true, as llama.cpp; false, an explicit `exclude` pattern matching
+   * `lm_head`, or an `include` list none of whose patterns matches `lm_head`, keeps the float head. (The default
+   * exclude list keeps untied heads float; it does not apply here.)
    */
   readonly tiedHead?: boolean;
   /** Progress: stage name, done, total. */
@@ -126,8 +127,10 @@ export function quantize(model: CausalLM, recipe: Recipe, options: QuantizeOptio
     lin.dispose();
     options.onProgress?.('quantize', ++done, targets.length);
   }
+  // An include list selects what to quantize: the tied head joins only when a pattern names it.
   const headExcluded = options.exclude?.some((p) => matchesPattern('lm_head', p)) ?? false;
-  const emb = options.tiedHead === false || headExcluded ? undefined : tiedEmbedding(model, model.config.tieWordEmbeddings);
+  const headNotIncluded = options.include !== undefined && !options.include.some((p) => matchesPattern('lm_head', p));
+  const emb = options.tiedHead === false || headExcluded || headNotIncluded ? undefined : tiedEmbedding(model, model.config.tieWordEmbeddings);
   if (emb) {
     const w8 = recipe.method === 'w8a8' || recipe.method === 'smoothquant';
     const g = w8 ? undefined : groupSizeFor(emb.dim, groupSize);
