@@ -14,6 +14,7 @@ import { loadModel } from '../models/load.js';
 import { awqSearch, calibrate, quantize, selectLinears, smoothQuantFold, type Recipe } from '../models/quantize/index.js';
 import { quantizationConfig, saveQuantized } from '../models/quantize/checkpoint.js';
 import { linearModules, scaleGroups } from '../models/quantize/select.js';
+import { relErr } from './model_fixtures.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'models');
 const tmp = mkdtempSync(join(tmpdir(), 'opshift-quant-families-'));
@@ -30,15 +31,6 @@ function ids(n: number, seed: number): number[] {
 
 const logits = (m: CausalLM, x: number[]): Float32Array => m.forward(fromTypedArray(BigInt64Array.from(x, BigInt), [1, x.length])).toArray() as Float32Array;
 
-function relMax(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
 
 function relL2(a: Float32Array, b: Float32Array): number {
   let num = 0;
@@ -83,7 +75,7 @@ describe.each(['mistral-sw8', 'qwen2-sw6', 'phi3-su-partial'])('%s', (name) => {
         const r = awqSearch(m, calibrate(m, ids(64, 4), targets, { window: 32, maxRows: 64 }), { groupSize: 32, clip: false, targets });
         expect(r.groups.length).toBe(scaleGroups(m, true).length);
       }
-      expect(relMax(logits(m, probe), ref)).toBeLessThan(1e-5);
+      expect(relErr(logits(m, probe), ref)).toBeLessThan(1e-5);
     }
   });
 

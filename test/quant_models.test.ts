@@ -16,6 +16,7 @@ import { loadModel } from '../models/load.js';
 import { awqSearch, calibrate, quantize, selectLinears, smoothQuantFold, type Recipe } from '../models/quantize/index.js';
 import { AWQ_ORDER, packAwq, quantizationConfig, saveQuantized, unpackAwq } from '../models/quantize/checkpoint.js';
 import { linearModules, moduleAt } from '../models/quantize/select.js';
+import { relErr } from './model_fixtures.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'models');
 const tmp = mkdtempSync(join(tmpdir(), 'opshift-quant-'));
@@ -34,16 +35,6 @@ function logits(m: CausalLM, x: number[]): Float32Array {
   return m.forward(fromTypedArray(BigInt64Array.from(x, (v) => BigInt(v)), [1, x.length])).toArray() as Float32Array;
 }
 
-/** max |a − b| / max |b|. */
-function relMax(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
 
 /** ‖a − b‖ / ‖b‖. */
 function relL2(a: Float32Array, b: Float32Array): number {
@@ -118,7 +109,7 @@ describe('recipe invariants on the float model', () => {
       const r = smoothQuantFold(m, stats, { alpha: 0.5 });
       expect(r.groups.length).toBe(4); // two norms per layer, two layers
       expect(r.groups.some((g) => g.maxScale !== 1 || g.minScale !== 1)).toBe(true);
-      expect(relMax(logits(m, probe), ref)).toBeLessThan(1e-5);
+      expect(relErr(logits(m, probe), ref)).toBeLessThan(1e-5);
     });
 
     it(`${name}: AWQ's scales (no clipping) leave the output unchanged (1e-5)`, () => {
@@ -128,7 +119,7 @@ describe('recipe invariants on the float model', () => {
       const r = awqSearch(m, calibrate(m, ids(64, 96, 4), targets, { window: 32, maxRows: 64 }), { groupSize: 32, clip: false, targets });
       expect(r.groups.length).toBe(8); // norm→qkv, v→o, norm→mlp, mlp→down per layer
       expect(r.groups.every((g) => g.errorRatio <= 1)).toBe(true);
-      expect(relMax(logits(m, probe), ref)).toBeLessThan(1e-5);
+      expect(relErr(logits(m, probe), ref)).toBeLessThan(1e-5);
     });
   }
 });

@@ -15,6 +15,7 @@ import { loadModel } from '../models/load.js';
 import { openCheckpoint } from '../models/io/checkpoint.js';
 import { quantize } from '../models/quantize/index.js';
 import { quantizationConfig, saveQuantized } from '../models/quantize/checkpoint.js';
+import { relErr } from './model_fixtures.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'models', 'opt-preln');
 const tmp = mkdtempSync(join(tmpdir(), 'opshift-tied-head-'));
@@ -23,15 +24,6 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const probe = [5, 17, 42, 3, 77, 12, 60, 8];
 function logits(m: CausalLM): Float32Array {
   return m.forward(fromTypedArray(BigInt64Array.from(probe, (v) => BigInt(v)), [1, probe.length])).toArray() as Float32Array;
-}
-function relMax(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
 }
 
 describe('quantized tied lm_head', () => {
@@ -54,7 +46,7 @@ describe('quantized tied lm_head', () => {
     const a = logits(withHead);
     const b = logits(floatHead);
     expect(Array.from(a)).not.toEqual(Array.from(b)); // the head really changed the arithmetic
-    expect(relMax(a, want)).toBeLessThan(0.08);
+    expect(relErr(a, want)).toBeLessThan(0.08);
   });
 
   it('an explicit exclude of lm_head keeps the float head; w4 uses the group size that fits the embedding width', () => {
