@@ -49,6 +49,12 @@ describe('serve --quant w8a8 on the demo Llama', () => {
     expect(f.status).toBe(200);
     expect(await npuMs(float.url)).toBe(0);
   });
+
+  it("Ollama's /api/show names the format quantized at load (the checkpoint's files say BF16)", async () => {
+    const show = async (url: string) => ((await postJson(url, '/api/show', { model: 'demo' })).json as { details: { quantization_level: string } }).details.quantization_level;
+    expect(await show(quantized.url)).toBe('W8A8');
+    expect(await show(float.url)).toBe('BF16');
+  });
 });
 
 describe('bad --quant values', () => {

@@ -62,6 +62,11 @@ function quantizationLevel(config: Record<string, unknown>, bytesByDtype: Map<st
   return best;
 }
 
+/** `serve --quant`: the worker quantized the linears at load, which the checkpoint's files do not say. */
+function loadedQuant(info: ModelInfo): string | undefined {
+  return info.quant ? info.quant.format.toUpperCase() : undefined;
+}
+
 export function describeModel(dir: string | undefined, info: ModelInfo): OllamaModelDescription {
   const family = info.modelType;
   if (dir === undefined)
@@ -69,7 +74,7 @@ export function describeModel(dir: string | undefined, info: ModelInfo): OllamaM
       size: 0,
       digest: createHash('sha256').update(`synthetic:${family}:${info.vocabSize}:${info.maxPositions}`).digest('hex'),
       modifiedAt: new Date().toISOString(),
-      details: { parent_model: '', format: 'synthetic', family, families: [family], parameter_size: '', quantization_level: '' },
+      details: { parent_model: '', format: 'synthetic', family, families: [family], parameter_size: '', quantization_level: loadedQuant(info) ?? '' },
       template: '',
       parameterCount: undefined,
       config: {},
@@ -111,7 +116,7 @@ export function describeModel(dir: string | undefined, info: ModelInfo): OllamaM
     size,
     digest: hash.digest('hex'),
     modifiedAt: new Date(newest || Date.now()).toISOString(),
-    details: { parent_model: '', format: 'safetensors', family, families: [family], parameter_size: formatParameterCount(parameterCount), quantization_level: quantizationLevel(config, bytesByDtype) },
+    details: { parent_model: '', format: 'safetensors', family, families: [family], parameter_size: formatParameterCount(parameterCount), quantization_level: loadedQuant(info) ?? quantizationLevel(config, bytesByDtype) },
     template,
     parameterCount,
     config,
