@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fromTypedArray } from '../core/index.js';
+import type { CausalLM } from '../models/causal_lm.js';
 
 export const MODEL_FIXTURES = join(import.meta.dirname, 'fixtures', 'models');
 
@@ -27,4 +29,20 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[i]!));
   }
   return num / den;
+}
+
+/** ‖a − b‖ / ‖b‖: the relative L2 error of a whole logits block. */
+export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+/** Every position's logits of one prompt of token ids, flattened ([1, T, V] → T·V floats). */
+export function logitsOf(model: CausalLM, ids: readonly number[]): Float32Array {
+  return model.forward(fromTypedArray(BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length])).toArray() as Float32Array;
 }

@@ -21,20 +21,12 @@ import {
   type Tensor,
 } from '../core/index.js';
 import { configureOrt, ortConfig } from '../backends/ort/config.js';
+import { relL2 } from './model_fixtures.js';
 
 const ortAvailable = backendStatus('ort')?.available === true;
 
-function relErr(a: Tensor, b: Tensor): number {
-  const x = a.toArray() as Float32Array;
-  const y = b.toArray() as Float32Array;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < x.length; i++) {
-    num += (x[i]! - y[i]!) ** 2;
-    den += y[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+/** ‖a − b‖ / ‖b‖ over two tensors. */
+const relErr = (a: Tensor, b: Tensor): number => relL2(a.toArray() as Float32Array, b.toArray() as Float32Array);
 
 describe('weight quantizers (AMD / PyTorch formulas)', () => {
   it('int8 per tensor: scale = absmax/127.5, round half to even, clamp', () => {

@@ -7,14 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fromTypedArray } from '../core/index.js';
-import type { CausalLM } from '../models/causal_lm.js';
 import { openCheckpoint } from '../models/io/checkpoint.js';
 import { loadModel } from '../models/load.js';
 import { awqSearch, calibrate, quantize, selectLinears, smoothQuantFold, type Recipe } from '../models/quantize/index.js';
 import { quantizationConfig, saveQuantized } from '../models/quantize/checkpoint.js';
 import { linearModules, scaleGroups } from '../models/quantize/select.js';
-import { relErr } from './model_fixtures.js';
+import { logitsOf, relErr, relL2 } from './model_fixtures.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'models');
 const tmp = mkdtempSync(join(tmpdir(), 'opshift-quant-families-'));
@@ -27,19 +25,6 @@ function ids(n: number, seed: number): number[] {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
     return 3 + (s % 93);
   });
-}
-
-const logits = (m: CausalLM, x: number[]): Float32Array => m.forward(fromTypedArray(BigInt64Array.from(x, BigInt), [1, x.length])).toArray() as Float32Array;
-
-
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 const probe = ids(24, 9);
@@ -66,7 +51,7 @@ describe.each(['mistral-sw8', 'qwen2-sw6', 'phi3-su-partial'])('%s', (name) => {
   it("SmoothQuant's fold and AWQ's scales (no clipping) leave the float output unchanged (1e-5)", () => {
     for (const which of ['smooth', 'awq'] as const) {
       const m = loadModel(join(FIX, name), { dtype: 'float32' });
-      const ref = logits(m, probe);
+      const ref = logitsOf(m, probe);
       const targets = selectLinears(m);
       if (which === 'smooth') {
         const r = smoothQuantFold(m, calibrate(m, ids(64, 4), targets, { window: 32, maxRows: 0 }), { alpha: 0.5 });
@@ -75,12 +60,12 @@ describe.each(['mistral-sw8', 'qwen2-sw6', 'phi3-su-partial'])('%s', (name) => {
         const r = awqSearch(m, calibrate(m, ids(64, 4), targets, { window: 32, maxRows: 64 }), { groupSize: 32, clip: false, targets });
         expect(r.groups.length).toBe(scaleGroups(m, true).length);
       }
-      expect(relErr(logits(m, probe), ref)).toBeLessThan(1e-5);
+      expect(relErr(logitsOf(m, probe), ref)).toBeLessThan(1e-5);
     }
   });
 
   it('every recipe stays close to the float model, and its saved folder loads back to identical logits', () => {
-    const ref = logits(loadModel(join(FIX, name)), probe);
+    const ref = logitsOf(loadModel(join(FIX, name)), probe);
     const recipes: [Recipe, number][] = [
       [{ method: 'w8a8', perChannel: true }, 0.1],
       [{ method: 'smoothquant' }, 0.1],
@@ -90,14 +75,14 @@ describe.each(['mistral-sw8', 'qwen2-sw6', 'phi3-su-partial'])('%s', (name) => {
     for (const [recipe, tol] of recipes) {
       const m = loadModel(join(FIX, name));
       const report = quantize(m, recipe, { calibration: ids(96, 3), calibrationWindow: 32 });
-      const out = logits(m, probe);
+      const out = logitsOf(m, probe);
       expect(relL2(out, ref), JSON.stringify(recipe)).toBeLessThan(tol);
       const dir = join(tmp, `${name}-${recipe.method}`);
       const ck = openCheckpoint(join(FIX, name));
       saveQuantized(m, dir, { ...ck.config.raw }, quantizationConfig(report));
       ck.close();
       const back = loadModel(dir);
-      expect(logits(back, probe)).toEqual(out);
+      expect(logitsOf(back, probe)).toEqual(out);
       expect(linearModules(back).map((l) => l.path)).toEqual(report.kept);
     }
   });

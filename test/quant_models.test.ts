@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromTypedArray, quantizeWeightUint4, type Tensor } from '../core/index.js';
-import type { CausalLM } from '../models/causal_lm.js';
 import { openCheckpoint, saveCheckpoint } from '../models/io/checkpoint.js';
 import { Linear } from '../models/nn/layers.js';
 import { QLinearW4, QLinearW8A8 } from '../models/nn/qlinear.js';
@@ -16,7 +15,7 @@ import { loadModel } from '../models/load.js';
 import { awqSearch, calibrate, quantize, selectLinears, smoothQuantFold, type Recipe } from '../models/quantize/index.js';
 import { AWQ_ORDER, packAwq, quantizationConfig, saveQuantized, unpackAwq } from '../models/quantize/checkpoint.js';
 import { linearModules, moduleAt } from '../models/quantize/select.js';
-import { relErr } from './model_fixtures.js';
+import { logitsOf, relErr, relL2 } from './model_fixtures.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'models');
 const tmp = mkdtempSync(join(tmpdir(), 'opshift-quant-'));
@@ -29,22 +28,6 @@ function ids(n: number, V: number, seed = 5): number[] {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
     return 3 + (s % (V - 3));
   });
-}
-
-function logits(m: CausalLM, x: number[]): Float32Array {
-  return m.forward(fromTypedArray(BigInt64Array.from(x, (v) => BigInt(v)), [1, x.length])).toArray() as Float32Array;
-}
-
-
-/** ‖a − b‖ / ‖b‖. */
-function relL2(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - b[i]!) ** 2;
-    den += b[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 const MODELS = ['llama-mha', 'opt-preln'] as const;
@@ -80,7 +63,7 @@ describe('quantize(): operator-specific, in place', () => {
 
   for (const name of MODELS)
     it(`${name}: every recipe stays close to the float model`, () => {
-      const ref = logits(loadModel(join(FIX, name)), probe);
+      const ref = logitsOf(loadModel(join(FIX, name)), probe);
       const recipes: [Recipe, number][] = [
         [{ method: 'w8a8' }, 0.1],
         [{ method: 'w8a8', perChannel: true }, 0.1],
@@ -91,7 +74,7 @@ describe('quantize(): operator-specific, in place', () => {
       for (const [recipe, tol] of recipes) {
         const m = loadModel(join(FIX, name));
         quantize(m, recipe, { calibration: ids(96, 96, 3), calibrationWindow: 32 });
-        expect(relL2(logits(m, probe), ref), JSON.stringify(recipe)).toBeLessThan(tol);
+        expect(relL2(logitsOf(m, probe), ref), JSON.stringify(recipe)).toBeLessThan(tol);
       }
     });
 });
@@ -100,7 +83,7 @@ describe('recipe invariants on the float model', () => {
   for (const name of MODELS) {
     it(`${name}: SmoothQuant's fold leaves the output unchanged (1e-5)`, () => {
       const m = loadModel(join(FIX, name));
-      const ref = logits(m, probe);
+      const ref = logitsOf(m, probe);
       const targets = selectLinears(m);
       const before = linearModules(m).map((l) => l.linear);
       const stats = calibrate(m, ids(64, 96, 4), targets, { window: 32, maxRows: 0 });
@@ -109,17 +92,17 @@ describe('recipe invariants on the float model', () => {
       const r = smoothQuantFold(m, stats, { alpha: 0.5 });
       expect(r.groups.length).toBe(4); // two norms per layer, two layers
       expect(r.groups.some((g) => g.maxScale !== 1 || g.minScale !== 1)).toBe(true);
-      expect(relErr(logits(m, probe), ref)).toBeLessThan(1e-5);
+      expect(relErr(logitsOf(m, probe), ref)).toBeLessThan(1e-5);
     });
 
     it(`${name}: AWQ's scales (no clipping) leave the output unchanged (1e-5)`, () => {
       const m = loadModel(join(FIX, name));
-      const ref = logits(m, probe);
+      const ref = logitsOf(m, probe);
       const targets = selectLinears(m);
       const r = awqSearch(m, calibrate(m, ids(64, 96, 4), targets, { window: 32, maxRows: 64 }), { groupSize: 32, clip: false, targets });
       expect(r.groups.length).toBe(8); // norm→qkv, v→o, norm→mlp, mlp→down per layer
       expect(r.groups.every((g) => g.errorRatio <= 1)).toBe(true);
-      expect(relErr(logits(m, probe), ref)).toBeLessThan(1e-5);
+      expect(relErr(logitsOf(m, probe), ref)).toBeLessThan(1e-5);
     });
   }
 });
@@ -140,13 +123,13 @@ describe('activation outliers: SmoothQuant beats plain per-tensor w8a8', () => {
         }
       return m;
     };
-    const ref = logits(outlier(), probe);
+    const ref = logitsOf(outlier(), probe);
     const plain = outlier();
     quantize(plain, { method: 'w8a8' });
     const sq = outlier();
     quantize(sq, { method: 'smoothquant' }, { calibration: ids(96, 96, 3), calibrationWindow: 32 });
-    const ePlain = relL2(logits(plain, probe), ref);
-    const eSq = relL2(logits(sq, probe), ref);
+    const ePlain = relL2(logitsOf(plain, probe), ref);
+    const eSq = relL2(logitsOf(sq, probe), ref);
     expect(eSq).toBeLessThan(ePlain / 3);
   });
 });
@@ -163,7 +146,7 @@ describe('quantized checkpoints', () => {
         saveQuantized(m, dir, { ...ck.config.raw }, quantizationConfig(report));
         ck.close();
         const back = loadModel(dir);
-        expect(logits(back, probe)).toEqual(logits(m, probe));
+        expect(logitsOf(back, probe)).toEqual(logitsOf(m, probe));
         const kinds = linearModules(back).map((l) => l.path);
         expect(kinds).toEqual(report.kept);
       });
@@ -232,6 +215,6 @@ describe('AutoAWQ GEMM checkpoints', () => {
       expect((q as QLinearW4).dequantizedWeight().toArray()).toEqual(deq);
     }
     expect(moduleAt(m, 'lm_head')).toBeInstanceOf(Linear);
-    expect(logits(m, probe).every(Number.isFinite)).toBe(true);
+    expect(logitsOf(m, probe).every(Number.isFinite)).toBe(true);
   });
 });

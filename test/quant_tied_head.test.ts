@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fromTypedArray } from '../core/index.js';
 import type { CausalLM } from '../models/causal_lm.js';
 import { Embedding } from '../models/nn/layers.js';
 import { QLinearW4, QLinearW8A8 } from '../models/nn/qlinear.js';
@@ -15,16 +14,14 @@ import { loadModel } from '../models/load.js';
 import { openCheckpoint } from '../models/io/checkpoint.js';
 import { quantize } from '../models/quantize/index.js';
 import { quantizationConfig, saveQuantized } from '../models/quantize/checkpoint.js';
-import { relErr } from './model_fixtures.js';
+import { logitsOf, relErr } from './model_fixtures.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'models', 'opt-preln');
 const tmp = mkdtempSync(join(tmpdir(), 'opshift-tied-head-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const probe = [5, 17, 42, 3, 77, 12, 60, 8];
-function logits(m: CausalLM): Float32Array {
-  return m.forward(fromTypedArray(BigInt64Array.from(probe, (v) => BigInt(v)), [1, probe.length])).toArray() as Float32Array;
-}
+const logits = (m: CausalLM): Float32Array => logitsOf(m, probe);
 
 describe('quantized tied lm_head', () => {
   it('w8a8 adds a quantized lm_head beside the float embedding; the forward uses it; the result stays close', () => {
