@@ -32,6 +32,7 @@ import { clearNpuCache, npuCacheStats } from '../backends/npu/kernels.js';
 import { npuRuntime } from '../backends/npu/backend.js';
 import { configureNpu, npuConfig } from '../backends/npu/config.js';
 import { defaultNpuLibraryPath, loadNpuLibrary, NpuContext, NpuDType, NpuFlags, NpuVariant, type NpuLibrary } from '../backends/npu/ffi.js';
+import { f32TiledRef, xorshift } from './npu_reference.js';
 
 const status = backendStatus('npu');
 const available = status?.available === true;
@@ -44,28 +45,12 @@ vi.setConfig({ testTimeout: 30_000 });
 const f = Math.fround;
 const bf = (x: number) => bf16ToF32(f32ToBf16(x));
 
-/** Deterministic small-integer / float generators (xorshift). */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-  return {
-    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo)),
-    float: (lo: number, hi: number) => f(lo + next() * (hi - lo)),
-  };
-}
 const int8s = (n: number, seed: number) => {
-  const r = rng(seed);
+  const r = xorshift(seed);
   return Int8Array.from({ length: n }, () => r.int(-128, 128));
 };
 const floats = (n: number, seed: number, lo = -1, hi = 1) => {
-  const r = rng(seed);
+  const r = xorshift(seed);
   return Float32Array.from({ length: n }, () => r.float(lo, hi));
 };
 const bitsEqual = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -153,23 +138,6 @@ function w4Ref(x: Float32Array, M: number, K: number, N: number, q: Uint8Array, 
         out = t === 0 ? acc : f(out + acc);
       }
       y[m * N + n] = out;
-    }
-  return y;
-}
-
-/** f32 / bf16 GEMM: per K tile p = Σ round(x·w) in k order; tiles summed in order; + bias. */
-function fRef(x: Float32Array, w: Float32Array, M: number, K: number, N: number, bias: Float32Array | null, tileK: number) {
-  const y = new Float32Array(M * N);
-  for (let m = 0; m < M; m++)
-    for (let n = 0; n < N; n++) {
-      let out = 0;
-      for (let k0 = 0, t = 0; k0 < K; k0 += tileK, t++) {
-        let p = 0;
-        for (let k = k0; k < Math.min(K, k0 + tileK); k++) p = f(p + f(x[m * K + k]! * w[k * N + n]!));
-        const acc = f(0 + p);
-        out = t === 0 ? acc : f(out + acc);
-      }
-      y[m * N + n] = bias ? f(out + bias[n]!) : out;
     }
   return y;
 }
@@ -330,7 +298,7 @@ describe.skipIf(!available)('npu: numerics (bit for bit against the contract)', 
       [2, 12288, 20, 128, true, true], // 3 K tiles of 4096
       [35, 128, 17, 32, true, false], // 2 M chunks of 32
     ] as const) {
-      const r = rng(K + N + G);
+      const r = xorshift(K + N + G);
       const q = Uint8Array.from({ length: K * N }, () => r.int(0, 16));
       const z = zeros ? Uint8Array.from({ length: (K / G) * N }, () => r.int(0, 16)) : null;
       const s = floats((K / G) * N, 11, 0.001, 0.02);
@@ -365,10 +333,10 @@ describe.skipIf(!available)('npu: numerics (bit for bit against the contract)', 
       const w = floats(K * N, K, -1, 1);
       const x = floats(M * K, M, -1, 1);
       const bias = floats(N, 3);
-      const want = fRef(x, w, M, K, N, bias, kt);
+      const want = f32TiledRef(x, w, M, K, N, bias, kt);
       const wb = Uint16Array.from(w, f32ToBf16);
       const xb = Uint16Array.from(x, f32ToBf16);
-      const wantB = fRef(Float32Array.from(xb, bf16ToF32), Float32Array.from(wb, bf16ToF32), M, K, N, null, kt);
+      const wantB = f32TiledRef(Float32Array.from(xb, bf16ToF32), Float32Array.from(wb, bf16ToF32), M, K, N, null, kt);
       for (const ctx of contexts()) {
         const g = ctx.createF(NpuVariant.F32, w, K, N);
         const y = new Float32Array(M * N);
@@ -387,7 +355,7 @@ describe.skipIf(!available)('npu: numerics (bit for bit against the contract)', 
   it('tiled vs untiled float math: the NPU result is the tiled sum; it differs from the untiled sum within the bound', () => {
     // K = 12288: three 4096 tiles summed on the host, vs one sequential accumulator over all of K.
     const [M, K, N, G] = [4, 12288, 32, 128];
-    const r = rng(77);
+    const r = xorshift(77);
     const q = Uint8Array.from({ length: K * N }, () => r.int(0, 16));
     const s = floats((K / G) * N, 78, 0.001, 0.02);
     const x = floats(M * K, 79, -2, 2);
@@ -468,7 +436,7 @@ describe.skipIf(!available)('npu: kernels through the dispatcher', () => {
   it('float MatMul/Linear go to the f32 or bf16 GEMM, never quantized', () => {
     const a = rand([6, 40]);
     const b = rand([40, 24]);
-    const want = fRef(a.toArray() as Float32Array, b.toArray() as Float32Array, 6, 40, 24, null, 4096);
+    const want = f32TiledRef(a.toArray() as Float32Array, b.toArray() as Float32Array, 6, 40, 24, null, 4096);
     const p = profile(() => withBackend('npu', () => matmul(a, b), { fallback: false }));
     expect(p.records[0]!.backend).toBe('npu');
     expect(firstDiff(p.result.toArray() as Float32Array, want)).toBe('');
@@ -476,7 +444,7 @@ describe.skipIf(!available)('npu: kernels through the dispatcher', () => {
     const bb = b.to('bfloat16');
     const yb = withBackend('npu', () => matmul(ab, bb), { fallback: false });
     expect(yb.dtype).toBe('bfloat16');
-    const wantB = fRef(ab.toArray() as Float32Array, bb.toArray() as Float32Array, 6, 40, 24, null, 4096);
+    const wantB = f32TiledRef(ab.toArray() as Float32Array, bb.toArray() as Float32Array, 6, 40, 24, null, 4096);
     expect(firstDiff(yb.toTypedArray() as Uint16Array, Uint16Array.from(wantB, f32ToBf16))).toBe('');
   });
 

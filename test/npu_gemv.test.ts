@@ -12,25 +12,13 @@ import { npuRuntime } from '../backends/npu/backend.js';
 import { configureNpu, npuConfig } from '../backends/npu/config.js';
 import { npuCacheStats } from '../backends/npu/kernels.js';
 import { NpuContext, NpuDType, NpuFlags, NpuVariant } from '../backends/npu/ffi.js';
+import { f32TiledRef, xorshift } from './npu_reference.js';
 
 const available = backendStatus('npu')?.available === true;
 vi.setConfig({ testTimeout: 30_000 });
 
 const f = Math.fround;
 const bf = (x: number) => bf16ToF32(f32ToBf16(x));
-
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-  return { int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo)), float: (lo: number, hi: number) => f(lo + next() * (hi - lo)) };
-}
 
 /** The K tile the library uses: every shape here pads K to 4096-deep tiles (npu_query reports the padded K). */
 function tileK(ctx: NpuContext, variant: number, K: number, N: number, group = 0): number {
@@ -74,22 +62,6 @@ function w4a8Ref(x: Float32Array, M: number, K: number, N: number, q: Uint8Array
   return y;
 }
 
-/** The f32 contract: per K tile a k-ordered sum of rounded products, tiles in order, then the bias. */
-function f32Ref(a: Float32Array, M: number, K: number, b: Float32Array, N: number, bias: Float32Array | null, Kt: number) {
-  const y = new Float32Array(M * N);
-  for (let m = 0; m < M; m++)
-    for (let n = 0; n < N; n++) {
-      let out = 0;
-      for (let k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
-        let acc = 0;
-        for (let k = k0; k < Math.min(K, k0 + Kt); k++) acc = f(acc + f(a[m * K + k]! * b[k * N + n]!));
-        out = t === 0 ? acc : f(out + acc);
-      }
-      y[m * N + n] = bias ? f(out + bias[n]!) : out;
-    }
-  return y;
-}
-
 describe.skipIf(!available)('npu library ABI 2: w4a8 and the unprepared f32 GEMM', () => {
   const variants: { name: string; ctx: NpuContext }[] = [];
   beforeAll(() => {
@@ -122,7 +94,7 @@ describe.skipIf(!available)('npu library ABI 2: w4a8 and the unprepared f32 GEMM
   for (const c of w4Cases)
     it(`w4a8 equals the contract bit for bit on every ISA: M=${c.M} K=${c.K} N=${c.N} g${c.G}${c.zeros ? ' zeros' : ''}${c.bias ? ' bias' : ''}`, () => {
       const { M, K, N, G } = c;
-      const r = rng(K * 31 + N * 7 + M);
+      const r = xorshift(K * 31 + N * 7 + M);
       const q = Uint8Array.from({ length: K * N }, () => r.int(0, 16));
       const z = c.zeros ? Uint8Array.from({ length: (K / G) * N }, () => r.int(0, 16)) : null;
       const s = Float32Array.from({ length: (K / G) * N }, () => r.float(0.001, 0.05));
@@ -143,7 +115,7 @@ describe.skipIf(!available)('npu library ABI 2: w4a8 and the unprepared f32 GEMM
 
   it('w4a8 stays within the int8 rounding bound of the exact w4 product', () => {
     const [M, K, N, G] = [2, 1024, 48, 128];
-    const r = rng(5);
+    const r = xorshift(5);
     const q = Uint8Array.from({ length: K * N }, () => r.int(0, 16));
     const s = Float32Array.from({ length: (K / G) * N }, () => bf(r.float(0.01, 0.02)));
     const x = Float32Array.from({ length: M * K }, () => r.float(-1, 1));
@@ -215,12 +187,12 @@ describe.skipIf(!available)('npu library ABI 2: w4a8 and the unprepared f32 GEMM
   for (const c of mmCases)
     it(`unprepared f32 GEMM = the contract = the prepared path, bit for bit: M=${c.M} K=${c.K} N=${c.N}${c.bias ? ' bias' : ''}`, () => {
       const { M, K, N } = c;
-      const r = rng(M + K + N);
+      const r = xorshift(M + K + N);
       const a = Float32Array.from({ length: M * K }, () => r.float(-1, 1));
       const b = Float32Array.from({ length: K * N }, () => r.float(-1, 1));
       const bias = c.bias ? Float32Array.from({ length: N }, () => r.float(-1, 1)) : null;
       // The reference model costs M·K·N JS steps: check it on the smaller shapes, the prepared path on all.
-      const want = M * K * N <= 2e6 ? f32Ref(a, M, K, b, N, bias, tileK(variants[0]!.ctx, NpuVariant.F32, K, N)) : null;
+      const want = M * K * N <= 2e6 ? f32TiledRef(a, b, M, K, N, bias, tileK(variants[0]!.ctx, NpuVariant.F32, K, N)) : null;
       for (const { name, ctx } of variants) {
         const y = new Float32Array(M * N).fill(NaN);
         ctx.matmulF32(a, M, K, b, N, bias, y);

@@ -8,24 +8,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultNpuLibraryPath, loadNpuLibrary, NpuContext, NpuDType, NpuFlags, NpuVariant, type NpuLibrary } from '../backends/npu/ffi.js';
 import { transpose2d } from '../core/transpose.js';
+import { xorshift } from './npu_reference.js';
 
 const loaded = loadNpuLibrary(defaultNpuLibraryPath());
 const available = loaded.ok;
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 const floats = (n: number, seed: number) => {
-  const r = rng(seed);
-  return Float32Array.from({ length: n }, () => Math.fround(r() * 2 - 1));
+  const r = xorshift(seed);
+  return Float32Array.from({ length: n }, () => Math.fround(r.next() * 2 - 1));
 };
 const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 const same = (a: ArrayBufferView, b: ArrayBufferView) => bytes(a).equals(bytes(b));
@@ -134,12 +124,12 @@ describe.skipIf(!available)('npu: prepare from [N, K] (bit-identical to the K x 
 
   it('w8a8: createW8FromNK equals createW8 of the transposed weight, -128 corrections and K tiles included', () => {
     for (const [K, N] of [...SHAPES, [2085, 40] as [number, number]]) {
-      const r = rng(K * 7 + N);
-      const w = Int8Array.from({ length: N * K }, () => Math.floor(r() * 256) - 128);
+      const r = xorshift(K * 7 + N);
+      const w = Int8Array.from({ length: N * K }, () => Math.floor(r.next() * 256) - 128);
       for (let i = 0; i < w.length; i += 13) w[i] = -128;
       const wT = transpose2d(w, N, K, new Int8Array(K * N));
       const M = 5;
-      const a8 = Int8Array.from({ length: M * K }, () => Math.floor(r() * 256) - 128);
+      const a8 = Int8Array.from({ length: M * K }, () => Math.floor(r.next() * 256) - 128);
       for (const { name, ctx } of [...ctxs, { name: 'fallback', ctx: noEntries }]) {
         const ga = ctx.createW8(wT, K, N);
         const gb = ctx.createW8FromNK(w, K, N);
@@ -168,10 +158,10 @@ describe.skipIf(!available)('npu: prepare from [N, K] (bit-identical to the K x 
       [256, 37, 128],
       [4160, 24, 64],
     ] as [number, number, number][]) {
-      const r = rng(K + N * 11);
+      const r = xorshift(K + N * 11);
       const groups = K / G;
-      const qp = Uint8Array.from({ length: (N * K) / 2 }, () => Math.floor(r() * 256));
-      const zeros = Uint8Array.from({ length: N * groups }, () => Math.floor(r() * 16));
+      const qp = Uint8Array.from({ length: (N * K) / 2 }, () => Math.floor(r.next() * 256));
+      const zeros = Uint8Array.from({ length: N * groups }, () => Math.floor(r.next() * 16));
       const scales = floats(N * groups, 9).map((s) => Math.fround(Math.abs(s) / 8 + 1e-3));
       const bias = floats(N, 4);
       // host reference layout: q K x N one a byte, zeros and scales (K/G) x N
@@ -209,8 +199,8 @@ describe.skipIf(!available)('npu: prepare from [N, K] (bit-identical to the K x 
     const ctx = ctxs[0]!.ctx;
     const K = 64;
     const N = 16;
-    const r = rng(5);
-    const qp = Uint8Array.from({ length: (N * K) / 2 }, () => Math.floor(r() * 8) | (Math.floor(r() * 8) << 4));
+    const r = xorshift(5);
+    const qp = Uint8Array.from({ length: (N * K) / 2 }, () => Math.floor(r.next() * 8) | (Math.floor(r.next() * 8) << 4));
     const q = new Uint8Array(K * N);
     for (let n = 0; n < N; n++)
       for (let j = 0; j < K / 2; j++) {
