@@ -63,10 +63,10 @@ export const GEMV_SHAPES: readonly (readonly [number, number])[] = [
   [768, 50272],
 ];
 
-/** Median ms of fn over about `timeMs` (at least 7 runs), after a warm-up of two runs. */
 /** Weight bytes cycled through per shape: larger than this machine's 16 MB last-level cache, 4x over. */
 const ROTATE_BYTES = 64e6;
 
+/** Median ms of fn over about `timeMs` (at least 7 runs), after a warm-up of two runs. */
 function medianMs(fn: () => void, timeMs: number): number {
   fn();
   fn();

@@ -3,6 +3,7 @@
  * level's figures (throughput over the level's wall time, TTFT and inter-token quantiles, status counts).
  * Pure functions, so the numbers the README quotes are unit-tested apart from any server.
  */
+import { nearestRankQuantile } from './stats.js';
 
 /** What one streaming request saw. */
 export interface RequestSample {
@@ -53,13 +54,8 @@ export interface LevelStats {
   readonly errors: readonly string[];
 }
 
-/** Nearest-rank quantile, q in [0, 1]; null for no values. */
-export function quantileOf(values: readonly number[], q: number): number | null {
-  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile ${q} is outside [0, 1]`);
-  if (values.length === 0) return null;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
+/** Nearest-rank quantile, q in [0, 1]; null for no values (tools/stats.ts). */
+export const quantileOf = nearestRankQuantile;
 
 export function quantiles(values: readonly number[]): Quantiles {
   return {

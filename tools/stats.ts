@@ -18,6 +18,17 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
+/**
+ * Nearest-rank q-quantile (q in [0, 1]) of unsorted `values`, null when there are none: a value that was
+ * observed (latency percentiles for serving metrics and load reports), where `quantile` interpolates.
+ */
+export function nearestRankQuantile(values: readonly number[], q: number): number | null {
+  if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile ${q} is outside [0, 1]`);
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
 export interface Spread {
   readonly median: number;
   /** p75 − p25 */

@@ -5,7 +5,8 @@
  * between streamed pieces as the client experiences them (queue wait included), as cumulative histograms.
  */
 import type { EngineMetrics } from './engine.js';
-import { Histogram, quantile, type MetricFamily, type Sample } from './metrics_prometheus.js';
+import { nearestRankQuantile } from '../stats.js';
+import { Histogram, type MetricFamily, type Sample } from './metrics_prometheus.js';
 
 /** Seconds; TTFT spans a fast prefill to a long queue wait. */
 const TTFT_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -67,7 +68,7 @@ const decodeRate = (m: EngineMetrics) => (m.decodeMs > 0 ? (m.decodeTokens * 100
 /** The JSON form (fields of the single-stream server kept; the batching fields added). */
 export function metricsJson(s: MetricsSources): Record<string, unknown> {
   const m = s.engine;
-  const q = (xs: readonly number[], p: number) => (xs.length ? quantile(xs, p) : null);
+  const q = nearestRankQuantile;
   return {
     model: s.modelName,
     queue_length: s.queueLength,
@@ -99,7 +100,7 @@ export function metricsJson(s: MetricsSources): Record<string, unknown> {
 
 const counter = (name: string, help: string, samples: Sample[]): MetricFamily => ({ name, help, type: 'counter', samples: samples.map((x) => ({ ...x, suffix: '_total' })) });
 const gauge = (name: string, help: string, value: number | Sample[]): MetricFamily => ({ name, help, type: 'gauge', samples: typeof value === 'number' ? [{ value }] : value });
-const quantileGauge = (values: readonly number[], scale: number): Sample[] => QUANTILES.map((q) => ({ labels: { quantile: String(q) }, value: quantile(values, q) * scale }));
+const quantileGauge = (values: readonly number[], scale: number): Sample[] => QUANTILES.map((q) => ({ labels: { quantile: String(q) }, value: (nearestRankQuantile(values, q) ?? NaN) * scale }));
 
 /** The Prometheus families (names prefixed opshift_, seconds and bytes as base units). */
 export function metricsFamilies(s: MetricsSources): MetricFamily[] {

@@ -93,9 +93,3 @@ export class Histogram {
   }
 }
 
-/** Nearest-rank quantile (q in [0, 1]) of unsorted values; NaN when there are none. */
-export function quantile(values: readonly number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
