@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest';
 import { idsTensor } from '../models/generate.js';
 import { loadModel } from '../models/load.js';
 import { HfTokenizer, loadTokenizer, TemplateBudgetError, TemplateRaiseError, TemplateRenderError } from '../models/tokenizer.js';
-import { chunkedTokens, liveChunkedCaches } from '../tools/serve/chunked_generate.js';
 import { hostAllowed, hostName, hostPolicy } from '../tools/serve/host_check.js';
 import { LIMITS, resolveLimits } from '../tools/serve/limits.js';
 import { runJob, samplingFor, type WorkerContext } from '../tools/serve/worker_job.js';
@@ -38,39 +37,6 @@ describe('chunked prefill', () => {
       }
     });
   }
-
-  it('chunkedTokens generates the same greedy tokens for every chunk size, yields after each chunk, frees its cache', () => {
-    const model = loadModel(demo('llama'));
-    const prompt = loadTokenizer(demo('llama')).encode('In the beginning God created the heaven and the earth.');
-    const run = (chunk: number) => [...chunkedTokens(model, prompt, { maxNewTokens: 6, chunk, sampling: { greedy: true } })];
-    const whole = run(1000);
-    const byFour = run(4);
-    const ids = (steps: typeof whole) => steps.flatMap((s) => (s.kind === 'token' ? [s.id] : []));
-    expect(ids(byFour)).toEqual(ids(whole));
-    expect(ids(whole).length).toBeGreaterThan(0);
-    const prefills = byFour.filter((s) => s.kind === 'prefill');
-    expect(prefills).toHaveLength(Math.ceil(prompt.length / 4));
-    expect(prefills.at(-1)).toEqual({ kind: 'prefill', done: prompt.length, total: prompt.length });
-    expect(liveChunkedCaches()).toBe(0);
-  });
-
-  it('a cancel between chunks stops the prefill after one more chunk at most; the cache is released', () => {
-    const model = loadModel(demo('llama'));
-    const prompt = Array.from({ length: 200 }, (_, i) => 100 + i);
-    const it = chunkedTokens(model, prompt, { maxNewTokens: 4, chunk: 16, sampling: { greedy: true } });
-    const first = it.next();
-    expect(first.value).toEqual({ kind: 'prefill', done: 16, total: 200 });
-    expect(liveChunkedCaches()).toBe(1);
-    it.return(); // what the worker does when its cancel slot names the job
-    expect(liveChunkedCaches()).toBe(0);
-  });
-
-  it('rejects bad arguments with the rule broken', () => {
-    const model = loadModel(demo('llama'));
-    expect(() => chunkedTokens(model, [], { maxNewTokens: 1, chunk: 4, sampling: {} }).next()).toThrow(/prompt is empty/);
-    expect(() => chunkedTokens(model, [1], { maxNewTokens: 1, chunk: 0, sampling: {} }).next()).toThrow(/prefill chunk 0 must be a positive integer/);
-    expect(() => chunkedTokens(model, [99999], { maxNewTokens: 1, chunk: 4, sampling: {} }).next()).toThrow(/prompt id 99999 is outside the vocabulary/);
-  });
 });
 
 describe('a job in the worker: prompt checks before anything is accepted', () => {
@@ -102,6 +68,21 @@ describe('a job in the worker: prompt checks before anything is accepted', () =>
     expect(counted.some((m) => m.type === 'phase' && m.phase === 'tokenize')).toBe(true);
     expect(rejection(counted)?.type === 'rejected' && rejection(counted)!.error.message).toMatch(/the prompt is 1\d\d tokens, over the server's limit of 100 \(--max-prompt-tokens\)/);
     expect(rejection(run({ prompt: { kind: 'ids', ids: [1, 32000] } }))).toMatchObject({ error: { code: 'invalid_token_id', param: 'prompt' } });
+    expect(rejection(run({ prompt: { kind: 'ids', ids: [] } }))).toMatchObject({ error: { code: 'empty_prompt', param: 'prompt' } });
+  });
+
+  it('the prefill chunk size does not change the output: chunks of 1, 4 and a whole prompt give the same greedy text', () => {
+    const prompt = { kind: 'text' as const, text: 'In the beginning God created the heaven and the earth.' };
+    const done = (prefillChunk: number) => {
+      const out: FromWorker[] = [];
+      runJob({ ...ctx, prefillChunk }, job({ prompt, maxTokens: 6 }), (m) => out.push(m), () => false);
+      return out.at(-1)!;
+    };
+    const whole = done(1000);
+    expect(whole).toMatchObject({ type: 'done', result: { completionTokens: 6, finishReason: 'length' }, liveKvCaches: 0 });
+    const text = whole.type === 'done' ? whole.result.text : '';
+    expect(text.length).toBeGreaterThan(0);
+    for (const chunk of [1, 4]) expect(done(chunk), `chunk ${chunk}`).toMatchObject({ type: 'done', result: { text, completionTokens: 6, prefilled: whole.type === 'done' ? whole.result.prefilled : -1 }, liveKvCaches: 0 });
   });
 
   it('a cancel lands within one prefill chunk: the job ends cancelled with the prompt partly prefilled', () => {
