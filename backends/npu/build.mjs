@@ -26,7 +26,7 @@ buildCLibrary({
   root: join(here, '..', '..'),
   stem: 'opshift_npu_emu',
   dir: 'npu',
-  sources: ['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 'npu_kern_avx512.c'].map((f) => join(nativeDir, f)),
+  sources: ['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 'npu_kern_avx512.c', 'npu_gemm_avx2.c', 'npu_gemm_avx512.c', 'npu_cache.c'].map((f) => join(nativeDir, f)),
   inputsDir: nativeDir,
   what: 'NPU emulation library',
   backend: 'npu',

@@ -168,6 +168,11 @@ const OPTIONAL_SURFACE = {
   >(
     'int32_t npu_gemm_create_w4_t(npu_ctx* ctx, int32_t variant, const uint8_t* qpacked, const uint8_t* zeros, const float* scales, const float* bias, int64_t K, int64_t N, int32_t group, int32_t w_bits, _Out_ npu_gemm** out)',
   ),
+  // prepared-weight files (opshift_npu.h; backends/npu/prepared_cache.ts): without them nothing is cached on disk
+  npu_gemm_export: fn<(g: NativeHandle, path: string) => number>('int32_t npu_gemm_export(npu_gemm* g, const char* path)'),
+  npu_gemm_import: fn<(ctx: NativeHandle, path: string, variant: number, K: number, N: number, group: number, wBits: number, out: Out<NativeHandle | null>) => number>(
+    'int32_t npu_gemm_import(npu_ctx* ctx, const char* path, int32_t variant, int64_t K, int64_t N, int32_t group, int32_t w_bits, _Out_ npu_gemm** out)',
+  ),
 } as const;
 type OptionalSurface = typeof OPTIONAL_SURFACE;
 /** The optional functions the library exports (absent keys: not exported). */
@@ -438,6 +443,24 @@ export class NpuContext {
     return variant === NpuVariant.W4A8 ? this.createW4A8(q, zT, sT, bias, K, N, group) : this.createW4(q, zT, sT, bias, K, N, group, wBits);
   }
 
+  /** Whether the library can export and import prepared-weight files (optional entries). */
+  get canImport(): boolean {
+    return this.lib.optional.npu_gemm_import !== undefined && this.lib.optional.npu_gemm_export !== undefined;
+  }
+
+  /**
+   * Maps a prepared-weight file written by NpuGemm.exportTo (npu_gemm_import): the handle runs as the exported one
+   * did. Throws NpuError (NPU_E_NOFILE: missing; NPU_E_ARG: corrupt, truncated, foreign or another shape), or when
+   * the library lacks the entry. group/wBits matter for the w4 variants only.
+   */
+  importGemm(path: string, variant: NpuVariant, K: number, N: number, group = 0, wBits = 0): NpuGemm {
+    const f = this.lib.optional.npu_gemm_import;
+    if (!f) throw new NpuError('npu_gemm_import', 2, `the NPU library ${this.lib.path} has no prepared-weight files (npu_gemm_import)`);
+    const out: Out<NativeHandle | null> = [null];
+    check(this.lib.api, 'npu_gemm_import', f(this.handle('npu_gemm_import'), path, variant, K, N, group, wBits, out));
+    return new NpuGemm(this, out[0]!, variant, K, N);
+  }
+
   createF(variant: typeof NpuVariant.F32 | typeof NpuVariant.BF16, w: Float32Array | Uint16Array, K: number, N: number): NpuGemm {
     const out: Out<NativeHandle | null> = [null];
     this.lib.call('npu_gemm_create_f', this.handle('npu_gemm_create_f'), variant, w, K, N, out);
@@ -499,6 +522,13 @@ export class NpuGemm {
 
   runF(a: Float32Array | Uint16Array, aDtype: NpuDType, M: number, bias: Float32Array | null, c: Float32Array | Uint16Array, outDtype: NpuDType): void {
     this.ctx.lib.call('npu_gemm_run_f', this.handle('npu_gemm_run_f'), a, aDtype, M, bias, c, outDtype);
+  }
+
+  /** Writes the prepared form to `path` atomically (npu_gemm_export); NpuError on failure or without the entry. */
+  exportTo(path: string): void {
+    const f = this.ctx.lib.optional.npu_gemm_export;
+    if (!f) throw new NpuError('npu_gemm_export', 2, `the NPU library ${this.ctx.lib.path} has no prepared-weight files (npu_gemm_export)`);
+    check(this.ctx.lib.api, 'npu_gemm_export', f(this.handle('npu_gemm_export'), path));
   }
 
   stats(reset = false): GemmStats {

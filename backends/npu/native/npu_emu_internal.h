@@ -106,6 +106,36 @@ static inline uint16_t npu_bf16_bits(float f) {
   } v = {npu_bf16_round(f)};
   return (uint16_t)(v.u >> 16);
 }
+/* ---- prepared-weight files (npu_cache.c): opshift_npu_emu.c owns struct npu_gemm and lends these ---- */
+typedef struct npu_ctx npu_ctx;
+typedef struct npu_gemm npu_gemm;
+typedef struct {
+  int32_t variant, group, w_bits;
+  int64_t K, N;
+} npu_gemm_shape_t;
+/* One prepared buffer of a handle: the struct field holding it (so an import can point it into a mapping), its size. */
+typedef struct {
+  void** ptr;
+  uint64_t bytes;
+  const char* name;
+} npu_part;
+#define NPU_MAX_PARTS 8
+/* Every buffer a run reads, in a fixed order per variant (the file format of npu_cache.c): a new prepared buffer
+ * must be added there, or exported files would miss it. Returns the count. */
+int npu_gemm_parts(npu_gemm* g, npu_part* parts);
+void npu_gemm_shape(const npu_gemm* g, npu_gemm_shape_t* s);
+/* A handle with its shape fields set and no buffers; npu_gemm_publish links it into ctx, npu_gemm_discard frees it. */
+npu_gemm* npu_gemm_alloc(npu_ctx* ctx, const npu_gemm_shape_t* s);
+void npu_gemm_publish(npu_ctx* ctx, npu_gemm* g);
+void npu_gemm_discard(npu_gemm* g);
+/* The buffers inside [map, map + bytes) are unmapped, not freed, by destroy. */
+void npu_gemm_set_map(npu_gemm* g, void* map, size_t bytes);
+void npu_gemm_unmap(npu_gemm* g);
+/* check_shape of the create calls (NPU_OK or the status, with the message set). */
+int npu_check_shape(const char* fn, const npu_gemm_shape_t* s);
+/* Sets npu_last_error() and returns st. */
+int32_t npu_fail(int32_t st, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+
 
 static inline float npu_bf16_value(uint16_t b) {
   union {

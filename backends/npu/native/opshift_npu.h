@@ -226,6 +226,21 @@ NPU_API npu_status npu_gemm_create_w8_t(npu_ctx* ctx, int32_t variant, const int
 NPU_API npu_status npu_gemm_create_w4_t(npu_ctx* ctx, int32_t variant, const uint8_t* qpacked, const uint8_t* zeros, const float* scales,
                                         const float* bias, int64_t K, int64_t N, int32_t group, int32_t w_bits, npu_gemm** out);
 
+/* ---- prepared-weight files (ABI 2, optional entries; npu_cache.c) ---- */
+/*
+ * A library may lack these two: opshift then prepares every weight (no on-disk cache of prepared weights).
+ * npu_gemm_export writes the handle's prepared form (variant, shape, group, w_bits and every buffer a run reads)
+ * to `path` atomically (a temporary file in the same directory, then rename). npu_gemm_import maps such a file
+ * read-only (pages shared with the page cache, resident only once touched) and returns a handle that runs exactly
+ * as the exported one did (same bits); destroying it unmaps the file. The file must have been written by the same
+ * library (npu_impl_name) on a machine of the same byte order and hold the expected variant, K, N and, for w4
+ * variants, group and w_bits (ignored otherwise); anything else -- a missing file (NPU_E_NOFILE), a truncated,
+ * corrupt or foreign file, other shapes (NPU_E_ARG) -- fails with npu_last_error() naming the file and the rule.
+ */
+NPU_API npu_status npu_gemm_export(npu_gemm* g, const char* path);
+NPU_API npu_status npu_gemm_import(npu_ctx* ctx, const char* path, int32_t variant, int64_t K, int64_t N, int32_t group, int32_t w_bits,
+                                   npu_gemm** out);
+
 /* ---- handles ---- */
 NPU_API npu_status npu_gemm_stats(npu_gemm* g, npu_stats* out, int32_t reset);
 NPU_API void npu_gemm_destroy(npu_gemm* g);

@@ -230,6 +230,9 @@ struct npu_gemm {
   /* f32 / bf16 */
   float* wf; /* panels x K x 16 */
   /* per-call scratch (handles are never run concurrently) */
+  /* npu_cache.c: an imported handle's prepared buffers point into this read-only file mapping (not freed; unmapped) */
+  void* map;
+  size_t map_bytes;
   void* scratch;
   size_t scratch_bytes;
   npu_stats stats;
@@ -304,6 +307,7 @@ static void gemm_free(npu_gemm* g) {
   free(g->w8);
   free(g->corr_ptr);
   free(g->corr_k);
+  if (g->map) npu_gemm_unmap(g); /* NULLs the buffers that live in the mapping */
   free(g->csum128);
   free(g->q4);
   free(g->s4);
@@ -1588,3 +1592,89 @@ NPU_API npu_status npu_gemm_stats(npu_gemm* g, npu_stats* out, int32_t reset) {
   }
   return NPU_OK;
 }
+
+/* ---------------------------------------------------------------------------------------------------------
+ * For npu_cache.c (prepared-weight files): the handle's prepared buffers without exposing the struct. Every
+ * buffer a run reads must be listed in npu_gemm_parts, in a fixed order per variant (the file format). */
+
+npu_status npu_fail(npu_status st, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g_err, sizeof g_err, fmt, ap);
+  va_end(ap);
+  return st;
+}
+
+void npu_gemm_shape(const npu_gemm* g, npu_gemm_shape_t* s) {
+  s->variant = g->variant;
+  s->group = g->group;
+  s->w_bits = g->w_bits;
+  s->K = g->K;
+  s->N = g->N;
+}
+
+int npu_gemm_parts(npu_gemm* g, npu_part* p) {
+  const int64_t P = g->panels, groups = g->group > 0 ? g->K / g->group : 0, sg = P * groups * NPU_NR;
+  int n = 0;
+#define PART(field, size) (p[n].ptr = (void**)&g->field, p[n].bytes = (uint64_t)(size), p[n].name = #field, n++)
+  switch (g->variant) {
+    case NPU_W8A8:
+      PART(w8, P * g->Kq * NPU_NR);
+      PART(corr_ptr, (g->N + 1) * (int64_t)sizeof(int64_t));
+      PART(csum128, (g->Kq + g->Kt - 1) / g->Kt * P * NPU_NR * (int64_t)sizeof(int32_t));
+      /* its length is data (the count of -128 weights): known once corr_ptr is there */
+      PART(corr_k, g->corr_ptr ? g->corr_ptr[g->N] * (int64_t)sizeof(int32_t) : 0);
+      break;
+    case NPU_W4ABF16:
+      PART(q4, P * (round_up(g->K, 2) / 2) * NPU_NR);
+      PART(s4, sg * (int64_t)sizeof(float));
+      PART(nzs4, sg * (int64_t)sizeof(float));
+      PART(bias, g->N * (int64_t)sizeof(float));
+      break;
+    case NPU_W4A8:
+      PART(q48, P * (g->K / 8) * 64);
+      PART(s48, sg * (int64_t)sizeof(float));
+      PART(z48, sg);
+      PART(bias, g->N * (int64_t)sizeof(float));
+      break;
+    case NPU_F32:
+    case NPU_BF16:
+      PART(wf, P * g->K * NPU_NR * (int64_t)sizeof(float));
+      break;
+    default:
+      break;
+  }
+#undef PART
+  return n;
+}
+
+npu_gemm* npu_gemm_alloc(npu_ctx* ctx, const npu_gemm_shape_t* s) {
+  npu_gemm* g = new_gemm(ctx, s->variant, s->K, s->N);
+  if (!g) return NULL;
+  g->group = s->group;
+  g->w_bits = s->w_bits;
+  if (s->variant == NPU_W8A8) g->Kq = round_up(s->K, 4);
+  return g;
+}
+
+void npu_gemm_set_map(npu_gemm* g, void* map, size_t bytes) {
+  g->map = map;
+  g->map_bytes = bytes;
+}
+
+void npu_gemm_unmap(npu_gemm* g) {
+  npu_part p[NPU_MAX_PARTS];
+  const int n = npu_gemm_parts(g, p);
+  const char *lo = (const char*)g->map, *hi = lo + g->map_bytes;
+  for (int i = 0; i < n; i++)
+    if ((const char*)*p[i].ptr >= lo && (const char*)*p[i].ptr < hi) *p[i].ptr = NULL;
+  munmap(g->map, g->map_bytes);
+  g->map = NULL;
+  g->map_bytes = 0;
+}
+
+void npu_gemm_discard(npu_gemm* g) { gemm_free(g); }
+
+void npu_gemm_publish(npu_ctx* ctx, npu_gemm* g) { link_gemm(ctx, g); }
+
+int npu_check_shape(const char* fn, const npu_gemm_shape_t* s) { return check_shape(fn, s->variant, 0, s->K, s->N, s->group); }
