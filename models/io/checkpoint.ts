@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, type Tensor } from '../../core/index.js';
-import type { DType } from '../../core/dtype.js';
+import { itemSize, type DType } from '../../core/dtype.js';
 import type { HostSource } from '../../core/weight.js';
 import { readRegularText } from './regular_file.js';
 import { openSafetensors, writeSafetensors, type LoadOptions, type SafetensorsFile, type SafetensorsTensorInfo } from './safetensors.js';
@@ -319,7 +319,8 @@ export function saveCheckpoint(
   if (options.generationConfig) fs.writeFileSync(path.join(dir, GENERATION_CONFIG_FILE), JSON.stringify(options.generationConfig, null, 2) + '\n');
 
   const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
-  const bytesOf = (t: Tensor): number => t.numel() * t.storage.data.BYTES_PER_ELEMENT;
+  // From shape and dtype: reading `data` would restore every released weight at once (core/weight.ts).
+  const bytesOf = (t: Tensor): number => t.numel() * itemSize(t.dtype);
   const shards: [string, Tensor][][] = [];
   let current: [string, Tensor][] = [];
   let size = 0;

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CheckpointError, DTypeError, fromTypedArray, Tensor, type DType } from '../../core/index.js';
-import { allocStorage, type StorageArray } from '../../core/dtype.js';
+import { allocStorage, itemSize, type StorageArray } from '../../core/dtype.js';
 import { decodeHalf } from '../../core/half.js';
 import type { HostSource } from '../../core/weight.js';
 import { openRegularFile } from './regular_file.js';
@@ -331,7 +331,14 @@ interface Prepared {
   readonly name: string;
   readonly dtype: SafetensorsDType;
   readonly shape: readonly number[];
-  readonly bytes: Uint8Array;
+  readonly byteLength: number;
+  /**
+   * The tensor's bytes, read when written: a weight whose host copy was released (core/weight.ts) is restored
+   * for this one write and released again after it, so saving a model streams one weight at a time.
+   */
+  readonly bytes: () => Uint8Array;
+  /** Called after the bytes were written. */
+  readonly done: () => void;
 }
 
 /**
@@ -342,11 +349,18 @@ function prepare(tensors: Record<string, Tensor> | Map<string, Tensor>, metadata
   const entries = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   const items: Prepared[] = entries.map(([name, t]) => {
     if (name === '__metadata__') throw new CheckpointError('(writing safetensors)', "'__metadata__' is reserved and cannot be a tensor name");
+    // Contiguity is a matter of strides: checking it reads no elements (a non-contiguous view is copied).
     const c = t.contiguous();
-    const data = c.storage.data;
-    const size = data.BYTES_PER_ELEMENT;
-    const bytes = new Uint8Array(data.buffer, data.byteOffset + c.offset * size, c.numel() * size);
-    return { name, dtype: TO_SAFETENSORS[c.dtype], shape: c.shape, bytes };
+    const size = itemSize(c.dtype);
+    const wasResident = c.storage.resident;
+    const bytes = (): Uint8Array => {
+      const data = c.storage.data;
+      return new Uint8Array(data.buffer, data.byteOffset + c.offset * size, c.numel() * size);
+    };
+    const done = (): void => {
+      if (!wasResident) c.storage.releaseData();
+    };
+    return { name, dtype: TO_SAFETENSORS[c.dtype], shape: c.shape, byteLength: c.numel() * size, bytes, done };
   });
   items.sort((a, b) => DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype] || utf8Compare(a.name, b.name));
   const header: Record<string, unknown> = {};
@@ -361,8 +375,8 @@ function prepare(tensors: Record<string, Tensor> | Map<string, Tensor>, metadata
   }
   let offset = 0;
   for (const it of items) {
-    header[it.name] = { dtype: it.dtype, shape: it.shape, data_offsets: [offset, offset + it.bytes.length] };
-    offset += it.bytes.length;
+    header[it.name] = { dtype: it.dtype, shape: it.shape, data_offsets: [offset, offset + it.byteLength] };
+    offset += it.byteLength;
   }
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = json.length + ((8 - (json.length % 8)) % 8); // the data section starts 8-byte aligned
@@ -375,12 +389,13 @@ function prepare(tensors: Record<string, Tensor> | Map<string, Tensor>, metadata
 /** The whole file as bytes (for small tensors and tests; `writeSafetensors` streams to disk instead). */
 export function serializeSafetensors(tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): Uint8Array {
   const { head, items } = prepare(tensors, metadata);
-  const out = new Uint8Array(head.length + items.reduce((s, it) => s + it.bytes.length, 0));
+  const out = new Uint8Array(head.length + items.reduce((s, it) => s + it.byteLength, 0));
   out.set(head, 0);
   let p = head.length;
   for (const it of items) {
-    out.set(it.bytes, p);
-    p += it.bytes.length;
+    out.set(it.bytes(), p);
+    it.done();
+    p += it.byteLength;
   }
   return out;
 }
@@ -400,7 +415,10 @@ export function writeSafetensors(file: string, tensors: Record<string, Tensor> |
       for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, Math.min(IO_CHUNK, bytes.length - done));
     };
     write(head);
-    for (const it of items) write(it.bytes);
+    for (const it of items) {
+      write(it.bytes());
+      it.done();
+    }
     ok = true;
   } finally {
     fs.closeSync(fd);

@@ -102,7 +102,11 @@ export function prepareQuantized(model: Module, source: TensorSource, tied = fal
   const names = new Set(source.names());
   const resolve = nameResolver((n) => names.has(n));
   // a tied model's quantized head copy (tied_head.ts) has no float Linear to swap: it is added
-  let n = tiedHeadFromSource(model, tied, source, resolve) ? 1 : 0;
+  let n = 0;
+  if (tiedHeadFromSource(model, tied, source, resolve)) {
+    releasable(model.getChild('lm_head') as QLinearW4 | QLinearW8A8);
+    n++;
+  }
   for (const l of linearModules(model)) {
     const lin = l.linear;
     const bias = lin.bias !== undefined;
@@ -113,14 +117,26 @@ export function prepareQuantized(model: Module, source: TensorSource, tied = fal
       const groups = sc[1];
       if (sc.length !== 2 || groups === undefined || lin.inFeatures % groups !== 0)
         throw new CheckpointError('', `${l.path}.scales ${JSON.stringify(sc)} does not fit a [${lin.outFeatures}, in/G] layout for in_features ${lin.inFeatures}`);
-      l.parent.replaceChild(l.name, new QLinearW4(lin.inFeatures, lin.outFeatures, lin.inFeatures / groups, { bias }));
+      l.parent.replaceChild(l.name, releasable(new QLinearW4(lin.inFeatures, lin.outFeatures, lin.inFeatures / groups, { bias })));
       n++;
     } else if (names.has(ws)) {
-      l.parent.replaceChild(l.name, new QLinearW8A8(lin.inFeatures, lin.outFeatures, { bias, perChannel: source.shape(ws).length === 1 }));
+      l.parent.replaceChild(l.name, releasable(new QLinearW8A8(lin.inFeatures, lin.outFeatures, { bias, perChannel: source.shape(ws).length === 1 })));
       n++;
     }
   }
   return n;
+}
+
+/**
+ * Marks the GEMM-only parameters of a quantized linear loaded from a checkpoint as releasable (core/weight.ts):
+ * the int8 weight (w8a8), the nibbles, scales and zero points (w4), which the npu library and ORT bake into
+ * their prepared form. Kept: w8a8's weight_scale (the kernels read it every call) and biases (tiny; npu w8a8
+ * adds it per call). Weights under OPSHIFT_RELEASE_MIN_BYTES stay resident anyway.
+ */
+function releasable<M extends QLinearW4 | QLinearW8A8>(m: M): M {
+  if (m instanceof QLinearW4) for (const p of [m.qweight, m.scales, m.zeros]) p.hostCopy = 'release';
+  else m.weight.hostCopy = 'release';
+  return m;
 }
 
 // ---- AutoAWQ GEMM packing ----
@@ -321,6 +337,9 @@ export function quantizedSource(ck: Checkpoint, method: QuantMethod | undefined)
     names: () => ck.names(),
     shape: (n) => ck.info(n).shape,
     load: (n, dtype: DType) => ck.load(n, { dtype }),
+    // opshift's own layout is stored as loaded: a released quantized weight is re-read by offset (core/weight.ts).
+    // The repacked formats above have none, so their converted weights stay resident.
+    hostSource: (n, dtype: DType) => ck.hostSource(n, dtype),
   };
 }
 
