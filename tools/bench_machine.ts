@@ -3,8 +3,11 @@
  * one thread (the way opshift's kernels run):
  *
  * - memory bandwidth: STREAM-style copy (`Float64Array.set`, i.e. memcpy) and triad (`a[i] = b[i] + s·c[i]`, a
- *   JS loop) over arrays far larger than the caches; bytes counted as STREAM does (read + written); the roof is
- *   the better of the two;
+ *   JS loop) over arrays far larger than the caches, bytes counted as STREAM does (read + written); and a native
+ *   READ probe (the NPU emulation library's `npu_emu_read_gbps`: a vector sum over 256 MiB read as 1, 4 and 8
+ *   interleaved streams, the best kept), the rate a decode GEMV that only reads its weights can reach. One
+ *   sequential stream under-reads a core here (12–15 vs 18–24 GB/s with 4 streams: too few misses in flight);
+ *   the roof is the best probe, which is the read probe whenever the library is built;
  * - peak GFLOP/s: the best float32 GEMM opshift can run here: `linear` 256×512×512 with a constant weight (1 MiB,
  *   cache-resident) on each available GEMM backend (wasm SIMD, ORT's MLAS, npu, the TypeScript cpu kernel);
  *   the roof is the fastest, and the result says which.
@@ -16,10 +19,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { getOp, linear, listBackends, manualSeed, profile, rand, withBackend } from '../core/index.js';
+import { defaultNpuLibraryPath } from '../backends/npu/ffi.js';
+import { koffi } from '../backends/native_library.js';
 import { fitTable, wrapParagraph } from './table.js';
 
 export interface BandwidthProbe {
-  readonly kind: 'copy' | 'triad';
+  readonly kind: 'copy' | 'triad' | 'read';
   readonly how: string;
   readonly mib: number;
   readonly gbps: number;
@@ -104,6 +109,36 @@ function probeBandwidth(mib: number, budgetMs: number): BandwidthProbe[] {
   ];
 }
 
+/** Interleaved streams the read probe tries (the best is the probe's figure). */
+const READ_STREAMS = [1, 4, 8] as const;
+const READ_MIB = 256;
+
+type ReadGbps = (mib: number, streams: number, reps: number) => number;
+
+/** The emulation library's read probe, or why there is none (not built, or a library without the symbol). */
+function readProbeFn(): ReadGbps | string {
+  const path = defaultNpuLibraryPath();
+  if (!existsSync(path)) return `no NPU emulation library at ${path}`;
+  try {
+    return koffi().load(path).func('double npu_emu_read_gbps(int64_t mib, int32_t streams, int32_t reps)') as ReadGbps;
+  } catch (e) {
+    return `${path} has no npu_emu_read_gbps (${(e as Error).message})`;
+  }
+}
+
+/** Single-thread read rate: the best of READ_STREAMS (each the best of `reps` passes over READ_MIB). */
+export function probeRead(reps = 3): BandwidthProbe | string {
+  const f = readProbeFn();
+  if (typeof f === 'string') return f;
+  let best = { streams: 0, gbps: -1 };
+  for (const s of READ_STREAMS) {
+    const gbps = f(READ_MIB, s, reps);
+    if (gbps < 0) return `npu_emu_read_gbps could not allocate ${READ_MIB} MiB`;
+    if (gbps > best.gbps) best = { streams: s, gbps };
+  }
+  return { kind: 'read', how: `native vector sum, read only, best of ${READ_STREAMS.join('/')} interleaved streams (${best.streams})`, mib: READ_MIB, gbps: best.gbps };
+}
+
 function probePeak(budgetMs: number, onProgress?: (msg: string) => void): PeakProbe[] {
   const [M, K, N] = [256, 512, 512];
   manualSeed(0);
@@ -142,7 +177,9 @@ export function machineProfile(o: MachineOptions = {}): MachineProfile {
   }
   const budget = o.timeMs ?? 300;
   o.onProgress?.('memory bandwidth');
-  const bandwidth = probeBandwidth(o.mib ?? 64, budget);
+  const read = probeRead();
+  if (typeof read === 'string') o.onProgress?.(`read probe skipped: ${read}`);
+  const bandwidth = [...probeBandwidth(o.mib ?? 64, budget), ...(typeof read === 'string' ? [] : [read])];
   const peaks = probePeak(budget, o.onProgress);
   const bw = bandwidth.reduce((a, b) => (b.gbps > a.gbps ? b : a));
   const single = peaks.filter((p) => p.threads === 1);

@@ -101,3 +101,66 @@ static void f_axpy(const float* x, int nk, const float* b, int64_t ldb, int64_t 
 }
 
 const npu_kernels npu_kernels_portable = {w8_block, NULL, NULL, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "portable", 4, 0, 1};
+
+/* ---------------------------------------------------------------------------------------------------------
+ * `bench machine`'s read roof (not part of the ABI; opshift binds it only from the emulation library): the
+ * single-thread rate at which one core can READ memory, which is what a decode GEMV does (its weights are read
+ * once, its outputs are a few KB). A plain one-pointer sum under-reports it on this kind of CPU: one sequential
+ * stream keeps too few misses in flight (measured 12.5 vs 19.5 GB/s with 4 streams on the 2-core EPYC VM), so
+ * the buffer is read as `streams` interleaved contiguous parts, 256 bytes of each per step, the way a kernel that
+ * walks several weight panels at once reads. 16-byte vectors (SSE2 on x86-64, generic elsewhere): the loads, not
+ * the adds, are the bound. Returns the best GB/s over `reps` passes after a first touching pass, or -1 when the
+ * buffer cannot be allocated. */
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "opshift_npu.h"
+
+typedef float npu_v4f __attribute__((vector_size(16)));
+
+static double probe_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static float probe_sum(const float* p, int64_t n, int streams) {
+  npu_v4f a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
+  const int64_t per = n / streams;
+  for (int64_t i = 0; i + 64 <= per; i += 64)
+    for (int s = 0; s < streams; s++) {
+      const npu_v4f* q = (const npu_v4f*)(p + s * per + i);
+      for (int j = 0; j < 16; j += 4) {
+        a0 += q[j];
+        a1 += q[j + 1];
+        a2 += q[j + 2];
+        a3 += q[j + 3];
+      }
+    }
+  const npu_v4f t = (a0 + a1) + (a2 + a3);
+  return t[0] + t[1] + t[2] + t[3];
+}
+
+NPU_API double npu_emu_read_gbps(int64_t mib, int32_t streams, int32_t reps) {
+  if (mib < 1 || streams < 1 || streams > 64 || reps < 1) return -1.0;
+  const size_t bytes = (size_t)mib << 20, align = (size_t)2 << 20;
+  float* p = (float*)aligned_alloc(align, bytes);
+  if (!p) return -1.0;
+#ifdef MADV_HUGEPAGE
+  madvise(p, bytes, MADV_HUGEPAGE); /* as the packed weights of 8 MiB and more are */
+#endif
+  memset(p, 0, bytes);
+  const int64_t n = (int64_t)(bytes / sizeof(float));
+  volatile float sink = probe_sum(p, n, streams);
+  double best = 1e30;
+  for (int r = 0; r < reps; r++) {
+    const double t0 = probe_now_s();
+    sink = probe_sum(p, n, streams);
+    const double dt = probe_now_s() - t0;
+    if (dt < best) best = dt;
+  }
+  (void)sink;
+  free(p);
+  return (double)bytes / best / 1e9;
+}
