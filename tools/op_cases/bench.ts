@@ -23,5 +23,6 @@ export const benchCases: readonly OpCase[] = [
   // Attention as the models call it (issue #16): causal prefill, and decode of one token over a 2048-entry cache.
   { name: 'Attention/prefill_12h_512x64', op: 'Attention', fn: 'sdpa', args: [input([1, 12, 512, 64]), input([1, 12, 512, 64]), input([1, 12, 512, 64]), value(null), value({ is_causal: true })] },
   { name: 'Attention/prefill_gqa_32q4kv_1024x64', op: 'Attention', fn: 'sdpa', args: [input([1, 32, 1024, 64]), input([1, 4, 1024, 64]), input([1, 4, 1024, 64]), value(null), value({ is_causal: true, enable_gqa: true })] },
+  { name: 'Attention/prefill_32h_256x128', op: 'Attention', fn: 'sdpa', args: [input([1, 32, 256, 128]), input([1, 32, 256, 128]), input([1, 32, 256, 128]), value(null), value({ is_causal: true })] },
   { name: 'Attention/decode_12h_2048x64', op: 'Attention', fn: 'sdpa', args: [input([1, 12, 1, 64]), input([1, 12, 2048, 64]), input([1, 12, 2048, 64]), value(null), value({})] },
 ];

@@ -208,7 +208,7 @@ NK_API int32_t nk_attention(const float* q, const int32_t* q_off, int64_t qsL, i
   if (nbatch == 0 || L == 0 || Ev == 0) return NK_OK;
   nk_attn_args a = {q, k, v, q_off, k_off, v_off, m_off, qsL, qsE, ksS, ksE, vsS, vsE, msL, msS, mask, mask_kind, out, nbatch, L, S, E, Ev, scale,
                     causal, causal_offset};
-  attn_job j = {&a, kernels(), nbatch * ((L + NK_ATTN_ROWS - 1) / NK_ATTN_ROWS), 0};
+  attn_job j = {&a, kernels(), nbatch * ((L + nk_attn_unit_rows(L) - 1) / nk_attn_unit_rows(L)), 0};
   const int64_t work = nbatch * L * S * (E + Ev);
   run_parallel(attn_run, &j, j.units > 1 ? want_threads(work, NK_PAR_MIN_FLOPS) : 1);
   if (j.failed) return fail(NK_E_NOMEM, "nk_attention: out of memory for %lld floats of scratch", (long long)nk_attn_scratch(S, E, Ev));

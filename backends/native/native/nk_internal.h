@@ -17,8 +17,15 @@ typedef struct {
   int64_t causal_offset;
 } nk_attn_args;
 
-/* Query rows per attention work unit: the rows that share each key/value load. */
-#define NK_ATTN_ROWS 4
+/*
+ * Query rows per attention work unit: the rows that share each key/value load. Prefill units are 6 rows: the
+ * Q·Kᵀ and P·V micro-kernels then keep 6 × 2 vector accumulators (12 independent FMA chains, enough to cover an
+ * FMA's latency on two pipes, and 15 of AVX2's 16 registers with the two loads and the broadcast). Decode with
+ * grouped query heads takes up to 8 rows (one unit per key/value head of TinyLlama's 8-head groups), so each
+ * cached K/V head is read once per call.
+ */
+#define NK_ATTN_ROWS 8
+#define NK_ATTN_PREFILL_ROWS 6
 
 /*
  * One ISA's kernels. Each works on a range of rows/elements so nk_core.c can split a call across threads;
@@ -43,6 +50,9 @@ typedef struct {
 #define NK_QK_T_MIN_ROWS 16
 
 static inline int64_t nk_key_pad(int64_t S) { return (S + NK_KEY_PAD - 1) / NK_KEY_PAD * NK_KEY_PAD; }
+
+/* Rows per work unit for L query rows (nk_core.c counts units with it, the kernels walk them). */
+static inline int64_t nk_attn_unit_rows(int64_t L) { return L >= NK_QK_T_MIN_ROWS ? NK_ATTN_PREFILL_ROWS : NK_ATTN_ROWS; }
 
 static inline int64_t nk_attn_scratch(int64_t S, int64_t E, int64_t Ev) {
   /* scores for NK_ATTN_ROWS rows, the packed query rows, packed K and V when their inner stride is not 1,
