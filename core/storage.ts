@@ -124,4 +124,10 @@ export interface HostSource {
   load(): StorageArray;
   /** Called after a restore (accounting). */
   restored?(): void;
+  /**
+   * What determines the elements, for caches of prepared forms (backends/npu/prepared_cache.ts): two sources with
+   * the same identity load the same bits. Checkpoint: file, size, mtime, tensor, offset, dtype; seeded: generator
+   * state, count, init, dtype. Undefined: not cacheable.
+   */
+  readonly identity?: string;
 }

@@ -68,6 +68,7 @@ export function attachHostSource(s: Storage, source: HostSource): void {
   const bytes = bytesOf(s);
   s.source = {
     what: source.what,
+    identity: source.identity,
     load: () => source.load(),
     restored: () => {
       counters.restores++;

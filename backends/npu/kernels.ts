@@ -28,6 +28,7 @@ import { gather } from '../cpu/kernels/util.js';
 import { npuRuntime, onNpuReset } from './backend.js';
 import { npuConfig } from './config.js';
 import { NpuDType, NpuVariant, type NpuGemm } from './ffi.js';
+import { preparedFromDisk, type DiskSpec } from './prepared_cache.js';
 
 // -------------------------------------------------------------------------------------------------------------
 // Prepared-weight cache
@@ -66,9 +67,10 @@ function viewKey(tag: string, t: Tensor): string {
 
 /**
  * Runs `use` with the prepared weight for `weight` (+ deps): cached when all of them are constant, otherwise
- * made for this call and destroyed after it.
+ * made for this call and destroyed after it. A constant one comes from the prepared-weight cache on disk when it
+ * has a source identity and OPSHIFT_CACHE is set (prepared_cache.ts; `disk` describes the handle).
  */
-function withPrepared<R>(tag: string, weight: Tensor, deps: readonly (Tensor | undefined)[], make: () => NpuGemm, use: (g: NpuGemm) => R): R {
+function withPrepared<R>(tag: string, weight: Tensor, deps: readonly (Tensor | undefined)[], make: () => NpuGemm, use: (g: NpuGemm) => R, disk?: DiskSpec): R {
   const constant = weight.isConstant && deps.every((d) => d === undefined || d.isConstant);
   if (!constant) {
     counters.temporary++;
@@ -92,7 +94,7 @@ function withPrepared<R>(tag: string, weight: Tensor, deps: readonly (Tensor | u
   else {
     counters.misses++;
     notePrepared();
-    entry = { gemm: make(), deps: depStorages };
+    entry = { gemm: disk ? preparedFromDisk(npuRuntime().ctx, tag, weight, deps, disk, make) : make(), deps: depStorages };
     // The library holds its own packed copy now: the host copy goes if it can be restored (core/weight.ts).
     preparedConstant(weight.storage);
     for (const d of depStorages) if (d) preparedConstant(d);
@@ -168,6 +170,7 @@ export const npuMatmulKernel: Kernel<MatMulInputs, Record<string, never>> = {
       [],
       () => npuRuntime().ctx.createF(v, gather(b) as Float32Array | Uint16Array, K, N),
       (g) => g.runF(x, dtOf(a.dtype), M, null, out!.storage.data as Float32Array | Uint16Array, dtOf(a.dtype)),
+      { variant: v, K, N },
     );
   },
 };
@@ -191,6 +194,7 @@ export const npuLinearKernel: Kernel<LinearInputs, Record<string, never>> = {
       // packed straight from [N, K] by the library (no host transpose; ffi.ts falls back to one for libraries without it)
       () => npuRuntime().ctx.createFFromNK(v, gather(weight) as Float32Array | Uint16Array, K, N),
       (g) => g.runF(gather(x) as Float32Array | Uint16Array, dtOf(x.dtype), M, biasF32(bias), out!.storage.data as Float32Array | Uint16Array, dtOf(x.dtype)),
+      { variant: v, K, N },
     );
   },
 };
@@ -210,6 +214,7 @@ export const npuLinearW8A8Kernel: Kernel<LinearW8A8Inputs, Record<string, never>
       [],
       () => npuRuntime().ctx.createW8FromNK(gather(weight) as Int8Array, K, N),
       (g) => g.runW8F32(contiguousFloat(x), M, contiguousFloat(wScale), bias ? contiguousFloat(bias) : null, out!.storage.data as Float32Array),
+      { variant: NpuVariant.W8A8, K, N },
     );
   },
 };
@@ -250,6 +255,7 @@ export const npuLinearW4Kernel: Kernel<LinearW4Inputs, LinearW4Attrs> = {
         [scales, zeros, bias],
         () => prepareW4(inputs, blockSize, true),
         (g) => g.runW4A8(contiguousFloat(x), x.numel() / K, out!.storage.data as Float32Array),
+        { variant: NpuVariant.W4A8, K, N: qweight.shape[0]!, group: blockSize, wBits: 4 },
       );
       return;
     }
@@ -259,6 +265,7 @@ export const npuLinearW4Kernel: Kernel<LinearW4Inputs, LinearW4Attrs> = {
       [scales, zeros, bias],
       () => prepareW4(inputs, blockSize),
       (g) => g.runW4(contiguousFloat(x), NpuDType.F32, x.numel() / K, out!.storage.data as Float32Array, NpuDType.F32),
+      { variant: NpuVariant.W4ABF16, K, N: qweight.shape[0]!, group: blockSize, wBits: 4 },
     );
   },
 };

@@ -297,6 +297,7 @@ export class SafetensorsFile {
     const { size, mtimeMs } = fs.statSync(file);
     return {
       what: `checkpoint ${file} '${name}' @ byte ${position}`,
+      identity: `checkpoint|${path.resolve(file)}|${size}|${mtimeMs}|${name}|${position}|${dtype}`,
       load: () => {
         const { fd, size: now } = openRegularFile(file, 'the safetensors file');
         try {

@@ -232,7 +232,12 @@ export abstract class Module {
       if (p.hostCopy === 'release' && 'normal' in init && mayRelease(n * itemSize(d))) {
         // Seeded weights can be regenerated from the state they started at: the parameter is deferred (drawn
         // when a backend first needs it, then released once prepared) and the generator skips over it here.
-        p.setFromSource(d, { what: `seeded random (${path})`, load: () => make().t.contiguous().storage.data });
+        p.setFromSource(d, {
+          what: `seeded random (${path})`,
+          // the draw is fixed by the generator state, the count, the init and the dtype (not by the model's name)
+          identity: `seeded|${start}|${n}|${JSON.stringify(init)}|${d}`,
+          load: () => make().t.contiguous().storage.data,
+        });
         state = skipUniform(start, n);
       } else {
         const first = make();
