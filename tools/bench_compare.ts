@@ -6,8 +6,10 @@
  * row rather than in one engine's.
  *
  * - opshift: tools/bench_compare_child.ts, i.e. `bench model` in a fresh process: the first generate is cold
- *   (weights transposed, packed or quantized into their backend's form on first use), the next `reps` are warm.
- *   Peak RSS is the child's VmHWM.
+ *   (weights read from the checkpoint and packed into their backend's form on first use), the next `reps` are
+ *   warm. Peak RSS is the child's VmHWM. A `synthetic:` preset runs from on-disk safetensors folders of its shapes
+ *   (tools/bench_checkpoints.ts: fp32, and w8a8 / w4 quantized by `opshift quantize`, lm_head included), as
+ *   llama.cpp runs from its GGUF files: neither drawing random weights nor quantizing in memory is counted.
  * - llama.cpp: `llama-bench -p P -n G -t N -r R -o json` on {stem}-{f32,q8_0,q4_0}.gguf (tools/peers/llama_bench.ts).
  *   llama-bench warms up before timing and mmaps the file, so it has no cold TTFT column.
  * - PyTorch: float32 only (no peer for w8a8/w4 with the same kernels' class), tools/peers/torch_peer.ts.
@@ -22,6 +24,7 @@ import type { BenchModelResult } from './bench_model.js';
 import { syntheticPromptIds } from './bench_model.js';
 import type { ChildRequest } from './bench_compare_child.js';
 import { failureOf, runChild } from './peers/child.js';
+import { defaultCheckpointDir, ensureCheckpoints } from './bench_checkpoints.js';
 import { GGUF_STEM, GGUF_TYPE, llamaBenchProblem, runLlamaBench, type LlamaBenchRow, type Precision } from './peers/llama_bench.js';
 import { runTorchPeer, torchProblem, type TorchPeerRow } from './peers/torch_peer.js';
 import { repoRoot } from './model_source.js';
@@ -44,6 +47,13 @@ export interface CompareOptions {
   readonly torch: boolean;
   /** Per child process. */
   readonly timeoutMs: number;
+  /**
+   * Cache folder of the on-disk checkpoints opshift's rows load for `synthetic:` presets (tools/bench_checkpoints.ts);
+   * undefined: the default under the OS temp dir.
+   */
+  readonly checkpointDir?: string;
+  /** Seed of the synthetic weights (default 0). */
+  readonly seed?: number;
 }
 
 export interface OpshiftCell {
@@ -123,10 +133,13 @@ function loadAvg(): number {
 
 const presetOf = (model: string) => (model.startsWith('synthetic:') ? model.slice('synthetic:'.length) : undefined);
 
-async function runOpshift(model: string, precision: Precision, threads: number, o: CompareOptions): Promise<Cell<OpshiftCell>> {
+async function runOpshift(model: string, precision: Precision, threads: number, o: CompareOptions, folders: Checkpoints): Promise<Cell<OpshiftCell>> {
+  if (folders !== undefined && 'skipped' in folders) return { skipped: folders.skipped };
+  // A synthetic preset loads its checkpoint folder (already quantized for w8a8/w4); any other model is quantized in memory.
+  const folder = folders?.dirs[precision];
   const req: ChildRequest = {
-    model,
-    quant: precision === 'fp32' ? undefined : precision,
+    model: folder ?? model,
+    quant: precision === 'fp32' || folder !== undefined ? undefined : precision,
     threads,
     promptTokens: o.promptTokens,
     genTokens: o.genTokens,
@@ -180,18 +193,35 @@ async function runTorch(model: string, precision: Precision, threads: number, o:
   }
 }
 
+/** Checkpoint folders per precision of a synthetic preset, undefined for other models, or why they could not be made. */
+type Checkpoints = { readonly dirs: Readonly<Record<string, string>> } | { readonly skipped: string } | undefined;
+
+async function checkpointsOf(model: string, o: CompareOptions, onProgress?: (msg: string) => void): Promise<Checkpoints> {
+  const preset = presetOf(model);
+  if (preset === undefined) return undefined;
+  const req = { root: o.checkpointDir ?? defaultCheckpointDir(), preset, seed: o.seed ?? 0, precisions: o.precisions };
+  onProgress?.(`${model}: checkpoint folders in ${req.root} (written once, then reused)`);
+  try {
+    // Writing TinyLlama's fp32 folder and quantizing it takes minutes: bounded by a few child timeouts.
+    return { dirs: await ensureCheckpoints(req, 4 * o.timeoutMs) };
+  } catch (e) {
+    return { skipped: `no checkpoint folders: ${(e as Error).message}` };
+  }
+}
+
 export async function runCompare(o: CompareOptions, onProgress?: (msg: string) => void): Promise<CompareResult> {
   if (o.models.length === 0) throw new ArgumentError('bench compare: give at least one model (-m)');
   if (o.threads.length === 0 || o.threads.some((t) => !Number.isInteger(t) || t < 1)) throw new ArgumentError(`bench compare: --threads must be positive integers, got ${o.threads.join(',')}`);
   const loadStart = loadAvg();
   const started = Date.now();
   const rows: CompareRow[] = [];
-  for (const model of o.models)
+  for (const model of o.models) {
+    const folders = await checkpointsOf(model, o, onProgress);
     for (const precision of o.precisions)
       for (const threads of o.threads) {
         const tag = `${model} ${precision} -t ${threads}`;
         onProgress?.(`${tag}: opshift`);
-        const opshift = await runOpshift(model, precision, threads, o);
+        const opshift = await runOpshift(model, precision, threads, o, folders);
         onProgress?.(`${tag}: llama.cpp`);
         const llama = await runLlama(model, precision, threads, o);
         onProgress?.(`${tag}: PyTorch`);
@@ -201,6 +231,7 @@ export async function runCompare(o: CompareOptions, onProgress?: (msg: string) =
         // One line per finished row, so a run cut short (timeout, machine reclaimed) still leaves its numbers.
         onProgress?.(`${tag}: ${cells(row).slice(3).join(' | ')}`);
       }
+  }
   const firstLlama = rows.map((r) => r.llama).find(isCell);
   const firstTorch = rows.map((r) => r.torch).find(isCell);
   return {

@@ -29,6 +29,7 @@ import { loadTokenizerIfAny, openModel, parseIds, runGenerate, runLogits, underP
 import type { DType } from '../core/dtype.js';
 import { benchModelCsv, formatBenchModel, runBenchModel } from './bench_model.js';
 import { compareMarkdown, formatCompare, parsePrecisions, runCompare } from './bench_compare.js';
+import { defaultCheckpointDir } from './bench_checkpoints.js';
 import { llamaBenchPath } from './peers/llama_bench.js';
 import { perplexity } from './eval_perplexity.js';
 import { repoRoot } from './model_source.js';
@@ -359,11 +360,12 @@ bench
   .option('--dispatch <policy>', "opshift's per-op backends (default: the default dispatch of generate/serve/bench model)")
   .option('--llama-bench <path>', 'llama.cpp llama-bench binary (default: $OPSHIFT_LLAMA_BENCH; absent: llama.cpp skipped)')
   .option('--gguf-dir <dir>', 'folder with {opt,tinyllama}-{f32,q8_0,q4_0}.gguf', '.')
+  .option('--checkpoint-dir <dir>', "cache of the safetensors folders opshift's rows load (fp32, w8a8, w4 of each preset; written once, then reused)", defaultCheckpointDir())
   .option('--no-torch', 'skip the PyTorch peer')
   .addOption(new Option('--timeout <s>', 'limit per child process, seconds').default(1200).argParser(intOption('--timeout', 10, 86400)))
   .addOption(new Option('--format <f>', 'output format').choices(['table', 'json', 'md']).default('table'))
   .option(...WIDE)
-  .action(async (opts: { model: string; precision: string; threads: string; promptTokens: number; genTokens: number; reps: number; dispatch?: string; llamaBench?: string; ggufDir: string; torch: boolean; timeout: number; format: string; wide?: boolean }) => {
+  .action(async (opts: { model: string; precision: string; threads: string; promptTokens: number; genTokens: number; reps: number; dispatch?: string; llamaBench?: string; ggufDir: string; checkpointDir: string; torch: boolean; timeout: number; format: string; wide?: boolean }) => {
     if (opts.dispatch) parsePolicy(opts.dispatch); // a bad policy fails before any child starts
     const r = await runCompare(
       {
@@ -376,6 +378,7 @@ bench
         dispatch: opts.dispatch ?? '',
         llamaBench: llamaBenchPath(opts.llamaBench),
         ggufDir: opts.ggufDir,
+        checkpointDir: opts.checkpointDir,
         torch: opts.torch,
         timeoutMs: opts.timeout * 1000,
       },
