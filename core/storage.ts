@@ -35,6 +35,11 @@ export class Storage {
    * copy): the checkpoint by offset, a seeded generator... (core/weight.ts). Undefined: never offloaded.
    */
   source: HostSource | undefined;
+  /**
+   * What determines the elements of a constant kept resident without a source (embeddings, a tied lm_head, small
+   * weights), as HostSource.identity: lets backends cache its prepared form on disk (backends/npu/prepared_cache.ts).
+   */
+  identity: string | undefined;
   #data: StorageArray | undefined;
   /** The host copy was dropped by `releaseData()` (not disposed): `data` restores it from `source`. */
   #offloaded = false;

@@ -309,6 +309,26 @@ describe.skipIf(!canCache)('OPSHIFT_CACHE through the npu kernels', () => {
     expect(preparedCacheStats()).toMatchObject({ hits: 0, misses: LINEARS });
   });
 
+  it('a kept weight without a source (a tied lm_head = the embedding) is cached by its identity', () => {
+    const tied = { ...RAW, tie_word_embeddings: true };
+    const model = buildModel(parseConfig(new JsonConfig('test', tied))).initRandom(9);
+    const tensors = new Map<string, Tensor>();
+    for (const [n, p] of model.namedParameters()) tensors.set(n, p.value);
+    const dir = path.join(tmp, 'tied');
+    fs.mkdirSync(dir);
+    saveCheckpoint(dir, tensors, tied);
+    withCache();
+    const first = logits(loadModel(dir));
+    expect(preparedCacheStats()).toMatchObject({ hits: 0, misses: LINEARS, writes: LINEARS });
+    withCache();
+    const m = loadModel(dir);
+    expect(logits(m).equals(first)).toBe(true);
+    expect(preparedCacheStats()).toMatchObject({ hits: LINEARS, misses: 0 });
+    const emb = [...m.namedParameters()].find(([n]) => n.includes('embed'))![1].value;
+    expect(emb.storage.source).toBeUndefined(); // still never released: the gather reads it every token
+    expect(emb.storage.resident).toBe(true);
+  });
+
   it('does not write past OPSHIFT_CACHE_MAX_MB', () => {
     const prev = process.env.OPSHIFT_CACHE_MAX_MB;
     process.env.OPSHIFT_CACHE_MAX_MB = '0';

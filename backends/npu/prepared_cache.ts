@@ -86,7 +86,7 @@ function warnOnce(msg: string): void {
 
 /** The source identity of a storage, or undefined when it has none (then the handle is not cacheable). */
 function identityOf(s: Storage): string | undefined {
-  return s.source?.identity;
+  return s.source?.identity ?? s.identity;
 }
 
 function viewOf(t: Tensor): string {

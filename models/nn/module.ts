@@ -64,7 +64,11 @@ export class Parameter {
       const storage = Storage.deferred(dtype, n, source);
       attachHostSource(storage, source);
       this.set(new Tensor(storage, [...this.shape]));
-    } else this.set(new Tensor(new Storage(source.load(), dtype), [...this.shape]));
+    } else {
+      const storage = new Storage(source.load(), dtype);
+      storage.identity = source.identity; // kept, yet its prepared form may still be cached on disk
+      this.set(new Tensor(storage, [...this.shape]));
+    }
   }
 
   clear(): void {
@@ -202,9 +206,14 @@ export abstract class Module {
     const dtype = options.dtype ?? 'float32';
     for (const [p, name] of plan) {
       const d = p.dtype ?? dtype;
-      const hs = p.hostCopy === 'release' ? source.hostSource?.(name, d) : undefined;
-      if (hs) p.setFromSource(d, hs);
-      else p.set(source.load(name, d));
+      const hs = source.hostSource?.(name, d);
+      if (hs && p.hostCopy === 'release') p.setFromSource(d, hs);
+      else {
+        // kept (embeddings, a tied lm_head): no source, but the identity lets a prepared copy be cached on disk
+        const t = source.load(name, d);
+        t.storage.identity = hs?.identity;
+        p.set(t);
+      }
     }
     return report;
   }
@@ -242,6 +251,7 @@ export abstract class Module {
       } else {
         const first = make();
         state = first.end;
+        first.t.storage.identity = `seeded|${start}|${n}|${JSON.stringify(init)}|${d}`;
         p.set(first.t);
       }
     }
