@@ -21,6 +21,7 @@ import { buildModel, loadModel } from '../models/load.js';
 import { JsonConfig, saveCheckpoint } from '../models/io/checkpoint.js';
 import { idsTensor } from '../models/generate.js';
 import type { CausalLM } from '../models/causal_lm.js';
+import { quantize } from '../models/quantize/index.js';
 import { xorshift } from './npu_reference.js';
 
 const available = backendStatus('npu')?.available === true;
@@ -327,6 +328,26 @@ describe.skipIf(!canCache)('OPSHIFT_CACHE through the npu kernels', () => {
     const emb = [...m.namedParameters()].find(([n]) => n.includes('embed'))![1].value;
     expect(emb.storage.source).toBeUndefined(); // still never released: the gather reads it every token
     expect(emb.storage.resident).toBe(true);
+  });
+
+  it.each([
+    ['w8a8', { method: 'w8a8' }],
+    ['w4 (uint4 g32)', { method: 'pergrp', groupSize: 32 }],
+  ] as const)('quantized in memory (%s): the quantized tensors inherit an identity; the second load hits', (_name, recipe) => {
+    const q = (): Buffer => {
+      const m = loadModel(ckpt);
+      quantize(m, recipe, { exclude: [] });
+      return withPolicy(parsePolicy('Linear=npu,LinearW8A8=npu,LinearW4=npu'), () => Buffer.from(Float32Array.from(m.forward(idsTensor(IDS)).storage.data as Float32Array).buffer));
+    };
+    configureNpu({ cacheDir: undefined });
+    clearNpuCache();
+    const want = q();
+    withCache();
+    expect(q().equals(want)).toBe(true);
+    expect(preparedCacheStats()).toMatchObject({ hits: 0, misses: LINEARS, writes: LINEARS });
+    withCache();
+    expect(q().equals(want)).toBe(true);
+    expect(preparedCacheStats()).toMatchObject({ hits: LINEARS, misses: 0 });
   });
 
   it('does not write past OPSHIFT_CACHE_MAX_MB', () => {

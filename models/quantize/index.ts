@@ -13,7 +13,9 @@
  */
 import { ArgumentError } from '../../core/errors.js';
 import type { CausalLM } from '../causal_lm.js';
+import type { Storage } from '../../core/storage.js';
 import type { Linear } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
 import { QLinearW4, QLinearW8A8 } from '../nn/qlinear.js';
 import { awqSearch, type AwqResult } from './awq.js';
 import { calibrate } from './calibrate.js';
@@ -82,6 +84,23 @@ function checkRecipe(r: Recipe): void {
 }
 
 /** Quantize `model`'s selected linears in place with `recipe`. */
+/**
+ * Quantized tensors are a pure function of the float ones and the format: when every float input has an identity
+ * (core/storage.ts; a checkpoint tensor or seeded draw, not one changed by folding, which makes new storages), the
+ * quantized parameters get one derived from them, so their prepared form can be cached on disk
+ * (backends/npu/prepared_cache.ts). Calibrated recipes fold first, so their weights have none.
+ */
+function deriveIdentity(q: Module, from: readonly (Storage | undefined)[], format: string): void {
+  const ids: string[] = [];
+  for (const s of from) {
+    if (s === undefined) continue;
+    const id = s.source?.identity ?? s.identity;
+    if (id === undefined) return;
+    ids.push(id);
+  }
+  for (const [name, p] of q.namedParameters()) p.value.storage.identity = `quant|${format}|${name}|${ids.join('|')}`;
+}
+
 export function quantize(model: CausalLM, recipe: Recipe, options: QuantizeOptions = {}): QuantizeReport {
   const t0 = performance.now();
   checkRecipe(recipe);
@@ -117,11 +136,15 @@ export function quantize(model: CausalLM, recipe: Recipe, options: QuantizeOptio
     if (!wanted.has(l.path)) continue;
     const lin: Linear = l.linear;
     if (recipe.method === 'w8a8' || recipe.method === 'smoothquant') {
-      l.parent.replaceChild(l.name, QLinearW8A8.fromLinear(lin, { perChannel: recipe.perChannel }));
+      const q = QLinearW8A8.fromLinear(lin, { perChannel: recipe.perChannel });
+      deriveIdentity(q, [lin.weight.value.storage, lin.bias?.value.storage], `w8a8|${recipe.perChannel === true}`);
+      l.parent.replaceChild(l.name, q);
       quantized.push({ path: l.path, format: 'w8a8' });
     } else {
       const g = groupSizeFor(lin.inFeatures, groupSize);
-      l.parent.replaceChild(l.name, QLinearW4.fromLinear(lin, g));
+      const q = QLinearW4.fromLinear(lin, g);
+      deriveIdentity(q, [lin.weight.value.storage, lin.bias?.value.storage], `w4|${g}`);
+      l.parent.replaceChild(l.name, q);
       quantized.push({ path: l.path, format: 'w4', groupSize: g });
     }
     lin.dispose();
@@ -134,7 +157,8 @@ export function quantize(model: CausalLM, recipe: Recipe, options: QuantizeOptio
   if (emb) {
     const w8 = recipe.method === 'w8a8' || recipe.method === 'smoothquant';
     const g = w8 ? undefined : groupSizeFor(emb.dim, groupSize);
-    quantizeTiedHead(model, emb, w8 ? 'w8a8' : 'w4', { perChannel: w8 ? recipe.perChannel : undefined, groupSize: g });
+    const head = quantizeTiedHead(model, emb, w8 ? 'w8a8' : 'w4', { perChannel: w8 ? recipe.perChannel : undefined, groupSize: g });
+    deriveIdentity(head, [emb.weight.value.storage], w8 ? `w8a8|${recipe.perChannel === true}` : `w4|${g}`);
     quantized.push({ path: 'lm_head', format: w8 ? 'w8a8' : 'w4', groupSize: g, tied: true });
   }
   return {
