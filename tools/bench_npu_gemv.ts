@@ -16,7 +16,7 @@
 import { machineProfile, probeRead } from './bench_machine.js';
 import { fitTable, wrapParagraph } from './table.js';
 import { npuRuntime } from '../backends/npu/backend.js';
-import { NpuContext, NpuDType, NpuFlags, NpuVariant, type NpuGemm } from '../backends/npu/ffi.js';
+import { loadNpuLibrary, NpuContext, NpuDType, NpuFlags, NpuVariant, type NpuGemm, type NpuLibrary } from '../backends/npu/ffi.js';
 import { loadOrt } from '../backends/ort/binding.js';
 import { ortConfig, sessionOptions } from '../backends/ort/config.js';
 import { buildModel, type GraphSpec } from '../backends/ort/onnx_model.js';
@@ -32,6 +32,8 @@ export interface BenchGemvOptions {
   /** [K, N] shapes (default: TinyLlama's and OPT-125m's linears and lm_heads). */
   readonly shapes?: readonly (readonly [number, number])[];
   readonly m?: number;
+  /** Path of another build of the library (e.g. the previous commit's): timed round-robin with this one, same run. */
+  readonly baseline?: string;
 }
 
 export interface BenchGemvRow {
@@ -42,6 +44,8 @@ export interface BenchGemvRow {
   readonly bytes: number;
   /** threads -> median ms */
   readonly ms: Readonly<Record<number, number>>;
+  /** threads -> median ms of the baseline library, when one was given (interleaved with `ms`, same copies and inputs) */
+  readonly baselineMs?: Readonly<Record<number, number>>;
 }
 
 export interface BenchGemvResult {
@@ -68,20 +72,26 @@ export const GEMV_SHAPES: readonly (readonly [number, number])[] = [
 /** Weight bytes cycled through per shape: larger than this machine's 16 MB last-level cache, 4x over. */
 const ROTATE_BYTES = 64e6;
 
-/** Median ms of fn over about `timeMs` (at least 7 runs), after a warm-up of two runs. */
-function medianMs(fn: () => void, timeMs: number): number {
-  fn();
-  fn();
-  const t: number[] = [];
-  const t0 = performance.now();
-  while (t.length < 7 || performance.now() - t0 < timeMs) {
-    const s = performance.now();
+/**
+ * Median ms of each of fns over about `timeMs` (at least 7 runs each), after a warm-up of two runs each. Several
+ * functions run round-robin, one call each per round, so a busy machine slows them alike.
+ */
+function medianMs(fns: readonly (() => void)[], timeMs: number): number[] {
+  for (const fn of fns) {
     fn();
-    t.push(performance.now() - s);
-    if (t.length > 20000) break;
+    fn();
   }
-  t.sort((a, b) => a - b);
-  return t[t.length >> 1]!;
+  const t: number[][] = fns.map(() => []);
+  const t0 = performance.now();
+  while (t[0]!.length < 7 || performance.now() - t0 < timeMs) {
+    fns.forEach((fn, i) => {
+      const s = performance.now();
+      fn();
+      t[i]!.push(performance.now() - s);
+    });
+    if (t[0]!.length > 20000) break;
+  }
+  return t.map((v) => v.sort((a, b) => a - b)[v.length >> 1]!);
 }
 
 /** Deterministic pseudo-random bytes (xorshift): fast for the 100+ MB weights of the lm_head shapes. */
@@ -144,7 +154,14 @@ export function runBenchNpuGemv(o: BenchGemvOptions = {}): BenchGemvResult {
     return { gbps: m.bandwidthGBps, from: `${m.bandwidthFrom}; no read probe: ${r}` };
   };
   const before = roof();
+  let base: NpuLibrary | undefined;
+  if (o.baseline !== undefined) {
+    const r = loadNpuLibrary(o.baseline);
+    if (!r.ok) throw new Error(`bench npu --gemv: baseline library: ${r.reason}`);
+    base = r.lib;
+  }
   const contexts = new Map(threads.map((t) => [t, new NpuContext(lib, { threads: t, flags })]));
+  const baseContexts = new Map(base ? threads.map((t) => [t, new NpuContext(base, { threads: t, flags })]) : []);
   const rows: BenchGemvRow[] = [];
   try {
     for (const format of formats)
@@ -153,11 +170,14 @@ export function runBenchNpuGemv(o: BenchGemvOptions = {}): BenchGemvResult {
         const y = new Float32Array(M * N);
         const wScale = Float32Array.of(0.01);
         const ms: Record<number, number> = {};
+        const baselineMs: Record<number, number> = {};
         let bytes = 0;
         bytes = streamBytes(format, K, N);
         const copies = Math.min(32, Math.ceil(ROTATE_BYTES / bytes));
         for (const [t, ctx] of contexts) {
           const gs = Array.from({ length: copies }, () => make(ctx, format, K, N));
+          const bctx = baseContexts.get(t);
+          const bgs = bctx ? Array.from({ length: copies }, () => make(bctx, format, K, N)) : [];
           const runOne = (g: NpuGemm) =>
             format === 'w8a8'
               ? g.runW8F32(x, M, wScale, null, y)
@@ -166,10 +186,13 @@ export function runBenchNpuGemv(o: BenchGemvOptions = {}): BenchGemvResult {
                 : format === 'w4a8'
                   ? g.runW4A8(x, M, y)
                   : g.runF(x, NpuDType.F32, M, null, y, NpuDType.F32);
-          ms[t] = medianMs(() => gs.forEach(runOne), timeMs) / copies;
+          const [a, b] = medianMs(bctx ? [() => gs.forEach(runOne), () => bgs.forEach(runOne)] : [() => gs.forEach(runOne)], timeMs);
+          ms[t] = a! / copies;
+          if (b !== undefined) baselineMs[t] = b / copies;
           gs.forEach((g) => g.dispose());
+          bgs.forEach((g) => g.dispose());
         }
-        rows.push({ format, M, K, N, bytes, ms });
+        rows.push({ format, M, K, N, bytes, ms, ...(base ? { baselineMs } : {}) });
       }
     const d = /isa=(\S+)/.exec(contexts.values().next().value!.description);
     const after = roof();
@@ -182,26 +205,31 @@ export function runBenchNpuGemv(o: BenchGemvOptions = {}): BenchGemvResult {
     };
   } finally {
     for (const ctx of contexts.values()) ctx.dispose();
+    for (const ctx of baseContexts.values()) ctx.dispose();
   }
 }
 
 export function formatBenchNpuGemv(r: BenchGemvResult, width?: number): string {
   const threads = Object.keys(r.rows[0]?.ms ?? {}).map(Number);
-  const head = ['format', 'M x K x N', 'weight MB', ...threads.flatMap((t) => [`${t}T ms`, `${t}T GB/s`, `${t}T % of roof`])];
+  const hasBase = r.rows.some((row) => row.baselineMs);
+  const head = ['format', 'M x K x N', 'weight MB', ...threads.flatMap((t) => [`${t}T ms`, `${t}T GB/s`, `${t}T % of roof`, ...(hasBase ? [`${t}T baseline GB/s`] : [])])];
   const rows = r.rows.map((row) => [
     row.format,
     `${row.M}x${row.K}x${row.N}`,
     (row.bytes / 1e6).toFixed(1),
     ...threads.flatMap((t) => {
       const gbps = row.bytes / (row.ms[t]! * 1e6);
-      return [row.ms[t]!.toFixed(3), gbps.toFixed(1), `${((100 * gbps) / r.machineGBps).toFixed(0)}%`];
+      const cells = [row.ms[t]!.toFixed(3), gbps.toFixed(1), `${((100 * gbps) / r.machineGBps).toFixed(0)}%`];
+      const b = row.baselineMs?.[t];
+      return b === undefined ? cells : [...cells, `${(row.bytes / (b * 1e6)).toFixed(1)}`];
     }),
   ]);
   const note =
     `npu emulation library (${r.isa} kernels). GB/s = the packed weight bytes one call streams / median time. Roof: ` +
     `bench machine's single-thread read rate measured in this run, ${r.machineGBps.toFixed(1)} GB/s (${r.machineFrom}; ` +
     `${r.machineBeforeAfter.map((v) => v.toFixed(1)).join(' before, ')} after the runs, the lower is the roof). Each shape cycles ` +
-    `through copies of its weight totalling ≥ 64 MB, so weights come from memory as in a decode step.`;
+    `through copies of its weight totalling ≥ 64 MB, so weights come from memory as in a decode step.` +
+    (hasBase ? ' Baseline: another build of the library, timed round-robin with this one on the same copies and inputs.' : '');
   return `${fitTable(head, rows, { width })}\n\n${wrapParagraph(note, width)}`;
 }
 

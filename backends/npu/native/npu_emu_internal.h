@@ -70,7 +70,24 @@ typedef struct {
   int w8_flip;
   /* panels per w4_rows call for one row (two rows: half, three rows: a quarter; at most 8) */
   int w4p;
+  /* Decode GEMV paths (issue #17): R rows (R * P <= NPU_GEMV_P) over P consecutive panels at once, their weights
+   * read as P interleaved streams (a single sequential stream keeps too few misses in flight to read memory at a
+   * core's rate), each column's arithmetic exactly as the one-panel entry. NULL: the one-panel entries.
+   * w8_gemv: w8_block on panel q at panel + q * pstride bytes, csum128 + q * NPU_NR, acc + q * NPU_MAXR * NPU_NR.
+   * f_gemv: f_chunk on panel q at w + q * wstride floats, acc + q * astride.
+   * w4a8_gemv: a whole w4a8 K tile: for each of ngroups groups in order, acc[r][c] = acc[r][c] + float(isum - z[c] *
+   * xsum[r]) * (xs[r] * s[c]) (float32 steps, no FMA), isum as w4a8_panel; per row r: xq + r * ldx, xs / xsum +
+   * r * ldg (indexed by group); panel q: octets at wq + q * qstride bytes, s / z at + q * sstride elements (their
+   * group 0 of the tile), acc + q * astride. */
+  void (*w8_gemv)(int R, int P, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t pstride, int64_t kq, const int32_t* csum128, int32_t* acc,
+                  int add);
+  void (*f_gemv)(int R, int P, const float* x, int64_t ldx, const float* w, int64_t wstride, int64_t kc, float* acc, int64_t astride, int fused);
+  void (*w4a8_gemv)(int R, int P, const int8_t* xq, int64_t ldx, const float* xs, const int32_t* xsum, int64_t ldg, const uint8_t* wq, int64_t qstride,
+                    const float* s, const uint8_t* z, int64_t sstride, int64_t ngroups, int64_t G, float* acc, int64_t astride);
 } npu_kernels;
+
+/* Panels x rows per *_gemv call: 4 streams for one row, 2 for two rows, 1 from three rows on (the register budget) */
+#define NPU_GEMV_P 4
 
 #define NPU_MAXR 8
 

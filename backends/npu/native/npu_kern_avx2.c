@@ -301,7 +301,156 @@ static void f_axpy(const float* x, int nk, const float* b, int64_t ldb, int64_t 
   }
 }
 
-static const npu_kernels avx2 = {w8_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2", 4, 0, 4};
+/*
+ * Decode GEMVs (npu_emu_internal.h, *_gemv): P panels advance together, one k step (64 bytes of each panel) at a
+ * time, so their weights are read as P interleaved streams. Each column keeps its own serial chain exactly as in
+ * the one-panel kernels above, so the bits are theirs. R * P <= NPU_GEMV_P: at most 8 accumulator vectors.
+ */
+static inline void w8_gemv_t(int R, int P, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t pstride, int64_t kq, int32_t* acc, int add) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i a[4][4][2]; /* [panel][row][half] */
+  for (int q = 0; q < 4; q++)
+    for (int r = 0; r < 4; r++) a[q][r][0] = a[q][r][1] = _mm256_setzero_si256();
+  for (int64_t i = 0; i < kq; i++) {
+    __m256i xb[4], u[4];
+    for (int r = 0; r < R; r++) {
+      int32_t xv;
+      __builtin_memcpy(&xv, x + r * ldx + i * 4, 4);
+      xb[r] = _mm256_set1_epi32(xv);
+      u[r] = _mm256_abs_epi8(xb[r]);
+    }
+    for (int q = 0; q < P; q++) {
+      const int8_t* w = panel + q * pstride + i * 64;
+      const __m256i w0 = _mm256_loadu_si256((const __m256i*)w), w1 = _mm256_loadu_si256((const __m256i*)(w + 32));
+      for (int r = 0; r < R; r++) {
+        a[q][r][0] = _mm256_add_epi32(a[q][r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(u[r], _mm256_sign_epi8(w0, xb[r])), ones));
+        a[q][r][1] = _mm256_add_epi32(a[q][r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(u[r], _mm256_sign_epi8(w1, xb[r])), ones));
+      }
+    }
+  }
+  for (int q = 0; q < P; q++)
+    for (int r = 0; r < R; r++) {
+      __m256i* o = (__m256i*)(acc + q * NPU_MAXR * NPU_NR + r * NPU_NR);
+      if (add) {
+        _mm256_storeu_si256(o, _mm256_add_epi32(_mm256_loadu_si256(o), a[q][r][0]));
+        _mm256_storeu_si256(o + 1, _mm256_add_epi32(_mm256_loadu_si256(o + 1), a[q][r][1]));
+      } else {
+        _mm256_storeu_si256(o, a[q][r][0]);
+        _mm256_storeu_si256(o + 1, a[q][r][1]);
+      }
+    }
+}
+
+static void w8_gemv(int R, int P, const int8_t* x, int64_t ldx, const int8_t* panel, int64_t pstride, int64_t kq, const int32_t* csum128, int32_t* acc,
+                    int add) {
+  (void)csum128;
+  /* constant shapes: the loops unroll and the accumulators stay in registers */
+  if (R == 1 && P == 4) w8_gemv_t(1, 4, x, ldx, panel, pstride, kq, acc, add);
+  else if (R == 1 && P == 3) w8_gemv_t(1, 3, x, ldx, panel, pstride, kq, acc, add);
+  else if (R == 1 && P == 2) w8_gemv_t(1, 2, x, ldx, panel, pstride, kq, acc, add);
+  else if (R == 2 && P == 2) w8_gemv_t(2, 2, x, ldx, panel, pstride, kq, acc, add);
+  else
+    for (int q = 0; q < P; q++) w8_block(R, x, ldx, panel + q * pstride, kq, NULL, acc + q * NPU_MAXR * NPU_NR, add);
+}
+
+static inline void f_gemv_t(int R, int P, const float* x, int64_t ldx, const float* w, int64_t wstride, int64_t kc, float* acc, int64_t astride,
+                            int fused) {
+  __m256 p[4][4][2];
+  for (int q = 0; q < 4; q++)
+    for (int r = 0; r < 4; r++) p[q][r][0] = p[q][r][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; k++) {
+    __m256 xb[4];
+    for (int r = 0; r < R; r++) xb[r] = _mm256_broadcast_ss(x + r * ldx + k);
+    for (int q = 0; q < P; q++) {
+      const __m256 w0 = _mm256_loadu_ps(w + q * wstride + k * NPU_NR), w1 = _mm256_loadu_ps(w + q * wstride + k * NPU_NR + 8);
+      for (int r = 0; r < R; r++) {
+        if (fused) {
+          p[q][r][0] = _mm256_fmadd_ps(xb[r], w0, p[q][r][0]);
+          p[q][r][1] = _mm256_fmadd_ps(xb[r], w1, p[q][r][1]);
+        } else {
+          p[q][r][0] = _mm256_add_ps(p[q][r][0], _mm256_mul_ps(xb[r], w0));
+          p[q][r][1] = _mm256_add_ps(p[q][r][1], _mm256_mul_ps(xb[r], w1));
+        }
+      }
+    }
+  }
+  for (int q = 0; q < P; q++)
+    for (int r = 0; r < R; r++) {
+      float* a = acc + q * astride + r * NPU_NR;
+      _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), p[q][r][0]));
+      _mm256_storeu_ps(a + 8, _mm256_add_ps(_mm256_loadu_ps(a + 8), p[q][r][1]));
+    }
+}
+
+static void f_gemv(int R, int P, const float* x, int64_t ldx, const float* w, int64_t wstride, int64_t kc, float* acc, int64_t astride, int fused) {
+#define FG(r, pp)                                                                                                                           \
+  do {                                                                                                                                      \
+    if (fused) f_gemv_t(r, pp, x, ldx, w, wstride, kc, acc, astride, 1);                                                                    \
+    else f_gemv_t(r, pp, x, ldx, w, wstride, kc, acc, astride, 0);                                                                          \
+  } while (0)
+  if (R == 1 && P == 4) FG(1, 4);
+  else if (R == 1 && P == 3) FG(1, 3);
+  else if (R == 1 && P == 2) FG(1, 2);
+  else if (R == 2 && P == 2) FG(2, 2);
+  else
+    for (int q = 0; q < P; q++) f_chunk(R, x, ldx, w + q * wstride, kc, acc + q * astride, fused);
+#undef FG
+}
+
+/* One group of one panel for R rows: the int32 sums of w4a8_rows, then the float steps in AVX2 (each lane is the
+ * scalar expression's float32 operations in the same order: cvtdq2ps rounds to nearest-even as (float) does). */
+static inline void w4a8_gemv_t(int R, int P, const int8_t* xq, int64_t ldx, const float* xs, const int32_t* xsum, int64_t ldg, const uint8_t* wq,
+                               int64_t qstride, const float* s, const uint8_t* z, int64_t sstride, int64_t ngroups, int64_t G, float* acc,
+                               int64_t astride) {
+  const __m256i m4 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+  const int64_t no = G / 8;
+  for (int64_t g = 0; g < ngroups; g++)
+    for (int q = 0; q < P; q++) {
+      __m256i a[4][2];
+      for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm256_setzero_si256();
+      const uint8_t* b = wq + q * qstride + g * no * 64;
+      for (int64_t o = 0; o < no; o++) {
+        const __m256i v0 = _mm256_loadu_si256((const __m256i*)(b + o * 64)), v1 = _mm256_loadu_si256((const __m256i*)(b + o * 64 + 32));
+        const __m256i l0 = _mm256_and_si256(v0, m4), h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+        const __m256i l1 = _mm256_and_si256(v1, m4), h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+        for (int r = 0; r < R; r++) {
+          int32_t xv[2];
+          __builtin_memcpy(xv, xq + r * ldx + g * G + 8 * o, 8);
+          const __m256i xa = _mm256_set1_epi32(xv[0]), xb = _mm256_set1_epi32(xv[1]);
+          a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(l0, xa), _mm256_maddubs_epi16(h0, xb)), ones));
+          a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(l1, xa), _mm256_maddubs_epi16(h1, xb)), ones));
+        }
+      }
+      const float* sg = s + q * sstride + g * NPU_NR;
+      const uint8_t* zg = z + q * sstride + g * NPU_NR;
+      const __m256 s0 = _mm256_loadu_ps(sg), s1 = _mm256_loadu_ps(sg + 8);
+      const __m256i z0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)zg)), z1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(zg + 8)));
+      for (int r = 0; r < R; r++) {
+        const __m256 xsv = _mm256_set1_ps(xs[r * ldg + g]);
+        const __m256i xsm = _mm256_set1_epi32(xsum[r * ldg + g]);
+        float* ac = acc + q * astride + r * NPU_NR;
+        const __m256 i0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[r][0], _mm256_mullo_epi32(z0, xsm)));
+        const __m256 i1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[r][1], _mm256_mullo_epi32(z1, xsm)));
+        _mm256_storeu_ps(ac, _mm256_add_ps(_mm256_loadu_ps(ac), _mm256_mul_ps(i0, _mm256_mul_ps(xsv, s0))));
+        _mm256_storeu_ps(ac + 8, _mm256_add_ps(_mm256_loadu_ps(ac + 8), _mm256_mul_ps(i1, _mm256_mul_ps(xsv, s1))));
+      }
+    }
+}
+
+static void w4a8_gemv(int R, int P, const int8_t* xq, int64_t ldx, const float* xs, const int32_t* xsum, int64_t ldg, const uint8_t* wq, int64_t qstride,
+                      const float* s, const uint8_t* z, int64_t sstride, int64_t ngroups, int64_t G, float* acc, int64_t astride) {
+#define WG(r) w4a8_gemv_t(r, P, xq, ldx, xs, xsum, ldg, wq, qstride, s, z, sstride, ngroups, G, acc, astride)
+  switch (R) {
+    case 4: WG(4); break;
+    case 3: WG(3); break;
+    case 2: WG(2); break;
+    default: WG(1); break;
+  }
+#undef WG
+}
+
+static const npu_kernels avx2 = {w8_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2", 4, 0, 4,
+                                 .w8_gemv = w8_gemv, .f_gemv = f_gemv, .w4a8_gemv = w4a8_gemv};
 const npu_kernels* const npu_kernels_avx2_ptr = &avx2;
 
 /*
@@ -372,7 +521,9 @@ __attribute__((target("avx2,fma,avxvnni"))) static void w8v_block(int R, const i
   }
 }
 
-static const npu_kernels vnni = {w8v_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2+avxvnni", 4, 1, 4};
+/* w8_gemv stays NULL here: this host has no AVX-VNNI to test a streamed vpdpbusd kernel bit for bit */
+static const npu_kernels vnni = {w8v_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2+avxvnni", 4, 1, 4,
+                                 .f_gemv = f_gemv, .w4a8_gemv = w4a8_gemv};
 const npu_kernels* const npu_kernels_vnni_ptr = &vnni;
 #else
 const npu_kernels* const npu_kernels_vnni_ptr = 0;

@@ -695,11 +695,14 @@ static void w8_task(void* arg, int64_t p0, int64_t p1) {
   const npu_gemm* g = j->g;
   const npu_kernels* k = g->ctx->k;
   const int64_t Kq = g->Kq, qt = g->Kt / 4, nq = Kq / 4;
-  int32_t acc[2 * NPU_MAXR * NPU_NR];
+  int32_t acc[NPU_GEMV_P * NPU_MAXR * NPU_NR];
+  /* few rows (decode): the streamed GEMV kernel over up to NPU_GEMV_P / R panels at once */
+  const int gemv = k->w8_gemv && j->M >= 1 && j->M <= 2;
   for (int64_t p = p0; p < p1;) {
     const int8_t* panel = g->w8 + p * nq * 64;
     /* two panels per call where the kernel has it and there are enough rows to fill its accumulators */
-    const int two = k->w8_block2 && p + 1 < p1 && j->M >= k->rows;
+    const int two = !gemv && k->w8_block2 && p + 1 < p1 && j->M >= k->rows;
+    const int np = gemv ? (int)(p1 - p < NPU_GEMV_P / j->M ? p1 - p : NPU_GEMV_P / j->M) : two ? 2 : 1;
     for (int64_t r0 = 0; r0 < j->M; r0 += k->rows) {
       const int R = (int)(j->M - r0 < k->rows ? j->M - r0 : k->rows);
       const int8_t* xr = j->x + r0 * Kq;
@@ -707,15 +710,16 @@ static void w8_task(void* arg, int64_t p0, int64_t p1) {
       for (int64_t q0 = 0, t = 0; q0 < nq; q0 += qt, t++) {
         const int64_t cnt = nq - q0 < qt ? nq - q0 : qt;
         const int32_t* cs = g->csum128 + (t * g->panels + p) * NPU_NR;
-        if (two)
+        if (gemv)
+          k->w8_gemv(R, np, xr + q0 * 4, Kq, panel + q0 * 64, nq * 64, cnt, cs, acc, t > 0);
+        else if (two)
           k->w8_block2(R, xr + q0 * 4, Kq, panel + q0 * 64, nq * 64, cnt, cs, acc, t > 0);
         else
           k->w8_block(R, xr + q0 * 4, Kq, panel + q0 * 64, cnt, cs, acc, t > 0);
       }
-      w8_store(j, p, r0, R, acc, acc);
-      if (two) w8_store(j, p + 1, r0, R, acc + NPU_MAXR * NPU_NR, acc + NPU_MAXR * NPU_NR);
+      for (int q = 0; q < np; q++) w8_store(j, p + q, r0, R, acc + q * NPU_MAXR * NPU_NR, acc + q * NPU_MAXR * NPU_NR);
     }
-    p += two ? 2 : 1;
+    p += np;
   }
 }
 
@@ -1060,11 +1064,13 @@ static void f_task(void* arg, int64_t p0, int64_t p1) {
   const int fused = g->variant != NPU_F32; /* exact products: fused == unfused, and fused is faster */
   const int64_t groups = w4 ? K / g->group : 0;
   enum { AS = BF_MMAX * NPU_NR, WS = 128 * NPU_NR };
-  float acc[2 * AS], y[2 * AS];
+  float acc[NPU_GEMV_P * AS], y[NPU_GEMV_P * AS];
   float wbuf[2 * WS] __attribute__((aligned(64)));
+  /* few rows of float weights (decode): the streamed GEMV kernel over up to NPU_GEMV_P / M panels at once */
+  const int gemv = !w4 && k->f_gemv && j->M >= 1 && j->M <= 2;
   for (int64_t p = p0; p < p1;) {
     /* two panels per kernel call where the kernel has it: twice the independent accumulator chains */
-    const int PP = k->f_chunk2 && p + 1 < p1 && j->M >= k->rows ? 2 : 1;
+    const int PP = gemv ? (int)(p1 - p < NPU_GEMV_P / j->M ? p1 - p : NPU_GEMV_P / j->M) : k->f_chunk2 && p + 1 < p1 && j->M >= k->rows ? 2 : 1;
     for (int64_t m0 = 0; m0 < j->M; m0 += BF_MMAX) {
       const int rows = (int)(j->M - m0 < BF_MMAX ? j->M - m0 : BF_MMAX);
       const float* xm = j->x + m0 * K;
@@ -1094,7 +1100,9 @@ static void f_task(void* arg, int64_t p0, int64_t p1) {
           const float* wp = g->wf + (p * K + k0) * NPU_NR;
           for (int r0 = 0; r0 < rows; r0 += k->rows) {
             const int R = rows - r0 < k->rows ? rows - r0 : k->rows;
-            if (PP == 2)
+            if (gemv)
+              k->f_gemv(R, PP, xm + r0 * K + k0, K, wp, K * NPU_NR, k1 - k0, acc + r0 * NPU_NR, AS, fused);
+            else if (PP == 2)
               k->f_chunk2(R, xm + r0 * K + k0, K, wp, K * NPU_NR, k1 - k0, acc + r0 * NPU_NR, AS, fused);
             else
               k->f_chunk(R, xm + r0 * K + k0, K, wp, k1 - k0, acc + r0 * NPU_NR, fused);
@@ -1396,6 +1404,44 @@ typedef struct {
 
 #define W4A8_GCHUNK 32 /* groups per kernel call: the int32 sums of 4 rows stay in 8 KB */
 
+/* w4a8 through the kernel's w4a8_gemv: up to NPU_GEMV_P / R panels streamed at once, the float steps in the
+ * kernel (same operations and order as the scalar loop of w4a8_task), K tiles added here in tile order. */
+static void w4a8_gemv_task(const w4a8_job* j, int64_t p0, int64_t p1) {
+  const npu_gemm* g = j->g;
+  const npu_kernels* k = g->ctx->k;
+  const int64_t K = g->K, N = g->N, G = g->group, groups = K / G, Kt = g->Kt;
+  enum { AST = 4 * NPU_NR };
+  float acc[NPU_GEMV_P * AST], y[NPU_GEMV_P * AST];
+  for (int64_t m0 = 0; m0 < j->M; m0 += 4) {
+    const int R = (int)(j->M - m0 < 4 ? j->M - m0 : 4);
+    const int pmax = R == 1 ? NPU_GEMV_P : R == 2 ? NPU_GEMV_P / 2 : 1;
+    for (int64_t p = p0; p < p1; p += pmax) {
+      const int P = (int)(p1 - p < pmax ? p1 - p : pmax);
+      for (int64_t k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
+        const int64_t k1 = k0 + Kt < K ? k0 + Kt : K;
+        for (int q = 0; q < P; q++)
+          for (int r = 0; r < R; r++)
+            for (int c = 0; c < NPU_NR; c++) {
+              const int64_t n = (p + q) * NPU_NR + c;
+              acc[q * AST + r * NPU_NR + c] = t == 0 && n < N ? g->bias[n] : 0.0f;
+            }
+        const int64_t g0 = k0 / G;
+        k->w4a8_gemv(R, P, j->xq + m0 * K + k0, K, j->xs + m0 * groups + g0, j->xsum + m0 * groups + g0, groups,
+                     g->q48 + (p * (K / 8) + k0 / 8) * 64, (K / 8) * 64, g->s48 + (p * groups + g0) * NPU_NR, g->z48 + (p * groups + g0) * NPU_NR,
+                     groups * NPU_NR, k1 / G - g0, G, acc, AST);
+        for (int q = 0; q < P; q++)
+          for (int i = q * AST; i < q * AST + R * NPU_NR; i++) y[i] = t == 0 ? acc[i] : y[i] + acc[i];
+      }
+      for (int q = 0; q < P; q++) {
+        const int64_t n0 = (p + q) * NPU_NR;
+        const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
+        for (int r = 0; r < R; r++)
+          for (int c = 0; c < cols; c++) j->y[(m0 + r) * N + n0 + c] = y[q * AST + r * NPU_NR + c];
+      }
+    }
+  }
+}
+
 static void w4a8_task(void* arg, int64_t p0, int64_t p1) {
   const w4a8_job* j = (const w4a8_job*)arg;
   const npu_gemm* g = j->g;
@@ -1403,6 +1449,10 @@ static void w4a8_task(void* arg, int64_t p0, int64_t p1) {
   const int64_t K = g->K, N = g->N, G = g->group, groups = K / G, Kt = g->Kt;
   int32_t isum[W4A8_GCHUNK * 4 * NPU_NR];
   float acc[4 * NPU_NR], y[4 * NPU_NR];
+  if (k->w4a8_gemv) {
+    w4a8_gemv_task(j, p0, p1);
+    return;
+  }
   for (int64_t p = p0; p < p1; p++) {
     const int64_t n0 = p * NPU_NR;
     const int cols = (int)(N - n0 < NPU_NR ? N - n0 : NPU_NR);
