@@ -100,7 +100,9 @@ static void f_axpy(const float* x, int nk, const float* b, int64_t ldb, int64_t 
   }
 }
 
-const npu_kernels npu_kernels_portable = {w8_block, NULL, NULL, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "portable", 4, 0, 1};
+const npu_kernels npu_kernels_portable = {w8_block, NULL, NULL, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "portable", 4, 0, 1,
+    /* NULL: one panel at a time, the reference path the streamed AVX2 kernels are tested against */
+    .w8_gemv = NULL, .f_gemv = NULL, .w4a8_gemv = NULL};
 
 /* ---------------------------------------------------------------------------------------------------------
  * `bench machine`'s read roof (not part of the ABI; opshift binds it only from the emulation library): the
