@@ -336,8 +336,14 @@ export function ortKernels(): AnyPair[] {
     entry(L.MatMul, { graph: (g, { a, b }) => g.node('MatMul', [g.input(a), g.input(b)]) }),
     entry(L.Linear, {
       graph: (g, { x, weight, bias }) => {
-        // Wᵀ of a baked weight is constant-folded at session creation, and MLAS prepacks it.
-        const y = g.node('MatMul', [g.input(x), g.node('Transpose', [g.input(weight)], { perm: { ints: [1, 0] } })]);
+        // float32: com.microsoft FusedMatMul with transB reads nn.Linear's [N, K] initializer as it is and MLAS
+        // prepacks it transposed; MatMul(Transpose(W)) made ORT constant-fold a Wᵀ copy first, one more
+        // weight-sized block at the session's build peak and 1.4-1.7x slower builds (issue #17, README "Weights in
+        // memory"), with the same bits (checked at 1 and 2 threads). float16: ORT's CPU provider has no FusedMatMul.
+        const y =
+          x.dtype === 'float32' && weight.dtype === 'float32'
+            ? g.node('FusedMatMul', [g.input(x), g.input(weight)], { transB: { i: 1 } }, 'com.microsoft')
+            : g.node('MatMul', [g.input(x), g.node('Transpose', [g.input(weight)], { perm: { ints: [1, 0] } })]);
         return bias ? g.node('Add', [y, g.input(bias)]) : y;
       },
     }),

@@ -92,8 +92,10 @@ function initializer(i: InitializerSpec) {
     name: i.name,
     dataType: ONNX_TYPE[i.dtype],
     dims: [...i.shape],
-    // Raw little-endian bytes: exactly our storage (float16/bfloat16 bit patterns, bool as 0/1 bytes).
-    rawData: new Uint8Array(d.buffer, d.byteOffset, d.byteLength).slice(),
+    // Raw little-endian bytes: exactly our storage (float16/bfloat16 bit patterns, bool as 0/1 bytes). A view,
+    // not a copy: encode() copies it once into the serialized model (protobufjs writes views with set()), and a
+    // weight's extra transient copy while its session is built was one more weight-sized block on the peak RSS.
+    rawData: new Uint8Array(d.buffer, d.byteOffset, d.byteLength),
   });
 }
 
