@@ -17,7 +17,7 @@ import { tokens } from '../models/generate.js';
 import { hostWeightBytes } from '../core/weight.js';
 
 export interface WeightsRssOptions {
-  /** A model folder or `synthetic:<preset>`. */
+  /** A model folder (float or quantized) or `synthetic:<preset>`. */
   readonly model: string;
   /** Dispatch policy, e.g. 'Linear=npu'. */
   readonly dispatch: string;
@@ -29,7 +29,7 @@ export interface WeightsRssOptions {
 export interface WeightsRssResult extends WeightsRssOptions {
   readonly loadMs: number;
   readonly ttftMs: number;
-  /** Linear/MatMul calls of the first token per backend ("Linear:npu": 155). */
+  /** Linear/MatMul/LinearW8A8/LinearW4 calls of the first token per backend ("Linear:npu": 155). */
   readonly gemmBackends: Readonly<Record<string, number>>;
   /** Host bytes of constant weights resident right after loading, and after the first token. */
   readonly hostAfterLoadMiB: number;
@@ -38,6 +38,9 @@ export interface WeightsRssResult extends WeightsRssOptions {
   readonly peakRssMiB: number;
   readonly rssMiB: number;
 }
+
+/** The ops whose weights a backend prepares (float and quantized linears, MatMul). */
+const GEMM_OPS = new Set(['Linear', 'MatMul', 'LinearW8A8', 'LinearW4']);
 
 function statusMiB(field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync('/proc/self/status', 'utf8'));
@@ -61,7 +64,7 @@ function run(o: WeightsRssOptions): WeightsRssResult {
   );
   const ttftMs = performance.now() - t1;
   const gemmBackends: Record<string, number> = {};
-  for (const r of prof.records) if (r.op === 'Linear' || r.op === 'MatMul') gemmBackends[`${r.op}:${r.backend}`] = (gemmBackends[`${r.op}:${r.backend}`] ?? 0) + 1;
+  for (const r of prof.records) if (GEMM_OPS.has(r.op)) gemmBackends[`${r.op}:${r.backend}`] = (gemmBackends[`${r.op}:${r.backend}`] ?? 0) + 1;
   const mib = (b: number) => b / 2 ** 20;
   return {
     ...o,
