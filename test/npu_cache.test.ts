@@ -246,7 +246,10 @@ describe.skipIf(!canCache)('OPSHIFT_CACHE through the npu kernels', () => {
 
   it('a miss prepares and writes, a hit maps the file without reading the checkpoint; same logits', () => {
     withCache();
-    expect(logits(loadModel(ckpt)).equals(reference)).toBe(true);
+    const m0 = loadModel(ckpt);
+    const r0 = weightStats().restores;
+    expect(logits(m0).equals(reference)).toBe(true);
+    expect(weightStats().restores - r0).toBe(LINEARS); // the miss reads every Linear weight from the checkpoint once
     expect(preparedCacheStats()).toMatchObject({ hits: 0, misses: LINEARS, writes: LINEARS, rejected: 0, errors: 0 });
     expect(cacheFiles(cacheDir)).toHaveLength(LINEARS);
 
