@@ -30,9 +30,12 @@ async function main(): Promise<void> {
   run(); // warm: weights prepared, pools filled
   const p = profile(run);
   const top = p.records.filter((r) => r.depth === 0);
-  const embeds = top.filter((r) => r.op === 'Embedding');
-  if (embeds.length < 2) throw new Error('decode_profile: fewer than two forwards (no decode step) in the profile');
-  const t0 = embeds[1]!.start;
+  // A decode step's Embedding looks up one id per sequence (OPT's positional embedding is an Embedding too,
+  // so the forwards are told apart by their id count, not by counting Embedding calls).
+  const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  const embeds = top.filter((r) => r.op === 'Embedding' && r.inputShapes.some((s) => s.length >= 1 && numel(s) === 1));
+  if (embeds.length < 1) throw new Error('decode_profile: no decode step (an Embedding of one id) in the profile');
+  const t0 = embeds[0]!.start;
   const decode = top.filter((r) => r.start >= t0);
   const last = decode[decode.length - 1]!;
   const wall = last.start + last.ms - t0;
@@ -46,7 +49,7 @@ async function main(): Promise<void> {
   }
   const opMs = decode.reduce((a, r) => a + r.ms, 0);
   const gemmMs = decode.filter((r) => isGemm(r.op)).reduce((a, r) => a + r.ms, 0);
-  const steps = embeds.length - 1;
+  const steps = Number(tokensArg) - 1; // the first new token comes from the prefill
   console.log(`${source} ${quant}, prompt ${prompt.length}, ${steps} decode steps, threads ${threadsArg}: decode wall ${wall.toFixed(1)} ms (${(wall / steps).toFixed(2)} ms/token), op time ${opMs.toFixed(1)} ms`);
   console.log(`  GEMM ${gemmMs.toFixed(1)} ms (${((100 * gemmMs) / opMs).toFixed(1)}% of op time), non-GEMM ${(opMs - gemmMs).toFixed(1)} ms (${((100 * (opMs - gemmMs)) / opMs).toFixed(1)}%); between ops ${(wall - opMs).toFixed(1)} ms (${((100 * (wall - opMs)) / wall).toFixed(1)}% of wall)`);
   for (const [k, e] of [...by].sort((a, b) => b[1].ms - a[1].ms))
