@@ -6,7 +6,7 @@
  * CI sets OPSHIFT_NPU_STRICT=1: a missing emulation library then fails this file instead of skipping it.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -555,7 +555,7 @@ describe.skipIf(!available)('npu: failure paths', () => {
       const out = join(dir, 'libwrong_abi.so');
       const r = spawnSync(
         'cc',
-        ['-O0', '-fPIC', '-shared', '-pthread', '-DOPSHIFT_NPU_ABI_OVERRIDE=999', ...['opshift_npu_emu.c', 'npu_kern_portable.c', 'npu_kern_avx2.c', 'npu_kern_avx512.c'].map((s) => join(src, s)), '-o', out, '-lm'],
+        ['-O0', '-fPIC', '-shared', '-pthread', '-DOPSHIFT_NPU_ABI_OVERRIDE=999', ...readdirSync(src).filter((f) => f.endsWith('.c')).map((s) => join(src, s)), '-o', out, '-lm'],
         { encoding: 'utf8' },
       );
       expect(r.status, r.stderr).toBe(0);

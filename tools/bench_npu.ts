@@ -71,7 +71,7 @@ function transpose<T extends Int8Array | Float32Array | Uint8Array>(src: T, rows
 }
 
 /** The ABI's w4 inputs (q K x N one a byte, zeros and scales (K/G) x N) from ops/quant.ts' MatMulNBits layout. */
-function w4Abi(q: ReturnType<typeof quantizeWeightUint4>, K: number, N: number) {
+export function w4Abi(q: ReturnType<typeof quantizeWeightUint4>, K: number, N: number) {
   const G = K / q.blockSize;
   const packed = q.qweight.toTypedArray() as Uint8Array;
   const qq = new Uint8Array(K * N);
@@ -108,7 +108,7 @@ function matMulIntegerGraph(w8T: Int8Array, wScale: number, K: number, N: number
 }
 
 /** com.microsoft MatMulNBits with B, scales and packed uint8 zero points as initializers. */
-function matMulNBitsGraph(q: ReturnType<typeof quantizeWeightUint4>, K: number, N: number, accuracy: number): GraphSpec {
+export function matMulNBitsGraph(q: ReturnType<typeof quantizeWeightUint4>, K: number, N: number, accuracy: number): GraphSpec {
   const G = q.blockSize;
   const blocks = K / G;
   const zs = q.zeros!.toTypedArray() as Uint8Array;

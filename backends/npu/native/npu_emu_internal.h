@@ -97,6 +97,28 @@ extern const npu_kernels* const npu_kernels_avx2_ptr;
 extern const npu_kernels* const npu_kernels_vnni_ptr;
 extern const npu_kernels* const npu_kernels_avx512_ptr;
 
+/* Prefill GEMMs (npu_gemm_avx2.c, npu_gemm_avx512.c): whole contract runs for the panels [p0, p1) of one handle,
+ * register-blocked over several rows, for M large enough that the weights are reused from cache. Chosen per context
+ * next to the kernel table (NULL for the portable context: the f_chunk path is the reference they must match).
+ *   f_gemm: f32/bf16. wf = the handle's panels (panel p at wf + p * K * NPU_NR), x M x K floats; per K tile of Kt
+ *     p = sum_k x*w in k order (fused: FMA, allowed when the products are exact, i.e. bf16), tiles added in order,
+ *     then bias (or NULL); out M x N float32, or bf16 bits when out_bf16.
+ *   w4_gemm: w4abf16 on the w4 layout (q4 panel p at q4 + p * (K/2) * NPU_NR, scales/-z*s at [p][K/G][16]); x holds
+ *     bf16 values; bias0 the bf16-rounded bias (N floats) or NULL; per tile acc = bias0 (tile 0) or 0, per group
+ *     p = sum fma(x, w, p), acc += p; tiles added in order; out as f_gemm.
+ * Both return 0, or -1 without computing anything when their scratch buffers cannot be allocated. */
+typedef struct {
+  int (*f_gemm)(const float* x, int64_t M, int64_t K, int64_t Kt, const float* wf, int64_t p0, int64_t p1, int64_t N, const float* bias, void* c,
+                int out_bf16, int fused);
+  int (*w4_gemm)(const float* x, int64_t M, int64_t K, int64_t Kt, int64_t G, const uint8_t* q4, const float* s4, const float* nzs4, int64_t p0,
+                 int64_t p1, int64_t N, const float* bias0, void* c, int out_bf16);
+  const char* name;
+} npu_prefill_kernels;
+
+/* NULL when the compiler could not build the variant. */
+extern const npu_prefill_kernels* const npu_prefill_avx2_ptr;
+extern const npu_prefill_kernels* const npu_prefill_avx512_ptr;
+
 /* Packing from N x K rows (npu_gemm_create_*_t): 8 rows of w (row r at w + r * ldw elements, float32 or bf16 bits)
  * x k in [0, kv) (kv a multiple of 8) into dst[k * NPU_NR + r] (a panel's float rows, at the rows' first column),
  * widening bf16 exactly. NULL without AVX2; the caller packs everything else in scalar C. */

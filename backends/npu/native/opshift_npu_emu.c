@@ -196,6 +196,7 @@ struct npu_ctx {
   char device[16];
   char artifacts[512];
   const npu_kernels* k;
+  const npu_prefill_kernels* pk; /* register-blocked M > 1 GEMMs (NULL: the f_chunk path) */
   pool_t pool;
   pthread_mutex_t run_lock;
   pthread_mutex_t list_lock;
@@ -285,6 +286,8 @@ NPU_API npu_status npu_ctx_create(const npu_ctx_desc* desc, npu_ctx** out) {
     }
   }
 #endif
+  /* the prefill GEMMs follow the kernel ISA; an AVX-512 context without its own uses the AVX2 ones (same bits) */
+  c->pk = c->k == &npu_kernels_portable ? NULL : c->k == npu_kernels_avx512_ptr && npu_prefill_avx512_ptr ? npu_prefill_avx512_ptr : npu_prefill_avx2_ptr;
   int threads = 0;
   if (desc->struct_size >= offsetof(npu_ctx_desc, threads) + sizeof(int32_t)) threads = desc->threads;
   if (threads <= 0) {
@@ -1051,8 +1054,22 @@ static void w4_small_task(const f_job* j, int64_t p0, int64_t p1) {
   }
 }
 
+/* Rows from which the register-blocked prefill GEMMs beat the f_chunk path (measured with `bench npu --prefill`). */
+#define PREFILL_MIN_M_F 4
+#define PREFILL_MIN_M_W4 8
+
 static void f_task(void* arg, int64_t p0, int64_t p1) {
   const f_job* j = (const f_job*)arg;
+  const npu_prefill_kernels* pk = j->g->ctx->pk;
+  /* (a prefill GEMM that cannot allocate its scratch returns -1: the f_chunk path below then does the work) */
+  if (pk && j->g->variant == NPU_W4ABF16 && j->M >= PREFILL_MIN_M_W4) {
+    const npu_gemm* g = j->g;
+    if (pk->w4_gemm(j->x, j->M, g->K, g->Kt, g->group, g->q4, g->s4, g->nzs4, p0, p1, g->N, g->bias, j->c, j->out_dtype == NPU_DT_BF16) == 0) return;
+  }
+  if (pk && j->g->variant != NPU_W4ABF16 && j->M >= PREFILL_MIN_M_F) {
+    const npu_gemm* g = j->g;
+    if (pk->f_gemm(j->x, j->M, g->K, g->Kt, g->wf, p0, p1, g->N, j->bias, j->c, j->out_dtype == NPU_DT_BF16, g->variant != NPU_F32) == 0) return;
+  }
   if (j->g->variant == NPU_W4ABF16 && j->M >= 1 && j->M <= 3 && j->g->ctx->k->w4_rows) {
     w4_small_task(j, p0, p1);
     return;
