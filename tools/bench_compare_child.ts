@@ -1,7 +1,9 @@
 /**
  * One opshift configuration of `bench compare`, in a fresh process (spawned by tools/bench_compare.ts): the model
- * is built, quantized if asked, and generated from under `bench model`'s own timing (tools/bench_model.ts), so the
- * first generate is cold (weight preparation included) and the process's peak RSS is this configuration's alone.
+ * is loaded (for synthetic presets, the checkpoint folder of tools/bench_checkpoints.ts, already quantized for
+ * w8a8/w4; other models are quantized in memory when asked) and generated from under `bench model`'s own timing
+ * (tools/bench_model.ts), so the first generate is cold (weights read and prepared on first use) and the
+ * process's peak RSS is this configuration's alone.
  *
  * argv[2]: JSON of ChildRequest. stdout: JSON of BenchModelResult.
  */
@@ -9,7 +11,9 @@ import { runBenchModel } from './bench_model.js';
 import { setThreads } from './threads.js';
 
 export interface ChildRequest {
+  /** A model folder (bench compare passes the checkpoint folders of synthetic presets) or a model source. */
   readonly model: string;
+  /** Quantize in memory after loading (models without checkpoint folders). */
   readonly quant?: 'w8a8' | 'w4';
   readonly threads: number;
   readonly promptTokens: number;
