@@ -72,26 +72,58 @@ static double now_ms(void) {
 /* ---------------------------------------------------------------------------------------------------------
  * Thread pool: threads-1 workers that share a call's column panels with the calling thread, in small chunks that
  * every thread claims from an atomic counter. The caller claims chunks too, so when a worker is slow to wake (a
- * busy machine), the caller simply does the work itself instead of waiting for it. Workers spin briefly after a
- * job (decode-time GEMVs come back to back), then sleep on a condition variable. */
+ * busy machine), the caller simply does the work itself instead of waiting for it.
+ *
+ * Decode runs GEMVs of 30 µs - 1 ms back to back with other backends' kernels in between, on as few as 2 cores
+ * (issue #17: the 2-thread decode was slower than the 1-thread one). So:
+ *   - a worker sleeps on the condition variable as soon as a job is done (OPSHIFT_NPU_SPIN_US = n makes it spin,
+ *     yielding, for n µs first): the former spin of 20000 pauses (~0.5 ms on Zen 2) after every job held the second
+ *     core while the native library's pool, whose caller waits for its worker, needed it for the norms and
+ *     attention between GEMVs, and on a shared machine it spent the process's share of the CPU. OPT-125m w8a8
+ *     decode at 2 threads, same run, load ~7: no spin 58-67 tok/s, 100 µs yielding spin 26, the old spin 17-18
+ *     (1 thread: 34);
+ *   - the caller, waiting for a chunk a worker claimed, yields the core soon (after ~20 µs): on a busy machine
+ *     that worker is often preempted mid-chunk and must run to finish it;
+ *   - the job counter, the claim counter and the done counter live on separate cache lines, so claims do not
+ *     invalidate the line the spinning workers poll. */
 
 typedef void (*task_fn)(void* arg, int64_t begin, int64_t end);
 
+#define NPU_CACHELINE 64
+
 typedef struct {
   int n; /* total threads including the caller */
+  int spin_us;
   pthread_t th[MAX_THREADS];
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  atomic_uint gen; /* job number; workers wait for it to change */
   int stop;
   int attached; /* workers holding a snapshot of the current job (under mu) */
   /* the current job (written by the caller under mu while attached == 0) */
   task_fn fn;
   void* arg;
   int64_t total, chunk, nchunks;
+  /* padding rather than _Alignas: the context is calloc'ed (16-byte aligned), and 64 bytes apart is enough */
+  char pad0_[NPU_CACHELINE];
+  atomic_uint gen; /* job number; workers wait for it to change */
+  char pad1_[NPU_CACHELINE];
   atomic_llong next; /* next chunk to claim */
+  char pad2_[NPU_CACHELINE];
   atomic_llong done; /* chunks finished */
+  char pad3_[NPU_CACHELINE];
 } pool_t;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static inline int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void run_chunks(task_fn fn, void* arg, int64_t total, int64_t chunk, int64_t nchunks, atomic_llong* next, atomic_llong* done) {
   for (;;) {
@@ -108,9 +140,19 @@ static void* worker_main(void* p) {
   unsigned seen = 0;
   for (;;) {
     unsigned g = atomic_load_explicit(&pool->gen, memory_order_acquire);
-    for (int spin = 0; g == seen && spin < 20000; spin++) {
-      __builtin_ia32_pause();
-      g = atomic_load_explicit(&pool->gen, memory_order_acquire);
+    if (g == seen && pool->spin_us > 0) {
+      /* A bounded spin that gives way: every 32 pauses it yields (a thread woken on this core, e.g. the native
+       * library's worker for the norm or attention between two GEMVs, runs at once instead of waiting for the
+       * spin to end) and reads the clock (vDSO, ~20 ns). */
+      const int64_t until = now_us() + pool->spin_us;
+      for (int i = 1; g == seen; i++) {
+        cpu_relax();
+        g = atomic_load_explicit(&pool->gen, memory_order_acquire);
+        if ((i & 31) == 0) {
+          if (now_us() >= until) break;
+          sched_yield();
+        }
+      }
     }
     pthread_mutex_lock(&pool->mu);
     while ((g = atomic_load_explicit(&pool->gen, memory_order_acquire)) == seen && !pool->stop) pthread_cond_wait(&pool->cv, &pool->mu);
@@ -127,14 +169,24 @@ static void* worker_main(void* p) {
     run_chunks(fn, arg, total, chunk, nchunks, &pool->next, &pool->done);
     pthread_mutex_lock(&pool->mu);
     pool->attached--;
-    pthread_cond_broadcast(&pool->cv);
+    if (pool->attached == 0) pthread_cond_broadcast(&pool->cv);
     pthread_mutex_unlock(&pool->mu);
   }
 }
 
-static int pool_start(pool_t* pool, int n) {
+/* OPSHIFT_NPU_SPIN_US: 0..100000 µs of worker spinning after a job (0: sleep at once), else the default */
+static int spin_us_setting(int dflt) {
+  const char* v = getenv("OPSHIFT_NPU_SPIN_US");
+  if (!v || !*v) return dflt;
+  char* end;
+  const long x = strtol(v, &end, 10);
+  return *end == 0 && x >= 0 && x <= 100000 ? (int)x : dflt;
+}
+
+static int pool_start(pool_t* pool, int n, int spin_us) {
   memset(pool, 0, sizeof *pool);
   pool->n = 1;
+  pool->spin_us = spin_us;
   pthread_mutex_init(&pool->mu, NULL);
   pthread_cond_init(&pool->cv, NULL);
   for (int i = 1; i < n; i++) {
@@ -176,15 +228,17 @@ static void pool_run(pool_t* pool, int use, task_fn fn, void* arg, int64_t total
   atomic_store(&pool->next, 0);
   atomic_store(&pool->done, 0);
   atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);
-  pthread_cond_broadcast(&pool->cv);
+  pthread_cond_broadcast(&pool->cv); /* no system call when every worker is still spinning */
   pthread_mutex_unlock(&pool->mu);
   run_chunks(fn, arg, total, chunk, nchunks, &pool->next, &pool->done);
-  /* only chunks a worker already claimed can be outstanding */
-  for (int spin = 0; atomic_load_explicit(&pool->done, memory_order_acquire) < nchunks; spin++) {
-    if (spin < 100000)
-      __builtin_ia32_pause();
-    else
+  /* only chunks a worker already claimed can be outstanding: spin ~20 µs, then let a preempted worker run */
+  int64_t since = 0;
+  for (int i = 1; atomic_load_explicit(&pool->done, memory_order_acquire) < nchunks; i++) {
+    if (since == 0) since = now_us();
+    if ((i & 63) == 0 && now_us() - since > 20)
       sched_yield();
+    else
+      cpu_relax();
   }
 }
 
@@ -295,7 +349,7 @@ NPU_API npu_status npu_ctx_create(const npu_ctx_desc* desc, npu_ctx** out) {
     threads = env_int("OPSHIFT_NPU_THREADS", cpus >= 2 ? 2 : 1);
   }
   if (threads > MAX_THREADS) threads = MAX_THREADS;
-  pool_start(&c->pool, threads);
+  pool_start(&c->pool, threads, spin_us_setting(0));
   pthread_mutex_init(&c->run_lock, NULL);
   pthread_mutex_init(&c->list_lock, NULL);
   snprintf(c->describe, sizeof c->describe, "device=%s design=emulated-%s isa=%s threads=%d flags=0x%x artifacts=%s", c->device,
@@ -727,9 +781,11 @@ static void w8_task(void* arg, int64_t p0, int64_t p1) {
 }
 
 static int threads_for(const npu_gemm* g, int64_t M) {
-  /* Waking a worker costs a few microseconds: only split calls with enough work. */
+  /* Waking a sleeping worker costs 10-50 µs on a VM (more on a busy host, where the caller may also wait for a
+   * chunk the worker claimed and was preempted in): split only calls of 2^21 multiply-adds and more, e.g. a
+   * 768 x 3072 decode GEMV (~0.1 ms), not a 768 x 768 one (~30 µs). */
   double work = (double)M * (double)g->K * (double)g->N;
-  return work >= 262144.0 && g->panels >= 2 ? g->ctx->pool.n : 1;
+  return work >= 2097152.0 && g->panels >= 2 ? g->ctx->pool.n : 1;
 }
 
 static uint64_t launches(const npu_gemm* g, int64_t M, int mmax) {
