@@ -40,6 +40,7 @@ describe.skipIf(!available)('npu library: streamed decode GEMVs equal the contra
     { M: 1, K: 4100, N: 139, bias: false }, // two K tiles
     { M: 2, K: 520, N: 139, bias: true },
     { M: 2, K: 4100, N: 32, bias: false },
+    { M: 1, K: 4100, N: 523, bias: true }, // >= 2^21 multiply-adds: split across the 2-thread contexts' pool
   ];
   for (const c of fCases)
     it(`f32 M=${c.M} K=${c.K} N=${c.N}${c.bias ? ' bias' : ''}: the tiled contract, bit for bit`, () => {
@@ -66,6 +67,7 @@ describe.skipIf(!available)('npu library: streamed decode GEMVs equal the contra
     { M: 1, K: 2100, N: 139 }, // two int8 K tiles (2048 + 52)
     { M: 2, K: 516, N: 139 },
     { M: 2, K: 2100, N: 48 },
+    { M: 1, K: 2100, N: 1013 }, // >= 2^21 multiply-adds: split across the 2-thread contexts' pool
   ];
   for (const c of w8Cases)
     it(`w8a8 M=${c.M} K=${c.K} N=${c.N}: exact int32 sums with -128 weights and activations`, () => {
@@ -87,5 +89,34 @@ describe.skipIf(!available)('npu library: streamed decode GEMVs equal the contra
         g.dispose();
         expect(Array.from(y), name).toEqual(Array.from(want));
       }
+    });
+
+  // w4a8 (every M goes through w4a8_gemv on AVX2): each context against the portable 1-thread one, whose bits
+  // test/npu_gemv.test.ts checks against the contract; shapes large enough for the 2-thread pool to split them.
+  for (const c of [
+    { M: 1, K: 2048, N: 1040, G: 128 },
+    { M: 2, K: 4224, N: 520, G: 32 }, // two w4 K tiles (4096 + 128)
+    { M: 5, K: 1024, N: 420, G: 64 },
+  ])
+    it(`w4a8 M=${c.M} K=${c.K} N=${c.N} g${c.G}: every ISA and thread count gives the portable path's bits`, () => {
+      const { M, K, N, G } = c;
+      const r = xorshift(K + N * 5 + M);
+      const q = Uint8Array.from({ length: K * N }, () => r.int(0, 16));
+      const z = Uint8Array.from({ length: (K / G) * N }, () => r.int(0, 16));
+      const s = Float32Array.from({ length: (K / G) * N }, () => r.float(0.001, 0.05));
+      const bias = Float32Array.from({ length: N }, () => r.float(-1, 1));
+      const x = Float32Array.from({ length: M * K }, () => r.float(-2, 2));
+      const run = (ctx: NpuContext) => {
+        const g = ctx.createW4A8(q, z, s, bias, K, N, G);
+        const y = new Float32Array(M * N).fill(NaN);
+        g.runW4A8(x, M, y);
+        g.dispose();
+        return y;
+      };
+      const ref = variants.find((v) => v.name === 'portable/1');
+      expect(ref).toBeDefined();
+      const want = run(ref!.ctx);
+      expect(want.every(Number.isFinite)).toBe(true);
+      for (const { name, ctx } of variants) expect(Array.from(run(ctx)), name).toEqual(Array.from(want));
     });
 });
