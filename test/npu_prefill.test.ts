@@ -88,6 +88,7 @@ describe.skipIf(!available)('npu prefill GEMMs: every ISA = portable = the contr
     [9, 4100, 20], // two K tiles: 4096 + 4
     [6, 11300, 33], // three K tiles of 4096
     [5, 8200, 18], // one 11264-deep tile
+    [40, 260, 600], // 38 panels: several 8-pair groups, an odd one at the end; >= 2^21 MACs, so 2 threads split it
   ];
 
   it('f32: bias or none, f32 or bf16 output', () => {
@@ -168,6 +169,7 @@ describe.skipIf(!available)('npu prefill GEMMs: every ISA = portable = the contr
       [150, 64, 24, 32, true, false], // two M blocks
       [12, 4224, 20, 128, true, true], // two K tiles: 4096 + 128
       [11, 4160, 18, 64, false, true], // two K tiles: 4096 + 64
+      [24, 512, 600, 128, true, true], // 38 panels in groups; split across 2 threads
     ];
     for (const [M, K, N, G, withZeros, withBias] of cases) {
       const r = xorshift(M * 31 + K + N + G);
