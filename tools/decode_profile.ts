@@ -39,21 +39,39 @@ async function main(): Promise<void> {
   const decode = top.filter((r) => r.start >= t0);
   const last = decode[decode.length - 1]!;
   const wall = last.start + last.ms - t0;
-  const by = new Map<string, { ms: number; calls: number }>();
+  const by = new Map<string, { ms: number; calls: number; med: number; shapes: Map<string, number[]>; gemm: boolean }>();
   for (const r of decode as OpRecord[]) {
     const k = `${r.op}@${r.backend}`;
-    const e = by.get(k) ?? { ms: 0, calls: 0 };
+    const e = by.get(k) ?? { ms: 0, calls: 0, med: 0, shapes: new Map<string, number[]>(), gemm: isGemm(r.op) };
     e.ms += r.ms;
     e.calls++;
+    const sk = JSON.stringify(r.inputShapes);
+    const list = e.shapes.get(sk) ?? [];
+    list.push(r.ms);
+    e.shapes.set(sk, list);
     by.set(k, e);
+  }
+  // Σ calls × median per op and input shape: a preempted call (a shared machine) inflates a sum, hardly a
+  // median (per shape, since one op's calls differ in size: lm_head against the layers' projections)
+  const medianMs = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  let medAll = 0;
+  let medGemm = 0;
+  for (const e of by.values()) {
+    for (const xs of e.shapes.values()) e.med += xs.length * medianMs(xs);
+    medAll += e.med;
+    if (e.gemm) medGemm += e.med;
   }
   const opMs = decode.reduce((a, r) => a + r.ms, 0);
   const gemmMs = decode.filter((r) => isGemm(r.op)).reduce((a, r) => a + r.ms, 0);
   const steps = Number(tokensArg) - 1; // the first new token comes from the prefill
   console.log(`${source} ${quant}, prompt ${prompt.length}, ${steps} decode steps, threads ${threadsArg}: decode wall ${wall.toFixed(1)} ms (${(wall / steps).toFixed(2)} ms/token), op time ${opMs.toFixed(1)} ms`);
   console.log(`  GEMM ${gemmMs.toFixed(1)} ms (${((100 * gemmMs) / opMs).toFixed(1)}% of op time), non-GEMM ${(opMs - gemmMs).toFixed(1)} ms (${((100 * (opMs - gemmMs)) / opMs).toFixed(1)}%); between ops ${(wall - opMs).toFixed(1)} ms (${((100 * (wall - opMs)) / wall).toFixed(1)}% of wall)`);
+  console.log(`  by calls × median: GEMM ${medGemm.toFixed(1)} ms, non-GEMM ${(medAll - medGemm).toFixed(1)} ms (${((100 * (medAll - medGemm)) / medAll).toFixed(1)}%)`);
   for (const [k, e] of [...by].sort((a, b) => b[1].ms - a[1].ms))
-    console.log(`  ${k.padEnd(24)} ${String(e.calls).padStart(5)} calls ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / opMs).toFixed(1).padStart(5)}%  ${((1000 * e.ms) / e.calls).toFixed(1).padStart(8)} us/call`);
+    console.log(
+      `  ${k.padEnd(24)} ${String(e.calls).padStart(5)} calls ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / opMs).toFixed(1).padStart(5)}%  ` +
+        `${((1000 * e.ms) / e.calls).toFixed(1).padStart(8)} us/call; by medians ${e.med.toFixed(1).padStart(8)} ms ${((100 * e.med) / medAll).toFixed(1).padStart(5)}%`,
+    );
 }
 
 main().catch((e: unknown) => {
