@@ -353,6 +353,23 @@ describe.skipIf(!canCache)('OPSHIFT_CACHE through the npu kernels', () => {
     expect(preparedCacheStats()).toMatchObject({ hits: LINEARS, misses: 0 });
   });
 
+  it('an unusable cache directory degrades to the normal prepare with one warning', () => {
+    const notDir = path.join(tmp, 'a-file');
+    fs.writeFileSync(notDir, 'not a directory');
+    configureNpu({ cacheDir: notDir });
+    clearNpuCache();
+    resetPreparedCacheStats();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      expect(logits(loadModel(ckpt)).equals(reference)).toBe(true);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0]![0])).toMatch(/prepared-weight cache: .*a-file/);
+    } finally {
+      warn.mockRestore();
+    }
+    expect(preparedCacheStats()).toMatchObject({ hits: 0, writes: 0, errors: LINEARS });
+  });
+
   it('does not write past OPSHIFT_CACHE_MAX_MB', () => {
     const prev = process.env.OPSHIFT_CACHE_MAX_MB;
     process.env.OPSHIFT_CACHE_MAX_MB = '0';
