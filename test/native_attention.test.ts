@@ -3,8 +3,8 @@
  * the TypeScript reference: prefill work units of 6 query rows with every tail (L mod 6 = 0..5), causal
  * top-left and bottom-right with S ≠ L (bottom-right with L > S leaves rows with no visible key: NaN, as the
  * reference), GQA, masks; decode with the query heads of a group as the rows of one unit (groups 1..8: every
- * unit height the decode micro-kernels have), reading a narrowed KV-cache view in place. Head sizes with vector
- * tails (E 72, Ev 40) and without (64).
+ * unit height the decode micro-kernels have; key counts with and without a tail past the 8-key blocks),
+ * reading a narrowed KV-cache view in place. Head sizes with vector tails (E 72 or 20, Ev 40 or 12) and without.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { backendStatus, manualSeed, profile, rand, scaledDotProductAttention, Tensor, withBackend } from '../core/index.js';
@@ -70,7 +70,7 @@ describe.skipIf(!available)('native attention: work-unit shapes on every ISA', (
     it(`${isa}: decode over a narrowed cache, query heads grouped 1..8 per key/value head`, () => {
       configureNative({ isa, threads: 1 });
       manualSeed(4);
-      for (const [E, Ev] of [[64, 64], [72, 40]] as const)
+      for (const [E, Ev] of [[64, 64], [72, 40], [20, 12]] as const) // 20: a query/key tail past the 8-float vectors
         for (const groups of [1, 2, 3, 4, 5, 6, 7, 8])
           for (const S of [1, 9, 70]) {
             const KV = 2;
