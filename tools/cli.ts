@@ -531,11 +531,12 @@ bench
   .addOption(new Option('--isa <isa>', 'cap the emulation kernels').choices(['auto', 'avx2-vnni', 'avx2', 'portable']).default('auto'))
   .option('--gemv', 'decode GEMV bandwidth instead: w4/w8a8/f32 at TinyLlama and OPT-125m shapes, GB/s of weight bytes vs bench machine (same run)')
   .addOption(new Option('--m <rows>', 'rows of the --gemv runs (decode: 1)').default(1).argParser(intOption('--m', 1, 64)))
+  .option('--baseline-lib <path>', 'with --gemv: another build of the library (e.g. an older commit), timed round-robin with this one in the same run')
   .option('--prefill', 'prefill GEMMs instead: 128 x K x N at OPT-125m and TinyLlama shapes, npu f32 vs ORT MatMul and npu w4abf16 vs ORT f32 / MatMulNBits (interleaved, same run)')
   .addOption(new Option('--clock <clock>', '--prefill timing: wall, or the process CPU time (robust to a loaded machine, 1 thread only)').choices(['wall', 'cpu']).default('wall'))
   .option('--json', 'machine-readable output')
   .option(...WIDE)
-  .action((opts: { time: number; threads: string; accuracy: number; isa: 'auto' | 'avx2-vnni' | 'avx2' | 'portable'; gemv?: boolean; m: number; json?: boolean; wide?: boolean; prefill?: boolean; clock: 'wall' | 'cpu' }) => {
+  .action((opts: { time: number; threads: string; accuracy: number; isa: 'auto' | 'avx2-vnni' | 'avx2' | 'portable'; gemv?: boolean; m: number; baselineLib?: string; json?: boolean; wide?: boolean; prefill?: boolean; clock: 'wall' | 'cpu' }) => {
     const threads = parseIntList('--threads', opts.threads, 1, NPU_MAX_THREADS);
     if (opts.prefill) {
       const p = runBenchNpuPrefill({ timeMs: opts.time, threads, isa: opts.isa, clock: opts.clock });
@@ -543,7 +544,7 @@ bench
       return;
     }
     if (opts.gemv) {
-      const g = runBenchNpuGemv({ timeMs: Math.min(opts.time, 1000), threads, isa: opts.isa, m: opts.m });
+      const g = runBenchNpuGemv({ timeMs: Math.min(opts.time, 1000), threads, isa: opts.isa, m: opts.m, baseline: opts.baselineLib });
       console.log(opts.json ? JSON.stringify(g, null, 2) : formatBenchNpuGemv(g, widthOf(opts)));
       return;
     }
