@@ -67,7 +67,15 @@ function writeOnce(dir: string, write: (tmp: string) => void | Promise<void>): P
   if (existsSync(dir)) return;
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  const finish = () => renameSync(tmp, dir);
+  const finish = () => {
+    try {
+      renameSync(tmp, dir);
+    } catch (e) {
+      // Another writer (a concurrent bench compare) finished the same folder first: same inputs, same bytes.
+      if (!existsSync(dir)) throw e;
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  };
   const fail = (e: unknown) => {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
