@@ -67,6 +67,19 @@ describe.skipIf(!available)('native attention: work-unit shapes on every ISA', (
       expect(cases).toBe(2 * 7 * 3 * 4);
     });
 
+    it(`${isa}: causal rows are the same bit for bit whichever work unit holds them (a prefix of 20 rows vs 30)`, () => {
+      configureNative({ isa, threads: 1 });
+      manualSeed(5);
+      for (const E of [64, 20]) {
+        const q = rand([1, 3, 30, E]).mul(2).sub(1);
+        const k = rand([1, 3, 30, E]).mul(2).sub(1);
+        const v = rand([1, 3, 30, E]);
+        const part = (n: number) => withBackend('native', () => scaledDotProductAttention(q.narrow(2, 0, n), k.narrow(2, 0, n), v.narrow(2, 0, n), { isCausal: true }));
+        // rows 18-19 sit in a unit of rows 18-23 (frontier 24) in the longer call and of rows 18-19 in the shorter
+        expect(Array.from(values(part(30).narrow(2, 0, 20))), `E ${E}`).toEqual(Array.from(values(part(20))));
+      }
+    });
+
     it(`${isa}: decode over a narrowed cache, query heads grouped 1..8 per key/value head`, () => {
       configureNative({ isa, threads: 1 });
       manualSeed(4);
