@@ -63,8 +63,10 @@ describe.skipIf(!available)('npu: prepare from [N, K] (bit-identical to the K x 
     noEntries.dispose();
   });
 
-  it('the emulation library exports the three entries', () => {
-    expect(Object.keys(lib.optional).sort()).toEqual(['npu_gemm_create_f_t', 'npu_gemm_create_w4_t', 'npu_gemm_create_w8_t']);
+  it('the emulation library exports the optional entries: the three [N, K] creates and the prepared-weight files', () => {
+    expect(Object.keys(lib.optional).sort()).toEqual([
+      'npu_gemm_create_f_t', 'npu_gemm_create_w4_t', 'npu_gemm_create_w8_t', 'npu_gemm_export', 'npu_gemm_import',
+    ]);
   });
 
   it('f32 weights: createFFromNK equals createF of the transposed weight, every ISA and the fallback', () => {
