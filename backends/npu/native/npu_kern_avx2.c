@@ -409,16 +409,28 @@ static inline void w4a8_gemv_t(int R, int P, const int8_t* xq, int64_t ldx, cons
       __m256i a[4][2];
       for (int r = 0; r < 4; r++) a[r][0] = a[r][1] = _mm256_setzero_si256();
       const uint8_t* b = wq + q * qstride + g * no * 64;
-      for (int64_t o = 0; o < no; o++) {
-        const __m256i v0 = _mm256_loadu_si256((const __m256i*)(b + o * 64)), v1 = _mm256_loadu_si256((const __m256i*)(b + o * 64 + 32));
-        const __m256i l0 = _mm256_and_si256(v0, m4), h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
-        const __m256i l1 = _mm256_and_si256(v1, m4), h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+      /* 4 octets summed in int16 before one vpmaddwd: an octet adds at most 4 * 15 * 127 = 7620 per lane in magnitude,
+       * four at most 30480 < 32767, so the int16 sums are exact (G is a multiple of 32: no / 4 whole blocks) */
+      for (int64_t o0 = 0; o0 < no; o0 += 4) {
+        __m256i h16[4][2];
+        for (int o = 0; o < 4; o++) {
+          const uint8_t* bo = b + (o0 + o) * 64;
+          const __m256i v0 = _mm256_loadu_si256((const __m256i*)bo), v1 = _mm256_loadu_si256((const __m256i*)(bo + 32));
+          const __m256i l0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+          const __m256i l1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+          for (int r = 0; r < R; r++) {
+            int32_t xv[2];
+            __builtin_memcpy(xv, xq + r * ldx + g * G + 8 * (o0 + o), 8);
+            const __m256i xa = _mm256_set1_epi32(xv[0]), xb = _mm256_set1_epi32(xv[1]);
+            const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(l0, xa), _mm256_maddubs_epi16(hi0, xb));
+            const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(l1, xa), _mm256_maddubs_epi16(hi1, xb));
+            h16[r][0] = o == 0 ? s0 : _mm256_add_epi16(h16[r][0], s0);
+            h16[r][1] = o == 0 ? s1 : _mm256_add_epi16(h16[r][1], s1);
+          }
+        }
         for (int r = 0; r < R; r++) {
-          int32_t xv[2];
-          __builtin_memcpy(xv, xq + r * ldx + g * G + 8 * o, 8);
-          const __m256i xa = _mm256_set1_epi32(xv[0]), xb = _mm256_set1_epi32(xv[1]);
-          a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(l0, xa), _mm256_maddubs_epi16(h0, xb)), ones));
-          a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(l1, xa), _mm256_maddubs_epi16(h1, xb)), ones));
+          a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(h16[r][0], ones));
+          a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(h16[r][1], ones));
         }
       }
       const float* sg = s + q * sstride + g * NPU_NR;

@@ -1582,26 +1582,23 @@ NPU_API npu_status npu_gemm_run_w4a8(npu_gemm* g, const float* x, int64_t M, flo
   int32_t* xsum = (int32_t*)(xq + qb + fb);
   uint8_t* row_bad = (uint8_t*)(xq + qb + 2 * fb);
   memset(row_bad, 0, (size_t)M);
-  /* per row and group: xs = max|x| / 127, xq = clamp(rint(x / xs), -127, 127); scalar C, identical for every ISA */
+  /* per row and group: xs = max|x| / 127, xq = clamp(rint(x / xs), -127, 127), with the kernel table's absmax and
+   * quantize (the scalar loop with its divisions was ~7 µs of a 2048-deep call, a fifth of it from cache). Same
+   * bits for every ISA: max|x| and the IEEE division are exact operations, rounding is to nearest-even in both,
+   * and quantize's -128 floor becomes -127 here; a row with NaN/Inf gets NaN outputs below whatever xq holds. */
+  const npu_kernels* kk = g->ctx->k;
   for (int64_t m = 0; m < M; m++)
     for (int64_t gi = 0; gi < groups; gi++) {
       const float* xg = x + m * K + gi * G;
       int8_t* qg = xq + m * K + gi * G;
-      float amax = 0.0f;
-      for (int64_t i = 0; i < G; i++) {
-        const float a = fabsf(xg[i]);
-        if (a > amax) amax = a;
-        else if (a != a) amax = a; /* NaN: stays NaN (the comparisons below are false) */
-      }
+      const float amax = kk->absmax(xg, G); /* NaN when any x is NaN, +Inf when one is infinite */
       if (!(amax <= FLT_MAX)) row_bad[m] = 1; /* NaN or Inf: the row's outputs are NaN (contract) */
       float s = amax / 127.0f;
       if (s == 0.0f) s = 1.0f;
+      kk->quantize(xg, G, s, qg);
       int32_t sum = 0;
       for (int64_t i = 0; i < G; i++) {
-        float v = rintf(xg[i] / s);
-        if (!(v >= -127.0f)) v = -127.0f;
-        if (v > 127.0f) v = 127.0f;
-        qg[i] = (int8_t)v;
+        if (qg[i] < -127) qg[i] = -127;
         sum += qg[i];
       }
       xs[m * groups + gi] = s;
