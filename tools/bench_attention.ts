@@ -4,7 +4,8 @@
  * `bench machine` peak probe) — GFLOP/s of the full 4·H·L·S·D work and of the useful causal part
  * (4·H·D·L(L+1)/2) — and decode (one query, S cached keys, read in place from a [1, KV, capacity, D] cache as
  * the models do) vs a memcpy of 64 MiB (read + write bytes, as `bench machine` counts them): GB/s of K+V read.
- * Each round takes the best of a few calls of every case in turn; the reported figure is the best round.
+ * Each round takes every case in turn, the best single call over at least 2-5 calls and ~30 ms (so a case runs
+ * again on caches that the memcpy probe flushed); the reported figure is the best over the rounds.
  *
  *   node dist/tools/bench_attention.js [rounds=5] [threads=1]
  */
