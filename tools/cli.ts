@@ -45,7 +45,6 @@ import { LIMITS as SERVE_LIMITS, type ServeLimits } from './serve/limits.js';
 
 const program = new Command();
 program.name('opshift').description('Eager-mode tensor runtime with per-op backend dispatch (CPU, ONNX Runtime, NPU)').version('0.1.0');
-
 // --cache <dir> (any command, before or after it): the prepared-weight cache (backends/npu/prepared_cache.ts). Set as
 // OPSHIFT_CACHE so that the serve worker and bench child processes, which read the environment, use it too.
 program.option('--cache <dir>', 'directory of prepared npu weights (OPSHIFT_CACHE): mapped instead of repacked on the next start');
@@ -53,6 +52,7 @@ program.hook('preAction', () => {
   const dir = program.opts<{ cache?: string }>().cache;
   if (dir !== undefined) process.env.OPSHIFT_CACHE = resolve(dir);
 });
+
 /** --wide: tables at full width; otherwise they fit the terminal (80 columns when piped). */
 const WIDE = ['--wide', 'print tables at full width (no wrapping, eliding or hidden columns)'] as const;
 const widthOf = (o: { wide?: boolean }, stream: NodeJS.WriteStream = process.stdout): number => (o.wide ? Infinity : outputWidth(stream));

@@ -124,27 +124,6 @@ extern const npu_prefill_kernels* const npu_prefill_avx512_ptr;
  * widening bf16 exactly. NULL without AVX2; the caller packs everything else in scalar C. */
 extern void (*const npu_pack_f8x8)(const void* w, int bf16, int64_t ldw, int64_t kv, float* dst);
 
-/* bf16 rounding of one float (RNE; NaN -> 0x7fc0), returned as the float32 value. */
-static inline float npu_bf16_round(float f) {
-  union {
-    float f;
-    uint32_t u;
-  } v = {f};
-  if ((v.u & 0x7fffffffu) > 0x7f800000u) {
-    v.u = 0x7fc00000u;
-    return v.f;
-  }
-  v.u = (v.u + 0x7fffu + ((v.u >> 16) & 1u)) & 0xffff0000u;
-  return v.f;
-}
-
-static inline uint16_t npu_bf16_bits(float f) {
-  union {
-    float f;
-    uint32_t u;
-  } v = {npu_bf16_round(f)};
-  return (uint16_t)(v.u >> 16);
-}
 /* ---- prepared-weight files (npu_cache.c): opshift_npu_emu.c owns struct npu_gemm and lends these ---- */
 typedef struct npu_ctx npu_ctx;
 typedef struct npu_gemm npu_gemm;
@@ -175,6 +154,27 @@ int npu_check_shape(const char* fn, const npu_gemm_shape_t* s);
 /* Sets npu_last_error() and returns st. */
 int32_t npu_fail(int32_t st, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* bf16 rounding of one float (RNE; NaN -> 0x7fc0), returned as the float32 value. */
+static inline float npu_bf16_round(float f) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {f};
+  if ((v.u & 0x7fffffffu) > 0x7f800000u) {
+    v.u = 0x7fc00000u;
+    return v.f;
+  }
+  v.u = (v.u + 0x7fffu + ((v.u >> 16) & 1u)) & 0xffff0000u;
+  return v.f;
+}
+
+static inline uint16_t npu_bf16_bits(float f) {
+  union {
+    float f;
+    uint32_t u;
+  } v = {npu_bf16_round(f)};
+  return (uint16_t)(v.u >> 16);
+}
 
 static inline float npu_bf16_value(uint16_t b) {
   union {

@@ -284,10 +284,10 @@ struct npu_gemm {
   uint8_t* z48; /* panels x groups x 16 zero points */
   /* f32 / bf16 */
   float* wf; /* panels x K x 16 */
-  /* per-call scratch (handles are never run concurrently) */
   /* npu_cache.c: an imported handle's prepared buffers point into this read-only file mapping (not freed; unmapped) */
   void* map;
   size_t map_bytes;
+  /* per-call scratch (handles are never run concurrently) */
   void* scratch;
   size_t scratch_bytes;
   npu_stats stats;
@@ -361,10 +361,10 @@ NPU_API npu_status npu_ctx_create(const npu_ctx_desc* desc, npu_ctx** out) {
 NPU_API const char* npu_ctx_describe(npu_ctx* ctx) { return ctx ? ctx->describe : ""; }
 
 static void gemm_free(npu_gemm* g) {
+  if (g->map) npu_gemm_unmap(g); /* NULLs the buffers that live in the mapping */
   free(g->w8);
   free(g->corr_ptr);
   free(g->corr_k);
-  if (g->map) npu_gemm_unmap(g); /* NULLs the buffers that live in the mapping */
   free(g->csum128);
   free(g->q4);
   free(g->s4);
