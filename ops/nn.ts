@@ -309,9 +309,11 @@ export const Attention = defineOp<AttentionInputs, AttentionAttrs>({
     }
     return [matmul(softmax(scores, -1), vv)];
   },
-  flops({ q }, _attrs, outs) {
+  // Q·Kᵀ and P·V over every (query, key) pair: the key length S, not the query length (decode has L = 1). Causal
+  // calls are counted in full, as the GEMM-equivalent work; the useful causal part is about half at L = S.
+  flops({ q, k }, _attrs, outs) {
     const out = outs[0]!.shape;
-    const S = q.shape[q.ndim - 2]!;
+    const S = k.shape[k.ndim - 2]!;
     return 2 * numel(out.slice(0, -1)) * (q.shape[q.ndim - 1]! + out[out.length - 1]!) * S;
   },
 });

@@ -8,6 +8,7 @@ import {
   listBackends,
   NoKernelError,
   profile,
+  scaledDotProductAttention,
   registerBackend,
   registerKernel,
   setDebug,
@@ -16,6 +17,7 @@ import {
   unregisterBackend,
   withBackend,
   withPolicy,
+  zeros,
   Add,
   MatMul,
   Softmax,
@@ -237,6 +239,14 @@ describe('composite ops and decomposition', () => {
 });
 
 describe('profiler and debug trace', () => {
+  it('counts attention flops over the key length (decode: one query against S keys)', () => {
+    // q (1, 2 heads, L 1, E 8), k/v (1, 2, S 5, 8): Q·Kᵀ and P·V are 2·H·L·S·(E + Ev) = 2·2·1·5·16 = 320 flops.
+    const q = zeros([1, 2, 1, 8]);
+    const kv = zeros([1, 2, 5, 8]);
+    const p = profile(() => scaledDotProductAttention(q, kv, kv));
+    expect(p.records.find((r) => r.op === 'Attention')).toMatchObject({ flops: 320 });
+  });
+
   it('records op, backend, cause, shapes, dtypes, flops and bytes; summary and Chrome trace', () => {
     const x = tensor([[1, 2, 3]], { dtype: 'float32' });
     const w = tensor([[1, 0, 0], [0, 1, 0]], { dtype: 'float32' });
