@@ -23,15 +23,15 @@ const LLAMA_JSON = JSON.stringify([
 describe('default dispatch (generate, serve, bench model without --dispatch)', () => {
   it('resolves Linear by phase and the quantized linears as the README states', () => {
     // The README's "Defaults that are fast" names these first choices; change both together.
-    expect(defaultBackends('Linear', 128)?.[0]).toBe('ort');
-    expect(defaultBackends('Linear', 1)?.[0]).toBe('ort');
+    expect(defaultBackends('Linear', 128)?.[0]).toBe('npu');
+    expect(defaultBackends('Linear', 1)?.[0]).toBe('npu');
     expect(defaultBackends('LinearW8A8', 128)?.[0]).toBe('npu');
     expect(defaultBackends('LinearW8A8', 1)?.[0]).toBe('npu');
     expect(defaultBackends('LinearW4', 1)?.[0]).toBe('npu');
     expect(defaultBackends('Softmax', 1)).toBeUndefined();
     expect(defaultBackends('Linear', PREFILL_ROWS)).toEqual(DEFAULT_RULES[0]!.prefill);
     expect(defaultBackends('Linear', PREFILL_ROWS - 1)).toEqual(DEFAULT_RULES[0]!.decode);
-    expect(defaultPolicyText()).toBe('Linear=ort>npu>wasm; LinearW8A8=npu>ort; LinearW4=npu>ort');
+    expect(defaultPolicyText()).toBe('Linear=npu>ort>wasm; LinearW8A8=npu>ort; LinearW4=npu>ort');
   });
 
   it('every float rule ends in a backend that needs no native dependency', () => {

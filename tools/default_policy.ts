@@ -25,14 +25,16 @@ export interface DefaultRule {
 
 /**
  * Measured on the 2-core AMD EPYC (AVX2) of the README's Benchmarks section ("Defaults that are fast": OPT-125m,
- * `bench model --compare-dispatch … --interleave`, 1 and 2 threads, quiet machine). Float Linear: ORT has the
- * lowest TTFT at both thread counts (1.2-1.5x the NPU library's, 2.5-3.6x wasm's); the NPU library decodes faster
- * at 2 threads and keeps half the memory, which the README offers as `--dispatch Linear=npu`. One backend for both
- * phases: prefill elsewhere would keep a second prepared copy of every weight resident.
+ * `bench model --compare-dispatch … --interleave`, 1 and 2 threads, quiet machine). Float Linear: the NPU library,
+ * since its register-blocked prefill GEMMs (issues #16/#17) reach 0.9-1.0x ORT's MLAS TTFT while it decodes
+ * 1.3-1.7x faster, keeps one packed copy of each weight (ORT's sessions hold their own beside the host's while
+ * they build: 1.1-1.6x the peak RSS), packs at memory speed and can map prepared weights from OPSHIFT_CACHE.
+ * ORT next (the lowest TTFT at 1 thread, by ~10%), wasm last. One backend for both phases: prefill elsewhere would
+ * keep a second prepared copy of every weight resident.
  * Quantized linears: the NPU library decodes 1.4-2.2x faster than ORT at 1 and 2 threads.
  */
 export const DEFAULT_RULES: readonly DefaultRule[] = [
-  { op: 'Linear', prefill: ['ort', 'npu', 'wasm'], decode: ['ort', 'npu', 'wasm'] },
+  { op: 'Linear', prefill: ['npu', 'ort', 'wasm'], decode: ['npu', 'ort', 'wasm'] },
   { op: 'LinearW8A8', prefill: ['npu', 'ort'], decode: ['npu', 'ort'] },
   { op: 'LinearW4', prefill: ['npu', 'ort'], decode: ['npu', 'ort'] },
 ];
