@@ -46,3 +46,15 @@ export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function logitsOf(model: CausalLM, ids: readonly number[]): Float32Array {
   return model.forward(fromTypedArray(BigInt64Array.from(ids, (v) => BigInt(v)), [1, ids.length])).toArray() as Float32Array;
 }
+
+/** Runs `fn` with OPSHIFT_KEEP_HOST_WEIGHTS=1 (every host weight copy kept: the reference the release tests compare with). */
+export function keepingHostWeights<T>(fn: () => T): T {
+  const prev = process.env.OPSHIFT_KEEP_HOST_WEIGHTS;
+  process.env.OPSHIFT_KEEP_HOST_WEIGHTS = '1';
+  try {
+    return fn();
+  } finally {
+    if (prev === undefined) delete process.env.OPSHIFT_KEEP_HOST_WEIGHTS;
+    else process.env.OPSHIFT_KEEP_HOST_WEIGHTS = prev;
+  }
+}

@@ -23,6 +23,7 @@ import { Linear } from '../models/nn/layers.js';
 import { QLinearW4, QLinearW8A8 } from '../models/nn/qlinear.js';
 import { quantize, type Recipe } from '../models/quantize/index.js';
 import { quantizationConfig, saveQuantized } from '../models/quantize/checkpoint.js';
+import { keepingHostWeights } from './model_fixtures.js';
 
 // Tied, so the quantized copy of the head (lm_head.*) is covered too.
 const RAW = {
@@ -54,16 +55,6 @@ function logits(m: CausalLM, policy: string): Float32Array {
   return withPolicy(parsePolicy(policy), () => Float32Array.from(m.forward(idsTensor(IDS)).storage.data as Float32Array));
 }
 
-function keeping<T>(fn: () => T): T {
-  const prev = process.env.OPSHIFT_KEEP_HOST_WEIGHTS;
-  process.env.OPSHIFT_KEEP_HOST_WEIGHTS = '1';
-  try {
-    return fn();
-  } finally {
-    if (prev === undefined) delete process.env.OPSHIFT_KEEP_HOST_WEIGHTS;
-    else process.env.OPSHIFT_KEEP_HOST_WEIGHTS = prev;
-  }
-}
 
 const bytesEqual = (a: ArrayBufferView, b: ArrayBufferView) =>
   Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -117,7 +108,7 @@ describe('quantized weights loaded from a checkpoint', () => {
         if (!{ npu, ort }[backend]) return console.warn(`${backend} unavailable: skipped`);
         const on = `${OP[q]}=${backend}`;
         const cpu = `${OP[q]}=cpu`;
-        const ref = keeping(() => {
+        const ref = keepingHostWeights(() => {
           const k = loadModel(dirs[q]);
           expect([...gemmWeights(k).values()].every((w) => w.storage.resident)).toBe(true);
           return { on: logits(k, on), cpu: logits(k, cpu) };
@@ -141,7 +132,7 @@ describe('quantized weights loaded from a checkpoint', () => {
 
   it('a model quantized in memory keeps its host copies (no source to restore from)', () => {
     if (!npu) return console.warn('npu unavailable: skipped');
-    const m = keeping(() => loadModel(dirs.fp32));
+    const m = keepingHostWeights(() => loadModel(dirs.fp32));
     quantize(m, RECIPES.w8a8, { exclude: [] });
     logits(m, 'LinearW8A8=npu');
     expect([...gemmWeights(m).values()].every((w) => w.storage.resident)).toBe(true);

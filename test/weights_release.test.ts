@@ -19,6 +19,7 @@ import { idsTensor } from '../models/generate.js';
 import { Linear } from '../models/nn/layers.js';
 import type { CausalLM } from '../models/causal_lm.js';
 import { setHostSource, weightStats } from '../core/weight.js';
+import { keepingHostWeights } from './model_fixtures.js';
 
 const RAW = {
   model_type: 'llama', vocab_size: 96, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2,
@@ -41,17 +42,6 @@ function logits(m: CausalLM, policy: string): Float32Array {
   return withPolicy(parsePolicy(policy), () => Float32Array.from(m.forward(idsTensor(IDS)).storage.data as Float32Array));
 }
 
-/** Runs `fn` with OPSHIFT_KEEP_HOST_WEIGHTS=1 (every host copy kept: the reference). */
-function keeping<T>(fn: () => T): T {
-  const prev = process.env.OPSHIFT_KEEP_HOST_WEIGHTS;
-  process.env.OPSHIFT_KEEP_HOST_WEIGHTS = '1';
-  try {
-    return fn();
-  } finally {
-    if (prev === undefined) delete process.env.OPSHIFT_KEEP_HOST_WEIGHTS;
-    else process.env.OPSHIFT_KEEP_HOST_WEIGHTS = prev;
-  }
-}
 
 const npu = backendStatus('npu')?.available === true;
 const ort = backendStatus('ort')?.available === true;
@@ -135,7 +125,7 @@ describe('host copies of Linear weights', () => {
   for (const backend of ['npu', 'ort', 'wasm'] as const) {
     it(`after ${backend} released them, a fallback to cpu gives the logits of a model that kept every copy`, () => {
       if (!{ npu, ort, wasm }[backend]) return console.warn(`${backend} unavailable: skipped`);
-      const ref = keeping(() => {
+      const ref = keepingHostWeights(() => {
         const k = loadModel(dir);
         expect([...linearWeights(k).values()].every((w) => w.storage.resident)).toBe(true);
         return { on: logits(k, `Linear=${backend}`), cpu: logits(k, 'Linear=cpu') };
@@ -153,7 +143,7 @@ describe('host copies of Linear weights', () => {
   it('seeded (synthetic) weights are drawn on first use and regenerated bit-identically after release', () => {
     if (!npu) return console.warn('npu unavailable: skipped');
     const cfg = parseConfig(new JsonConfig('test', RAW));
-    const ref = keeping(() => buildModel(cfg).initRandom(3)); // drawn once, kept
+    const ref = keepingHostWeights(() => buildModel(cfg).initRandom(3)); // drawn once, kept
     const m = buildModel(cfg).initRandom(3);
     logits(m, 'Linear=npu');
     const want = linearWeights(ref);

@@ -124,6 +124,11 @@ extern const npu_prefill_kernels* const npu_prefill_avx512_ptr;
  * widening bf16 exactly. NULL without AVX2; the caller packs everything else in scalar C. */
 extern void (*const npu_pack_f8x8)(const void* w, int bf16, int64_t ldw, int64_t kv, float* dst);
 
+/* w4 panels to floats, one group: out[k][c] = q[k][c] * s[c] + nzs[c] (exact in float32), k in [0, kc). The
+ * decode kernel tables and the prefill GEMMs (npu_gemm_*.c) share these. */
+void npu_w4_dequant_avx2(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out);
+void npu_w4_dequant_avx512(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out);
+
 /* ---- prepared-weight files (npu_cache.c): opshift_npu_emu.c owns struct npu_gemm and lends these ---- */
 typedef struct npu_ctx npu_ctx;
 typedef struct npu_gemm npu_gemm;

@@ -165,22 +165,8 @@ static void w4_micro_any(int R, int P, const float* x, const float* w, int64_t w
   }
 }
 
-/* One group of one panel: out[k][c] = fma(q, s[c], nzs[c]) for k in [0, G) (exact: see the header). */
-static void dequant(const uint8_t* qpairs, int64_t G, const float* s, const float* nzs, float* out) {
-  const __m256 s0 = _mm256_loadu_ps(s), s1 = _mm256_loadu_ps(s + 8);
-  const __m256 z0 = _mm256_loadu_ps(nzs), z1 = _mm256_loadu_ps(nzs + 8);
-  const __m256i lo = _mm256_set1_epi32(15);
-  for (int64_t j = 0; j < G / 2; j++) {
-    const uint8_t* b = qpairs + j * NPU_NR;
-    const __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)b));
-    const __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(b + 8)));
-    float* o = out + 2 * j * NPU_NR;
-    _mm256_store_ps(o, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v0, lo)), s0, z0));
-    _mm256_store_ps(o + 8, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v1, lo)), s1, z1));
-    _mm256_store_ps(o + 16, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4)), s0, z0));
-    _mm256_store_ps(o + 24, _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4)), s1, z1));
-  }
-}
+/* One group of one panel to G x 16 floats: the decode kernels' dequantizer (npu_kern_avx2.c), exact. */
+#define dequant npu_w4_dequant_avx2
 
 #include "npu_gemm_driver.inc"
 

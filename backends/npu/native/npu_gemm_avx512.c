@@ -108,17 +108,8 @@ static void w4_micro_any(int R, int P, const float* x, const float* w, int64_t w
 #undef BY_ROWS
 #undef F_ALL
 
-/* One group of one panel: out[k][c] = fma(q, s[c], nzs[c]) for k in [0, G) (exact). A k-pair is 16 bytes, one
- * byte per column: the low nibble is k, the high nibble k + 1. */
-static void dequant(const uint8_t* qpairs, int64_t G, const float* s, const float* nzs, float* out) {
-  const __m512 s0 = _mm512_loadu_ps(s), z0 = _mm512_loadu_ps(nzs);
-  const __m512i lo = _mm512_set1_epi32(15);
-  for (int64_t j = 0; j < G / 2; j++) {
-    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(qpairs + j * NPU_NR)));
-    _mm512_storeu_ps(out + 2 * j * NPU_NR, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_and_si512(v, lo)), s0, z0));
-    _mm512_storeu_ps(out + (2 * j + 1) * NPU_NR, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4)), s0, z0));
-  }
-}
+/* One group of one panel to G x 16 floats: the decode kernels' dequantizer (npu_kern_avx512.c), exact. */
+#define dequant npu_w4_dequant_avx512
 
 #include "npu_gemm_driver.inc"
 

@@ -94,7 +94,7 @@ static void f_chunk(int R, const float* x, int64_t ldx, const float* w, int64_t 
   }
 }
 
-static void w4_dequant(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out) {
+void npu_w4_dequant_avx2(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out) {
   const __m256 s0 = _mm256_loadu_ps(s), s1 = _mm256_loadu_ps(s + 8);
   const __m256 z0 = _mm256_loadu_ps(nzs), z1 = _mm256_loadu_ps(nzs + 8);
   const __m256i lo = _mm256_set1_epi32(15);
@@ -461,7 +461,7 @@ static void w4a8_gemv(int R, int P, const int8_t* xq, int64_t ldx, const float* 
 #undef WG
 }
 
-static const npu_kernels avx2 = {w8_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2", 4, 0, 4,
+static const npu_kernels avx2 = {w8_block, NULL, w4_rows, f_chunk, NULL, npu_w4_dequant_avx2, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2", 4, 0, 4,
                                  .w8_gemv = w8_gemv, .f_gemv = f_gemv, .w4a8_gemv = w4a8_gemv};
 const npu_kernels* const npu_kernels_avx2_ptr = &avx2;
 
@@ -534,7 +534,7 @@ __attribute__((target("avx2,fma,avxvnni"))) static void w8v_block(int R, const i
 }
 
 /* w8_gemv stays NULL here: this host has no AVX-VNNI to test a streamed vpdpbusd kernel bit for bit */
-static const npu_kernels vnni = {w8v_block, NULL, w4_rows, f_chunk, NULL, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2+avxvnni", 4, 1, 4,
+static const npu_kernels vnni = {w8v_block, NULL, w4_rows, f_chunk, NULL, npu_w4_dequant_avx2, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx2+avxvnni", 4, 1, 4,
                                  .f_gemv = f_gemv, .w4a8_gemv = w4a8_gemv};
 const npu_kernels* const npu_kernels_vnni_ptr = &vnni;
 #else

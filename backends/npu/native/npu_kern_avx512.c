@@ -164,7 +164,7 @@ T512 static void f_chunk2(int R, const float* x, int64_t ldx, const float* w, in
     f_rows2(R, x, ldx, w, wstride, kc, acc, astride, fused);
 }
 
-T512 static void w4_dequant(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out) {
+T512 void npu_w4_dequant_avx512(const uint8_t* qpairs, int64_t kc, const float* s, const float* nzs, float* out) {
   const __m512 sv = _mm512_loadu_ps(s), zv = _mm512_loadu_ps(nzs);
   const __m512i lo = _mm512_set1_epi32(15);
   for (int64_t j = 0; j < kc / 2; j++) {
@@ -247,7 +247,7 @@ static void w4a8_panel(int R, const int8_t* xq, int64_t ldx, const uint8_t* wq, 
 }
 static void f_axpy(const float* x, int nk, const float* b, int64_t ldb, int64_t n, float* acc) { npu_kernels_avx2_ptr->f_axpy(x, nk, b, ldb, n, acc); }
 
-static const npu_kernels avx512 = {w8_block, w8_block2, w4_rows, f_chunk, f_chunk2, w4_dequant, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx512", 8, 1, 8,
+static const npu_kernels avx512 = {w8_block, w8_block2, w4_rows, f_chunk, f_chunk2, npu_w4_dequant_avx512, absmax, quantize, round_bf16, w4a8_panel, f_axpy, "avx512", 8, 1, 8,
     /* NULL: its one- and two-panel kernels (no AVX-512 host here to test streamed ones bit for bit) */
     .w8_gemv = NULL, .f_gemv = NULL, .w4a8_gemv = NULL};
 const npu_kernels* const npu_kernels_avx512_ptr = &avx512;
