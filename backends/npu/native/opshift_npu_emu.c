@@ -255,6 +255,12 @@ struct npu_ctx {
   pthread_mutex_t run_lock;
   pthread_mutex_t list_lock;
   npu_gemm* gemms;
+  /* Per-call scratch (quantized rows, int32 accumulators, bf16-rounded activations) of whichever run holds
+   * run_lock: runs on a context are serialized, so one buffer serves every handle. Kept per handle, it grew to
+   * each handle's largest call and stayed: ~3 MB per w8a8 weight after a 128-row prefill, 0.45 GB for
+   * TinyLlama's 155 linears. */
+  void* scratch;
+  size_t scratch_bytes;
   char describe[1024];
 };
 
@@ -287,9 +293,6 @@ struct npu_gemm {
   /* npu_cache.c: an imported handle's prepared buffers point into this read-only file mapping (not freed; unmapped) */
   void* map;
   size_t map_bytes;
-  /* per-call scratch (handles are never run concurrently) */
-  void* scratch;
-  size_t scratch_bytes;
   npu_stats stats;
 };
 
@@ -374,7 +377,6 @@ static void gemm_free(npu_gemm* g) {
   free(g->s48);
   free(g->z48);
   free(g->wf);
-  free(g->scratch);
   free(g);
 }
 
@@ -387,6 +389,7 @@ NPU_API void npu_ctx_destroy(npu_ctx* ctx) {
     g = next;
   }
   pool_stop(&ctx->pool);
+  free(ctx->scratch);
   pthread_mutex_destroy(&ctx->run_lock);
   pthread_mutex_destroy(&ctx->list_lock);
   free(ctx);
@@ -529,13 +532,15 @@ static void* panel_alloc(size_t bytes, int zero) {
   return p;
 }
 
+/* The context's scratch, at least `bytes` (called while the run holds run_lock). */
 static void* scratch(npu_gemm* g, size_t bytes) {
-  if (g->scratch_bytes < bytes) {
-    free(g->scratch);
-    g->scratch = aligned_zalloc(bytes);
-    g->scratch_bytes = g->scratch ? bytes : 0;
+  npu_ctx* c = g->ctx;
+  if (c->scratch_bytes < bytes) {
+    free(c->scratch);
+    c->scratch = aligned_zalloc(bytes);
+    c->scratch_bytes = c->scratch ? bytes : 0;
   }
-  return g->scratch;
+  return c->scratch;
 }
 
 /* Packing jobs run on the context's pool when no run holds it (packing is pure data movement: the bits are the
