@@ -31,7 +31,7 @@ import {
 import { clearNpuCache, npuCacheStats } from '../backends/npu/kernels.js';
 import { npuRuntime } from '../backends/npu/backend.js';
 import { configureNpu, npuConfig } from '../backends/npu/config.js';
-import { defaultNpuLibraryPath, loadNpuLibrary, NpuContext, NpuDType, NpuFlags, NpuVariant, type NpuLibrary } from '../backends/npu/ffi.js';
+import { defaultNpuLibraryPath, loadNpuLibrary, NpuContext, NpuDType, NpuFlags, NpuVariant, w4KNLayout, type NpuLibrary } from '../backends/npu/ffi.js';
 import { f32TiledRef, xorshift } from './npu_reference.js';
 
 const status = backendStatus('npu');
@@ -407,18 +407,7 @@ describe.skipIf(!available)('npu: kernels through the dispatcher', () => {
     const cpu = withBackend('cpu', () => linearW4(x, q, bias)).toArray() as Float32Array;
     // Model inputs in the ABI layout
     const [N, K, G] = [40, 256, 64];
-    const packed = q.qweight.toTypedArray() as Uint8Array;
-    const qq = new Uint8Array(K * N);
-    for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) qq[k * N + n] = (packed[(n * K + k) >> 1]! >> ((k & 1) * 4)) & 15;
-    const sc = q.scales.toArray() as Float32Array;
-    const zs = q.zeros!.toTypedArray() as Uint8Array;
-    const sT = new Float32Array((K / G) * N);
-    const zT = new Uint8Array((K / G) * N);
-    for (let n = 0; n < N; n++)
-      for (let g = 0; g < K / G; g++) {
-        sT[g * N + n] = sc[n * (K / G) + g]!;
-        zT[g * N + n] = zs[n * (K / G) + g]!;
-      }
+    const { q: qq, zeros: zT, scales: sT } = w4KNLayout(q.qweight.toTypedArray() as Uint8Array, q.zeros!.toTypedArray() as Uint8Array, q.scales.toArray() as Float32Array, K, N, G);
     const want = w4Ref(x.toArray() as Float32Array, 3, K, N, qq, zT, sT, bias.toArray() as Float32Array, G, 4096);
     expect(firstDiff(npu, want)).toBe('');
     // Error relative to the output's scale: bf16 activations and scales (2^-9 relative each) do change the

@@ -11,7 +11,7 @@ import { backendStatus, bf16ToF32, f32ToBf16, linearW4, matmul, manualSeed, NpuE
 import { npuRuntime } from '../backends/npu/backend.js';
 import { configureNpu, npuConfig } from '../backends/npu/config.js';
 import { npuCacheStats } from '../backends/npu/kernels.js';
-import { NpuContext, NpuDType, NpuFlags, NpuVariant } from '../backends/npu/ffi.js';
+import { NpuContext, NpuDType, NpuFlags, NpuVariant, w4KNLayout } from '../backends/npu/ffi.js';
 import { f32TiledRef, xorshift } from './npu_reference.js';
 
 const available = backendStatus('npu')?.available === true;
@@ -240,18 +240,7 @@ describe.skipIf(!available)('npu library ABI 2: w4a8 and the unprepared f32 GEMM
       configureNpu({ w4Activations: 'int8' });
       const y = withBackend('npu', () => linearW4(x, q), { fallback: false }).toArray() as Float32Array;
       // the same weights straight through the ABI
-      const packed = q.qweight.toTypedArray() as Uint8Array;
-      const qq = new Uint8Array(K * N);
-      for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) qq[k * N + n] = (packed[(n * K + k) >> 1]! >> ((k & 1) * 4)) & 15;
-      const sc = q.scales.toArray() as Float32Array;
-      const zs = q.zeros!.toTypedArray() as Uint8Array;
-      const sT = new Float32Array((K / G) * N);
-      const zT = new Uint8Array((K / G) * N);
-      for (let n = 0; n < N; n++)
-        for (let g = 0; g < K / G; g++) {
-          sT[g * N + n] = sc[n * (K / G) + g]!;
-          zT[g * N + n] = zs[n * (K / G) + g]!;
-        }
+      const { q: qq, zeros: zT, scales: sT } = w4KNLayout(q.qweight.toTypedArray() as Uint8Array, q.zeros!.toTypedArray() as Uint8Array, q.scales.toArray() as Float32Array, K, N, G);
       const want = w4a8Ref(x.toArray() as Float32Array, 2, K, N, qq, zT, sT, null, G, 4096);
       expect(Array.from(y)).toEqual(Array.from(want));
       configureNpu({ w4Activations: 'bf16' });

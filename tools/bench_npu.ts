@@ -20,7 +20,8 @@ import { loadOrt, type NativeSession, type OrtRuntime } from '../backends/ort/bi
 import { configureOrt, ortConfig, sessionOptions } from '../backends/ort/config.js';
 import { buildModel, type GraphSpec } from '../backends/ort/onnx_model.js';
 import { npuRuntime } from '../backends/npu/backend.js';
-import { NpuContext, NpuDType, NpuFlags, type NpuGemm } from '../backends/npu/ffi.js';
+import { NpuContext, NpuDType, NpuFlags, w4KNLayout, type NpuGemm } from '../backends/npu/ffi.js';
+import { transpose2d } from '../core/transpose.js';
 
 export interface BenchNpuOptions {
   readonly timeMs?: number;
@@ -65,22 +66,10 @@ function median(b: Bench, name: string): number {
   return r.latency.p50;
 }
 
-function transpose<T extends Int8Array | Float32Array | Uint8Array>(src: T, rows: number, cols: number, dst: T): T {
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c]!;
-  return dst;
-}
-
 /** The ABI's w4 inputs (q K x N one a byte, zeros and scales (K/G) x N) from ops/quant.ts' MatMulNBits layout. */
-export function w4Abi(q: ReturnType<typeof quantizeWeightUint4>, K: number, N: number) {
-  const G = K / q.blockSize;
-  const packed = q.qweight.toTypedArray() as Uint8Array;
-  const qq = new Uint8Array(K * N);
-  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) qq[k * N + n] = (packed[(n * K + k) >> 1]! >> ((k & 1) * 4)) & 15;
-  return {
-    q: qq,
-    zeros: transpose(q.zeros!.toTypedArray() as Uint8Array, N, G, new Uint8Array(G * N)),
-    scales: transpose(q.scales.toArray() as Float32Array, N, G, new Float32Array(G * N)),
-  };
+export function w4Abi(q: ReturnType<typeof quantizeWeightUint4>, K: number, N: number): ReturnType<typeof w4KNLayout> {
+  const zeros = q.zeros ? (q.zeros.toTypedArray() as Uint8Array) : null;
+  return w4KNLayout(q.qweight.toTypedArray() as Uint8Array, zeros, q.scales.toArray() as Float32Array, K, N, q.blockSize);
 }
 
 /** A compiled single-purpose ORT session fed and fetched like the ort backend does it (sync native run). */
@@ -179,7 +168,7 @@ export function runBenchNpu(options: BenchNpuOptions = {}): BenchNpuResult {
       const y = new Float32Array(M * N);
       const q8 = quantizeWeightInt8(w);
       const q4 = quantizeWeightUint4(w, 128);
-      const w8T = transpose(q8.weight.toTypedArray() as Int8Array, N, K, new Int8Array(K * N));
+      const w8T = transpose2d(q8.weight.toTypedArray() as Int8Array, N, K, new Int8Array(K * N));
       const wScale = q8.scale.toArray() as Float32Array;
       const abi4 = w4Abi(q4, K, N);
       const rt = ortRuntime();

@@ -296,6 +296,35 @@ function disposedError(call: string, what: string): NpuError {
 }
 
 /** An npu_ctx: one device/design; owns every gemm made from it. */
+/**
+ * MatMulNBits' w4 layout (qpacked [N, K/2], k even in the low nibble; zeros one a byte and scales [N, K/group])
+ * as the K x N entries take it: q [K, N] one a byte, zeros and scales [K/group, N].
+ */
+export function w4KNLayout(
+  qpacked: Uint8Array,
+  zeros: Uint8Array | null,
+  scales: Float32Array,
+  K: number,
+  N: number,
+  group: number,
+): { q: Uint8Array; zeros: Uint8Array | null; scales: Float32Array } {
+  const G = K / group;
+  const q = new Uint8Array(K * N);
+  for (let n = 0; n < N; n++) {
+    const row = n * (K / 2);
+    for (let j = 0; j < K / 2; j++) {
+      const b = qpacked[row + j]!;
+      q[2 * j * N + n] = b & 15;
+      q[(2 * j + 1) * N + n] = b >> 4;
+    }
+  }
+  return {
+    q,
+    zeros: zeros ? transpose2d(zeros, N, G, new Uint8Array(G * N)) : null,
+    scales: transpose2d(scales, N, G, new Float32Array(G * N)),
+  };
+}
+
 export class NpuContext {
   private readonly state: HandleState;
   readonly description: string;
@@ -428,19 +457,10 @@ export class NpuContext {
       check(this.lib.api, 'npu_gemm_create_w4_t', f(this.handle('npu_gemm_create_w4_t'), variant, qpacked, zeros, scales, bias, K, N, group, wBits, out));
       return new NpuGemm(this, out[0]!, variant, K, N);
     }
-    const G = K / group;
-    const q = new Uint8Array(K * N);
-    for (let n = 0; n < N; n++) {
-      const row = n * (K / 2);
-      for (let j = 0; j < K / 2; j++) {
-        const b = qpacked[row + j]!;
-        q[2 * j * N + n] = b & 15;
-        q[(2 * j + 1) * N + n] = b >> 4;
-      }
-    }
-    const sT = transpose2d(scales, N, G, new Float32Array(G * N));
-    const zT = zeros ? transpose2d(zeros, N, G, new Uint8Array(G * N)) : null;
-    return variant === NpuVariant.W4A8 ? this.createW4A8(q, zT, sT, bias, K, N, group) : this.createW4(q, zT, sT, bias, K, N, group, wBits);
+    const kn = w4KNLayout(qpacked, zeros, scales, K, N, group);
+    return variant === NpuVariant.W4A8
+      ? this.createW4A8(kn.q, kn.zeros, kn.scales, bias, K, N, group)
+      : this.createW4(kn.q, kn.zeros, kn.scales, bias, K, N, group, wBits);
   }
 
   /** Whether the library can export and import prepared-weight files (optional entries). */
