@@ -1075,6 +1075,17 @@ typedef struct {
   int32_t out_dtype;
 } f_job;
 
+/* The accumulators of one K tile for P panels x R rows (row stride NPU_NR, panel stride astride): the w4 contract's
+ * bf16(bias) in the first tile (`with_bias`), 0 in the others and in the padded columns past N. */
+static void tile_acc_start(float* acc, int64_t astride, int64_t p, int P, int R, int64_t N, const float* bias, int with_bias) {
+  for (int q = 0; q < P; q++)
+    for (int r = 0; r < R; r++)
+      for (int c = 0; c < NPU_NR; c++) {
+        const int64_t n = (p + q) * NPU_NR + c;
+        acc[q * astride + r * NPU_NR + c] = with_bias && n < N ? bias[n] : 0.0f;
+      }
+}
+
 /* w4 with M <= 3: straight from the packed nibbles, several panels at once (see w4_rows). Same loop nest. */
 static void w4_small_task(const f_job* j, int64_t p0, int64_t p1) {
   const npu_gemm* g = j->g;
@@ -1088,12 +1099,7 @@ static void w4_small_task(const f_job* j, int64_t p0, int64_t p1) {
     const int P = (int)(p1 - p < pmax ? p1 - p : pmax);
     for (int64_t k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
       const int64_t k1 = k0 + Kt < K ? k0 + Kt : K;
-      for (int q = 0; q < P; q++)
-        for (int r = 0; r < R; r++)
-          for (int c = 0; c < NPU_NR; c++) {
-            const int64_t n = (p + q) * NPU_NR + c;
-            acc[q * astride + r * NPU_NR + c] = t == 0 && n < N ? g->bias[n] : 0.0f;
-          }
+      tile_acc_start(acc, astride, p, P, R, N, g->bias, t == 0);
       for (int64_t gs = k0; gs < k1; gs += G) {
         const int64_t gi = gs / G;
         k->w4_rows(R, P, j->x + gs, K, g->q4 + (p * (Ke / 2) + gs / 2) * NPU_NR, (Ke / 2) * NPU_NR, G, g->s4 + (p * groups + gi) * NPU_NR,
@@ -1154,12 +1160,7 @@ static void f_task(void* arg, int64_t p0, int64_t p1) {
       const float* xm = j->x + m0 * K;
       for (int64_t k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
         const int64_t k1 = k0 + Kt < K ? k0 + Kt : K;
-        for (int q = 0; q < PP; q++)
-          for (int r = 0; r < rows; r++)
-            for (int c = 0; c < NPU_NR; c++) {
-              const int64_t n = (p + q) * NPU_NR + c;
-              acc[q * AS + r * NPU_NR + c] = w4 && t == 0 && n < N ? g->bias[n] : 0.0f;
-            }
+        tile_acc_start(acc, AS, p, PP, rows, N, g->bias, w4 && t == 0);
         if (w4) {
           for (int64_t gs = k0; gs < k1; gs += g->group) {
             const int64_t gi = gs / g->group;
@@ -1497,12 +1498,7 @@ static void w4a8_gemv_task(const w4a8_job* j, int64_t p0, int64_t p1) {
       const int P = (int)(p1 - p < pmax ? p1 - p : pmax);
       for (int64_t k0 = 0, t = 0; k0 < K; k0 += Kt, t++) {
         const int64_t k1 = k0 + Kt < K ? k0 + Kt : K;
-        for (int q = 0; q < P; q++)
-          for (int r = 0; r < R; r++)
-            for (int c = 0; c < NPU_NR; c++) {
-              const int64_t n = (p + q) * NPU_NR + c;
-              acc[q * AST + r * NPU_NR + c] = t == 0 && n < N ? g->bias[n] : 0.0f;
-            }
+        tile_acc_start(acc, AST, p, P, R, N, g->bias, t == 0);
         const int64_t g0 = k0 / G;
         k->w4a8_gemv(R, P, j->xq + m0 * K + k0, K, j->xs + m0 * groups + g0, j->xsum + m0 * groups + g0, groups,
                      g->q48 + (p * (K / 8) + k0 / 8) * 64, (K / 8) * 64, g->s48 + (p * groups + g0) * NPU_NR, g->z48 + (p * groups + g0) * NPU_NR,
